@@ -1,0 +1,3 @@
+from linkernel.cli import main
+
+raise SystemExit(main())

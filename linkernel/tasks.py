@@ -1,0 +1,91 @@
+"""The paper's tasks (THEORY.md section 1) as :class:`~linkernel.problem.Problem` constructors.
+
+All take the hyperparameters ``w, v, u, kappa`` and the signal ``lam`` as
+keywords (defaults: the paper's ``w = v = u = 1``, ``kappa = 0.1``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from linkernel.problem import Problem, _count
+
+
+def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, labels=None,
+             **hyper) -> Problem:
+    """(a) Endpoint classification: P pairwise orthogonal inputs at t = 0, labels at t = T-1.
+
+    Inputs ``x_p^0 = sqrt(D) e_p`` so that the input kernel is ``u`` on the
+    diagonal whatever D (``x = 1`` for the minimal case ``P = D = 1``); no
+    input at ``t >= 1``.  ``labels`` default to ``+1, -1, +1, ...``
+    (``yhat = 1`` for ``P = 1``).  Only ``t = T-1`` is supervised.
+    """
+    T, P = _count("T", T), _count("P", P)
+    D = P if D is None else _count("D", D)
+    if D < P:
+        raise ValueError(f"D={D} is invalid for P={P} orthogonal inputs; need D >= P")
+    x = np.zeros((T, P, D))
+    x[0, :, :P] = np.sqrt(D) * np.eye(P)
+    if labels is None:
+        labels = [(-1.0) ** p for p in range(P)]
+    labels = np.asarray(labels, dtype=float)
+    if labels.shape != (P,):
+        raise ValueError(f"labels has shape {labels.shape}; labels must have one entry per pattern, shape ({P},)")
+    yhat = np.zeros((T, P))
+    yhat[T - 1] = labels
+    S = [(T - 1, p) for p in range(P)]
+    return Problem(arch=arch, T=T, x=x, supervised=S, yhat=yhat, name="endpoint", **hyper)
+
+
+def sinusoid(arch: str = "rnn", T: int = 10, supervised=None, **hyper) -> Problem:
+    """(b) Sinusoidal response ``yhat^t = cos(2 pi t / T)`` to one input ``x^t = delta_{t0}``.
+
+    ``P = D = 1``; ``supervised`` is a list of timesteps (default: all).
+    """
+    T = _count("T", T)
+    x = np.zeros((T, 1, 1))
+    x[0, 0, 0] = 1.0
+    yhat = np.cos(2 * np.pi * np.arange(T) / T)[:, None]
+    steps = range(T) if supervised is None else supervised
+    return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in steps], yhat=yhat,
+                   name="sinusoid", **hyper)
+
+
+def teacher_outputs(T: int, period: float = 10.0, radius: float = 1.0) -> np.ndarray:
+    """Outputs ``yhat^t`` of a linear teacher RNN driven by ``x^0 = 1``.
+
+    The teacher's recurrent matrix W* is ``radius`` times a rotation by
+    ``2 pi / period`` in a 2-dimensional hidden space (eigenvalues
+    ``radius * exp(+-2 pi i / period)``); ``h*^0 = (1, 0)``, readout ``(1, 0)``,
+    so ``yhat^t = radius^t cos(2 pi t / period)``.  Returned shape ``(T,)``.
+    """
+    T = _count("T", T)
+    if not (np.isfinite(period) and period > 0):
+        raise ValueError(f"period={period!r} is invalid; period must be a positive number of steps")
+    if not (np.isfinite(radius) and 0 < radius <= 1):
+        raise ValueError(f"radius={radius!r} is invalid; the teacher's eigenvalues must lie in 0 < |z| <= 1")
+    phi = 2 * np.pi / period
+    W = radius * np.array([[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]])
+    h = np.array([1.0, 0.0])
+    out = np.empty(T)
+    for t in range(T):
+        out[t] = h[0]
+        h = W @ h
+    return out
+
+
+def teacher_sequence(arch: str = "rnn", T: int = 10, period: float = 10.0, radius: float = 1.0,
+                     supervised=None, **hyper) -> Problem:
+    """(c) Sequence regression on a linear teacher RNN's outputs (:func:`teacher_outputs`).
+
+    The student gets the same input ``x^0 = 1`` (``P = D = 1``) and is
+    supervised at the timesteps ``supervised`` (default: all); the targets at
+    the other steps measure generalisation.
+    """
+    T = _count("T", T)
+    x = np.zeros((T, 1, 1))
+    x[0, 0, 0] = 1.0
+    yhat = teacher_outputs(T, period, radius)[:, None]
+    steps = range(T) if supervised is None else supervised
+    return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in steps], yhat=yhat,
+                   name="teacher", **hyper)

@@ -103,6 +103,38 @@ def _solve(p):
 
 
 # --- critical, derive (phase transition) ---------------------------------------
+@command("critical", "the RNN's critical point, Landau coefficients and order of the transition (endpoint task)")
+def _critical(p):
+    add_problem_args(p, arch=False, lam=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(args):
+        from linkernel.critical import critical_point
+        cp = critical_point(problem_from_args(args, arch="rnn", lam=1.0))
+        if args.json:
+            print_json(cp.to_dict())
+            return
+        pr = cp.problem
+        print(f"RNN endpoint task: T={pr.T} P={pr.P} kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}")
+        print(f"lambda_c = {cp.lambda_c:.12g}      ({cp.latex})")
+        print(f"branch at lambda_c: r_c = H^tt/Sigma^tt = {cp.r_c:.10g}, rho_c = H^(t+1,t+1)/H^tt = {cp.rho_c:.10g}, "
+              f"load x_c = v H^(T-1,T-1)/kappa = {cp.load_c:.8g}")
+        print("kernel diagonal at lambda_c: " + " ".join(f"{h:.8g}" for h in np.diag(cp.kernel_c)))
+        L = cp.landau
+        print(f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
+              f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}")
+        note = "" if cp.branch_stable else " (the symmetric branch folded before lambda_c)"
+        print(f"order: {cp.order}{note}")
+        if cp.beta is not None:
+            print(f"m ~ A (lambda - lambda_c)^beta with beta = {cp.beta:g}, A = {cp.amplitude:.8g}")
+        tc = cp.tricritical
+        if tc["load"]:
+            print("tricritical (b = 0) at kappa = " + ", ".join(f"{k:.8g}" for k in tc["kappa"])
+                  + " for these w, v, u")
+        else:
+            print(f"no tricritical point for T={pr.T} (b < 0 wherever the branch is stable at r_c)")
+    return run
+
 
 # --- trace, exponent, landscape, report (continuation and main job) -------------
 

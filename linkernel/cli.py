@@ -137,6 +137,119 @@ def _critical(p):
 
 
 # --- trace, exponent, landscape, report (continuation and main job) -------------
+def _float_list(name):
+    def parse(text):
+        try:
+            vals = [float(t) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid; give comma-separated numbers") from None
+        if not vals:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is empty; give comma-separated numbers")
+        return vals
+    return parse
+
+
+def _int_list(text):
+    try:
+        vals = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"T={text!r} is invalid; give integers, e.g. 4 or 3,4,5") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"T={text!r} is invalid; every T must be an integer >= 1")
+    return vals
+
+
+def _lam_range(text):
+    try:
+        lo, hi = (float(t) for t in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"lam={text!r} is invalid; give a range LO:HI, e.g. 0.5:3") from None
+    if not (0 < lo < hi < float("inf")):
+        raise argparse.ArgumentTypeError(f"lam={text!r} is invalid; need 0 < LO < HI")
+    return lo, hi
+
+
+def _archs(text):
+    archs = [a.strip() for a in text.split(",") if a.strip()]
+    if not archs or any(a not in ("rnn", "dnn") for a in archs):
+        raise argparse.ArgumentTypeError(f"arch={text!r} is invalid; give rnn, dnn or rnn,dnn")
+    return archs
+
+
+def _hyper_args(p, T_help="number of hidden states t = 0..T-1 (default 4)"):
+    p.add_argument("--T", type=_int_list, default=[4], help=T_help)
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    p.add_argument("--P", type=int, default=1, help="patterns, orthogonal inputs at t = 0, labels +-1 (default 1)")
+
+
+def _hyper(args) -> dict:
+    return {"w": args.w, "v": args.v, "u": args.u, "kappa": args.kappa}
+
+
+def _trace_csv(traces) -> None:
+    import csv
+    n = max(tr.problem.n for tr in traces)
+    cols = ["arch", "T", "branch", "kind", "lam", "m", "action", "stable", "residual", "min_eigenvalue"]
+    cols += [f"H_{i}_{j}" for i in range(n) for j in range(i, n)]
+    out = csv.writer(sys.stdout)
+    out.writerow(cols)
+    for tr in traces:
+        for k, b in enumerate(tr.branches):
+            for pt in b.points:
+                H = pt.kernel
+                iu = np.triu_indices(len(H))
+                row = [tr.problem.arch, tr.problem.T, k, b.kind, f"{pt.lam:.15g}",
+                       f"{pt.order_parameter:.15g}", f"{pt.action:.15g}", int(pt.stable),
+                       f"{pt.residual:.3e}", f"{pt.min_eigenvalue:.6e}"]
+                out.writerow(row + [f"{x:.15g}" for x in H[iu]] + [""] * (len(cols) - len(row) - len(iu[0])))
+
+
+@command("trace", "follow the saddle points in lambda: branches, stability, branch points, folds")
+def _trace(p):
+    p.add_argument("--arch", type=_archs, default=["rnn"], help="rnn, dnn or rnn,dnn (default rnn)")
+    _hyper_args(p, "hidden states; a list such as 3,4,5 overlays several T (default 4)")
+    p.add_argument("--lam", type=_lam_range, default=(0.5, 3.0), help="lambda range LO:HI (default 0.5:3)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON (one trace, or {traces: [...]})")
+    out.add_argument("--csv", action="store_true", help="print every point as CSV")
+    p.add_argument("--plot", metavar="PNG", help="write the figure (m and H^{T-1,T-1} vs lambda; "
+                   "the DNN is traced too and drawn dotted)")
+
+    def run(args):
+        from linkernel.continuation import trace_endpoint
+        traces = trace_endpoint(args.T, args.arch, args.lam, P=args.P, progress=sys.stderr.isatty(),
+                                **_hyper(args))
+        if args.plot:
+            from linkernel.plots import plot_trace
+            extra = [] if "dnn" in args.arch else trace_endpoint(args.T, ["dnn"], args.lam, P=args.P,
+                                                                 **_hyper(args))
+            plot_trace(traces + extra, args.plot)
+        if args.json:
+            print_json(traces[0].to_dict() if len(traces) == 1 else {"traces": [t.to_dict() for t in traces]})
+        elif args.csv:
+            _trace_csv(traces)
+        else:
+            for tr in traces:
+                pr = tr.problem
+                print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g} "
+                      f"lambda {tr.lam_range[0]:g}..{tr.lam_range[1]:g}: transition {tr.transition} "
+                      f"({tr.steps} steps, {tr.seconds:.2f} s)")
+                for k, b in enumerate(tr.branches):
+                    res = max(pt.residual for pt in b.points)
+                    print(f"  branch {k} ({b.kind}): {len(b.points)} points, lambda {b.lam.min():.6g}.."
+                          f"{b.lam.max():.6g}, m up to {b.m.max():.6g}, stable at {int(b.stable.sum())}, "
+                          f"max residual {res:.1e}")
+                for sp in tr.special_points:
+                    kind = sp.type + (" (Z2)" if sp.z2 else "")
+                    print(f"  {kind:20s} lambda = {sp.lam:.15g}  m = {sp.order_parameter:.6g}  "
+                          f"S = {sp.action:.12g}  test = {sp.test_value:.1e}  residual = {sp.residual:.1e}")
+            if args.plot:
+                print(f"figure written to {args.plot}")
+    return run
+
 
 # --- exact (finite-N reduction) ---------------------------------------------------
 

@@ -20,6 +20,71 @@ def save(fig, path):
 
 
 # --- continuation: traces and landscape (Fig. 4) -----------------------------------
+def _last_diagonal(branch, T, P):
+    """Pattern-averaged H^{T-1,T-1} along a branch."""
+    return branch.diagonal()[:, (T - 1) * P:T * P].mean(axis=1)
+
+
+def _runs(stable):
+    """Consecutive runs of equal stability, overlapping by one point so the curve stays joined."""
+    runs, start = [], 0
+    for k in range(1, len(stable) + 1):
+        if k == len(stable) or stable[k] != stable[start]:
+            runs.append((start, min(k + 1, len(stable)), bool(stable[start])))
+            start = k
+    return runs
+
+
+def plot_trace(traces, path, title=None):
+    """The paper's Fig. 4a (theory): m = H^{T-1,T-2} and H^{T-1,T-1} vs lambda.
+
+    ``traces`` are :class:`linkernel.continuation.Trace` objects (any mix of T
+    and architectures).  One colour per T; RNN stable branches solid, unstable
+    dashed; DNN dotted; branch points (dots), folds (crosses) and coexistence
+    (a vertical dotted line) marked.
+    """
+    Ts = sorted({tr.problem.T for tr in traces})
+    colours = {T: plt.cm.viridis(0.85 * k / max(1, len(Ts) - 1)) for k, T in enumerate(Ts)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for tr in traces:
+        T, P, arch = tr.problem.T, tr.problem.P, tr.problem.arch
+        c = colours[T]
+        for b in tr.branches:
+            ys = (b.m, _last_diagonal(b, T, P))
+            for ax, y in zip(axes, ys):
+                if arch == "dnn":
+                    ax.plot(b.lam, y, ls=":", lw=2.2, color=c, alpha=0.9)
+                    continue
+                for i, j, st in _runs(b.stable):
+                    ax.plot(b.lam[i:j], y[i:j], ls="-" if st else "--", lw=1.8 if st else 1.2, color=c)
+        for sp in tr.special_points:
+            H = sp.kernel
+            yv = (sp.order_parameter, H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean())
+            for ax, y in zip(axes, yv):
+                if sp.type == "branch_point":
+                    ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
+                elif sp.type == "fold":
+                    ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
+                else:
+                    ax.axvline(sp.lam, color=c, ls=":", lw=1)
+    handles = [plt.Line2D([], [], color=colours[T], lw=2, label=f"T = {T}") for T in Ts]
+    handles += [plt.Line2D([], [], color="k", ls="-", label="RNN, stable"),
+                plt.Line2D([], [], color="k", ls="--", lw=1.2, label="RNN, unstable"),
+                plt.Line2D([], [], color="k", ls=":", lw=2.2, label="DNN"),
+                plt.Line2D([], [], color="w", marker="o", mfc="gray", mec="k", label="branch point"),
+                plt.Line2D([], [], color="w", marker="X", mfc="gray", mec="k", ms=8, label="fold")]
+    axes[0].set_ylabel(r"order parameter $m = H^{T-1,T-2}$")
+    axes[1].set_ylabel(r"kernel diagonal $H^{T-1,T-1}$")
+    for ax in axes:
+        ax.set_xlabel(r"signal strength $\lambda$")
+        ax.grid(alpha=0.3)
+    axes[0].legend(handles=handles, fontsize=8, loc="upper left")
+    pr = traces[0].problem
+    fig.suptitle(title or f"Saddle-point branches, endpoint task (kappa={pr.kappa:g}, w={pr.w:g}, "
+                 f"v={pr.v:g}, u={pr.u:g}, P={pr.P})", fontsize=11)
+    fig.tight_layout()
+    return save(fig, path)
+
 
 # --- exact reduction: finite-size scaling -------------------------------------------
 

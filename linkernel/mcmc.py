@@ -136,7 +136,8 @@ def hmc(logp_grad, init, chol, n_samples: int = 1000, n_warmup: int = 1000, seed
             pp = np.where(live, pp + 0.5 * e * gz, pp)
             if np.all(bad | ~live[:, 0]):
                 break
-        dH = (lp_new - 0.5 * np.sum(pp ** 2, 1)) - (lp - 0.5 * np.sum(p0 ** 2, 1))
+        with np.errstate(all="ignore"):  # a diverging trajectory is rejected, not an error
+            dH = (lp_new - 0.5 * np.sum(pp ** 2, 1)) - (lp - 0.5 * np.sum(p0 ** 2, 1))
         dH = np.where(np.isfinite(dH), dH, -np.inf)
         a = np.exp(np.minimum(dH, 0.0))
         take = rng.uniform(size=C) < a

@@ -87,6 +87,62 @@ def plot_trace(traces, path, title=None):
 
 
 # --- exact reduction: finite-size scaling -------------------------------------------
+def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=None):
+    """Finite-size scaling at the RNN transition (exact finite-N posterior).
+
+    ``fss``: :class:`linkernel.finite_size.FiniteSizeScaling` (E|m| at lam_c
+    against N, the fitted power and the Landau prediction
+    ``Gamma(1/2)/Gamma(1/4) (N b)^{-1/4}``); ``rounding``: a
+    :class:`linkernel.finite_size.Rounding` on a common lam grid (m(lam) at
+    several N and at N = infinity); ``collapse``: a scaled Rounding
+    (N^{1/4} E|m| against x = (lam - lam_c) N^{1/2}); ``theory``: (x, y) of the
+    limiting scaling function drawn over the collapse.
+    """
+    import numpy as np
+    panels = 1 + (rounding is not None) + (collapse is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.4), squeeze=False)
+    axes = list(axes[0])
+    ax = axes.pop(0)
+    N = np.asarray(fss.N, dtype=float)
+    ax.errorbar(N, fss.m, yerr=fss.m_stderr, fmt="o", ms=4, capsize=2, label=r"exact posterior $E|m|$")
+    grid = np.geomspace(N.min(), N.max(), 100)
+    ax.plot(grid, fss.predicted_amplitude * grid ** -0.25, "k--", lw=1,
+            label=r"Landau $\frac{\Gamma(1/2)}{\Gamma(1/4)}(Nb)^{-1/4}$")
+    sel = grid >= fss.fit_min_N
+    ax.plot(grid[sel], fss.amplitude * grid[sel] ** fss.exponent, "r-", lw=1.5,
+            label=f"fit $N\\geq${fss.fit_min_N:.0e}: $N^{{{fss.exponent:.4f}\\pm{fss.exponent_stderr:.4f}}}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("width $N$")
+    ax.set_ylabel(r"$E|m|$ at $\lambda_c$")
+    ax.set_title(f"{fss.problem.arch.upper()} T={fss.problem.T}, $\\lambda_c$={fss.lam_c:.10f}", fontsize=10)
+    ax.legend(fontsize=8)
+    if rounding is not None:
+        ax = axes.pop(0)
+        for k, n in enumerate(rounding.N):
+            ax.errorbar(rounding.lam[k], rounding.m[k], yerr=rounding.m_stderr[k], fmt="o-", ms=3, lw=1,
+                        capsize=2, label=f"N = {int(n)}")
+        if rounding.m_infinite is not None:
+            ax.plot(rounding.lam[0], rounding.m_infinite, "k-", lw=2, label=r"$N=\infty$ (saddle point)")
+        ax.axvline(rounding.lam_c, color="gray", ls=":", lw=1)
+        ax.set_xlabel(r"signal $\lambda$")
+        ax.set_ylabel(r"$E|m|$ (sign fixed per draw)")
+        ax.set_title("rounding of the transition", fontsize=10)
+        ax.legend(fontsize=8)
+    if collapse is not None:
+        ax = axes.pop(0)
+        for k, n in enumerate(collapse.N):
+            ax.errorbar(collapse.x[k], collapse.m[k] * n ** 0.25, yerr=collapse.m_stderr[k] * n ** 0.25,
+                        fmt="o", ms=3, capsize=2, label=f"N = {int(n)}")
+        if theory is not None:
+            ax.plot(theory[0], theory[1], "k-", lw=1.5, label="quartic Landau limit")
+        ax.set_xlabel(r"$(\lambda-\lambda_c)\,N^{1/2}$")
+        ax.set_ylabel(r"$N^{1/4}\,E|m|$")
+        ax.set_title("scaling collapse", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
 
 # --- SGLD: theory vs simulation (Fig. 2a, 4a) ---------------------------------------
 

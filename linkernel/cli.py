@@ -65,7 +65,9 @@ def _jsonable(o):
 
 
 def format_matrix(M, fmt: str = "{:10.6f}") -> str:
-    return "\n".join("  " + " ".join(fmt.format(x) for x in row) for row in np.atleast_2d(M))
+    """Rows of formatted numbers; adding 0.0 turns printed -0.000000 into 0.000000."""
+    M = np.round(np.atleast_2d(np.asarray(M, dtype=float)), 12) + 0.0
+    return "\n".join("  " + " ".join(fmt.format(x) for x in row) for row in M)
 
 
 # --- solve (core) ---------------------------------------------------------------

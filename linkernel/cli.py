@@ -344,6 +344,58 @@ def _sgld(p):
     return run
 
 # --- sequence (sequence tasks) ----------------------------------------------------
+@command("sequence", "teacher-RNN sequence task: RNN vs DNN predictions at every timestep (Fig. 5)")
+def _sequence(p):
+    p.add_argument("--T", type=int, default=10, help="number of hidden states t = 0..T-1 (default 10)")
+    p.add_argument("--period", type=float, default=10.0, help="teacher's rotation period in steps (default 10)")
+    p.add_argument("--radius", type=float, default=1.0, help="teacher's eigenvalue modulus, 0 < r <= 1 (default 1)")
+    p.add_argument("--supervised", default="0,1,2,3",
+                   help="supervised steps: a list 0,1,2,3 | all | first:K | every-other[:K] | random:K "
+                        "(default 0,1,2,3)")
+    p.add_argument("--lam", type=float, default=1.0, help="signal strength lambda, y = lambda * yhat (default 1)")
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    p.add_argument("--starts", type=int, default=6, help="minimiser starts per architecture (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random:K supervision and of the starts (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
+
+    def run(args):
+        from linkernel.sequence import solve_sequence
+        r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
+                           lam=args.lam, seed=args.seed, n_starts=args.starts, w=args.w, v=args.v, u=args.u,
+                           kappa=args.kappa)
+        if args.plot:
+            from linkernel.plots import sequence_figure
+            sequence_figure(r, args.plot)
+        if args.json:
+            print_json(r.to_dict())
+            return
+        print(f"teacher sequence: T={r.T} period={r.period:g} radius={r.radius:g} lambda={r.lam:g} "
+              + " ".join(f"{k}={v:g}" for k, v in r.hyper.items()))
+        print("supervised steps: " + ",".join(map(str, r.supervised)))
+        print("   t  sup    target       RNN       DNN")
+        for t in range(r.T):
+            print(f"{t:4d}  {'*' if t in r.supervised else ' '}  {r.targets[t]:9.5f} "
+                  f"{r.predictions['rnn'][t]:9.5f} {r.predictions['dnn'][t]:9.5f}")
+        for a in r.archs:
+            sp = r.saddles[a]
+            z2 = "  (Z2-symmetric task: mean over the mirror pair)" if r.z2_averaged[a] else ""
+            print(f"{a.upper()}: L = {r.gen_error[a]:.6g} (unsupervised part {r.gen_error_unsupervised[a]:.6g})  "
+                  f"S = {sp.action:.10g}  residual {sp.grad_norm:.1e}  Hessian eig in "
+                  f"[{sp.hessian_eigenvalues[0]:.3e}, {sp.hessian_eigenvalues[-1]:.3e}]  "
+                  f"minima found {len(sp.minima)}{z2}")
+            for k, m in enumerate(sp.minima[1:], 1):
+                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}")
+        for a in r.archs:
+            print(f"{a.upper()} kernel H^(t,t'):")
+            print(format_matrix(r.kernels[a], "{:8.4f}"))
+        if args.plot:
+            print(f"figure written to {args.plot}")
+    return run
+
 
 
 # --- entry point ------------------------------------------------------------------

@@ -65,7 +65,9 @@ def _jsonable(o):
 
 
 def format_matrix(M, fmt: str = "{:10.6f}") -> str:
-    return "\n".join("  " + " ".join(fmt.format(x) for x in row) for row in np.atleast_2d(M))
+    """Rows of formatted numbers; adding 0.0 turns printed -0.000000 into 0.000000."""
+    M = np.round(np.atleast_2d(np.asarray(M, dtype=float)), 12) + 0.0
+    return "\n".join("  " + " ".join(fmt.format(x) for x in row) for row in M)
 
 
 # --- solve (core) ---------------------------------------------------------------
@@ -101,10 +103,187 @@ def _solve(p):
 
 
 # --- critical, derive (phase transition) ---------------------------------------
+@command("critical", "the RNN's critical point, Landau coefficients and order of the transition (endpoint task)")
+def _critical(p):
+    add_problem_args(p, arch=False, lam=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(args):
+        from linkernel.critical import critical_point
+        cp = critical_point(problem_from_args(args, arch="rnn", lam=1.0))
+        if args.json:
+            print_json(cp.to_dict())
+            return
+        pr = cp.problem
+        print(f"RNN endpoint task: T={pr.T} P={pr.P} kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}")
+        print(f"lambda_c = {cp.lambda_c:.12g}      ({cp.latex})")
+        print(f"branch at lambda_c: r_c = H^tt/Sigma^tt = {cp.r_c:.10g}, rho_c = H^(t+1,t+1)/H^tt = {cp.rho_c:.10g}, "
+              f"load x_c = v H^(T-1,T-1)/kappa = {cp.load_c:.8g}")
+        print("kernel diagonal at lambda_c: " + " ".join(f"{h:.8g}" for h in np.diag(cp.kernel_c)))
+        L = cp.landau
+        print(f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
+              f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}")
+        note = "" if cp.branch_stable else " (the symmetric branch folded before lambda_c)"
+        print(f"order: {cp.order}{note}")
+        if cp.beta is not None:
+            print(f"m ~ A (lambda - lambda_c)^beta with beta = {cp.beta:g}, A = {cp.amplitude:.8g}")
+        tc = cp.tricritical
+        if tc["load"]:
+            print("tricritical (b = 0) at kappa = " + ", ".join(f"{k:.8g}" for k in tc["kappa"])
+                  + " for these w, v, u")
+        else:
+            print(f"no tricritical point for T={pr.T} (b < 0 wherever the branch is stable at r_c)")
+    return run
+
 
 # --- trace, exponent, landscape, report (continuation and main job) -------------
+def _float_list(name):
+    def parse(text):
+        try:
+            vals = [float(t) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid; give comma-separated numbers") from None
+        if not vals:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is empty; give comma-separated numbers")
+        return vals
+    return parse
+
+
+def _int_list(text):
+    try:
+        vals = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"T={text!r} is invalid; give integers, e.g. 4 or 3,4,5") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"T={text!r} is invalid; every T must be an integer >= 1")
+    return vals
+
+
+def _lam_range(text):
+    try:
+        lo, hi = (float(t) for t in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"lam={text!r} is invalid; give a range LO:HI, e.g. 0.5:3") from None
+    if not (0 < lo < hi < float("inf")):
+        raise argparse.ArgumentTypeError(f"lam={text!r} is invalid; need 0 < LO < HI")
+    return lo, hi
+
+
+def _archs(text):
+    archs = [a.strip() for a in text.split(",") if a.strip()]
+    if not archs or any(a not in ("rnn", "dnn") for a in archs):
+        raise argparse.ArgumentTypeError(f"arch={text!r} is invalid; give rnn, dnn or rnn,dnn")
+    return archs
+
+
+def _hyper_args(p, T_help="number of hidden states t = 0..T-1 (default 4)"):
+    p.add_argument("--T", type=_int_list, default=[4], help=T_help)
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    p.add_argument("--P", type=int, default=1, help="patterns, orthogonal inputs at t = 0, labels +-1 (default 1)")
+
+
+def _hyper(args) -> dict:
+    return {"w": args.w, "v": args.v, "u": args.u, "kappa": args.kappa}
+
+
+def _trace_csv(traces) -> None:
+    import csv
+    n = max(tr.problem.n for tr in traces)
+    cols = ["arch", "T", "branch", "kind", "lam", "m", "action", "stable", "residual", "min_eigenvalue"]
+    cols += [f"H_{i}_{j}" for i in range(n) for j in range(i, n)]
+    out = csv.writer(sys.stdout)
+    out.writerow(cols)
+    for tr in traces:
+        for k, b in enumerate(tr.branches):
+            for pt in b.points:
+                H = pt.kernel
+                iu = np.triu_indices(len(H))
+                row = [tr.problem.arch, tr.problem.T, k, b.kind, f"{pt.lam:.15g}",
+                       f"{pt.order_parameter:.15g}", f"{pt.action:.15g}", int(pt.stable),
+                       f"{pt.residual:.3e}", f"{pt.min_eigenvalue:.6e}"]
+                out.writerow(row + [f"{x:.15g}" for x in H[iu]] + [""] * (len(cols) - len(row) - len(iu[0])))
+
+
+@command("trace", "follow the saddle points in lambda: branches, stability, branch points, folds")
+def _trace(p):
+    p.add_argument("--arch", type=_archs, default=["rnn"], help="rnn, dnn or rnn,dnn (default rnn)")
+    _hyper_args(p, "hidden states; a list such as 3,4,5 overlays several T (default 4)")
+    p.add_argument("--lam", type=_lam_range, default=(0.5, 3.0), help="lambda range LO:HI (default 0.5:3)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON (one trace, or {traces: [...]})")
+    out.add_argument("--csv", action="store_true", help="print every point as CSV")
+    p.add_argument("--plot", metavar="PNG", help="write the figure (m and H^{T-1,T-1} vs lambda; "
+                   "the DNN is traced too and drawn dotted)")
+
+    def run(args):
+        from linkernel.continuation import trace_endpoint
+        traces = trace_endpoint(args.T, args.arch, args.lam, P=args.P, progress=sys.stderr.isatty(),
+                                **_hyper(args))
+        if args.plot:
+            from linkernel.plots import plot_trace
+            extra = [] if "dnn" in args.arch else trace_endpoint(args.T, ["dnn"], args.lam, P=args.P,
+                                                                 **_hyper(args))
+            plot_trace(traces + extra, args.plot)
+        if args.json:
+            print_json(traces[0].to_dict() if len(traces) == 1 else {"traces": [t.to_dict() for t in traces]})
+        elif args.csv:
+            _trace_csv(traces)
+        else:
+            for tr in traces:
+                pr = tr.problem
+                print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g} "
+                      f"lambda {tr.lam_range[0]:g}..{tr.lam_range[1]:g}: transition {tr.transition} "
+                      f"({tr.steps} steps, {tr.seconds:.2f} s)")
+                for k, b in enumerate(tr.branches):
+                    res = max(pt.residual for pt in b.points)
+                    print(f"  branch {k} ({b.kind}): {len(b.points)} points, lambda {b.lam.min():.6g}.."
+                          f"{b.lam.max():.6g}, m up to {b.m.max():.6g}, stable at {int(b.stable.sum())}, "
+                          f"max residual {res:.1e}")
+                for sp in tr.special_points:
+                    kind = sp.type + (" (Z2)" if sp.z2 else "")
+                    print(f"  {kind:20s} lambda = {sp.lam:.15g}  m = {sp.order_parameter:.6g}  "
+                          f"S = {sp.action:.12g}  test = {sp.test_value:.1e}  residual = {sp.residual:.1e}")
+            if args.plot:
+                print(f"figure written to {args.plot}")
+    return run
+
 
 # --- exact (finite-N reduction) ---------------------------------------------------
+@command("exact", "exact finite-N posterior kernel (rotation-invariant reduction + HMC)")
+def _exact(p):
+    add_problem_args(p)
+    p.add_argument("--N", type=int, default=256, help="network width N (default 256)")
+    p.add_argument("--chains", type=int, default=4, help="number of HMC chains (default 4)")
+    p.add_argument("--samples", type=int, default=1000, help="draws per chain after warm-up (default 1000)")
+    p.add_argument("--warmup", type=int, default=1000, help="warm-up iterations per chain (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(args):
+        from linkernel.exact import exact_posterior
+        r = exact_posterior(problem_from_args(args), args.N, chains=args.chains, samples=args.samples,
+                            warmup=args.warmup, seed=args.seed, progress=not args.json)
+        if args.json:
+            d = r.to_dict()
+            print_json({k: d[k] for k in ("kernel", "stderr", "ess", "rhat", "N", "order_parameter",
+                                           "order_parameter_stderr", "predictions", "chains", "samples",
+                                           "acceptance", "divergences", "seconds")})
+            return
+        pr = r.problem
+        print(f"{pr.arch.upper()} endpoint task, exact posterior at N={r.N}: T={pr.T} P={pr.P} lambda={pr.lam:g} "
+              f"kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}")
+        print(f"posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..{pr.T - 1}):")
+        print(format_matrix(r.kernel))
+        print("Monte Carlo standard errors:")
+        print(format_matrix(r.stderr, "{:10.2e}"))
+        print(f"order parameter m = {r.order_parameter:.6g} +- {r.order_parameter_stderr:.2g}")
+        print(f"{r.chains} chains x {r.samples} draws: min ESS {r.min_ess:.0f}, max R-hat {r.max_rhat:.4f}, "
+              f"acceptance {r.acceptance:.2f}, divergences {r.divergences}, {r.seconds:.2f} s")
+    return run
+
 
 # --- sgld (Langevin sampling of real networks) ------------------------------------
 @command("sgld", "sample the weight posterior of real width-N networks; compare with the theory")
@@ -165,6 +344,58 @@ def _sgld(p):
     return run
 
 # --- sequence (sequence tasks) ----------------------------------------------------
+@command("sequence", "teacher-RNN sequence task: RNN vs DNN predictions at every timestep (Fig. 5)")
+def _sequence(p):
+    p.add_argument("--T", type=int, default=10, help="number of hidden states t = 0..T-1 (default 10)")
+    p.add_argument("--period", type=float, default=10.0, help="teacher's rotation period in steps (default 10)")
+    p.add_argument("--radius", type=float, default=1.0, help="teacher's eigenvalue modulus, 0 < r <= 1 (default 1)")
+    p.add_argument("--supervised", default="0,1,2,3",
+                   help="supervised steps: a list 0,1,2,3 | all | first:K | every-other[:K] | random:K "
+                        "(default 0,1,2,3)")
+    p.add_argument("--lam", type=float, default=1.0, help="signal strength lambda, y = lambda * yhat (default 1)")
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    p.add_argument("--starts", type=int, default=6, help="minimiser starts per architecture (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random:K supervision and of the starts (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
+
+    def run(args):
+        from linkernel.sequence import solve_sequence
+        r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
+                           lam=args.lam, seed=args.seed, n_starts=args.starts, w=args.w, v=args.v, u=args.u,
+                           kappa=args.kappa)
+        if args.plot:
+            from linkernel.plots import sequence_figure
+            sequence_figure(r, args.plot)
+        if args.json:
+            print_json(r.to_dict())
+            return
+        print(f"teacher sequence: T={r.T} period={r.period:g} radius={r.radius:g} lambda={r.lam:g} "
+              + " ".join(f"{k}={v:g}" for k, v in r.hyper.items()))
+        print("supervised steps: " + ",".join(map(str, r.supervised)))
+        print("   t  sup    target       RNN       DNN")
+        for t in range(r.T):
+            print(f"{t:4d}  {'*' if t in r.supervised else ' '}  {r.targets[t]:9.5f} "
+                  f"{r.predictions['rnn'][t]:9.5f} {r.predictions['dnn'][t]:9.5f}")
+        for a in r.archs:
+            sp = r.saddles[a]
+            z2 = "  (Z2-symmetric task: mean over the mirror pair)" if r.z2_averaged[a] else ""
+            print(f"{a.upper()}: L = {r.gen_error[a]:.6g} (unsupervised part {r.gen_error_unsupervised[a]:.6g})  "
+                  f"S = {sp.action:.10g}  residual {sp.grad_norm:.1e}  Hessian eig in "
+                  f"[{sp.hessian_eigenvalues[0]:.3e}, {sp.hessian_eigenvalues[-1]:.3e}]  "
+                  f"minima found {len(sp.minima)}{z2}")
+            for k, m in enumerate(sp.minima[1:], 1):
+                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}")
+        for a in r.archs:
+            print(f"{a.upper()} kernel H^(t,t'):")
+            print(format_matrix(r.kernels[a], "{:8.4f}"))
+        if args.plot:
+            print(f"figure written to {args.plot}")
+    return run
+
 
 
 # --- entry point ------------------------------------------------------------------

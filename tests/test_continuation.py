@@ -1,0 +1,163 @@
+import json
+
+import numpy as np
+import pytest
+
+from linkernel import tasks
+from linkernel.action import action, gradient, hessian, prior_kernel
+from linkernel.cli import main
+from linkernel.continuation import follow, gradient_lambda, point_at, trace
+from linkernel.problem import order_parameter
+from linkernel.saddle import local_minimum, saddle_point, stationary_point
+
+
+@pytest.fixture(scope="module")
+def rnn4():
+    return trace(tasks.endpoint("rnn", T=4, kappa=0.1), (0.5, 3.0))
+
+
+def _odd_mask(problem):
+    """Z2-odd coordinates of the upper triangle, computed here from the parity signs."""
+    s = problem.parity_signs
+    i, j = np.triu_indices(problem.n)
+    return s[i] * s[j] < 0
+
+
+def _smallest_odd_eigenvalue(problem, lam):
+    """Symmetric branch by Newton from a diagonal start; smallest eigenvalue of the odd Hessian block."""
+    p = problem.with_(lam=lam)
+    H0 = np.diag(np.diag(prior_kernel(p)))
+    H, res, ok = stationary_point(p, H0, tol=1e-13)
+    assert ok
+    odd = _odd_mask(p)
+    Hs = hessian(p, H)
+    return np.linalg.eigvalsh(Hs[np.ix_(odd, odd)])[0]
+
+
+def test_every_point_satisfies_the_equations(rnn4):
+    for b in rnn4.branches:
+        for pt in b.points:
+            p = rnn4.problem.with_(lam=pt.lam)
+            G = gradient(p, pt.kernel)
+            assert np.linalg.norm(G) < 1e-10 * max(1.0, np.abs(pt.kernel).max())
+            assert pt.residual < 1e-10
+            assert pt.action == pytest.approx(action(p, pt.kernel), rel=1e-12)
+    for sp in rnn4.special_points:
+        assert np.linalg.norm(gradient(rnn4.problem.with_(lam=sp.lam), sp.kernel)) < 1e-10
+
+
+def test_branch_point_agrees_with_bisection_on_odd_eigenvalue(rnn4):
+    bps = [s for s in rnn4.special_points if s.type == "branch_point" and s.z2]
+    assert len(bps) == 1
+    lo, hi = 1.5, 1.7
+    f = lambda lam: _smallest_odd_eigenvalue(rnn4.problem, lam)
+    assert f(lo) > 0 > f(hi)
+    while hi - lo > 1e-13:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    assert bps[0].lam == pytest.approx(0.5 * (lo + hi), rel=1e-8)
+    assert abs(bps[0].test_value) < 1e-12
+    assert rnn4.transition == "second order"
+
+
+def test_broken_branch_matches_direct_minimisation(rnn4):
+    assert [b.kind for b in rnn4.branches] == ["symmetric", "broken"]
+    for lam in (1.7, 2.0, 2.8):
+        pt = point_at(rnn4, lam, branch=1)
+        sp = saddle_point(rnn4.problem.with_(lam=lam), n_starts=4)
+        assert pt.order_parameter == pytest.approx(sp.order_parameter, rel=1e-6)
+        np.testing.assert_allclose(pt.kernel, sp.kernel, rtol=1e-6, atol=1e-9)
+        assert pt.stable
+
+
+def test_stability_follows_the_hessian(rnn4):
+    lam_c = rnn4.points_of("branch_point")[0].lam
+    sym, broken = rnn4.branches
+    for pt in sym.points:
+        eig = np.linalg.eigvalsh(hessian(rnn4.problem.with_(lam=pt.lam), pt.kernel))
+        if abs(pt.lam - lam_c) > 1e-6:
+            assert pt.stable == (eig[0] > 0) == (pt.lam < lam_c)
+        assert order_parameter(pt.kernel, 4, 1) == 0.0
+    assert broken.stable.all() and np.all(broken.m[1:] > 0)
+    assert broken.lam.min() == pytest.approx(lam_c, rel=1e-12)
+
+
+def test_tracing_back_returns_to_the_start(rnn4):
+    sym, broken = rnn4.branches
+    back = follow(rnn4.problem, sym.points[-1].kernel, 3.0, (0.5, 3.0), direction=-1)
+    assert back.kind == "symmetric" and back.lam[-1] == pytest.approx(0.5)
+    np.testing.assert_allclose(back.points[-1].kernel, sym.points[0].kernel, atol=1e-10)
+    back = follow(rnn4.problem, broken.points[-1].kernel, 3.0, (1.65, 3.0), direction=-1)
+    assert back.kind == "broken" and back.lam[-1] == pytest.approx(1.65)
+    np.testing.assert_allclose(back.points[-1].kernel, point_at(rnn4, 1.65, 1).kernel, atol=1e-10)
+
+
+def test_dnn_never_breaks_and_equals_rnn_below_lambda_c(rnn4):
+    dnn = trace(tasks.endpoint("dnn", T=4, kappa=0.1), (0.5, 3.0))
+    assert dnn.transition == "none" and len(dnn.branches) == 1
+    assert not [s for s in dnn.special_points if s.type == "branch_point"]
+    assert dnn.branches[0].stable.all()
+    for lam in (0.8, 1.2, 1.6):
+        np.testing.assert_allclose(point_at(dnn, lam).kernel, point_at(rnn4, lam, 0).kernel, atol=1e-10)
+
+
+def test_gradient_lambda_matches_finite_differences():
+    p = tasks.endpoint("rnn", T=3, P=2, lam=1.3)
+    rng = np.random.default_rng(1)
+    B = rng.normal(size=(6, 6))
+    H = B @ B.T / 6 + np.eye(6)
+    eps = 1e-6
+    fd = (gradient(p.with_(lam=1.3 + eps), H) - gradient(p.with_(lam=1.3 - eps), H)) / (2 * eps)
+    np.testing.assert_allclose(gradient_lambda(p, H), fd, atol=1e-8)
+
+
+def test_first_order_case_has_fold_and_coexistence():
+    tr = trace(tasks.endpoint("rnn", T=5, kappa=0.1), (0.9, 1.5))
+    assert tr.transition == "first order"
+    fold, coex = tr.points_of("fold")[0], tr.points_of("coexistence")[0]
+    bp = [s for s in tr.points_of("branch_point") if s.z2][0]
+    assert fold.lam < coex.lam < bp.lam
+    # the fold: a zero Hessian eigenvalue on the broken branch
+    eig = np.linalg.eigvalsh(hessian(tr.problem.with_(lam=fold.lam), fold.kernel))
+    assert abs(eig).min() < 1e-8 * abs(eig).max() and fold.order_parameter > 0
+    # coexistence: two local minima of equal action, found by direct minimisation
+    p = tr.problem.with_(lam=coex.lam)
+    broken = local_minimum(p, coex.kernel)
+    symmetric = local_minimum(p, np.diag(np.diag(coex.kernel)))
+    assert broken.order_parameter > 0.1 and abs(symmetric.order_parameter) < 1e-8
+    assert broken.action == pytest.approx(symmetric.action, abs=1e-10)
+
+
+def test_problem_without_z2_is_traced_as_one_regular_branch():
+    p = tasks.sinusoid("rnn", T=3, kappa=0.2)
+    assert not p.has_z2
+    tr = trace(p, (0.5, 1.5))
+    assert [b.kind for b in tr.branches] == ["regular"]
+    pt = point_at(tr, 1.0)
+    sp = saddle_point(p.with_(lam=1.0), n_starts=3)
+    np.testing.assert_allclose(pt.kernel, sp.kernel, rtol=1e-7, atol=1e-9)
+
+
+def test_bad_range_is_rejected():
+    p = tasks.endpoint("rnn", T=3)
+    with pytest.raises(ValueError, match="lam_range"):
+        trace(p, (2.0, 1.0))
+    with pytest.raises(ValueError, match="lam_range"):
+        trace(p, (0.0, 1.0))
+
+
+def test_cli_trace_json_csv_and_plot(tmp_path, capsys):
+    assert main(["trace", "--T", "3", "--lam", "2.5:3.2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d["branches"][0][0]) >= {"lam", "kernel", "action", "stable"}
+    bp = d["special_points"][0]
+    assert bp["type"] == "branch_point" and 2.5 < bp["lam"] < 3.2 and len(bp["kernel"]) == 3
+    assert main(["trace", "--T", "3", "--lam", "2.5:3.2", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("arch,T,branch,kind,lam,m,action,stable")
+    png = tmp_path / "trace.png"
+    assert main(["trace", "--T", "2,3", "--lam", "2.5:3.2", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 10000
+    with pytest.raises(SystemExit) as exc:
+        main(["trace", "--lam", "3:1"])
+    assert exc.value.code == 2

@@ -3,12 +3,14 @@
 Theory curves for T = 3, 4, 5 come from :func:`linkernel.saddle.saddle_point`
 on a lambda grid; points with error bars are posterior means of real width-N
 linear RNNs sampled with :func:`linkernel.sgld.sample_posterior` (exact blocked
-Gibbs + Metropolis).  The per-sample Z2 sign fix (m >= 0) turns the symmetric
+Gibbs + Metropolis); crosses are the exact finite-N posterior at the same N
+(:func:`linkernel.exact.exact_posterior`), which the network samples must
+match, including the finite-N rounding of the transition.  The per-sample Z2 sign fix (m >= 0) turns the symmetric
 phase's m into |m| ~ N^-1/2: the dotted lines are the theory's prediction of
 that offset, sqrt(2/pi) times the Gaussian width of m under exp(-N S(H))
 (from the Hessian of S on the symmetric branch).
 
-    python examples/fig4a_sgld.py --N 512 --out fig4a_sgld.png        # ~5 min on 2 busy cores
+    python examples/fig4a_sgld.py --N 512 --out fig4a_sgld.png        # ~5-10 min on 2 busy cores
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from linkernel import tasks
 from linkernel.action import hessian
+from linkernel.exact import exact_posterior
 from linkernel.plots import plot_sgld_order_parameter
 from linkernel.saddle import saddle_point
 from linkernel.sgld import sample_posterior
@@ -41,15 +44,23 @@ def main(argv=None):
     ap.add_argument("--N", type=int, default=512)
     ap.add_argument("--Ts", type=int, nargs="+", default=[3, 4, 5])
     ap.add_argument("--lams", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0])
-    ap.add_argument("--sweeps", type=int, default=150)
-    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--sweeps", type=int, default=600)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--no-exact", action="store_true", help="skip the exact finite-N points")
     ap.add_argument("--grid", type=float, default=0.1, help="lambda spacing of the theory curves")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="fig4a_sgld.png")
     ap.add_argument("--json", default=None, help="also write the numbers here")
+    ap.add_argument("--replot", default=None, metavar="JSON",
+                    help="redraw from the points of an earlier --json output (recomputes only the theory)")
     args = ap.parse_args(argv)
+    old = json.load(open(args.replot))["points"] if args.replot else None
+    if old:
+        args.Ts = sorted({r["T"] for r in old})
+        args.lams = sorted({r["lam"] for r in old})
+        args.N = old[0]["N"]
 
-    theory, baseline, points, rows = {}, {}, {}, []
+    theory, baseline, points, exact, rows = {}, {}, {}, {}, []
     grid = np.round(np.arange(0.5, max(args.lams) + 1e-9, args.grid), 10)
     for T in args.Ts:
         t0 = time.perf_counter()
@@ -63,8 +74,15 @@ def main(argv=None):
                 base_m.append(m_width(p, sp, args.N))
         theory[T], baseline[T] = (grid, np.array(ms)), (np.array(base_l), np.array(base_m))
         print(f"T={T}: theory curve ({len(grid)} lambdas) in {time.perf_counter() - t0:.1f} s", flush=True)
-        pl, pm, pe = [], [], []
+        pl, pm, pe, em = [], [], [], []
         for lam in args.lams:
+            if old:
+                row = next(r for r in old if r["T"] == T and r["lam"] == lam)
+                pl.append(lam), pm.append(row["m"]), pe.append(row["m_stderr"])
+                if np.isfinite(row["m_exact"]):
+                    em.append(row["m_exact"])
+                rows.append(row)
+                continue
             p = tasks.endpoint("rnn", T=T, lam=lam)
             r = sample_posterior(p, args.N, sweeps=args.sweeps, chains=args.chains, dtype=np.float32,
                                  seed=args.seed, progress=False)
@@ -72,14 +90,21 @@ def main(argv=None):
             pm.append(r.order_parameter)
             pe.append(r.order_parameter_stderr)
             m_th = float(np.interp(lam, *theory[T]))
+            m_ex = m_ex_se = float("nan")
+            if not args.no_exact:
+                ex = exact_posterior(p, args.N, chains=4, samples=1000, warmup=500, seed=args.seed, progress=False)
+                m_ex, m_ex_se = ex.order_parameter, ex.order_parameter_stderr
+                em.append(m_ex)
             rows.append({"T": T, "lam": lam, "N": args.N, "m": r.order_parameter, "m_stderr": r.order_parameter_stderr,
-                         "m_theory": m_th, "tau_m": r.tau_m, "rhat": r.rhat, "acceptance_W": r.acceptance.get("W"),
-                         "seconds": r.seconds})
+                         "m_theory": m_th, "m_exact": m_ex, "m_exact_stderr": m_ex_se, "tau_m": r.tau_m,
+                         "rhat": r.rhat, "acceptance_W": r.acceptance.get("W"), "seconds": r.seconds})
             print(f"  T={T} lambda={lam:<4g} m = {r.order_parameter:8.4f} +- {r.order_parameter_stderr:.4f}  "
-                  f"(theory {m_th:8.4f})  tau_m = {r.tau_m:5.1f} sweeps  R-hat = {r.rhat:.3f}  {r.seconds:.1f} s",
-                  flush=True)
+                  f"exact {m_ex:8.4f} +- {m_ex_se:.4f}  theory {m_th:8.4f}  tau_m = {r.tau_m:5.1f} sweeps  "
+                  f"R-hat = {r.rhat:.3f}  {r.seconds:.1f} s", flush=True)
         points[T] = (pl, pm, pe)
-    plot_sgld_order_parameter(theory, points, args.out, N=args.N, baseline=baseline)
+        if em:
+            exact[T] = (pl, em)
+    plot_sgld_order_parameter(theory, points, args.out, N=args.N, baseline=baseline, exact=exact)
     print(f"wrote {args.out}")
     if args.json:
         with open(args.json, "w") as fh:

@@ -145,29 +145,40 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
 
 
 # --- SGLD: theory vs simulation (Fig. 2a, 4a) ---------------------------------------
-def plot_sgld_order_parameter(theory: dict, points: dict, path, N: int | None = None, baseline: dict | None = None):
+def plot_sgld_order_parameter(theory: dict, points: dict, path, N: int | None = None, baseline: dict | None = None,
+                              exact: dict | None = None):
     """Fig. 4a: order parameter m = H^{T-1,T-2} vs lambda.
 
     ``theory``: T -> (lams, m) curves (saddle point); ``points``: T -> (lams,
     m, m_stderr) from sampled networks of width N; ``baseline`` (optional):
     T -> (lams, E|m|) the finite-N value of |m| on the symmetric branch that
-    the per-sample Z2 sign fix produces (dotted).
+    the per-sample Z2 sign fix produces (dotted); ``exact`` (optional): T ->
+    (lams, m) of the exact finite-N posterior at the same N (crosses).
     """
     import numpy as np
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    from matplotlib.lines import Line2D
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    handles = []
     for i, T in enumerate(sorted(theory)):
         color = f"C{i}"
         lam, m = theory[T]
-        ax.plot(lam, m, "-", color=color, lw=1.6, label=f"theory T={T}")
+        handles += ax.plot(lam, m, "-", color=color, lw=1.6, label=f"theory T={T}")
         if baseline and T in baseline:
             ax.plot(*baseline[T], ":", color=color, lw=1.0)
+        if exact and T in exact:
+            ax.plot(*exact[T], "x", color=color, ms=6)
         if T in points:
             pl, pm, pe = (np.asarray(a) for a in points[T])
-            ax.errorbar(pl, pm, yerr=pe, fmt="o", ms=4, color=color, mfc="white", capsize=2,
-                        label=f"network N={N}" if N else "network")
+            ax.errorbar(pl, pm, yerr=pe, fmt="o", ms=4, color=color, mfc="white", capsize=2)
+    n = f" N={N}" if N else ""
+    handles += [Line2D([], [], marker="o", ls="", color="k", mfc="white", label=f"sampled networks{n}"),
+                Line2D([], [], marker="x", ls="", color="k", label=f"exact finite-N posterior{n}")] if exact else \
+        [Line2D([], [], marker="o", ls="", color="k", mfc="white", label=f"sampled networks{n}")]
+    if baseline:
+        handles.append(Line2D([], [], ls=":", color="k", label=r"finite-N $E|m|$ (sign fix), theory"))
     ax.set_xlabel(r"signal strength $\lambda$")
     ax.set_ylabel(r"$m = H^{T-1,T-2}$")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(handles=handles, fontsize=7)
     ax.set_title("RNN order parameter: theory vs sampled networks", fontsize=9)
     return save(fig, path)
 
@@ -216,8 +227,11 @@ def plot_sgld_speed(rows: list, path):
     axes[1].text(axes[1].get_xlim()[0] * 1.05, 640, "10 min", fontsize=7, color="gray")
     axes[0].set_ylabel("seconds per step / sweep")
     axes[1].set_ylabel("seconds to 2% agreement (open: estimated)")
+    Ns = sorted({r["N"] for r in rows})
     for ax in axes:
         ax.set_xlabel("width N")
+        ax.set_xticks(Ns, [str(n) for n in Ns], minor=False)
+        ax.set_xticks([], minor=True)
         ax.legend(fontsize=7)
     return save(fig, path)
 

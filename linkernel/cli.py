@@ -345,7 +345,7 @@ def _sgld(p):
                   f"max |H - H_exact| / error bar = {r.exact_max_z:.2f}")
         print(f"m = {r.order_parameter:.5g} +- {r.order_parameter_stderr:.2g}   tau = {r.tau:.3g} sweeps "
               f"(m: {r.tau_m:.3g})   ESS = {r.ess:.0f}   R-hat = {r.rhat:.4f}   drift = {r.drift:.2f}")
-        acc = " ".join(f"{k}={v:.2f}" for k, v in r.acceptance.items())
+        acc = " ".join(f"{k}={v:.2f}" for k, v in r.acceptance.items()) or "n/a (unadjusted Langevin)"
         print(f"acceptance: {acc}" + (f"   rows/step = {r.block_rows}" if r.block_rows else "")
               + f"   {r.seconds:.1f} s ({r.seconds_per_sweep * 1e3:.1f} ms/sweep)")
         bias = "unknown" if r.bias_estimate is None else f"{r.bias_estimate:.3g}"

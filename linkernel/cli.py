@@ -217,6 +217,36 @@ def _trace(p):
     return run
 
 
+@command("exponent", "the order-parameter exponent beta at the transition, in high precision")
+def _exponent(p):
+    _hyper_args(p, "hidden states; a list such as 3,4,5 gives one estimate each (default 4)")
+    p.add_argument("--arch", default="rnn", help="rnn (default); the DNN has no transition")
+    p.add_argument("--digits", type=int, default=30, help="significant digits of the mpmath computation (default 30)")
+    p.add_argument("--levels", type=int, default=8, help="halvings of m for the Richardson extrapolation (default 8)")
+    p.add_argument("--json", action="store_true", help="print JSON (keys beta, error, lambda_c, ...)")
+
+    def run(args):
+        from linkernel.exponent import critical_exponent
+        from linkernel.tasks import endpoint
+        ests = [critical_exponent(endpoint(args.arch, T=T, P=args.P, **_hyper(args)), digits=args.digits,
+                                  levels=args.levels) for T in args.T]
+        if args.json:
+            print_json(ests[0].to_dict() if len(ests) == 1 else {"estimates": [e.to_dict() for e in ests]})
+            return
+        for e in ests:
+            pr = e.problem
+            print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: {e.transition} transition")
+            print(f"  lambda_c = {e.lambda_c_digits}   ({e.digits} digits)")
+            if e.beta is None:
+                print(f"  beta: not fitted; {e.message}")
+                continue
+            print(f"  beta     = {e.beta_digits}   error estimate {e.error:.1e}   |beta - 1/2| = {abs(e.beta - 0.5):.1e}")
+            print(f"  {e.message} ({e.seconds:.1f} s)")
+            for m, s in zip(e.m_values, e.local_slopes):
+                print(f"    m = {m:.6e}   local slope d ln m / d ln(lambda - lambda_c) = {s:.15f}")
+    return run
+
+
 # --- exact (finite-N reduction) ---------------------------------------------------
 
 # --- sgld (Langevin sampling of real networks) ------------------------------------

@@ -86,6 +86,50 @@ def plot_trace(traces, path, title=None):
     return save(fig, path)
 
 
+def plot_landscape(land, path, lambda_c=None, title=None):
+    """The paper's Fig. 4b: S minimised at fixed m, minus its value at m = 0, for several lambda.
+
+    ``land`` is a :class:`linkernel.landscape.Landscape`.  Z2 problems are
+    drawn mirrored to m < 0; the minima (the saddle points' +-m) are marked.
+    Left: the whole range; right: a zoom on the wells.
+    """
+    import numpy as np
+
+    curves = land.curves
+    colours = plt.cm.plasma(np.linspace(0.0, 0.8, len(curves)))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    z2 = land.problem.has_z2
+    depth = min(float(c.delta_action.min()) for c in curves)
+    for c, col in zip(curves, colours):
+        m, dS = c.m, c.delta_action
+        if z2:
+            m, dS = np.concatenate([-m[:0:-1], m]), np.concatenate([dS[:0:-1], dS])
+        label = rf"$\lambda$ = {c.lam:g}"
+        if lambda_c is not None:
+            label += f" ({c.lam / lambda_c:.3g} $\\lambda_c$)"
+        for ax in axes:
+            ax.plot(m, dS, color=col, lw=2, label=label)
+            S0 = c.action[np.argmin(np.abs(c.m))]
+            ms = [c.m_min, -c.m_min] if (z2 and c.m_min > 0) else [c.m_min]
+            ax.plot(ms, [c.action_min - S0] * len(ms), "o", color=col, mec="k", zorder=5)
+    m_star = max(abs(c.m_min) for c in curves)
+    zoom_x = 1.6 * m_star if m_star > 0 else 0.3 * max(c.m.max() for c in curves)
+    axes[1].set_xlim(-zoom_x if z2 else None, zoom_x)
+    axes[1].set_ylim(1.6 * depth if depth < 0 else -1e-3, 3 * abs(depth) if depth < 0 else 1e-2)
+    for ax in axes:
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.set_xlabel(r"order parameter $m = H^{T-1,T-2}$")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$S_m - S_0$,   $S_m = \min_{H:\,m(H)=m} S(H)$")
+    axes[1].set_title("zoom on the wells", fontsize=10)
+    axes[0].legend(fontsize=9)
+    pr = land.problem
+    fig.suptitle(title or f"Landau landscape, {pr.arch.upper()} endpoint task T={pr.T} "
+                 f"(kappa={pr.kappa:g}, P={pr.P})", fontsize=11)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 # --- exact reduction: finite-size scaling -------------------------------------------
 
 # --- SGLD: theory vs simulation (Fig. 2a, 4a) ---------------------------------------

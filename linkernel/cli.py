@@ -283,6 +283,28 @@ def _landscape(p):
     return run
 
 
+@command("report", "the main job: the whole analysis of the default task, written to a folder")
+def _report(p):
+    p.add_argument("--out", default="report", help="output folder (default report/)")
+    p.add_argument("--T", type=int, default=4, help="hidden states of the analysed task (default 4)")
+    p.add_argument("--overlay", type=_int_list, default=[3, 4, 5], help="T's overlaid in trace.png (default 3,4,5)")
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    p.add_argument("--digits", type=int, default=30, help="digits of lambda_c and beta (default 30)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+
+    def run(args):
+        from linkernel.report import run_report
+        rep = run_report(args.out, T=args.T, overlay=args.overlay, digits=args.digits, **_hyper(args))
+        if args.json:
+            print_json(rep.to_dict())
+        else:
+            print(f"report written to {rep.out}/ in {rep.seconds:.1f} s (summary: {rep.out}/summary.md)")
+    return run
+
+
 # --- exact (finite-N reduction) ---------------------------------------------------
 
 # --- sgld (Langevin sampling of real networks) ------------------------------------

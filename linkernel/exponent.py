@@ -111,12 +111,13 @@ def _richardson(values, ratio):
 
 
 def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: float = 0.05,
-                      lam_range=(0.5, 4.0), progress: bool = False) -> ExponentEstimate:
+                      lam_range=(0.5, 4.0), progress: bool = False, traced=None) -> ExponentEstimate:
     """Estimate beta at the symmetry-breaking transition of ``problem`` (its ``lam`` is ignored).
 
     ``levels`` halvings of m from ``m0`` (in kernel units) feed the Richardson
     extrapolation; ``lam_range`` is where the double-precision trace looks
-    for the branch point.  Raises :class:`ConvergenceError` when the
+    for the branch point; ``traced`` is an existing trace of the same problem
+    (saves step 1).  Raises :class:`ConvergenceError` when the
     symmetric branch does not lose stability in ``lam_range``.
     """
     if not (isinstance(digits, int) and 15 <= digits <= 500):
@@ -126,7 +127,7 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
     if not m0 > 0:
         raise ValueError(f"m0={m0!r} is invalid; m0 must be > 0")
     t0 = time.perf_counter()
-    tr = trace(problem, lam_range)
+    tr = traced if traced is not None else trace(problem, lam_range)
     bps = [s for s in tr.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
     if not bps or tr.transition == "none":
         raise ConvergenceError(f"the symmetric branch does not lose stability for lambda in {lam_range}; "

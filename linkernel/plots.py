@@ -61,8 +61,10 @@ def plot_trace(traces, path, title=None):
             H = sp.kernel
             yv = (sp.order_parameter, H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean())
             for ax, y in zip(axes, yv):
-                if sp.type == "branch_point":
+                if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
                     ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
+                elif sp.type == "branch_point":
+                    ax.plot(sp.lam, y, "d", mfc="none", mec=c, ms=6, zorder=5)
                 elif sp.type == "fold":
                     ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
                 else:
@@ -71,8 +73,10 @@ def plot_trace(traces, path, title=None):
     handles += [plt.Line2D([], [], color="k", ls="-", label="RNN, stable"),
                 plt.Line2D([], [], color="k", ls="--", lw=1.2, label="RNN, unstable"),
                 plt.Line2D([], [], color="k", ls=":", lw=2.2, label="DNN"),
-                plt.Line2D([], [], color="w", marker="o", mfc="gray", mec="k", label="branch point"),
-                plt.Line2D([], [], color="w", marker="X", mfc="gray", mec="k", ms=8, label="fold")]
+                plt.Line2D([], [], color="w", marker="o", mfc="gray", mec="k", label="symmetry breaking"),
+                plt.Line2D([], [], color="w", marker="X", mfc="gray", mec="k", ms=8, label="fold"),
+                plt.Line2D([], [], color="gray", ls=":", lw=1, label="coexistence"),
+                plt.Line2D([], [], color="w", marker="d", mfc="none", mec="gray", label="other branch point")]
     axes[0].set_ylabel(r"order parameter $m = H^{T-1,T-2}$")
     axes[1].set_ylabel(r"kernel diagonal $H^{T-1,T-1}$")
     for ax in axes:

@@ -150,7 +150,6 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
                                     tr.transition, (), (), (), msg, time.perf_counter() - t0)
         broken = tr.branches[bp.branch + 1] if len(tr.branches) > 1 else None
         start = next(p for p in broken.points if p.order_parameter >= m0)
-        n = problem.n
         x = hp.to_vector(hp.as_matrix(start.kernel))
         lam = mp.mpf(start.lam)
         a = _m_vector(problem, len(x))

@@ -183,6 +183,8 @@ def _trace(p):
     out.add_argument("--csv", action="store_true", help="print every point as CSV")
     p.add_argument("--plot", metavar="PNG", help="write the figure (m and H^{T-1,T-1} vs lambda; "
                    "the DNN is traced too and drawn dotted)")
+    p.add_argument("--digits", type=int, default=None,
+                   help="also refine the special points in mpmath to this many digits")
 
     def run(args):
         from linkernel.continuation import trace_endpoint
@@ -193,12 +195,23 @@ def _trace(p):
             extra = [] if "dnn" in args.arch else trace_endpoint(args.T, ["dnn"], args.lam, P=args.P,
                                                                  **_hyper(args))
             plot_trace(traces + extra, args.plot)
+        refined = [[None] * len(tr.special_points) for tr in traces]
+        if args.digits is not None:
+            from linkernel.highprec import refine_special_points
+            if not 15 <= args.digits <= 500:
+                raise ValueError(f"digits={args.digits} is invalid; digits must be in 15..500")
+            refined = [refine_special_points(tr, args.digits) for tr in traces]
+        dicts = [tr.to_dict() for tr in traces]
+        for d, ref in zip(dicts, refined):
+            for sp, r in zip(d["special_points"], ref):
+                if r is not None:
+                    sp["lam_digits"], sp["order_parameter_digits"] = r["lam"], r["order_parameter"]
         if args.json:
-            print_json(traces[0].to_dict() if len(traces) == 1 else {"traces": [t.to_dict() for t in traces]})
+            print_json(dicts[0] if len(dicts) == 1 else {"traces": dicts})
         elif args.csv:
             _trace_csv(traces)
         else:
-            for tr in traces:
+            for tr, ref in zip(traces, refined):
                 pr = tr.problem
                 print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g} "
                       f"lambda {tr.lam_range[0]:g}..{tr.lam_range[1]:g}: transition {tr.transition} "
@@ -208,10 +221,12 @@ def _trace(p):
                     print(f"  branch {k} ({b.kind}): {len(b.points)} points, lambda {b.lam.min():.6g}.."
                           f"{b.lam.max():.6g}, m up to {b.m.max():.6g}, stable at {int(b.stable.sum())}, "
                           f"max residual {res:.1e}")
-                for sp in tr.special_points:
+                for sp, r in zip(tr.special_points, ref):
                     kind = sp.type + (" (Z2)" if sp.z2 else "")
                     print(f"  {kind:20s} lambda = {sp.lam:.15g}  m = {sp.order_parameter:.6g}  "
                           f"S = {sp.action:.12g}  test = {sp.test_value:.1e}  residual = {sp.residual:.1e}")
+                    if r is not None:
+                        print(f"  {'':20s} lambda = {r['lam']}  ({r['digits']} digits, residual {r['residual']:.0e})")
             if args.plot:
                 print(f"figure written to {args.plot}")
     return run

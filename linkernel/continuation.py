@@ -327,8 +327,10 @@ def _start(eq: _Equations, lam0: float, tol: float):
     return np.append(to_vector(H), lam0), False
 
 
-def _m_direction(problem: Problem) -> np.ndarray:
-    """Gradient of m = H^{T-1,T-2} (pattern average) in to_vector coordinates."""
+def m_vector(problem: Problem) -> np.ndarray:
+    """a with a . to_vector(H) = m(H), the pattern-averaged H^{T-1,T-2} (the gradient of m)."""
+    if problem.T < 2:
+        raise ValueError(f"T={problem.T} is invalid here; the order parameter needs T >= 2")
     T, P, n = problem.T, problem.P, problem.n
     E = np.zeros((n, n))
     for p in range(P):
@@ -344,7 +346,7 @@ def switch_branch(eq: _Equations, bp: SpecialPoint, tol: float = 1e-11, h: float
     broken branch (lambda - lambda_c ~ h^2) is reached, not the symmetric one.
     """
     phi = bp.null_vector / np.linalg.norm(bp.null_vector)
-    if phi @ _m_direction(eq.problem) < 0:
+    if phi @ m_vector(eq.problem) < 0:
         phi = -phi
     X_bp = np.append(to_vector(bp.kernel), bp.lam)
     X_bp[:-1][eq.odd] = 0.0

@@ -71,35 +71,6 @@ class ExponentEstimate:
                 "seconds": self.seconds}
 
 
-def _m_vector(problem: Problem, dim: int):
-    """a with a . to_vector(H) = m (pattern-averaged H^{T-1,T-2})."""
-    T, P, n = problem.T, problem.P, problem.n
-    a = mp.matrix(dim, 1)
-    k = 0
-    for i in range(n):
-        for j in range(i, n):
-            if any(i == (T - 2) * P + p and j == (T - 1) * P + p for p in range(P)):
-                a[k] = 1 / (mp.sqrt(2) * P)
-            k += 1
-    return a
-
-
-def _slope(problem, x, lam, lam_c, m, a):
-    """(lam - lam_c) / (m dlam/dm), dlam/dm from [[J, F_lam], [a, 0]] (dx, dlam) = (0, 1)."""
-    F, J, Fl = hp.equations(problem, x, lam)
-    dim = len(x)
-    A = mp.matrix(dim + 1, dim + 1)
-    for i in range(dim):
-        for j in range(dim):
-            A[i, j] = J[i, j]
-        A[i, dim] = Fl[i]
-        A[dim, i] = a[i]
-    rhs = mp.matrix(dim + 1, 1)
-    rhs[dim] = 1
-    dlam_dm = mp.lu_solve(A, rhs)[dim]
-    return (lam - lam_c) / (m * dlam_dm)
-
-
 def _richardson(values, ratio):
     """Diagonal of the Richardson table for values at h, h/ratio, h/ratio^2, ... (errors in powers of h)."""
     table = [list(values)]
@@ -152,7 +123,7 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         start = next(p for p in broken.points if p.order_parameter >= m0)
         x = hp.to_vector(hp.as_matrix(start.kernel))
         lam = mp.mpf(start.lam)
-        a = _m_vector(problem, len(x))
+        a = hp.m_vector(problem)
         m = mp.mpf(start.order_parameter)
         x_bp = hp.to_vector(hbp.kernel)
         ms, slopes = [], []
@@ -165,7 +136,7 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
                 lam = lam_c + (lam - lam_c) / 4
             x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=dps)
             ms.append(m)
-            slopes.append(_slope(problem, x, lam, lam_c, m, a))
+            slopes.append((lam - lam_c) / (m * hp.dlam_dm(problem, x, lam, a)))
             if progress:
                 print(f"  m = {mpmath.nstr(m, 6)}  lambda - lambda_c = {mpmath.nstr(lam - lam_c, 6)}  "
                       f"local slope = {mpmath.nstr(slopes[-1], 20)}")

@@ -347,3 +347,118 @@ def branch_point(problem: Problem, lam_guess, H_guess, dps: int = 30, which: int
         ev = sorted(mp.eigsy(_sub(J, odd, odd), eigvals_only=True))
     with mp.workdps(dps):
         return HighPrecisionPoint(+pt.lam, pt.kernel, pt.residual, dps), +ev[which]
+
+
+# --- the broken branch parametrised by m, and its special points ------------------------
+def m_vector(problem: Problem):
+    """a (mpmath column) with a . to_vector(H) = m, the pattern-averaged H^{T-1,T-2}."""
+    T, P, n = problem.T, problem.P, problem.n
+    a = mp.matrix(n * (n + 1) // 2, 1)
+    k = 0
+    for i in range(n):
+        for j in range(i, n):
+            if any(i == (T - 2) * P + p and j == (T - 1) * P + p for p in range(P)):
+                a[k] = 1 / (mp.sqrt(2) * P)
+            k += 1
+    return a
+
+
+def dlam_dm(problem: Problem, x, lam, a):
+    """dlambda/dm along the branch {F = 0, a.x = m}: the bordered system [[J, F_lam], [a, 0]] (dx, dlam) = (0, 1)."""
+    F, J, Fl = equations(problem, x, lam)
+    dim = len(x)
+    A = mp.matrix(dim + 1, dim + 1)
+    for i in range(dim):
+        for j in range(dim):
+            A[i, j] = J[i, j]
+        A[i, dim] = Fl[i]
+        A[dim, i] = a[i]
+    rhs = mp.matrix(dim + 1, 1)
+    rhs[dim] = 1
+    return mp.lu_solve(A, rhs)[dim]
+
+
+def broken_point(problem: Problem, m, H_guess, lam_guess, dps: int = 30) -> HighPrecisionPoint:
+    """The stationary point with order parameter m (lambda free), by Newton from (H_guess, lam_guess)."""
+    with mp.workdps(dps):
+        x = to_vector(as_matrix(H_guess))
+        x, lam = newton(problem, x, mp.mpf(lam_guess), constraint=(m_vector(problem), mp.mpf(m)), dps=dps)
+        return HighPrecisionPoint(lam, from_vector(x, problem.n), _norm(equations(problem, x, lam)[0]), dps)
+
+
+def _on_branch_root(problem, g, m0, H0, lam0, dps):
+    """Secant on m for g(point) = 0 along the m-parametrised branch, from the double-precision guess."""
+    state = {"H": as_matrix(H0), "lam": mp.mpf(lam0)}
+
+    def solve(m):
+        pt = broken_point(problem, m, state["H"], state["lam"], dps)
+        state["H"], state["lam"] = pt.kernel, pt.lam
+        return pt
+
+    m0 = mp.mpf(m0)
+    m_star = mp.findroot(lambda m: g(solve(m)), (m0 * (1 - mp.mpf(10) ** -6), m0 * (1 + mp.mpf(10) ** -6)),
+                         solver="secant", tol=mp.mpf(10) ** (-2 * dps + 10), maxsteps=80)
+    return solve(m_star), m_star
+
+
+def fold_point(problem: Problem, m0, H0, lam0, dps: int = 30) -> tuple:
+    """A fold (limit point) of the broken branch in ``dps`` digits: dlambda/dm = 0.
+
+    (m0, H0, lam0) is the double-precision fold.  Returns ``(point, m)``.
+    """
+    with mp.workdps(dps + 10):
+        a = m_vector(problem)
+        pt, m = _on_branch_root(problem, lambda q: dlam_dm(problem, to_vector(q.kernel), q.lam, a),
+                                m0, H0, lam0, dps + 10)
+    with mp.workdps(dps):
+        return HighPrecisionPoint(+pt.lam, pt.kernel, pt.residual, dps), +m
+
+
+def coexistence_point(problem: Problem, m0, H0, lam0, H_sym, dps: int = 30) -> tuple:
+    """Equal action of the broken branch (through (m0, H0, lam0)) and the symmetric branch (near H_sym).
+
+    Returns ``(broken point, m, symmetric point)`` in ``dps`` digits.
+    """
+    with mp.workdps(dps + 10):
+        sym = {"H": as_matrix(H_sym)}
+
+        def gap(q):
+            s = symmetric_point(problem, q.lam, sym["H"], dps + 10)
+            sym["H"] = s.kernel
+            return action(problem, q.kernel, q.lam) - action(problem, s.kernel, q.lam)
+
+        pt, m = _on_branch_root(problem, gap, m0, H0, lam0, dps + 10)
+        s = symmetric_point(problem, pt.lam, sym["H"], dps + 10)
+    with mp.workdps(dps):
+        return HighPrecisionPoint(+pt.lam, pt.kernel, pt.residual, dps), +m, s
+
+
+def refine_special_points(trace_, digits: int = 30) -> list:
+    """Every special point of a :class:`~linkernel.branches.Trace` refined to ``digits`` digits.
+
+    Z2 branch points on the symmetric branch, folds and coexistence points on
+    broken branches; other special points are passed over (None).  Returns a
+    list parallel to ``trace_.special_points`` of dicts
+    ``{type, lam, order_parameter, residual, digits}`` with numbers as strings.
+    """
+    p = trace_.problem
+    sym_branch = trace_.branches[0]
+    out = []
+    for sp in trace_.special_points:
+        with mp.workdps(digits):
+            if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
+                pt, _ = branch_point(p, sp.lam, sp.kernel, dps=digits)
+                m = mp.mpf(0)
+            elif sp.type == "fold" and p.has_z2 and sp.order_parameter > 0:
+                pt, m = fold_point(p, sp.order_parameter, sp.kernel, sp.lam, dps=digits)
+            elif sp.type == "coexistence":
+                k = int(np.argmin(np.abs(sym_branch.lam - sp.lam)))
+                pt, m, _ = coexistence_point(p, sp.order_parameter, sp.kernel, sp.lam,
+                                             sym_branch.points[k].kernel, dps=digits)
+            else:
+                out.append(None)
+                continue
+            out.append({"type": sp.type, "lam": mpmath.nstr(pt.lam, digits),
+                        "order_parameter": mpmath.nstr(m, digits), "residual": float(pt.residual),
+                        "digits": digits})
+    return out

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize
 
 from linkernel.action import KernelError, action, from_vector, gradient, hessian, to_vector
+from linkernel.continuation import _Equations, _start, m_vector
 from linkernel.problem import Problem
 from linkernel.saddle import ConvergenceError
 
@@ -77,20 +78,7 @@ class Landscape:
                 "curves": [c.to_dict() for c in self.curves], "seconds": self.seconds}
 
 
-def m_vector(problem: Problem) -> np.ndarray:
-    """a with a . to_vector(H) = m(H): the pattern-averaged H^{T-1,T-2}."""
-    if problem.T < 2:
-        raise ValueError(f"T={problem.T} is invalid for a landscape; the order parameter needs T >= 2")
-    T, P, n = problem.T, problem.P, problem.n
-    E = np.zeros((n, n))
-    for p in range(P):
-        a, b = (T - 1) * P + p, (T - 2) * P + p
-        E[a, b] = E[b, a] = 0.5 / P
-    return to_vector(E)
-
-
 def _symmetric_start(problem: Problem) -> np.ndarray:
-    from linkernel.continuation import _Equations, _start
     return from_vector(_start(_Equations(problem), problem.lam, 1e-11)[0][:-1], problem.n)
 
 

@@ -8,7 +8,7 @@ from linkernel import highprec as hp
 from linkernel import tasks
 from linkernel.cli import main
 from linkernel.continuation import point_at, trace
-from linkernel.exponent import _m_vector, _richardson, critical_exponent
+from linkernel.exponent import _richardson, critical_exponent
 
 
 def test_richardson_removes_powers_of_h():
@@ -34,7 +34,7 @@ def test_m_parametrised_branch_agrees_with_double_precision_continuation():
     ref = point_at(tr, 1.7, branch=1)
     with mp.workdps(40):
         x = hp.to_vector(hp.as_matrix(ref.kernel))
-        a = _m_vector(p, len(x))
+        a = hp.m_vector(p)
         m = mp.fsum(a[i] * x[i] for i in range(len(x)))
         assert float(m) == pytest.approx(ref.order_parameter, rel=1e-15)
         x, lam = hp.newton(p, x, mp.mpf(1.69), constraint=(a, m), dps=40)

@@ -1,5 +1,6 @@
 import importlib
 
+import mpmath
 import numpy as np
 import pytest
 from mpmath import mp
@@ -69,3 +70,37 @@ def test_symmetric_point_matches_continuation():
     assert hpt.residual < mp.mpf(10) ** -26
     d = hpt.to_dict()
     assert d["lam"].startswith("0.8") and len(d["kernel"]) == 3
+
+
+@pytest.fixture(scope="module")
+def first_order():
+    return trace(tasks.endpoint("rnn", T=5, kappa=0.1), (1.1, 1.3))
+
+
+def test_high_precision_fold(first_order):
+    tr = first_order
+    fold = tr.points_of("fold")[0]
+    pt25, m25 = hp.fold_point(tr.problem, fold.order_parameter, fold.kernel, fold.lam, dps=25)
+    pt35, m35 = hp.fold_point(tr.problem, fold.order_parameter, fold.kernel, fold.lam, dps=35)
+    assert float(pt25.lam) == pytest.approx(fold.lam, rel=1e-12)
+    assert float(m25) == pytest.approx(fold.order_parameter, rel=1e-6)
+    with mp.workdps(35):
+        assert abs(pt25.lam - pt35.lam) < mp.mpf(10) ** -23
+        # a fold: the Hessian there is singular
+        ev = mp.eigsy(hp.hessian(tr.problem, pt35.kernel, pt35.lam), eigvals_only=True)
+        assert min(abs(e) for e in ev) < mp.mpf(10) ** -25
+
+
+def test_high_precision_coexistence(first_order):
+    tr = first_order
+    co = tr.points_of("coexistence")[0]
+    k = int(np.argmin(np.abs(tr.branches[0].lam - co.lam)))
+    pt, m, sym = hp.coexistence_point(tr.problem, co.order_parameter, co.kernel, co.lam,
+                                      tr.branches[0].points[k].kernel, dps=30)
+    assert float(pt.lam) == pytest.approx(co.lam, rel=1e-12)
+    with mp.workdps(30):
+        gap = hp.action(tr.problem, pt.kernel, pt.lam) - hp.action(tr.problem, sym.kernel, pt.lam)
+        assert abs(gap) < mp.mpf(10) ** -25 and m > mp.mpf("0.5")
+    refined = hp.refine_special_points(tr, 20)
+    assert [r["type"] for r in refined] == ["fold", "coexistence", "branch_point"]
+    assert refined[1]["lam"][:15] == mpmath.nstr(pt.lam, 20)[:15]

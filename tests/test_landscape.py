@@ -6,7 +6,8 @@ import pytest
 from linkernel import tasks
 from linkernel.action import action, gradient, to_vector
 from linkernel.cli import main
-from linkernel.landscape import landscape, landscape_at, m_vector
+from linkernel.continuation import m_vector
+from linkernel.landscape import landscape, landscape_at
 from linkernel.problem import order_parameter
 from linkernel.saddle import saddle_point
 

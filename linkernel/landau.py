@@ -165,3 +165,18 @@ def sixth_order_coefficient(T: int, load) -> SixthOrder:
     c_e = sp.nsimplify(sp.expand(c6.subs(sol_z)))
     hT = u * w ** (T - 1) * rc ** T
     return SixthOrder(T=T, load=load, b_e=b_e, c_e=c_e, c=sp.factor(c_e * (w * rc / hT ** 2) ** 3))
+
+
+@lru_cache(maxsize=None)
+def critical_amplitude_squared(T: int) -> sp.Expr:
+    """A^2 = -a'(lambda_c) / (2 b(lambda_c)) in ``m ~ A (lambda - lambda_c)^{1/2}`` (P = 1), closed form.
+
+    ``a'`` is the lambda-derivative along the branch, ``(da/dr) / (d lambda/dr)``
+    at r_c.  Meaningful where b > 0.
+    """
+    from linkernel.branch import symmetric_branch
+    rc = critical_ratio(T)
+    L = landau_coefficients(T)
+    dlam = sp.diff(symmetric_branch(T, "rnn").lam_of_r, r).subs(r, rc)
+    da = sp.diff(L.a, r).subs(r, rc) / dlam
+    return sp.factor(sp.simplify(-da / (2 * landau_coefficients(T, True).b)))

@@ -136,6 +136,27 @@ def _critical(p):
     return run
 
 
+@command("derive", "write the LaTeX derivation (action, equations, branch, Hessian, critical point, Landau)")
+def _derive(p):
+    p.add_argument("--arch", default="rnn", help="rnn | dnn (default rnn)")
+    p.add_argument("--T", type=int, default=4, help="number of hidden states t = 0..T-1 (default 4)")
+    p.add_argument("--P", type=int, default=1, help="patterns of the endpoint task (default 1)")
+    p.add_argument("--out", default="derivations", help="output folder (default derivations/)")
+    p.add_argument("--all", action="store_true",
+                   help="write the standard set instead: RNN and DNN, T = 2..5, P = 1")
+
+    def run(args):
+        from linkernel.latex import write_derivation, write_standard_set
+        import time
+        if args.all:
+            write_standard_set(args.out, progress=True)
+            return
+        t0 = time.perf_counter()
+        path = write_derivation(args.arch, args.T, args.P, args.out)
+        print(f"{path}  {time.perf_counter() - t0:.2f} s")
+    return run
+
+
 # --- trace, exponent, landscape, report (continuation and main job) -------------
 def _float_list(name):
     def parse(text):

@@ -65,7 +65,9 @@ def _jsonable(o):
 
 
 def format_matrix(M, fmt: str = "{:10.6f}") -> str:
-    return "\n".join("  " + " ".join(fmt.format(x) for x in row) for row in np.atleast_2d(M))
+    """Rows of formatted numbers; adding 0.0 turns printed -0.000000 into 0.000000."""
+    M = np.round(np.atleast_2d(np.asarray(M, dtype=float)), 12) + 0.0
+    return "\n".join("  " + " ".join(fmt.format(x) for x in row) for row in M)
 
 
 # --- solve (core) ---------------------------------------------------------------
@@ -101,6 +103,59 @@ def _solve(p):
 
 
 # --- critical, derive (phase transition) ---------------------------------------
+@command("critical", "the RNN's critical point, Landau coefficients and order of the transition (endpoint task)")
+def _critical(p):
+    add_problem_args(p, arch=False, lam=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(args):
+        from linkernel.critical import critical_point
+        cp = critical_point(problem_from_args(args, arch="rnn", lam=1.0))
+        if args.json:
+            print_json(cp.to_dict())
+            return
+        pr = cp.problem
+        print(f"RNN endpoint task: T={pr.T} P={pr.P} kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}")
+        print(f"lambda_c = {cp.lambda_c:.12g}      ({cp.latex})")
+        print(f"branch at lambda_c: r_c = H^tt/Sigma^tt = {cp.r_c:.10g}, rho_c = H^(t+1,t+1)/H^tt = {cp.rho_c:.10g}, "
+              f"load x_c = v H^(T-1,T-1)/kappa = {cp.load_c:.8g}")
+        print("kernel diagonal at lambda_c: " + " ".join(f"{h:.8g}" for h in np.diag(cp.kernel_c)))
+        L = cp.landau
+        print(f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
+              f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}")
+        note = "" if cp.branch_stable else " (the symmetric branch folded before lambda_c)"
+        print(f"order: {cp.order}{note}")
+        if cp.beta is not None:
+            print(f"m ~ A (lambda - lambda_c)^beta with beta = {cp.beta:g}, A = {cp.amplitude:.8g}")
+        tc = cp.tricritical
+        if tc["load"]:
+            print("tricritical (b = 0) at kappa = " + ", ".join(f"{k:.8g}" for k in tc["kappa"])
+                  + " for these w, v, u")
+        else:
+            print(f"no tricritical point for T={pr.T} (b < 0 wherever the branch is stable at r_c)")
+    return run
+
+
+@command("derive", "write the LaTeX derivation (action, equations, branch, Hessian, critical point, Landau)")
+def _derive(p):
+    p.add_argument("--arch", default="rnn", help="rnn | dnn (default rnn)")
+    p.add_argument("--T", type=int, default=4, help="number of hidden states t = 0..T-1 (default 4)")
+    p.add_argument("--P", type=int, default=1, help="patterns of the endpoint task (default 1)")
+    p.add_argument("--out", default="derivations", help="output folder (default derivations/)")
+    p.add_argument("--all", action="store_true",
+                   help="write the standard set instead: RNN and DNN, T = 2..5, P = 1")
+
+    def run(args):
+        from linkernel.latex import write_derivation, write_standard_set
+        import time
+        if args.all:
+            write_standard_set(args.out, progress=True)
+            return
+        t0 = time.perf_counter()
+        path = write_derivation(args.arch, args.T, args.P, args.out)
+        print(f"{path}  {time.perf_counter() - t0:.2f} s")
+    return run
+
 
 # --- trace, exponent, landscape, report (continuation and main job) -------------
 def _float_list(name):
@@ -321,10 +376,150 @@ def _report(p):
 
 
 # --- exact (finite-N reduction) ---------------------------------------------------
+@command("exact", "exact finite-N posterior kernel (rotation-invariant reduction + HMC)")
+def _exact(p):
+    add_problem_args(p)
+    p.add_argument("--N", type=int, default=256, help="network width N (default 256)")
+    p.add_argument("--chains", type=int, default=4, help="number of HMC chains (default 4)")
+    p.add_argument("--samples", type=int, default=1000, help="draws per chain after warm-up (default 1000)")
+    p.add_argument("--warmup", type=int, default=1000, help="warm-up iterations per chain (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(args):
+        from linkernel.exact import exact_posterior
+        r = exact_posterior(problem_from_args(args), args.N, chains=args.chains, samples=args.samples,
+                            warmup=args.warmup, seed=args.seed, progress=not args.json)
+        if args.json:
+            d = r.to_dict()
+            print_json({k: d[k] for k in ("kernel", "stderr", "ess", "rhat", "N", "order_parameter",
+                                           "order_parameter_stderr", "predictions", "chains", "samples",
+                                           "acceptance", "divergences", "seconds")})
+            return
+        pr = r.problem
+        print(f"{pr.arch.upper()} endpoint task, exact posterior at N={r.N}: T={pr.T} P={pr.P} lambda={pr.lam:g} "
+              f"kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}")
+        print(f"posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..{pr.T - 1}):")
+        print(format_matrix(r.kernel))
+        print("Monte Carlo standard errors:")
+        print(format_matrix(r.stderr, "{:10.2e}"))
+        print(f"order parameter m = {r.order_parameter:.6g} +- {r.order_parameter_stderr:.2g}")
+        print(f"{r.chains} chains x {r.samples} draws: min ESS {r.min_ess:.0f}, max R-hat {r.max_rhat:.4f}, "
+              f"acceptance {r.acceptance:.2f}, divergences {r.divergences}, {r.seconds:.2f} s")
+    return run
+
 
 # --- sgld (Langevin sampling of real networks) ------------------------------------
+@command("sgld", "sample the weight posterior of real width-N networks; compare with the theory")
+def _sgld(p):
+    add_problem_args(p)
+    p.add_argument("--N", type=int, default=512, help="network width (default 512)")
+    p.add_argument("--steps", type=int, default=400,
+                   help="Gibbs sweeps (method gibbs) or Langevin steps (default 400)")
+    p.add_argument("--burn", type=int, default=None, help="discarded first sweeps (default steps // 5)")
+    p.add_argument("--chains", type=int, default=4, help="independent chains (default 4)")
+    p.add_argument("--method", default="gibbs",
+                   help="gibbs (exact blocked Gibbs + Metropolis, default) | langevin (naive preconditioned SGLD)")
+    p.add_argument("--step", type=float, default=None, help="Langevin step (method langevin)")
+    p.add_argument("--extrapolate", type=float, default=None, metavar="TIME",
+                   help="Langevin only: run steps STEP and STEP/2 for Langevin time TIME and extrapolate to 0")
+    p.add_argument("--rows", type=int, default=None,
+                   help="rows of the RNN's W per Metropolis step (default: adapted during burn-in)")
+    p.add_argument("--float32", action="store_true", help="weights in float32 (half the memory and draw time)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--no-theory", action="store_true", help="skip the saddle-point comparison")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(args):
+        from linkernel.sgld import run_sgld
+        kw = dict(chains=args.chains, method=args.method, step=args.step, block_rows=args.rows,
+                  dtype=np.float32 if args.float32 else np.float64, seed=args.seed,
+                  progress=False if args.no_progress else None)
+        if args.extrapolate is not None:
+            if args.step is None:
+                raise ValueError("--extrapolate needs --step (the larger of the two Langevin steps)")
+            kw["extrapolate_duration"] = args.extrapolate
+        else:
+            kw |= dict(sweeps=args.steps, burn=args.burn)
+        r = run_sgld(problem_from_args(args), args.N, theory=not args.no_theory, **kw)
+        if args.json:
+            d = r.to_dict()
+            d.pop("checkpoints")
+            print_json(d)
+            return
+        pr = r.problem
+        print(f"{pr.arch.upper()} endpoint task: T={pr.T} P={pr.P} lambda={pr.lam:g} kappa={pr.kappa:g}  "
+              f"N={r.N}  {r.method}, {r.chains} chains x {r.sweeps - r.burn} sweeps after {r.burn} burn-in, "
+              f"{r.dtype}")
+        print("posterior-mean kernel H (Z2 sign fixed per sample, m >= 0):")
+        print(format_matrix(r.kernel))
+        print("standard error:")
+        print(format_matrix(r.stderr))
+        if r.theory_kernel is not None:
+            print("theory (saddle point):")
+            print(format_matrix(r.theory_kernel))
+            print(f"max |H - H_theory| / max|H_theory| = {r.max_rel_error:.4f}   CKA = {r.cka:.6f}")
+        print(f"m = {r.order_parameter:.5g} +- {r.order_parameter_stderr:.2g}   tau = {r.tau:.3g} sweeps "
+              f"(m: {r.tau_m:.3g})   ESS = {r.ess:.0f}   R-hat = {r.rhat:.4f}   drift = {r.drift:.2f}")
+        acc = " ".join(f"{k}={v:.2f}" for k, v in r.acceptance.items())
+        print(f"acceptance: {acc}" + (f"   rows/step = {r.block_rows}" if r.block_rows else "")
+              + f"   bias estimate = {r.bias_estimate:.3g}   {r.seconds:.1f} s ({r.seconds_per_sweep * 1e3:.1f} ms/sweep)")
+    return run
 
 # --- sequence (sequence tasks) ----------------------------------------------------
+@command("sequence", "teacher-RNN sequence task: RNN vs DNN predictions at every timestep (Fig. 5)")
+def _sequence(p):
+    p.add_argument("--T", type=int, default=10, help="number of hidden states t = 0..T-1 (default 10)")
+    p.add_argument("--period", type=float, default=10.0, help="teacher's rotation period in steps (default 10)")
+    p.add_argument("--radius", type=float, default=1.0, help="teacher's eigenvalue modulus, 0 < r <= 1 (default 1)")
+    p.add_argument("--supervised", default="0,1,2,3",
+                   help="supervised steps: a list 0,1,2,3 | all | first:K | every-other[:K] | random:K "
+                        "(default 0,1,2,3)")
+    p.add_argument("--lam", type=float, default=1.0, help="signal strength lambda, y = lambda * yhat (default 1)")
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    p.add_argument("--starts", type=int, default=6, help="minimiser starts per architecture (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random:K supervision and of the starts (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
+
+    def run(args):
+        from linkernel.sequence import solve_sequence
+        r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
+                           lam=args.lam, seed=args.seed, n_starts=args.starts, w=args.w, v=args.v, u=args.u,
+                           kappa=args.kappa)
+        if args.plot:
+            from linkernel.plots import sequence_figure
+            sequence_figure(r, args.plot)
+        if args.json:
+            print_json(r.to_dict())
+            return
+        print(f"teacher sequence: T={r.T} period={r.period:g} radius={r.radius:g} lambda={r.lam:g} "
+              + " ".join(f"{k}={v:g}" for k, v in r.hyper.items()))
+        print("supervised steps: " + ",".join(map(str, r.supervised)))
+        print("   t  sup    target       RNN       DNN")
+        for t in range(r.T):
+            print(f"{t:4d}  {'*' if t in r.supervised else ' '}  {r.targets[t]:9.5f} "
+                  f"{r.predictions['rnn'][t]:9.5f} {r.predictions['dnn'][t]:9.5f}")
+        for a in r.archs:
+            sp = r.saddles[a]
+            z2 = "  (Z2-symmetric task: mean over the mirror pair)" if r.z2_averaged[a] else ""
+            print(f"{a.upper()}: L = {r.gen_error[a]:.6g} (unsupervised part {r.gen_error_unsupervised[a]:.6g})  "
+                  f"S = {sp.action:.10g}  residual {sp.grad_norm:.1e}  Hessian eig in "
+                  f"[{sp.hessian_eigenvalues[0]:.3e}, {sp.hessian_eigenvalues[-1]:.3e}]  "
+                  f"minima found {len(sp.minima)}{z2}")
+            for k, m in enumerate(sp.minima[1:], 1):
+                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}")
+        for a in r.archs:
+            print(f"{a.upper()} kernel H^(t,t'):")
+            print(format_matrix(r.kernels[a], "{:8.4f}"))
+        if args.plot:
+            print(f"figure written to {args.plot}")
+    return run
+
 
 
 # --- entry point ------------------------------------------------------------------

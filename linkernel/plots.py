@@ -157,7 +157,110 @@ def plot_landscape(land, path, lambda_c=None, title=None):
 
 
 # --- exact reduction: finite-size scaling -------------------------------------------
+def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=None):
+    """Finite-size scaling at the RNN transition (exact finite-N posterior).
+
+    ``fss``: :class:`linkernel.finite_size.FiniteSizeScaling` (E|m| at lam_c
+    against N, the fitted power and the Landau prediction
+    ``Gamma(1/2)/Gamma(1/4) (N b)^{-1/4}``); ``rounding``: a
+    :class:`linkernel.finite_size.Rounding` on a common lam grid (m(lam) at
+    several N and at N = infinity); ``collapse``: a scaled Rounding
+    (N^{1/4} E|m| against x = (lam - lam_c) N^{1/2}); ``theory``: (x, y) of the
+    limiting scaling function drawn over the collapse.
+    """
+    import numpy as np
+    panels = 1 + (rounding is not None) + (collapse is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.4), squeeze=False)
+    axes = list(axes[0])
+    ax = axes.pop(0)
+    N = np.asarray(fss.N, dtype=float)
+    ax.errorbar(N, fss.m, yerr=fss.m_stderr, fmt="o", ms=4, capsize=2, label=r"exact posterior $E|m|$")
+    grid = np.geomspace(N.min(), N.max(), 100)
+    ax.plot(grid, fss.predicted_amplitude * grid ** -0.25, "k--", lw=1,
+            label=r"Landau $\frac{\Gamma(1/2)}{\Gamma(1/4)}(Nb)^{-1/4}$")
+    sel = grid >= fss.fit_min_N
+    ax.plot(grid[sel], fss.amplitude * grid[sel] ** fss.exponent, "r-", lw=1.5,
+            label=f"fit $N\\geq${fss.fit_min_N:.0e}: $N^{{{fss.exponent:.4f}\\pm{fss.exponent_stderr:.4f}}}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("width $N$")
+    ax.set_ylabel(r"$E|m|$ at $\lambda_c$")
+    ax.set_title(f"{fss.problem.arch.upper()} T={fss.problem.T}, $\\lambda_c$={fss.lam_c:.10f}", fontsize=10)
+    ax.legend(fontsize=8)
+    if rounding is not None:
+        ax = axes.pop(0)
+        for k, n in enumerate(rounding.N):
+            ax.errorbar(rounding.lam[k], rounding.m[k], yerr=rounding.m_stderr[k], fmt="o-", ms=3, lw=1,
+                        capsize=2, label=f"N = {int(n)}")
+        if rounding.m_infinite is not None:
+            ax.plot(rounding.lam[0], rounding.m_infinite, "k-", lw=2, label=r"$N=\infty$ (saddle point)")
+        ax.axvline(rounding.lam_c, color="gray", ls=":", lw=1)
+        ax.set_xlabel(r"signal $\lambda$")
+        ax.set_ylabel(r"$E|m|$ (sign fixed per draw)")
+        ax.set_title("rounding of the transition", fontsize=10)
+        ax.legend(fontsize=8)
+    if collapse is not None:
+        ax = axes.pop(0)
+        for k, n in enumerate(collapse.N):
+            ax.errorbar(collapse.x[k], collapse.m[k] * n ** 0.25, yerr=collapse.m_stderr[k] * n ** 0.25,
+                        fmt="o", ms=3, capsize=2, label=f"N = {int(n)}")
+        if theory is not None:
+            ax.plot(theory[0], theory[1], "k-", lw=1.5, label="quartic Landau limit")
+        ax.set_xlabel(r"$(\lambda-\lambda_c)\,N^{1/2}$")
+        ax.set_ylabel(r"$N^{1/4}\,E|m|$")
+        ax.set_title("scaling collapse", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
 
 # --- SGLD: theory vs simulation (Fig. 2a, 4a) ---------------------------------------
 
 # --- sequence tasks (Fig. 5) ----------------------------------------------------------
+def sequence_figure(result, path, title=None):
+    """Fig. 5: targets, supervised points and RNN/DNN predictions at every step, and both time-by-time kernels.
+
+    ``result`` is a :class:`linkernel.sequence.SequenceResult` holding both
+    architectures.  Left: the teacher's targets ``lam * yhat^t`` (grey),
+    the supervised ones (black dots), the posterior-mean predictions of the RNN
+    and the DNN; right: the saddle kernels ``H^{tt'}`` on one colour scale
+    centred at 0.
+    """
+    import numpy as np
+    from matplotlib.gridspec import GridSpec
+
+    archs = [a for a in ("rnn", "dnn") if a in result.archs]
+    fig = plt.figure(figsize=(4.2 + 3.0 * len(archs), 3.4))
+    gs = GridSpec(1, 1 + len(archs), width_ratios=[1.5] + [1.0] * len(archs), figure=fig, wspace=0.35)
+    ax = fig.add_subplot(gs[0, 0])
+    t = np.arange(result.T)
+    ts = np.linspace(0, result.T - 1, 400)
+    y_fine = result.lam * result.radius ** ts * np.cos(2 * np.pi * ts / result.period)
+    ax.plot(ts, y_fine, color="0.75", lw=3, label="teacher", zorder=1)
+    sup = list(result.supervised)
+    unsup = [s for s in t if s not in result.supervised]
+    ax.plot(sup, result.targets[sup], "o", color="k", ms=7, label="supervised", zorder=4)
+    ax.plot(unsup, result.targets[unsup], "o", mfc="none", mec="0.45", ms=7, label="unsupervised target",
+            zorder=4)
+    style = {"rnn": dict(color="C0", marker="s", label="RNN"), "dnn": dict(color="C1", marker="^", label="DNN")}
+    for a in archs:
+        ax.plot(t, result.predictions[a], lw=1.5, ms=5, zorder=3, **style[a])
+    ax.axhline(0, color="0.85", lw=0.8, zorder=0)
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel("output")
+    ax.set_xticks(t)
+    errs = ", ".join(f"{a.upper()} {result.gen_error[a]:.3g}" for a in archs)
+    ax.set_title(title or f"$\\lambda$={result.lam:g}, L: {errs}", fontsize=9)
+    ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    vmax = max(np.abs(result.kernels[a]).max() for a in archs)
+    for k, a in enumerate(archs):
+        kax = fig.add_subplot(gs[0, 1 + k])
+        im = kax.imshow(result.kernels[a], cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="upper")
+        kax.set_title(f"{a.upper()} kernel $H^{{tt'}}$", fontsize=9)
+        kax.set_xlabel("t'")
+        kax.set_ylabel("t")
+        for s in result.supervised:  # mark the supervised steps on the axes
+            kax.plot([-0.5], [s], ">", color="k", ms=4, clip_on=False)
+            kax.plot([s], [-0.5], "v", color="k", ms=4, clip_on=False)
+    fig.colorbar(im, ax=fig.axes[1:], shrink=0.8)
+    return save(fig, path)

@@ -181,7 +181,7 @@ def _is_new(H: np.ndarray, found: list, rtol: float = 1e-6) -> bool:
     return all(np.linalg.norm(H - K) > rtol * max(1.0, np.linalg.norm(K)) for K in found)
 
 
-def local_minimum(problem: Problem, H0, tol: float = 1e-11) -> Minimum:
+def local_minimum(problem: Problem, H0, tol: float = 1e-13) -> Minimum:
     """Minimise S from H0 (L-BFGS, then Newton polish); the result may be any local minimum or saddle."""
     H = _lbfgs(problem, np.asarray(H0, dtype=float))
     H, res, _ = stationary_point(problem, H, tol=tol)
@@ -192,7 +192,7 @@ def local_minimum(problem: Problem, H0, tol: float = 1e-11) -> Minimum:
                    order_parameter=order_parameter(H, problem.T, problem.P))
 
 
-def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float = 1e-11) -> SaddlePoint:
+def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float = 1e-13) -> SaddlePoint:
     """The kernel of the theory: the global minimum of S(H), with every distinct minimum found.
 
     ``n_starts`` minimisations (the prior kernel plus random Wishart kernels

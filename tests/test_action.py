@@ -34,3 +34,112 @@ def test_vector_coordinates_are_orthonormal(rng):
     A, B = random_kernel(rng, 4), random_kernel(rng, 4)
     assert to_vector(A) @ to_vector(B) == pytest.approx(np.trace(A @ B))
     np.testing.assert_allclose(from_vector(to_vector(A), 4), A)
+
+
+# --- properties of the action --------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from linkernel import Problem  # noqa: E402
+from linkernel.action import kl_term, likelihood_term, prior_kernel, sigma  # noqa: E402
+from linkernel.symbolic import symbolic_action  # noqa: E402
+
+hyper = dict(w=st.floats(0.3, 3.0), v=st.floats(0.3, 3.0), u=st.floats(0.3, 3.0),
+             kappa=st.floats(0.02, 1.0), lam=st.floats(0.0, 4.0))
+
+
+@st.composite
+def problems(draw, max_n=4):
+    """Random problems: architecture, T, P, inputs at any times, any nonempty supervised set, labels."""
+    arch = draw(st.sampled_from(["rnn", "dnn"]))
+    T = draw(st.integers(1, 3))
+    P = draw(st.integers(1, max(1, max_n // T)))
+    D = draw(st.integers(P, P + 1))
+    seed = draw(st.integers(0, 2**32 - 1))
+    r = np.random.default_rng(seed)
+    x = r.normal(size=(T, P, D)) * (r.random((T, 1, 1)) < 0.6)
+    x[0] = r.normal(size=(P, D))
+    pairs = [(t, p) for t in range(T) for p in range(P)]
+    S = [pairs[i] for i in sorted(r.choice(len(pairs), size=r.integers(1, len(pairs) + 1), replace=False))]
+    h = {k: draw(s) for k, s in hyper.items()}
+    return Problem(arch=arch, T=T, x=x, supervised=S, yhat=r.normal(size=(T, P)), **h), seed
+
+
+@settings(max_examples=25, deadline=None)
+@given(problems())
+def test_symbolic_and_numeric_action_agree(case):
+    p, seed = case
+    H = random_kernel(np.random.default_rng(seed + 1), p.n)
+    assert symbolic_action(p).numeric(H) == pytest.approx(action(p, H), rel=1e-10, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(max_n=6))
+def test_kl_is_nonnegative_and_zero_only_at_fixed_point(case):
+    p, seed = case
+    r = np.random.default_rng(seed)
+    H = random_kernel(r, p.n)
+    assert kl_term(p, H) > 0  # a random kernel is not its own Sigma
+    H0 = prior_kernel(p)
+    np.testing.assert_allclose(sigma(p, H0), H0, rtol=1e-12, atol=1e-12)
+    assert abs(kl_term(p, H0)) < 1e-12
+    # moving away from the fixed point costs KL, to second order
+    E = random_kernel(r, p.n, 0.0)
+    assert kl_term(p, H0 + 1e-3 * E / np.linalg.norm(E)) > 0
+
+
+def _prior_closed_form(p):
+    """NNGP kernel from the unrolled recursion, summed explicitly (independent of the fixed-point code).
+
+    RNN: h^t = sum_k W^k U x^{t-k}, and in the large-N limit E[(W^a)^T W^b] = w^a delta_ab,
+    so H^{tt'} = sum_{k <= min(t,t')} w^k C^{t-k,t'-k} with C^{ss'} = (u/D) x^s . x^s'.
+    DNN: only equal times survive, H^{tt} = sum_k w^k C^{t-k,t-k}.
+    """
+    T, P = p.T, p.P
+    H = np.zeros((T, P, T, P))
+    for t in range(T):
+        for t2 in range(T):
+            if p.arch == "dnn" and t != t2:
+                continue
+            for k in range(min(t, t2) + 1):
+                H[t, :, t2, :] += p.w**k * (p.u / p.D) * p.x[t - k] @ p.x[t2 - k].T
+    return H.reshape(p.n, p.n)
+
+
+@settings(max_examples=30, deadline=None)
+@given(problems(max_n=8))
+def test_lambda_zero_gives_the_prior_kernel(case):
+    from linkernel.saddle import local_minimum
+    p, _ = case
+    p = p.with_(lam=0.0)
+    H = _prior_closed_form(p)
+    np.testing.assert_allclose(prior_kernel(p), H, rtol=1e-12, atol=1e-12)
+    # and it is the minimum of S, reached from a different start
+    m = local_minimum(p, 2.0 * np.eye(p.n) + H)
+    np.testing.assert_allclose(m.kernel, H, rtol=1e-7, atol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(problems(max_n=6), st.integers(0, 2**32 - 1))
+def test_z2_flip_with_odd_targets_leaves_action_invariant(case, seed):
+    p, _ = case
+    x = np.zeros_like(p.x)
+    x[0] = p.x[0]  # inputs only at t = 0
+    p = p.with_(x=x)
+    s = p.parity_signs
+    H = random_kernel(np.random.default_rng(seed), p.n)
+    flipped = p.with_(yhat=p.yhat * ((-1.0) ** np.arange(p.T))[:, None])
+    assert action(flipped, s[:, None] * H * s[None, :]) == pytest.approx(action(p, H), rel=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(problems(max_n=6), st.floats(0.2, 5.0))
+def test_rescalings_leave_the_action_invariant(case, c):
+    p, seed = case
+    H = random_kernel(np.random.default_rng(seed), p.n)
+    S = action(p, H)
+    # u against x: the input kernel depends on u x x^T only
+    assert action(p.with_(u=p.u / c**2, x=c * p.x), H) == pytest.approx(S, rel=1e-10)
+    # (v, kappa, lambda) -> (c v, c kappa, sqrt(c) lambda): y^2 / (v H + kappa) unchanged
+    assert action(p.with_(v=c * p.v, kappa=c * p.kappa, lam=np.sqrt(c) * p.lam), H) == pytest.approx(S, rel=1e-10)
+    # (u, v, H) -> (c u, v / c, c H): Sigma scales with H, so KL and likelihood are unchanged
+    assert action(p.with_(u=c * p.u, v=p.v / c), c * H) == pytest.approx(S, rel=1e-10)

@@ -1,0 +1,175 @@
+"""The RNN's critical point for one endpoint problem: lambda_c, the branch there, Landau a, b, the order.
+
+Built from the symbolic derivations of :mod:`linkernel.branch` (the
+symmetric branch), :mod:`linkernel.stability` (the Hessian blocks and the
+critical ratio ``r_c = (T-1)/(T-2)``) and :mod:`linkernel.landau` (a, b, c).
+
+The ``lambda_c`` reported is where the symmetric branch loses stability in
+the Z2-odd sector (for a first-order transition that is the spinodal: the
+global minimum jumps before it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from linkernel.branch import branch_kernel, endpoint_structure, r, symmetric_branch, x
+from linkernel.landau import landau_coefficients, sixth_order_coefficient, tricritical_load
+from linkernel.problem import Problem
+from linkernel.stability import critical_ratio, hessian_blocks
+from linkernel.symbolic import kappa, u, v, w
+
+# --- one problem -----------------------------------------------------------------
+ORDERS = ("second", "first", "tricritical")
+
+
+@dataclass(frozen=True, eq=False)
+class CriticalPoint:
+    """The RNN's critical point on the symmetric branch of an endpoint problem.
+
+    ``lambda_c``: signal where the branch's Z2-odd (lag-1) Hessian block
+    becomes singular; ``r_c``: branch ratio ``H^{tt}/Sigma^{tt}`` there;
+    ``rho_c``: ``H^{t+1,t+1}/H^{tt}`` there (the same for every t; for
+    ``P > 1`` in the label sector); ``kernel_c``: the branch kernel (TP, TP) at
+    lambda_c; ``load_c``: ``x_c = v h_{T-1}/kappa``; ``branch_stable``: whether
+    the branch is still a local minimum in the Z2-even sector at r_c (False
+    when lambda(r) folds before r_c); ``lambda_fold``: where the stable part
+    of the branch ends in that case (a saddle-node of the even sector at
+    ``r < r_c``; the symmetric state jumps there, before or after lambda_c,
+    which then lies on an unstable part of the branch), else None; ``order``: 'second' (b > 0), 'first'
+    (b < 0, or the branch folded first), 'tricritical' (b = 0 within
+    ``tol``); ``beta``: 1/2 for second order, else None; ``amplitude``: A in
+    ``m ~ A (lambda - lambda_c)^beta`` (second order only); ``landau``: a and b
+    of ``S_eff = S_0 + a m^2 + b m^4`` at lambda_c and their lambda-derivatives;
+    ``tricritical``: the loads, kappa and exponent where b = 0 for this T;
+    ``latex``: lambda_c in closed form.
+    """
+
+    problem: Problem
+    lambda_c: float
+    r_c: float
+    rho_c: float
+    kernel_c: np.ndarray
+    load_c: float
+    branch_stable: bool
+    lambda_fold: float | None
+    order: str
+    beta: float | None
+    amplitude: float | None
+    landau: dict
+    tricritical: dict
+    latex: str
+    seconds: float = field(default=0.0)
+
+    def to_dict(self) -> dict:
+        return {
+            "lambda_c": self.lambda_c, "rho_c": self.rho_c, "order": self.order, "beta": self.beta,
+            "amplitude": self.amplitude, "landau": dict(self.landau), "latex": self.latex,
+            "r_c": self.r_c, "load_c": self.load_c, "branch_stable": self.branch_stable,
+            "lambda_fold": self.lambda_fold,
+            "kernel_c": self.kernel_c.tolist(), "tricritical": dict(self.tricritical),
+            "problem": {k: self.problem.to_dict()[k] for k in ("arch", "T", "P", "w", "v", "u", "kappa")},
+            "seconds": self.seconds,
+        }
+
+
+def _val(expr, subs) -> float:
+    return float(sp.N(expr.subs(subs), 30))
+
+
+def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
+    """lambda_c, the branch at lambda_c, the Landau coefficients and the order, for an RNN endpoint problem.
+
+    ``problem`` must come from :func:`linkernel.tasks.endpoint` (any P, any
+    labels); its ``lam`` is ignored.  For ``P > 1`` the label sector is the
+    ``P = 1`` chain with ``lambda -> lambda |yhat|``, and ``m = c / P`` with c
+    the chain's lag-1 entry, so ``a -> P^2 a``, ``b -> P^4 b``.  ``tol``: relative
+    size of b below which the point counts as tricritical.
+    """
+    t0 = time.perf_counter()
+    if problem.arch != "rnn":
+        raise ValueError(f"arch={problem.arch!r}: only the RNN has a critical point; the DNN's Hessian on the "
+                         "symmetric branch stays positive definite (see hessian_blocks(T, 'dnn'))")
+    q = endpoint_structure(problem)
+    T, P = problem.T, problem.P
+    rc = critical_ratio(T)
+    L = landau_coefficients(T)
+    br = symmetric_branch(T, "rnn")
+    subs = {w: problem.w, v: problem.v, u: problem.u, kappa: problem.kappa}
+    lam1 = br.lam_of_r                                  # lambda of the P = 1 chain
+    dlam1 = _val(sp.diff(lam1, r), {**subs, r: rc})
+    lambda_c = _val(lam1, {**subs, r: rc}) / math.sqrt(q)
+    load_c = _val(br.load, {**subs, r: rc})
+    hb = hessian_blocks(T, "rnn")
+    branch_stable = bool(np.all(hb.numeric(float(rc), load_c)[0] > 0))
+    at = {**subs, r: rc}
+    a_c = P ** 2 * _val(L.a, at)
+    b_c = P ** 4 * _val(L.b, at)
+    da = P ** 2 * _val(sp.diff(L.a, r), at) * math.sqrt(q) / dlam1
+    db = P ** 4 * _val(sp.diff(L.b, r), at) * math.sqrt(q) / dlam1
+    be = _val(landau_coefficients(T, True).b_e, {x: load_c})
+    if not branch_stable:
+        order = "first"
+    elif abs(be) <= tol * (1 + abs(load_c)):
+        order = "tricritical"
+    else:
+        order = "second" if be > 0 else "first"
+    lambda_fold = None if branch_stable else _fold(problem, q, float(rc))
+    beta = 0.5 if order == "second" else None
+    amplitude = math.sqrt(-da / (2 * b_c)) if order == "second" else None
+    xs = tricritical_load(T)
+    hc_v = _val(br.load * kappa, at)                    # v h_c: the kappa at which x_c hits a load x is v h_c / x
+    cs = [P ** 6 * _val(sixth_order_coefficient(T, s).c, at) for s in xs]
+    tric = {"load": [float(s) for s in xs], "kappa": [hc_v / float(s) for s in xs], "c": cs,
+            "beta": [0.25 if c > 0 else None for c in cs],
+            "amplitude": [(-da / (3 * c)) ** 0.25 if c > 0 else None for c in cs],
+            "fold_load": 1.0 / (2 * T - 1), "fold_kappa": hc_v * (2 * T - 1)}
+    lc_expr = sp.simplify(lam1.subs(r, rc) / sp.sqrt(sp.Integer(1) if q == 1 else sp.nsimplify(q)))
+    latex = r"\lambda_c = " + sp.latex(lc_expr)
+    return CriticalPoint(problem=problem, lambda_c=lambda_c, r_c=float(rc), rho_c=problem.w * float(rc),
+                         kernel_c=branch_kernel(problem, ratio=float(rc)), load_c=load_c,
+                         branch_stable=branch_stable, lambda_fold=lambda_fold, order=order, beta=beta, amplitude=amplitude,
+                         landau={"a": a_c, "b": b_c, "da_dlambda": da, "db_dlambda": db},
+                         tricritical=tric, latex=latex, seconds=time.perf_counter() - t0)
+
+
+def _fold(problem: Problem, q: float, rc: float) -> float:
+    """lambda at the first fold of lambda(r) in (1, r_c): root of d ln lambda^2/d ln r = 0.
+
+    ``d ln lambda^2 / d ln r = r/(r-1) + T (x-1)/(x+1)`` with ``x = c r^T``, whose
+    numerator ``(T+1) r x - (T-1) r - T x + T`` is the lag-0 block's determinant.
+    """
+    T = problem.T
+    c = problem.v * problem.u * problem.w ** (T - 1) / problem.kappa
+    poly = np.polynomial.Polynomial
+    xr = poly([0.0] * T + [c])
+    f = (T + 1) * poly([0.0, 1.0]) * xr - (T - 1) * poly([0.0, 1.0]) - T * xr + T
+    roots = [z.real for z in f.roots() if abs(z.imag) < 1e-9 and 1 < z.real < rc]
+    if not roots:
+        raise AssertionError("the branch is unstable at r_c but lambda(r) has no fold before it")
+    from linkernel.branch import lam_of_ratio
+    return float(lam_of_ratio(min(roots), T, problem.w, problem.v, problem.u, problem.kappa, q))
+
+
+def order_map(Ts=(3, 4, 5, 6), kappas=(0.01, 0.1, 1.0, 5.0, 10.0, 30.0, 50.0), w_: float = 1.0,
+              v_: float = 1.0, u_: float = 1.0) -> list:
+    """The order of the RNN's transition over a grid of (T, kappa) at fixed w, v, u.
+
+    One row per point: T, kappa, lambda_c, load x_c, b at lambda_c, order,
+    branch_stable.  b's sign depends on the hyperparameters only through
+    ``x_c = v u w^{T-1} r_c^T / kappa``, so a (T, kappa) grid covers w, v, u too.
+    """
+    from linkernel.tasks import endpoint
+    rows = []
+    for T in Ts:
+        for k in kappas:
+            cp = critical_point(endpoint("rnn", T=T, w=w_, v=v_, u=u_, kappa=k))
+            rows.append({"T": T, "kappa": k, "lambda_c": cp.lambda_c, "load_c": cp.load_c,
+                         "b": cp.landau["b"], "order": cp.order, "branch_stable": cp.branch_stable,
+                         "lambda_fold": cp.lambda_fold})
+    return rows

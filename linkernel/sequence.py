@@ -1,0 +1,329 @@
+"""Sequence tasks: weight sharing as an inductive bias (the paper's Fig. 5).
+
+A linear teacher RNN (:func:`linkernel.tasks.teacher_outputs`: a rotation by
+``2 pi / period`` scaled by ``radius`` in a 2-d hidden space) is driven by
+``x^0 = 1`` (``D = P = 1``, no input at ``t >= 1``); its outputs
+``yhat^t = radius^t cos(2 pi t / period)`` are the labels, ``y = lam * yhat``
+the targets.  A student RNN or DNN is supervised at a subset S of the
+timesteps ``t = 0 .. T-1`` and scored at *all* of them with the
+generalisation error
+
+    L = 1/(2T) sum_t (y^t - f^t)^2,
+
+where ``f^t`` is the theory's posterior-mean prediction
+``f* = v H_{*S} (v H_SS + kappa I)^{-1} y_S`` at the saddle-point kernel H
+(:func:`linkernel.saddle.saddle_point`, the global minimum over several starts).
+
+Two facts the tests check and the figures show:
+
+* **The DNN predicts exactly 0 at unsupervised steps.**  In the DNN, Sigma(H)
+  is block diagonal in time (a fresh ``U^(t)``, ``W^(t)`` per layer; with
+  ``P = 1`` it is diagonal), so the saddle-point equation
+  ``H^{-1} = Sigma^{-1} + w L*(Sigma^{-1} - Sigma^{-1} H Sigma^{-1}) - v E_S(a a^T)``
+  (``a = (v H_SS + kappa)^{-1} y_S``) says that ``H^{-1}`` has cross-time
+  entries only inside the supervised block S x S: the likelihood is the only
+  term that couples different times.  The inverse of a matrix that is block
+  diagonal between S and its complement is block diagonal too, so
+  ``H_{*S} = 0`` for every unsupervised step and ``f* = 0`` there: the DNN
+  regresses to the prior mean.  After the last supervised step the DNN kernel
+  is the prior's, ``H^{tt} = w H^{t-1,t-1}``.
+* **Z2.**  With inputs only at t = 0, ``W -> -W`` maps ``h^t -> (-1)^t h^t``
+  and leaves the prior invariant.  If the supervised targets are mapped to
+  ``sigma * y_S`` (``sigma = +-1``, e.g. ``sigma = +1`` when only even steps
+  are supervised; ``sigma = -1`` is undone by ``v -> -v``), the posterior is
+  invariant under ``f^t -> sigma (-1)^t f^t``, so its mean vanishes at every
+  step with ``sigma (-1)^t = -1`` (the odd steps when only even steps are
+  supervised), however well the RNN learned the even ones.  When the saddle
+  breaks the symmetry (m != 0) the posterior is an equal mixture of the two
+  mirror kernels ``H`` and ``s H s`` (``s = (-1)^t``), and :func:`solve_sequence`
+  reports the mean over the pair (``z2_averaged``); the reported kernel is the
+  representative with ``m = H^{T-1,T-2} >= 0``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from linkernel.problem import Problem, _count
+from linkernel.saddle import SaddlePoint, saddle_point
+from linkernel.tasks import teacher_outputs, teacher_sequence
+
+SUPERVISION_PATTERNS = ("all", "first:K", "every-other", "every-other:K", "random:K", "t1,t2,...")
+
+
+# --- supervision patterns ---------------------------------------------------------
+def supervised_steps(T: int, spec="all", seed: int = 0) -> tuple:
+    """The supervised timesteps, sorted, as a tuple of ints in ``0 .. T-1``.
+
+    ``spec`` is a list of steps, or a string: ``"all"``; ``"first:K"`` (steps
+    0..K-1); ``"every-other"`` (the even steps 0, 2, 4, ...);
+    ``"every-other:K"`` (the first K even steps); ``"random:K"`` (K distinct
+    steps drawn with ``seed``: the first K of one random permutation, so the
+    sets for growing K are nested); ``"0,1,2,3"`` (an explicit list).
+    """
+    T = _count("T", T)
+    allowed = f"one of {', '.join(SUPERVISION_PATTERNS)} or a list of steps"
+    if isinstance(spec, str):
+        s = spec.strip().lower().replace("_", "-")
+        name, _, arg = s.partition(":")
+        if name == "all" and not arg:
+            return tuple(range(T))
+        if name in ("first", "every-other", "random") and (arg or name == "every-other"):
+            limit = (T + 1) // 2 if name == "every-other" else T
+            if arg:
+                try:
+                    k = int(arg)
+                except ValueError:
+                    raise ValueError(f"supervised={spec!r} is invalid; K in {name}:K must be an integer") from None
+                if not 1 <= k <= limit:
+                    raise ValueError(f"supervised={spec!r} is invalid; K must satisfy 1 <= K <= {limit} for T={T}")
+            else:
+                k = limit
+            if name == "first":
+                return tuple(range(k))
+            if name == "every-other":
+                return tuple(range(0, 2 * k, 2))
+            return tuple(sorted(int(t) for t in np.random.default_rng(seed).permutation(T)[:k]))
+        try:
+            spec = [int(tok) for tok in s.split(",") if tok.strip()]
+        except ValueError:
+            raise ValueError(f"supervised={spec!r} is invalid; supervised must be {allowed}") from None
+    try:
+        steps = [int(t) for t in spec]
+        if any(float(t) != int(t) for t in spec):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"supervised={spec!r} is invalid; supervised must be {allowed}") from None
+    if not steps:
+        raise ValueError("supervised=[] is empty; supervise at least one timestep")
+    bad = [t for t in steps if not 0 <= t < T]
+    if bad:
+        raise ValueError(f"supervised step {bad[0]} is out of range; steps must satisfy 0 <= t < T={T}")
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"supervised={spec!r} has repeated steps; each step may appear once")
+    return tuple(sorted(steps))
+
+
+def sequence_problem(arch: str = "rnn", T: int = 10, period: float = 10.0, radius: float = 1.0,
+                     supervised="all", seed: int = 0, lam: float = 1.0, **hyper) -> Problem:
+    """The teacher task as a :class:`Problem` (``P = D = 1``, ``x^0 = 1``), supervision by :func:`supervised_steps`."""
+    T = _count("T", T)
+    steps = supervised_steps(T, supervised, seed)
+    return teacher_sequence(arch, T=T, period=period, radius=radius, supervised=steps, lam=lam, **hyper)
+
+
+# --- theory -----------------------------------------------------------------------
+def z2_sign(problem: Problem):
+    """``sigma`` with ``s_S y_S = sigma y_S`` when W -> -W is a symmetry (``problem.has_z2``), else None."""
+    if not problem.has_z2:
+        return None
+    y = problem.y_S
+    sy = problem.parity_signs[problem.supervised_index] * y
+    return 1.0 if np.allclose(sy, y) else -1.0
+
+
+def posterior_mean(problem: Problem, H) -> tuple:
+    """Posterior-mean predictions at every step from the saddle kernel H, shape (T*P,), and whether Z2-averaged.
+
+    ``f = v H_{*S} (v H_SS + kappa I)^{-1} y_S``; when the problem is Z2
+    symmetric the mean over the mirror pair H, s H s is returned,
+    ``(f + sigma s f) / 2`` (a no-op when H itself is symmetric).
+    """
+    H = np.asarray(H, dtype=float)
+    idx = problem.supervised_index
+    K = problem.v * H[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx))
+    f = problem.v * H[:, idx] @ np.linalg.solve(K, problem.y_S)
+    sigma = z2_sign(problem)
+    if sigma is None:
+        return f, False
+    return 0.5 * (f + sigma * problem.parity_signs * f), True
+
+
+def generalisation_error(targets, predictions) -> float:
+    """L = 1/(2 T P) sum_{t,p} (y - f)^2 over *all* timesteps (and patterns)."""
+    y = np.asarray(targets, dtype=float).ravel()
+    f = np.asarray(predictions, dtype=float).ravel()
+    if y.shape != f.shape:
+        raise ValueError(f"predictions have {f.size} entries; need one per target ({y.size})")
+    return 0.5 * float(np.mean((y - f) ** 2))
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceResult:
+    """Theory for one sequence task, for each architecture in ``archs``.
+
+    ``targets`` (T,) is ``lam * yhat`` at every step (supervised or not);
+    ``predictions[arch]`` (T,) the posterior-mean f*; ``kernels[arch]`` (T, T)
+    the saddle kernel H^{tt'} (Z2 representative with m >= 0);
+    ``gen_error[arch]`` is L over all steps, ``gen_error_unsupervised[arch]``
+    the part of that sum from unsupervised steps (same 1/(2T) normalisation);
+    ``branch_predictions[arch]`` (T,) the predictions of the reported kernel
+    alone: equal to ``predictions`` unless the task is Z2 symmetric and the
+    saddle breaks the symmetry (``z2_averaged``), where they are what one
+    network stuck in the m >= 0 branch predicts (the mirror branch predicts
+    ``sigma (-1)^t`` times them);
+    ``saddles[arch]`` the full :class:`SaddlePoint` (residual, Hessian
+    eigenvalues, every minimum found).
+    """
+
+    T: int
+    period: float
+    radius: float
+    lam: float
+    hyper: dict
+    supervised: tuple
+    archs: tuple
+    targets: np.ndarray
+    predictions: dict
+    branch_predictions: dict
+    kernels: dict
+    gen_error: dict
+    gen_error_unsupervised: dict
+    z2_averaged: dict
+    saddles: dict
+    seconds: float
+
+    @property
+    def unsupervised(self) -> tuple:
+        return tuple(t for t in range(self.T) if t not in self.supervised)
+
+    def to_dict(self) -> dict:
+        def saddle_info(sp: SaddlePoint) -> dict:
+            return {"action": sp.action, "grad_norm": sp.grad_norm,
+                    "hessian_eigenvalue_min": float(sp.hessian_eigenvalues[0]),
+                    "hessian_eigenvalue_max": float(sp.hessian_eigenvalues[-1]),
+                    "order_parameter": sp.order_parameter, "n_starts": sp.n_starts, "seconds": sp.seconds,
+                    "minima": [{"action": m.action, "order_parameter": m.order_parameter,
+                                "grad_norm": m.grad_norm, "hessian_min_eigenvalue": m.hessian_min_eigenvalue}
+                               for m in sp.minima]}
+        return {
+            "T": self.T, "period": self.period, "radius": self.radius, "lam": self.lam, **self.hyper,
+            "supervised": list(self.supervised),
+            "targets": self.targets.tolist(),
+            "predictions": {a: self.predictions[a].tolist() for a in self.archs},
+            "branch_predictions": {a: self.branch_predictions[a].tolist() for a in self.archs},
+            "gen_error": {a: self.gen_error[a] for a in self.archs},
+            "gen_error_unsupervised": {a: self.gen_error_unsupervised[a] for a in self.archs},
+            "kernels": {a: self.kernels[a].tolist() for a in self.archs},
+            "z2_averaged": dict(self.z2_averaged),
+            "saddle": {a: saddle_info(self.saddles[a]) for a in self.archs},
+            "seconds": self.seconds,
+        }
+
+
+def _archs(archs) -> tuple:
+    archs = (archs,) if isinstance(archs, str) else tuple(archs)
+    for a in archs:
+        if a not in ("rnn", "dnn"):
+            raise ValueError(f"arch={a!r} is invalid; archs must be among rnn, dnn")
+    if not archs:
+        raise ValueError("archs=() is empty; give rnn and/or dnn")
+    return archs
+
+
+def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, supervised="first:4",
+                   lam: float = 1.0, *, archs=("rnn", "dnn"), seed: int = 0, n_starts: int = 6,
+                   w: float = 1.0, v: float = 1.0, u: float = 1.0, kappa: float = 0.1) -> SequenceResult:
+    """Saddle point, posterior-mean predictions and generalisation error of RNN and DNN on one teacher task.
+
+    ``supervised``: see :func:`supervised_steps` (``seed`` draws random
+    patterns and is also the seed of the saddle point's random starts).
+    """
+    t0 = time.perf_counter()
+    archs = _archs(archs)
+    hyper = dict(w=w, v=v, u=u, kappa=kappa)
+    preds, branch, kernels, err, err_u, z2, saddles = {}, {}, {}, {}, {}, {}, {}
+    for arch in archs:
+        pr = sequence_problem(arch, T=T, period=period, radius=radius, supervised=supervised, seed=seed,
+                              lam=lam, **hyper)
+        sp = saddle_point(pr, n_starts=n_starts, seed=seed)
+        f, z2[arch] = posterior_mean(pr, sp.kernel)
+        branch[arch] = sp.predictions.ravel().copy()
+        y = pr.targets.ravel()
+        unsup = np.ones(pr.T, dtype=bool)
+        unsup[list(s[0] for s in pr.supervised)] = False
+        preds[arch], kernels[arch], saddles[arch] = f, sp.kernel, sp
+        err[arch] = generalisation_error(y, f)
+        err_u[arch] = 0.5 * float(np.sum((y - f)[unsup] ** 2)) / pr.T
+    pr0 = saddles[archs[0]].problem
+    return SequenceResult(T=pr0.T, period=float(period), radius=float(radius), lam=pr0.lam, hyper=hyper,
+                          supervised=tuple(t for t, _ in pr0.supervised), archs=archs,
+                          targets=pr0.targets.ravel().copy(), predictions=preds, branch_predictions=branch,
+                          kernels=kernels, gen_error=err, gen_error_unsupervised=err_u, z2_averaged=z2, saddles=saddles,
+                          seconds=time.perf_counter() - t0)
+
+
+# --- sweeps -----------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SequenceSweep:
+    """Generalisation error along one variable (``"n_supervised"`` or ``"lam"``).
+
+    ``values`` (n,), ``gen_error[arch]`` (n,), ``n_minima[arch]`` (n,) the
+    number of distinct minima found at each point (the global one is used),
+    ``results`` the :class:`SequenceResult` of each point.
+    """
+
+    variable: str
+    values: np.ndarray
+    supervised: tuple
+    gen_error: dict
+    n_minima: dict
+    results: tuple
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"variable": self.variable, "values": self.values.tolist(),
+                "supervised": [list(s) for s in self.supervised],
+                "gen_error": {a: v.tolist() for a, v in self.gen_error.items()},
+                "n_minima": {a: v.tolist() for a, v in self.n_minima.items()},
+                "results": [r.to_dict() for r in self.results], "seconds": self.seconds}
+
+
+def _sweep(variable, values, specs, lams, archs, progress, kw) -> SequenceSweep:
+    from tqdm.auto import tqdm
+    t0 = time.perf_counter()
+    archs = _archs(archs)
+    results = []
+    bar = tqdm(list(zip(values, specs, lams)), desc=f"sequence sweep over {variable}",
+               disable=not progress, leave=False)
+    for _, spec, lam in bar:
+        results.append(solve_sequence(supervised=spec, lam=lam, archs=archs, **kw))
+    return SequenceSweep(
+        variable=variable, values=np.asarray(values, dtype=float),
+        supervised=tuple(r.supervised for r in results),
+        gen_error={a: np.array([r.gen_error[a] for r in results]) for a in archs},
+        n_minima={a: np.array([len(r.saddles[a].minima) for r in results]) for a in archs},
+        results=tuple(results), seconds=time.perf_counter() - t0)
+
+
+def sweep_supervised(ks=None, pattern: str = "first", T: int = 10, lam: float = 1.0, *,
+                     archs=("rnn", "dnn"), progress: bool = True, **kw) -> SequenceSweep:
+    """L vs the number k of supervised steps, supervision ``"{pattern}:{k}"`` (first, every-other, random).
+
+    ``ks`` defaults to every admissible k.  Other keywords go to :func:`solve_sequence`.
+    """
+    T = _count("T", T)
+    if pattern not in ("first", "every-other", "random"):
+        raise ValueError(f"pattern={pattern!r} is invalid; pattern must be first, every-other or random")
+    kmax = (T + 1) // 2 if pattern == "every-other" else T
+    ks = list(range(1, kmax + 1)) if ks is None else [int(k) for k in ks]
+    specs = [f"{pattern}:{k}" for k in ks]
+    for s in specs:
+        supervised_steps(T, s)  # validate before the long run
+    return _sweep("n_supervised", ks, specs, [lam] * len(ks), archs, progress, dict(T=T, **kw))
+
+
+def sweep_lambda(lams, supervised="first:4", T: int = 10, *, archs=("rnn", "dnn"), progress: bool = True,
+                 **kw) -> SequenceSweep:
+    """L vs the signal strength lambda at fixed supervision.  Other keywords go to :func:`solve_sequence`."""
+    lams = [float(x) for x in np.atleast_1d(lams)]
+    supervised_steps(T, supervised, kw.get("seed", 0))
+    return _sweep("lam", lams, [supervised] * len(lams), lams, archs, progress, dict(T=T, **kw))
+
+
+__all__ = ["supervised_steps", "sequence_problem", "posterior_mean", "generalisation_error", "z2_sign",
+           "SequenceResult", "solve_sequence", "SequenceSweep", "sweep_supervised", "sweep_lambda",
+           "teacher_outputs"]

@@ -1,0 +1,474 @@
+"""Sampling the weight posterior of real finite-width linear networks (THEORY.md section 1).
+
+The posterior over all weights is prior x likelihood, the stationary law of
+Langevin dynamics at temperature 1.  Two samplers of it, both vectorised over
+``chains`` independent chains (:class:`linkernel.network.Network`):
+
+``method="gibbs"`` (default, exact: no discretisation bias)
+    Blocked Gibbs sampling in whitened coordinates.  Given the other blocks,
+    f_S is *affine* in v, in U, and in every DNN layer ``[W^(t), U^(t)]``, so
+    their conditionals are Gaussian: prior N(0, I) times a likelihood of rank
+    k = |S|.  They are drawn exactly (Matheron's rule: a prior draw corrected
+    along the rows of the Jacobian, O(k) Woodbury algebra).  This is the
+    ``step -> infinity`` limit of preconditioned Langevin dynamics with the
+    exact Ornstein-Uhlenbeck solution for the prior and the stiff low-rank
+    likelihood directions.  The RNN's shared W enters f as W^{T-1}: for
+    T >= 3 it is updated a random block of ``block_rows`` rows at a time with
+    the same Gaussian built from the likelihood linearised at the current
+    point (a Crank-Nicolson / Gauss-Newton proposal, ``rho = 0``: full
+    refresh of the block), and a Metropolis-Hastings test that makes the step
+    exact.  The nonlinearity seen by one block step is O(rows / sqrt(N)), so
+    ``block_rows`` is adapted during burn-in to an acceptance of about 0.45
+    and then frozen (the chain after burn-in is a fixed reversible kernel).
+``method="langevin"`` (the naive reference)
+    Preconditioned unadjusted Langevin (SGLD at temperature 1): Euler steps
+    ``z <- z - step (z + grad Phi) + sqrt(2 step) xi`` on all whitened weights
+    at once.  Biased at O(step); :func:`langevin_extrapolated` runs two
+    step sizes and extrapolates to zero.
+
+Per recorded sample the chains' kernels ``H = h^T h / N`` get their Z2 sign
+fixed (m = H^{T-1,T-2} >= 0, :func:`linkernel.problem.fix_z2_sign`); note this
+turns a symmetric-phase m into |m|, a positive O(N^-1/2) bias that the exact
+finite-N reduction shares.  Error bars use the integrated autocorrelation time
+of every kernel entry; R-hat is the split-chain Gelman-Rubin statistic.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from linkernel.network import Network
+from linkernel.problem import Problem, fix_z2_sign, order_parameter
+
+METHODS = ("gibbs", "langevin")
+
+
+class SGLDDivergence(RuntimeError):
+    """A Langevin run blew up; the message names the sweep and a step to try."""
+
+
+# --- diagnostics ------------------------------------------------------------------
+def integrated_time(x: np.ndarray, c: float = 5.0) -> float:
+    """Integrated autocorrelation time of a trace ``x`` of shape (chains, n) (Sokal's window ``M >= c tau``).
+
+    The autocorrelation is averaged over chains (each centred on its own
+    mean).  Returns 1.0 for a constant trace.
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    n = x.shape[1]
+    if n < 4:
+        return float("nan")
+    xc = x - x.mean(axis=1, keepdims=True)
+    m = 1 << (2 * n - 1).bit_length()
+    F = np.fft.rfft(xc, n=m, axis=1)
+    acf = np.fft.irfft(F * np.conj(F), n=m, axis=1)[:, :n].mean(axis=0)
+    if acf[0] <= 0:
+        return 1.0
+    rho = acf / acf[0]
+    taus = 2.0 * np.cumsum(rho) - 1.0
+    window = np.arange(n) >= c * taus
+    M = int(np.argmax(window)) if window.any() else n - 1
+    return float(max(taus[M], 1.0))
+
+
+def split_rhat(x: np.ndarray) -> float:
+    """Split-chain potential scale reduction R-hat of a trace (chains, n); ~1 when the chains agree."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    n = x.shape[1] // 2
+    if n < 2:
+        return float("nan")
+    s = np.concatenate([x[:, :n], x[:, -n:]], axis=0)
+    W = s.var(axis=1, ddof=1).mean()
+    B = n * s.mean(axis=1).var(ddof=1)
+    if W <= 0:
+        return 1.0
+    return float(np.sqrt(((n - 1) / n * W + B / n) / W))
+
+
+def cka(K1, K2, centered: bool = True) -> float:
+    """(Centred) kernel alignment ``<K1c, K2c>_F / (|K1c| |K2c|)``, Kornblith et al. 2019; 1 iff proportional."""
+    K1, K2 = np.asarray(K1, dtype=float), np.asarray(K2, dtype=float)
+    if centered:
+        n = K1.shape[0]
+        J = np.eye(n) - np.ones((n, n)) / n
+        K1, K2 = J @ K1 @ J, J @ K2 @ J
+    return float(np.sum(K1 * K2) / np.sqrt(np.sum(K1 * K1) * np.sum(K2 * K2)))
+
+
+def max_rel_error(K, K_ref) -> float:
+    """``max |K - K_ref| / max |K_ref|``: entry-wise error relative to the kernel's scale."""
+    K, K_ref = np.asarray(K, dtype=float), np.asarray(K_ref, dtype=float)
+    return float(np.max(np.abs(K - K_ref)) / np.max(np.abs(K_ref)))
+
+
+# --- one sampler step ---------------------------------------------------------------
+class _Sampler:
+    """The update rules acting on a :class:`Network` (buffers reused: N^2 allocations are slow)."""
+
+    def __init__(self, net: Network, rng: np.random.Generator):
+        self.net, self.rng = net, rng
+        self.eye = np.eye(net.k)
+        self.accepted = {}   # block -> [accepted, tried]
+
+    def _solve(self, K, rhs):
+        return np.linalg.solve(K, rhs[..., None])[..., 0]
+
+    def exact_block(self, name: str, R=None) -> None:
+        """Draw the block ``name`` from its exact Gaussian conditional (the block must be linear)."""
+        net = self.net
+        F = net.factors(name, R)
+        zs = net.block_arrays(name)
+        Jz = F.apply(zs)
+        b = net.fS - Jz                                 # the part of f_S not carried by this block
+        G = F.gram()
+        xis = [self.rng.standard_normal(z.shape, dtype=net.dtype) for z in zs]
+        eps = self.rng.standard_normal((net.C, net.k))
+        Jxi = F.apply(xis)
+        c = self._solve(G + net.s2 * self.eye, net.y - b - Jxi - np.sqrt(net.s2) * eps)
+        F.add_transpose(c, xis)
+        for z, xi in zip(zs, xis):
+            z[...] = xi
+        net.fS = b + Jxi + np.einsum("ckl,cl->ck", G, c)
+        a = self.accepted.setdefault(name, [0, 0])
+        a[0] += net.C
+        a[1] += net.C
+
+    def mh_rows(self, rows: np.ndarray, R: np.ndarray, rho: float = 0.0) -> np.ndarray:
+        """Metropolis-adjusted Gauss-Newton Crank-Nicolson update of rows ``rows`` of the RNN's W.
+
+        Proposal: the Gaussian g_z = prior x likelihood linearised at the
+        current z, moved by ``z' = mu + rho (z - mu) + sqrt(1 - rho^2) eta``,
+        eta ~ N(0, Q^-1) (reversible for g_z).  The acceptance ratio is
+        written so that every O(N^2) term cancels analytically: only
+        k-vectors remain.  Returns the new backward vectors R.
+        """
+        net = self.net
+        ZW, C, k, s2, y = net.Z["W"], net.C, net.k, net.s2, net.y
+        F = net.factors("W", R, rows)
+        z = ZW[:, rows, :]
+        Jz = F.apply([z])
+        b = net.fS - Jz
+        G = F.gram()
+        K = G + s2 * self.eye
+        a = self._solve(K, y - b)
+        xi = self.rng.standard_normal(z.shape, dtype=net.dtype)
+        eps = self.rng.standard_normal((C, k))
+        Jxi = F.apply([xi])
+        sq = float(np.sqrt(1.0 - rho * rho))
+        c = self._solve(K, (1.0 - rho) * (y - b) - sq * (Jxi + np.sqrt(s2) * eps))
+        znew = xi * sq if rho == 0 else rho * z + sq * xi
+        F.add_transpose(c, [znew])
+        Jzn = rho * Jz + sq * Jxi + np.einsum("ckl,cl->ck", G, c)
+
+        h_old, f_old, fS_old = net.h, net.f, net.fS
+        net.h, net.f, R2 = net.set_rows(rows, znew, R)
+        net.fS = net.f[:, net.S]
+        F2 = net.factors("W", R2, rows)
+        J2z, J2zn = F2.apply([z]), F2.apply([znew])
+        G2 = F2.gram()
+        K2 = G2 + s2 * self.eye
+        b2 = net.fS - J2zn
+        a2 = self._solve(K2, y - b2)
+        # log pi(z') - log g_z(z'): only the nonlinearity of f_S survives
+        lin = y - b - Jzn
+        log_alpha = -(np.sum((y - net.fS) ** 2, axis=1) - np.sum(lin ** 2, axis=1)) / (2 * s2)
+        # log q_{z'}(z | z') - log q_z(z | z')
+        ld = np.linalg.slogdet(K2)[1] - np.linalg.slogdet(K)[1]
+        Je, J2e = Jz - rho * Jzn, J2z - rho * J2zn
+        Ga, G2a2 = np.einsum("ckl,cl->ck", G, a), np.einsum("ckl,cl->ck", G2, a2)
+        dnorm = (-2 * (1 - rho) * (np.sum(J2e * a2, axis=1) - np.sum(Je * a, axis=1))
+                 + (1 - rho) ** 2 * (np.sum(a2 * G2a2, axis=1) - np.sum(a * Ga, axis=1)))
+        Jd, J2d = Je - (1 - rho) * Ga, J2e - (1 - rho) * G2a2
+        dquad = dnorm + (np.sum(J2d ** 2, axis=1) - np.sum(Jd ** 2, axis=1)) / s2
+        log_alpha += 0.5 * ld - dquad / (2 * (1 - rho * rho))
+        self.last_log_alpha = log_alpha
+        accept = np.log(self.rng.random(C)) < log_alpha
+        rej = np.flatnonzero(~accept)
+        if rej.size:
+            ZW[rej[:, None], rows[None, :], :] = z[rej]
+            net.h[rej], net.f[rej], net.fS[rej] = h_old[rej], f_old[rej], fS_old[rej]
+            R2[rej] = R[rej]
+        acc = self.accepted.setdefault("W", [0, 0])
+        acc[0] += int(accept.sum())
+        acc[1] += C
+        return R2
+
+    def gibbs_sweep(self, block_rows: int) -> float:
+        """One sweep over all blocks; returns the W acceptance rate of this sweep (1.0 when exact)."""
+        net = self.net
+        T = net.problem.T
+        self.exact_block("v")
+        net.f = net.readout(net.h)
+        net.fS = net.f[:, net.S]
+        if net.problem.arch == "dnn":
+            R = None
+            for tau in range(T - 1, -1, -1):
+                R = net.backward(tau, above=R)
+                self.exact_block(f"L{tau}", R)
+            net.forward()
+            return 1.0
+        R = net.backward()
+        self.exact_block("U", R)
+        net.forward()
+        if T == 1:
+            return 1.0
+        R = net.backward()
+        if net.is_linear("W"):
+            self.exact_block("W", R)
+            net.forward()
+            return 1.0
+        perm = self.rng.permutation(net.N)
+        acc0 = self.accepted.get("W", [0, 0])[:]
+        for start in range(0, net.N, block_rows):
+            R = self.mh_rows(np.sort(perm[start:start + block_rows]), R)
+        acc1 = self.accepted["W"]
+        return (acc1[0] - acc0[0]) / max(acc1[1] - acc0[1], 1)
+
+    def langevin_step(self, step: float) -> None:
+        """One preconditioned Euler-Maruyama Langevin step of every weight (all gradients at the old point)."""
+        net = self.net
+        resid = (net.fS - net.y) / net.s2                  # dPhi/df_S
+        updates = []
+        if net.problem.arch == "rnn":
+            R = net.backward()
+            names = [(n, R) for n in net.blocks()]
+        else:
+            names, R = [("v", None)], None
+            for tau in range(net.problem.T - 1, -1, -1):
+                R = net.backward(tau, above=R)
+                names.append((f"L{tau}", R))
+        for name, Rn in names:
+            updates.append((net.factors(name, Rn), net.block_arrays(name)))
+        noise = float(np.sqrt(2.0 * step))
+        for F, zs in updates:
+            grads = [np.zeros_like(z) for z in zs]
+            F.add_transpose(resid, grads)
+            for z, g in zip(zs, grads):
+                g += z
+                z -= step * g
+                z += noise * self.rng.standard_normal(z.shape, dtype=net.dtype)
+        net.forward()
+
+
+# --- the result ------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SGLDResult:
+    """Posterior-mean kernel of a real width-N network, with what is needed to judge it.
+
+    ``kernel`` (TP, TP): mean of H over chains and recorded sweeps, Z2 sign
+    fixed per sample (m >= 0); ``stderr``: its Monte Carlo standard error per
+    entry (from the integrated autocorrelation time ``tau`` of that entry).
+    ``tau`` is the largest autocorrelation time (in sweeps) over kernel entries,
+    ``tau_m`` that of the raw (signed) order parameter; ``ess`` the smallest
+    effective sample size; ``rhat`` the largest split R-hat over entries.
+    ``bias_estimate``: the discretisation bias, max |entry| - 0 for the exact
+    Gibbs/MH sampler, |K(step) - K(step/2)| after Richardson extrapolation for
+    Langevin; ``drift``: max |mean(first half) - mean(second half)| / its
+    error (a burn-in check, ~N(0,1) sized when equilibrated).
+    ``checkpoints``: (sweep, seconds, running-mean kernel) at regular sweeps.
+    """
+
+    problem: Problem
+    N: int
+    method: str
+    chains: int
+    sweeps: int
+    burn: int
+    dtype: str
+    seed: int
+    kernel: np.ndarray
+    stderr: np.ndarray
+    order_parameter: float
+    order_parameter_stderr: float
+    tau: float
+    tau_m: float
+    ess: float
+    rhat: float
+    acceptance: dict
+    block_rows: int | None
+    step: float | None
+    bias_estimate: float
+    drift: float
+    checkpoints: tuple
+    seconds: float
+    seconds_per_sweep: float
+    m_trace: np.ndarray = field(repr=False)
+    theory_kernel: np.ndarray | None = None
+    exact_kernel: np.ndarray | None = None
+
+    @property
+    def cka(self) -> float | None:
+        return None if self.theory_kernel is None else cka(self.kernel, self.theory_kernel)
+
+    @property
+    def max_rel_error(self) -> float | None:
+        return None if self.theory_kernel is None else max_rel_error(self.kernel, self.theory_kernel)
+
+    def to_dict(self) -> dict:
+        d = {
+            "problem": self.problem.to_dict(), "N": self.N, "method": self.method, "chains": self.chains,
+            "sweeps": self.sweeps, "burn": self.burn, "dtype": self.dtype, "seed": self.seed,
+            "kernel": self.kernel.tolist(), "stderr": self.stderr.tolist(),
+            "order_parameter": self.order_parameter, "order_parameter_stderr": self.order_parameter_stderr,
+            "tau": self.tau, "tau_m": self.tau_m, "ess": self.ess, "rhat": self.rhat,
+            "acceptance": self.acceptance, "block_rows": self.block_rows, "step": self.step,
+            "bias_estimate": self.bias_estimate, "drift": self.drift,
+            "checkpoints": [{"sweep": s, "seconds": t, "kernel": K.tolist()} for s, t, K in self.checkpoints],
+            "seconds": self.seconds, "seconds_per_sweep": self.seconds_per_sweep,
+        }
+        if self.theory_kernel is not None:
+            d |= {"theory_kernel": self.theory_kernel.tolist(), "cka": self.cka,
+                  "max_rel_error": self.max_rel_error}
+        if self.exact_kernel is not None:
+            d |= {"exact_kernel": self.exact_kernel.tolist(),
+                  "exact_max_rel_error": max_rel_error(self.kernel, self.exact_kernel)}
+        return d
+
+
+# --- drivers -----------------------------------------------------------------------------
+def _check_args(N, sweeps, chains, burn, method, step, dtype):
+    for name, val, lo in (("N", N, 1), ("sweeps", sweeps, 4), ("chains", chains, 1)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
+            raise ValueError(f"{name}={val!r} is invalid; {name} must be an integer >= {lo}")
+    if burn is not None and not (isinstance(burn, (int, np.integer)) and 0 <= burn <= sweeps - 4):
+        raise ValueError(f"burn={burn!r} is invalid; burn must be an integer in [0, sweeps - 4] = [0, {sweeps - 4}]")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is invalid; method must be one of {', '.join(METHODS)}")
+    if method == "langevin" and not (step is not None and np.isfinite(step) and 0 < step < 1):
+        raise ValueError(f"step={step!r} is invalid; the Langevin step must be a number in (0, 1), e.g. 1e-3")
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype={dtype!r} is invalid; dtype must be float32 or float64")
+
+
+def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
+                     method: str = "gibbs", step: float | None = None, block_rows: int | None = None,
+                     dtype=np.float64, seed: int = 0, progress: bool | None = None,
+                     n_checkpoints: int = 20) -> SGLDResult:
+    """Sample the weight posterior of ``chains`` width-``N`` networks; return the posterior-mean kernel.
+
+    ``sweeps``: Gibbs sweeps (every weight updated once) or Langevin steps;
+    the first ``burn`` (default sweeps // 5) are discarded and, for Gibbs,
+    used to adapt ``block_rows`` (rows of the RNN's W per Metropolis step;
+    default: adapted from ``sqrt(N) / 2``; pass an integer to fix it).
+    ``step``: the Langevin step (whitened units: the prior relaxes at rate 1).
+    ``dtype=np.float32`` halves memory and draws; kernels are accumulated in
+    float64.  ``progress``: tqdm bar (default: when stderr is a terminal).
+    Chains start from independent prior draws.
+    """
+    _check_args(N, sweeps, chains, burn, method, step, dtype)
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    burn = sweeps // 5 if burn is None else int(burn)
+    rng = np.random.default_rng(seed)
+    net = Network(problem, N, chains, rng, dtype)
+    sampler = _Sampler(net, rng)
+    adapt = block_rows is None
+    rows = float(max(1, round(np.sqrt(N) / 2))) if adapt else float(block_rows)
+    n, kept = problem.n, sweeps - burn
+    Hs = np.empty((chains, kept, n, n))
+    m_raw = np.empty((chains, kept))
+    every = max(1, kept // max(n_checkpoints, 1))
+    checkpoints, running = [], np.zeros((n, n))
+    bar = tqdm(total=sweeps, desc=f"{method} N={N}", unit="sweep" if method == "gibbs" else "step",
+               disable=not (sys.stderr.isatty() if progress is None else progress), leave=False)
+    for it in range(sweeps):
+        if method == "gibbs":
+            acc = sampler.gibbs_sweep(int(round(rows)))
+            if adapt and it < burn and acc < 1.0:
+                rows = float(np.clip(rows * np.exp(0.6 * (acc - 0.45)), 1.0, N))
+        else:
+            sampler.langevin_step(step)
+        if not (np.all(np.isfinite(net.fS)) and np.max(np.abs(net.fS)) < 1e3 * (1.0 + np.max(np.abs(net.y)))):
+            bar.close()
+            if method == "langevin":
+                raise SGLDDivergence(f"Langevin run diverged at step {it} with step={step:g} (|f_S| = "
+                                     f"{np.max(np.abs(net.fS)):.3g}); try step={step / 4:g} or method='gibbs'")
+            raise SGLDDivergence(f"non-finite or huge outputs at sweep {it} (dtype {net.dtype}); "
+                                 "try dtype=float64")
+        if it >= burn:
+            j = it - burn
+            Hc = net.kernel()
+            for c in range(chains):
+                m_raw[c, j] = order_parameter(Hc[c], problem.T, problem.P)
+                Hs[c, j] = fix_z2_sign(problem, Hc[c])
+            running += (Hs[:, j].mean(axis=0) - running) / (j + 1)
+            if (j + 1) % every == 0 or j + 1 == kept:
+                checkpoints.append((it + 1, time.perf_counter() - t0, running.copy()))
+        bar.update(1)
+    bar.close()
+    seconds = time.perf_counter() - t0
+
+    iu = np.triu_indices(n)
+    K = Hs.mean(axis=(0, 1))
+    se, taus, rhats = np.zeros((n, n)), [], []
+    half = kept // 2
+    drift = 0.0
+    for i, j in zip(*iu):
+        x = Hs[:, :, i, j]
+        tau = integrated_time(x)
+        taus.append(tau)
+        rhats.append(split_rhat(x) if chains > 1 or kept >= 8 else float("nan"))
+        se[i, j] = se[j, i] = np.sqrt(x.var() * tau / x.size)
+        if half >= 2 and se[i, j] > 0:
+            drift = max(drift, abs(x[:, :half].mean() - x[:, half:].mean()) / (2 * se[i, j]))
+    tau_max = float(np.nanmax(taus))
+    mfix = np.array([[order_parameter(H, problem.T, problem.P) for H in Hc] for Hc in Hs])
+    tau_m = integrated_time(m_raw) if problem.T > 1 else 1.0
+    acceptance = {k: a / max(t, 1) for k, (a, t) in sampler.accepted.items()}
+    return SGLDResult(
+        problem=problem, N=N, method=method, chains=chains, sweeps=sweeps, burn=burn,
+        dtype=np.dtype(dtype).name, seed=seed, kernel=K, stderr=se,
+        order_parameter=float(mfix.mean()),
+        order_parameter_stderr=float(np.sqrt(mfix.var() * integrated_time(mfix) / mfix.size)),
+        tau=tau_max, tau_m=float(tau_m), ess=float(chains * kept / tau_max),
+        rhat=float(np.nanmax(rhats)) if np.any(np.isfinite(rhats)) else float("nan"),
+        acceptance=acceptance,
+        block_rows=int(round(rows)) if (method == "gibbs" and problem.arch == "rnn" and problem.T >= 3) else None,
+        step=step if method == "langevin" else None, bias_estimate=0.0, drift=float(drift),
+        checkpoints=tuple(checkpoints), seconds=seconds, seconds_per_sweep=seconds / sweeps, m_trace=m_raw)
+
+
+def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float, **kw) -> SGLDResult:
+    """Langevin at ``step`` and ``step/2`` for the same time ``duration``, Richardson-extrapolated to step 0.
+
+    The Euler bias is O(step), so ``K0 = 2 K(step/2) - K(step)``; the
+    returned ``bias_estimate`` is ``max |K(step) - K(step/2)|`` (= the
+    correction applied to K(step/2)), ``stderr`` that of K0.
+    """
+    from dataclasses import replace
+    if not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration={duration!r} is invalid; duration must be a positive Langevin time")
+    burn_frac = kw.pop("burn_fraction", 0.2)
+    runs = []
+    for h in (step, step / 2):
+        sweeps = max(int(round(duration / h)), 8)
+        runs.append(sample_posterior(problem, N, sweeps=sweeps, burn=int(burn_frac * sweeps),
+                                     method="langevin", step=h, **kw))
+    r1, r2 = runs
+    K0 = 2 * r2.kernel - r1.kernel
+    se = np.sqrt(4 * r2.stderr ** 2 + r1.stderr ** 2)
+    return replace(r2, kernel=K0, stderr=se, bias_estimate=float(np.max(np.abs(r1.kernel - r2.kernel))),
+                   seconds=r1.seconds + r2.seconds)
+
+
+def run_sgld(problem: Problem, N: int, theory: bool = True, exact: bool = False, **kw) -> SGLDResult:
+    """:func:`sample_posterior` (or :func:`langevin_extrapolated` when ``extrapolate_duration`` is given),
+    with the theory's kernel (:func:`linkernel.saddle.saddle_point`) attached for comparison."""
+    from dataclasses import replace
+    duration = kw.pop("extrapolate_duration", None)
+    if duration is not None:
+        kw.pop("method", None)
+        kw.pop("sweeps", None)
+        kw.pop("burn", None)
+        res = langevin_extrapolated(problem, N, kw.pop("step"), duration, **kw)
+    else:
+        res = sample_posterior(problem, N, **kw)
+    if theory:
+        from linkernel.saddle import saddle_point
+        res = replace(res, theory_kernel=saddle_point(problem).kernel)
+    return res

@@ -1,0 +1,102 @@
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+from linkernel import saddle_point, stationary_point, tasks
+from linkernel.action import action, hessian, prior_kernel
+from linkernel.symbolic import HYPER, symbolic_action
+
+
+def _root_of_symbolic_equations(problem, H_start):
+    """Solve the SymPy saddle-point equations with mpmath's Newton (independent of linkernel.action)."""
+    sa = symbolic_action(problem)
+    syms = list(sa.symbols)
+    eqs = [sa.equations[h].subs(dict(zip(HYPER, (problem.w, problem.v, problem.u, problem.kappa, problem.lam))))
+           for h in syms]
+    f = sp.lambdify(syms, eqs, "mpmath")
+    n = problem.n
+    start = [H_start[a, b] for a in range(n) for b in range(a, n)]
+    with mpmath.workdps(30):
+        root = mpmath.findroot(lambda *z: f(*z), start, tol=1e-25)
+    H = np.zeros((n, n))
+    vals = iter(float(r) for r in root)
+    for a in range(n):
+        for b in range(a, n):
+            H[a, b] = H[b, a] = next(vals)
+    return H
+
+
+@pytest.mark.parametrize("arch,lam", [("rnn", 1.0), ("rnn", 2.5), ("dnn", 2.5)])
+def test_saddle_matches_root_of_symbolic_equations(arch, lam):
+    p = tasks.endpoint(arch, T=4, lam=lam)
+    sp_ = saddle_point(p)
+    # start the independent solver from a perturbed kernel, off the minimiser's path
+    start = sp_.kernel * (1 + 0.02 * np.cos(np.arange(16).reshape(4, 4) + np.arange(16).reshape(4, 4).T))
+    H = _root_of_symbolic_equations(p, start)
+    np.testing.assert_allclose(sp_.kernel, H, rtol=1e-8, atol=1e-10)
+    assert sp_.grad_norm < 1e-9
+    assert sp_.hessian_eigenvalues[0] > 0
+
+
+def test_order_parameter_rnn_breaks_dnn_does_not():
+    low, high = 1.0, 2.5
+    assert saddle_point(tasks.endpoint("rnn", T=4, lam=low)).order_parameter == pytest.approx(0, abs=1e-9)
+    assert saddle_point(tasks.endpoint("rnn", T=4, lam=high)).order_parameter > 1.0
+    assert saddle_point(tasks.endpoint("dnn", T=4, lam=high)).order_parameter == pytest.approx(0, abs=1e-9)
+
+
+def test_symmetric_branch_is_a_saddle_above_the_transition():
+    p = tasks.endpoint("rnn", T=4, lam=2.5)
+    H, res, ok = stationary_point(p, np.diag(np.diag(saddle_point(p.with_(arch="dnn")).kernel)))
+    assert ok and np.allclose(H, np.diag(np.diag(H)))
+    assert np.linalg.eigvalsh(hessian(p, H))[0] < 0  # unstable: the minimiser must have left it
+    assert saddle_point(p).action < action(p, H)
+
+
+@pytest.mark.parametrize("T,P", [(3, 1), (4, 1), (3, 2)])
+def test_rnn_and_dnn_coincide_at_small_lambda(T, P):
+    for lam in (0.3, 0.8):
+        r = saddle_point(tasks.endpoint("rnn", T=T, P=P, lam=lam))
+        d = saddle_point(tasks.endpoint("dnn", T=T, P=P, lam=lam))
+        np.testing.assert_allclose(r.kernel, d.kernel, rtol=1e-8, atol=1e-10)
+
+
+def test_dnn_has_no_cross_time_entries_beyond_forced():
+    supervised = [1, 3, 4]
+    p = tasks.sinusoid("dnn", T=6, supervised=supervised, lam=1.5)
+    sp_ = saddle_point(p)
+    H = sp_.kernel
+    for t in range(6):
+        for s in range(6):
+            if t != s and not (t in supervised and s in supervised):
+                assert H[t, s] == pytest.approx(0, abs=1e-9), (t, s)
+    assert abs(H[1, 3]) > 1e-3  # forced by the likelihood
+    f = sp_.predictions[:, 0]
+    np.testing.assert_allclose(f[[0, 2, 5]], 0, atol=1e-9)  # regression to the mean
+
+
+def test_saddle_rescalings():
+    p = tasks.endpoint("rnn", T=4, lam=2.2)
+    H = saddle_point(p).kernel
+    c = 1.7
+    # (u, x) -> (u / c^2, c x): same input kernel, same saddle
+    np.testing.assert_allclose(saddle_point(p.with_(u=p.u / c**2, x=c * p.x)).kernel, H, rtol=1e-7)
+    # (u, v) -> (c u, v / c): the saddle kernel scales by c, predictions unchanged
+    q = saddle_point(p.with_(u=c * p.u, v=p.v / c))
+    np.testing.assert_allclose(q.kernel, c * H, rtol=1e-7)
+    np.testing.assert_allclose(q.predictions, saddle_point(p).predictions, rtol=1e-7)
+
+
+def test_minima_are_deduplicated_up_to_z2_and_sorted():
+    p = tasks.endpoint("rnn", T=4, lam=2.5)
+    r = saddle_point(p, n_starts=8, seed=3)
+    actions = [m.action for m in r.minima]
+    assert actions == sorted(actions)
+    assert all(m.order_parameter >= 0 for m in r.minima)
+    assert r.order_parameter >= 0
+
+
+def test_lambda_zero_saddle_is_prior():
+    p = tasks.endpoint("rnn", T=5, P=2, lam=0.0)
+    np.testing.assert_allclose(saddle_point(p).kernel, prior_kernel(p), atol=1e-9)

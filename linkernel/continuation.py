@@ -383,13 +383,15 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
     harm) and solves the symmetric branch at the same lambda; Brent's method
     on the action difference refines each sign change.
     """
-    seg = [X for X, p in zip(sym_X, sym_pts) if p.stable]
-    if len(seg) < 2:
-        return []
+    seg = list(sym_X)
     lams = [X[-1] for X in seg]
-    if np.any(np.diff(lams) <= 0):
+    if len(seg) < 2 or np.any(np.diff(lams) <= 0):
         return []  # a folded symmetric branch: not handled
     lo, hi = lams[0], lams[-1]
+    stable = [p.lam for p in sym_pts if p.stable]
+    if not stable:
+        return []
+    hi_stable = max(stable)  # the symmetric phase exists as a minimum only up to here
 
     def diff(Xb):
         lam = Xb[-1]
@@ -401,6 +403,8 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
     for k in range(len(brk_X) - 1):
         X0, X1 = brk_X[k], brk_X[k + 1]
         if not (brk_pts[k].stable and brk_pts[k + 1].stable and lo <= X0[-1] <= hi and lo <= X1[-1] <= hi):
+            continue
+        if min(X0[-1], X1[-1]) > hi_stable:
             continue
         d0, d1 = diff(X0), diff(X1)
         if np.sign(d0) * np.sign(d1) >= 0:
@@ -416,6 +420,8 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
 
         s = brentq(lambda s: diff(on_branch(s)), 0.0, L, xtol=1e-15, rtol=4 * np.finfo(float).eps)
         Xc = on_branch(s)
+        if Xc[-1] > hi_stable + 1e-12 * hi_stable:
+            continue  # equal action with the unstable continuation of the symmetric branch
         pt = _point(eq, Xc)
         out.append(SpecialPoint(type="coexistence", lam=pt.lam, kernel=pt.kernel, action=pt.action,
                                 residual=pt.residual, order_parameter=pt.order_parameter,

@@ -170,3 +170,17 @@ def test_branch_point_agrees_with_the_derivation():
     lam_c = critical.critical_point(p).lambda_c
     bp = trace(p, (1.5, 1.7)).points_of("branch_point")[0]
     assert bp.lam == pytest.approx(float(lam_c), rel=1e-8)
+
+
+@pytest.mark.parametrize("kappa,order", [(5.0, "second order"), (5.2, "first order")])
+def test_order_changes_near_the_tricritical_point_at_T4(kappa, order):
+    """At T = 4 the pitchfork turns subcritical between kappa = 5.0 and 5.2 (weakly first order)."""
+    tr = trace(tasks.endpoint("rnn", T=4, kappa=kappa), (3.0, 3.5))
+    assert tr.transition == order
+    if order == "first order":
+        fold, coex = tr.points_of("fold")[0], tr.points_of("coexistence")[0]
+        assert fold.lam < coex.lam < tr.spinodals["symmetric"]
+        p = tr.problem.with_(lam=coex.lam)
+        broken = local_minimum(p, coex.kernel)
+        symmetric = local_minimum(p, np.diag(np.diag(coex.kernel)))
+        assert broken.action == pytest.approx(symmetric.action, abs=1e-12)

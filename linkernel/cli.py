@@ -306,10 +306,12 @@ def _exponent(p):
         for e in ests:
             pr = e.problem
             print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: {e.transition} transition")
-            print(f"  lambda_c = {e.lambda_c_digits}   ({e.digits} digits)")
             if e.beta is None:
+                print(f"  branch point (spinodal of the symmetric phase) = {e.lambda_c_digits}   "
+                      f"({e.digits} digits)")
                 print(f"  beta: not fitted; {e.message}")
                 continue
+            print(f"  lambda_c = {e.lambda_c_digits}   ({e.digits} digits)")
             print(f"  beta     = {e.beta_digits}   error estimate {e.error:.1e}")
             print(f"  {e.message} ({e.seconds:.1f} s)")
             for m, s in zip(e.m_values, e.local_slopes):

@@ -42,7 +42,9 @@ GUARD = 20
 class ExponentEstimate:
     """beta with its error; ``beta`` is None where the transition is first order (``message`` says why).
 
-    ``lambda_c`` is a float; ``lambda_c_digits`` carries all ``digits``.
+    ``lambda_c`` is a float, the Z2 branch point (in a first-order case the
+    spinodal of the symmetric phase; the transition itself is at
+    ``lambda_coexistence``); ``lambda_c_digits`` carries all ``digits``.
     ``m_values`` and ``local_slopes`` are the points of step 4;
     ``richardson`` the diagonal of the extrapolation table.
     """
@@ -60,6 +62,7 @@ class ExponentEstimate:
     richardson: tuple
     message: str
     seconds: float
+    lambda_coexistence: float | None = None
 
     def to_dict(self) -> dict:
         return {"beta": self.beta, "error": self.error, "lambda_c": self.lambda_c,
@@ -67,6 +70,7 @@ class ExponentEstimate:
                 "digits": self.digits, "transition": self.transition,
                 "m_values": list(self.m_values), "local_slopes": list(self.local_slopes),
                 "richardson": list(self.richardson), "message": self.message,
+                "lambda_coexistence": self.lambda_coexistence,
                 "T": self.problem.T, "arch": self.problem.arch, "kappa": self.problem.kappa,
                 "seconds": self.seconds}
 
@@ -118,7 +122,8 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
                    + (f", coexistence at lambda={coex[0].lam:.10g}" if coex else "")
                    + "; m jumps, so there is no power law to fit")
             return ExponentEstimate(problem, None, None, float(lam_c), lam_c_digits, None, digits,
-                                    tr.transition, (), (), (), msg, time.perf_counter() - t0)
+                                    tr.transition, (), (), (), msg, time.perf_counter() - t0,
+                                    coex[0].lam if coex else None)
         broken = tr.branches[bp.branch + 1] if len(tr.branches) > 1 else None
         start = next(p for p in broken.points if p.order_parameter >= m0)
         x = hp.to_vector(hp.as_matrix(start.kernel))

@@ -45,6 +45,7 @@ def test_first_order_case_is_reported_not_fitted():
     e = critical_exponent(tasks.endpoint("rnn", T=5, kappa=0.1), digits=20, lam_range=(1.0, 1.5))
     assert e.transition == "first order" and e.beta is None and e.error is None
     assert "first-order" in e.message and "coexistence" in e.message
+    assert 1.2 < e.lambda_coexistence < e.lambda_c
 
 
 def test_bad_digits():

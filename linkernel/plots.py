@@ -112,12 +112,23 @@ def plot_trace(traces, path, title=None):
     return save(fig, path)
 
 
+def _local_minima(c):
+    """Grid values of m >= 0 where S_m has a local minimum (the slope dS_m/dm turns from - to +)."""
+    out = [c.m[0]] if len(c.m) > 1 and c.m[0] == 0 and c.action[1] > c.action[0] else []
+    for k in range(len(c.m) - 1):
+        if c.slope[k] < 0 <= c.slope[k + 1]:
+            out.append(c.m[k] if abs(c.slope[k]) < abs(c.slope[k + 1]) else c.m[k + 1])
+    return out
+
+
 def plot_landscape(land, path, lambda_c=None, title=None):
     """The paper's Fig. 4b: S minimised at fixed m, minus its value at m = 0, for several lambda.
 
     ``land`` is a :class:`linkernel.landscape.Landscape`.  Z2 problems are
-    drawn mirrored to m < 0; the minima (the saddle points' +-m) are marked.
-    Left: the whole range; right: a zoom on the wells.
+    drawn mirrored to m < 0; local minima are marked.  Left: every lambda
+    over the whole range; right: the middle lambda alone, zoomed on its
+    wells (the quartic well at a second-order lambda_c, the three equal
+    minima at a first-order coexistence point).
     """
     import numpy as np
 
@@ -125,29 +136,35 @@ def plot_landscape(land, path, lambda_c=None, title=None):
     colours = plt.cm.plasma(np.linspace(0.0, 0.8, len(curves)))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     z2 = land.problem.has_z2
-    depth = min(float(c.delta_action.min()) for c in curves)
-    for c, col in zip(curves, colours):
+    mid = len(curves) // 2
+    for k, (c, col) in enumerate(zip(curves, colours)):
         m, dS = c.m, c.delta_action
         if z2:
             m, dS = np.concatenate([-m[:0:-1], m]), np.concatenate([dS[:0:-1], dS])
-        label = rf"$\lambda$ = {c.lam:g}"
+        label = rf"$\lambda$ = {c.lam:.6g}"
         if lambda_c is not None:
             label += f" ({c.lam / lambda_c:.3g} $\\lambda_c$)"
-        for ax in axes:
+        mins = _local_minima(c)
+        if z2:
+            mins = sorted(set(mins) | {-x for x in mins})
+        S0 = c.action[np.argmin(np.abs(c.m))]
+        for ax in (axes if k == mid else axes[:1]):
             ax.plot(m, dS, color=col, lw=2, label=label)
-            S0 = c.action[np.argmin(np.abs(c.m))]
-            ms = [c.m_min, -c.m_min] if (z2 and c.m_min > 0) else [c.m_min]
-            ax.plot(ms, [c.action_min - S0] * len(ms), "o", color=col, mec="k", zorder=5)
-    m_star = max(abs(c.m_min) for c in curves)
-    zoom_x = 1.6 * m_star if m_star > 0 else 0.3 * max(c.m.max() for c in curves)
-    axes[1].set_xlim(-zoom_x if z2 else None, zoom_x)
-    axes[1].set_ylim(1.6 * depth if depth < 0 else -1e-3, 3 * abs(depth) if depth < 0 else 1e-2)
+            ax.plot(mins, np.interp(mins, m, dS) if z2 else [np.interp(x, c.m, c.action) - S0 for x in mins],
+                    "o", color=col, mec="k", zorder=5)
+        if k == mid:
+            reach = max([abs(x) for x in mins] + [0.0])
+            zoom_x = 1.5 * reach if reach > 0 else 0.5 * c.m.max()
+            window = np.abs(m) <= zoom_x
+            lo, hi = dS[window].min(), dS[window].max()
+            axes[1].set_xlim(-zoom_x if z2 else m.min(), zoom_x)
+            axes[1].set_ylim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
+            axes[1].set_title(rf"zoom: $\lambda$ = {c.lam:.6g}", fontsize=10)
     for ax in axes:
         ax.axhline(0, color="gray", lw=0.8)
         ax.set_xlabel(r"order parameter $m = H^{T-1,T-2}$")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(r"$S_m - S_0$,   $S_m = \min_{H:\,m(H)=m} S(H)$")
-    axes[1].set_title("zoom on the wells", fontsize=10)
     axes[0].legend(fontsize=9)
     pr = land.problem
     fig.suptitle(title or f"Landau landscape, {pr.arch.upper()} endpoint task T={pr.T} "

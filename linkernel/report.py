@@ -139,11 +139,15 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
     # 4. landscape below, at and above lambda_c
     t0 = time.perf_counter()
     lams = [round(f * bp.lam, 4) for f in (0.9, 1.0, 1.1)]
+    coex, folds = main.points_of("coexistence"), main.points_of("fold")
+    if main.transition == "first order" and coex and folds:
+        # below the broken phase's spinodal, at coexistence (three equal minima), above the branch point
+        lams = [round(0.98 * folds[0].lam, 6), coex[0].lam, round(1.02 * bp.lam, 6)]
     m_max = None
     if main.transition == "second order" and lams[-1] <= lam_range[1]:
         m_max = max(1.0, 1.5 * point_at(main, lams[-1], branch=1).order_parameter)
-    land = landscape(problem, lams, m_max=m_max, points=31)
-    done("landscape", t0, "S minimised at fixed m for lambda = " + ", ".join(f"{x:g}" for x in lams))
+    land = landscape(problem, lams, m_max=m_max, points=41)
+    done("landscape", t0, "S minimised at fixed m for lambda = " + ", ".join(f"{x:.6g}" for x in lams))
 
     # 5. files
     t0 = time.perf_counter()
@@ -186,9 +190,15 @@ def _summary(problem, results, land, est, lams) -> str:
         "",
         "## Phase transition",
         "",
-        f"- Critical signal strength (RNN): **lambda_c = {crit['lambda_c_digits']}** "
-        f"({crit['source']}).",
     ]
+    if est.beta is None and est.lambda_coexistence is not None:
+        lines.append(f"- **First-order transition** at the coexistence point lambda* = "
+                     f"{est.lambda_coexistence:.12g} (equal action of the symmetric and broken minima); "
+                     f"the symmetric phase stays metastable up to its spinodal, the branch point "
+                     f"lambda_c = {crit['lambda_c_digits']} ({crit['source']}).")
+    else:
+        lines.append(f"- Critical signal strength (RNN): **lambda_c = {crit['lambda_c_digits']}** "
+                     f"({crit['source']}).")
     if "derivation_lambda_c" in crit:
         lines.append(f"- Derivation (symbolic) lambda_c = {crit['derivation_lambda_c']:.15g}; relative "
                      f"difference {crit['derivation_relative_difference']:.1e}.")
@@ -222,7 +232,7 @@ def _summary(problem, results, land, est, lams) -> str:
     lines.append(f"- Largest residual |dS/dH| over all traced points: {chk['max_residual']:.1e}.")
     lines += ["", "## Landau landscape", ""]
     for c in land.curves:
-        lines.append(f"- lambda = {c.lam:g}: minimum at m = {c.m_min:.6g}, depth "
+        lines.append(f"- lambda = {c.lam:.8g}: minimum at m = {c.m_min:.6g}, depth "
                      f"{c.action_min - c.action[0]:.3e}.")
     lines += ["", "## Figures", "", "![branches](trace.png)", "", "![landscape](landscape.png)", "",
               "Numbers: `results.json`. Time per stage (s): " +

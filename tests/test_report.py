@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from linkernel import report as report_mod
@@ -63,3 +64,17 @@ def test_cli_report_json(tmp_path, capsys):
     d = json.loads(out[out.index("{"):])
     assert 2.8 < d["lambda_c"] < 2.9 and abs(d["beta"] - 0.5) < 1e-10
     assert (tmp_path / "r" / "summary.md").exists()
+
+
+def test_first_order_report(tmp_path):
+    rep = report_mod.run_report(tmp_path, T=5, overlay=(5,), digits=16, log=lambda s: None)
+    res = rep.results
+    assert res["transition_order"] == {"5": "first order"} and res["exponent"]["beta"] is None
+    coex = res["exponent"]["lambda_coexistence"]
+    assert coex < res["critical_point"]["lambda_c"]
+    mid = res["landscape"]["curves"][1]
+    assert mid["lam"] == coex
+    # at coexistence the landscape has equal minima at m = 0 and m* > 0 with a barrier between
+    m, dS = np.array(mid["m"]), np.array(mid["delta_action"])
+    assert abs(dS[m > 0.5].min()) < 1e-6 and dS[(m > 0) & (m < 0.8)].max() > 1e-6
+    assert "First-order transition" in (tmp_path / "summary.md").read_text()

@@ -227,17 +227,25 @@ def test_quartic_coefficient_matches_constrained_minimisation(T, kappa):
     assert b_num == pytest.approx(cp.landau["b"], rel=2e-2)
 
 
-def test_quadratic_coefficient_slope_matches_numerics():
+def test_landau_derivatives_match_constrained_minimisation():
+    """a, b and their lambda-derivatives: fit S_eff(m) = S0 + a m^2 + b m^4 + c m^6 (core action) at three lambdas."""
     p = tasks.endpoint("rnn", T=4)
     cp = critical_point(p)
-    dl = 1e-3 * cp.lambda_c
-    mm = 1e-3
-    vals = []
-    for L in (cp.lambda_c - dl, cp.lambda_c + dl):
+
+    def fit(L):
         q = p.with_(lam=L)
         H0 = branch_kernel(q)
-        vals.append((constrained_action(q, mm, H0) - action(q, H0)) / mm ** 2)
-    assert (vals[1] - vals[0]) / (2 * dl) == pytest.approx(cp.landau["da_dlambda"], rel=1e-2)
+        S0 = action(q, H0)
+        ms = np.array([0.05, 0.1, 0.15, 0.2])
+        y = np.array([(constrained_action(q, mm, H0) - S0) / mm ** 2 for mm in ms])
+        return np.linalg.lstsq(np.vstack([np.ones_like(ms), ms ** 2, ms ** 4]).T, y, rcond=None)[0]
+
+    d = 0.01 * cp.lambda_c
+    lo, mid, hi = fit(cp.lambda_c - d), fit(cp.lambda_c), fit(cp.lambda_c + d)
+    assert abs(mid[0]) < 1e-9
+    assert mid[1] == pytest.approx(cp.landau["b"], rel=1e-3)
+    assert (hi[0] - lo[0]) / (2 * d) == pytest.approx(cp.landau["da_dlambda"], rel=1e-3)
+    assert (hi[1] - lo[1]) / (2 * d) == pytest.approx(cp.landau["db_dlambda"], rel=1e-2)
 
 
 def test_second_order_transition_T4():

@@ -176,7 +176,8 @@ def test_general_T_pattern_matches_each_derivation():
         assert critical_ratio(T) == g["r_c"].subs(Ts, T)
         L = landau_coefficients(T, True)
         assert sp.simplify(L.b_e - g["b_e_critical"].subs(Ts, T)) == 0
-        assert sp.simplify(landau_coefficients(T).a_e - g["a_e"].subs(Ts, T)) == 0 if T <= 5 else True
+        if T <= 5:                                 # the whole-branch expansion is the slow part
+            assert sp.simplify(landau_coefficients(T).a_e - g["a_e"].subs(Ts, T)) == 0
         lc = symmetric_branch(T).lam_of_r.subs(r, critical_ratio(T))
         assert sp.simplify(lc - g["lambda_c"].subs(Ts, T)) == 0
 

@@ -123,7 +123,8 @@ def _critical(p):
         L = cp.landau
         print(f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
               f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}")
-        note = "" if cp.branch_stable else " (the symmetric branch folded before lambda_c)"
+        note = "" if cp.branch_stable else (f" (the symmetric branch folds at lambda_fold = {cp.lambda_fold:.10g}, "
+                                            "before r_c: the symmetric state ends there)")
         print(f"order: {cp.order}{note}")
         if cp.beta is not None:
             print(f"m ~ A (lambda - lambda_c)^beta with beta = {cp.beta:g}, A = {cp.amplitude:.8g}")

@@ -170,6 +170,17 @@ def test_posterior_matches_importance_sampling_of_networks(arch, lam):
     assert np.max(np.abs(z)) < 4.5, (np.max(np.abs(z)), r.kernel, ref)
 
 
+@pytest.mark.parametrize("k,N", [(2, 8), (3, 8), (5, 10), (6, 8)])
+def test_block_posterior_matches_importance_sampling_of_networks(k, N):
+    """P = 2, and inputs at every time with an unusual supervised set (the redundant block-Arnoldi RNN)."""
+    p = _problems()[k]
+    ref, ref_se = importance_posterior(p, N, 100000, seed=3)
+    r = exact_posterior(p, N, chains=4, samples=1000, warmup=500, seed=4, progress=False)
+    assert r.max_rhat < 1.02
+    z = (r.kernel - ref) / np.sqrt(r.stderr ** 2 + ref_se ** 2)
+    assert np.max(np.abs(z)) < 4.5, (np.max(np.abs(z)), r.kernel, ref)
+
+
 def _log_gamma_grid(a, scale, grid):
     """Density of log Y for Y ~ Gamma(a, scale) on a grid of log Y."""
     return np.exp(a * grid - np.exp(grid) / scale - gammaln(a) - a * math.log(scale))

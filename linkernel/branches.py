@@ -115,6 +115,19 @@ class Trace:
     def points_of(self, type_: str) -> list:
         return [s for s in self.special_points if s.type == type_]
 
+    @property
+    def spinodals(self) -> dict | None:
+        """First-order transitions: where each phase stops being a local minimum.
+
+        ``symmetric``: the Z2 branch point (the symmetric saddle loses
+        stability); ``broken``: the fold of the broken branch.  None otherwise.
+        """
+        if self.transition != "first order":
+            return None
+        bp = [s.lam for s in self.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
+        folds = [s.lam for s in self.special_points if s.type == "fold" and s.branch > 0]
+        return {"symmetric": bp[0] if bp else None, "broken": min(folds) if folds else None}
+
     def to_dict(self) -> dict:
         pr = self.problem
         return {"problem": {k: v for k, v in pr.to_dict().items() if k not in ("x", "yhat", "lam")},
@@ -122,4 +135,5 @@ class Trace:
                 "branches": [[p.to_dict() for p in b.points] for b in self.branches],
                 "branch_kinds": [b.kind for b in self.branches],
                 "special_points": [s.to_dict() for s in self.special_points],
-                "transition": self.transition, "steps": self.steps, "seconds": self.seconds}
+                "transition": self.transition, "spinodals": self.spinodals,
+                "steps": self.steps, "seconds": self.seconds}

@@ -311,8 +311,7 @@ def _exponent(p):
             if e.beta is None:
                 print(f"  beta: not fitted; {e.message}")
                 continue
-            print(f"  beta     = {e.beta_digits}   error estimate {e.error:.1e}   "
-                  f"|beta - 1/2| = {abs(e.beta - 0.5):.1e}")
+            print(f"  beta     = {e.beta_digits}   error estimate {e.error:.1e}")
             print(f"  {e.message} ({e.seconds:.1f} s)")
             for m, s in zip(e.m_values, e.local_slopes):
                 print(f"    m = {m:.6e}   local slope d ln m / d ln(lambda - lambda_c) = {s:.15f}")

@@ -145,9 +145,10 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
                                    "try a smaller m0")
         diag = _richardson(slopes, 4)
         beta = diag[-1]
+        # the last two diagonal entries, floored at the requested precision
         err = max(abs(diag[-1] - diag[-2]), mp.mpf(10) ** (-digits))
         return ExponentEstimate(problem, float(beta), float(err), float(lam_c), lam_c_digits,
-                                mpmath.nstr(beta, digits), digits, tr.transition,
+                                mpmath.nstr(beta, digits, strip_zeros=False), digits, tr.transition,
                                 tuple(float(v) for v in ms), tuple(float(s) for s in slopes),
                                 tuple(float(d) for d in diag),
                                 f"second-order transition; beta from {levels + 1} points "

@@ -35,40 +35,46 @@ def _runs(stable):
     return runs
 
 
+def _draw_traces(ax, traces, colours, quantity):
+    """Branches and special points of ``traces`` on ``ax``: quantity 'm' or 'diag' (H^{T-1,T-1})."""
+    for tr in traces:
+        T, P, arch = tr.problem.T, tr.problem.P, tr.problem.arch
+        c = colours[T]
+        for b in tr.branches:
+            y = b.m if quantity == "m" else _last_diagonal(b, T, P)
+            if arch == "dnn":
+                ax.plot(b.lam, y, ls=":", lw=2.2, color=c, alpha=0.9)
+                continue
+            for i, j, st in _runs(b.stable):
+                ax.plot(b.lam[i:j], y[i:j], ls="-" if st else "--", lw=1.8 if st else 1.2, color=c)
+        for sp in tr.special_points:
+            H = sp.kernel
+            y = sp.order_parameter if quantity == "m" else \
+                H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean()
+            if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
+                ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
+            elif sp.type == "branch_point":
+                ax.plot(sp.lam, y, "d", mfc="none", mec=c, ms=6, zorder=5)
+            elif sp.type == "fold":
+                ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
+            else:
+                ax.axvline(sp.lam, color=c, ls=":", lw=1)
+
+
 def plot_trace(traces, path, title=None):
     """The paper's Fig. 4a (theory): m = H^{T-1,T-2} and H^{T-1,T-1} vs lambda.
 
     ``traces`` are :class:`linkernel.continuation.Trace` objects (any mix of T
     and architectures).  One colour per T; RNN stable branches solid, unstable
-    dashed; DNN dotted; branch points (dots), folds (crosses) and coexistence
-    (a vertical dotted line) marked.
+    dashed; DNN dotted; symmetry-breaking branch points (dots), folds
+    (crosses) and coexistence (a vertical dotted line) marked.  When a trace
+    has a fold (a first-order transition), an inset zooms on it.
     """
     Ts = sorted({tr.problem.T for tr in traces})
-    colours = {T: plt.cm.viridis(0.85 * k / max(1, len(Ts) - 1)) for k, T in enumerate(Ts)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for tr in traces:
-        T, P, arch = tr.problem.T, tr.problem.P, tr.problem.arch
-        c = colours[T]
-        for b in tr.branches:
-            ys = (b.m, _last_diagonal(b, T, P))
-            for ax, y in zip(axes, ys):
-                if arch == "dnn":
-                    ax.plot(b.lam, y, ls=":", lw=2.2, color=c, alpha=0.9)
-                    continue
-                for i, j, st in _runs(b.stable):
-                    ax.plot(b.lam[i:j], y[i:j], ls="-" if st else "--", lw=1.8 if st else 1.2, color=c)
-        for sp in tr.special_points:
-            H = sp.kernel
-            yv = (sp.order_parameter, H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean())
-            for ax, y in zip(axes, yv):
-                if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
-                    ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
-                elif sp.type == "branch_point":
-                    ax.plot(sp.lam, y, "d", mfc="none", mec=c, ms=6, zorder=5)
-                elif sp.type == "fold":
-                    ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
-                else:
-                    ax.axvline(sp.lam, color=c, ls=":", lw=1)
+    colours = {T: plt.cm.tab10(k % 10) for k, T in enumerate(Ts)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    _draw_traces(axes[0], traces, colours, "m")
+    _draw_traces(axes[1], traces, colours, "diag")
     handles = [plt.Line2D([], [], color=colours[T], lw=2, label=f"T = {T}") for T in Ts]
     handles += [plt.Line2D([], [], color="k", ls="-", label="RNN, stable"),
                 plt.Line2D([], [], color="k", ls="--", lw=1.2, label="RNN, unstable"),
@@ -82,7 +88,23 @@ def plot_trace(traces, path, title=None):
     for ax in axes:
         ax.set_xlabel(r"signal strength $\lambda$")
         ax.grid(alpha=0.3)
-    axes[0].legend(handles=handles, fontsize=8, loc="upper left")
+    axes[1].legend(handles=handles, fontsize=8, loc="upper left")
+    first = [tr for tr in traces if tr.problem.arch == "rnn" and tr.points_of("fold")]
+    if first:  # zoom on the first-order region of the first such trace
+        tr = first[0]
+        fold = tr.points_of("fold")[0]
+        bp = [s for s in tr.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
+        hi = bp[0].lam if bp else fold.lam
+        pad = 0.5 * max(hi - fold.lam, 1e-3)
+        coex = tr.points_of("coexistence")
+        m_top = 2.0 * (coex[0].order_parameter if coex else fold.order_parameter)
+        ins = axes[0].inset_axes([0.08, 0.46, 0.4, 0.42])
+        _draw_traces(ins, [t for t in traces if t.problem.T == tr.problem.T], colours, "m")
+        ins.set_xlim(fold.lam - pad, hi + pad)
+        ins.set_ylim(-0.1 * m_top, m_top)
+        ins.set_title(f"T = {tr.problem.T}: first order", fontsize=8)
+        ins.tick_params(labelsize=7)
+        ins.grid(alpha=0.3)
     pr = traces[0].problem
     fig.suptitle(title or f"Saddle-point branches, endpoint task (kappa={pr.kappa:g}, w={pr.w:g}, "
                  f"v={pr.v:g}, u={pr.u:g}, P={pr.P})", fontsize=11)

@@ -117,6 +117,13 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
                 checks.append({"lam": lam, "m_continuation": pt.order_parameter,
                                "m_minimisation": sp.order_parameter,
                                "relative_difference": abs(pt.order_parameter / sp.order_parameter - 1)})
+    dnn = traces[("dnn", T)]
+    lam_below = 0.9 * bp.lam if 0.9 * bp.lam >= lam_range[0] else lam_range[0]
+    dnn_check = {"lam": lam_below,
+                 "dnn_branch_points": len([s for s in dnn.special_points if s.type == "branch_point"]),
+                 "max_abs_kernel_difference": float(np.abs(point_at(dnn, lam_below).kernel
+                                                           - point_at(main, lam_below, 0).kernel).max()),
+                 "dnn_max_abs_m": max(float(np.abs(b.m).max()) for b in dnn.branches)}
     crit = {"lambda_c": est.lambda_c, "lambda_c_digits": est.lambda_c_digits,
             "lambda_c_double": bp.lam, "branch_point_residual": bp.residual,
             "odd_eigenvalue_at_branch_point": bp.test_value, "transition": main.transition,
@@ -153,7 +160,7 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
         "special_points": {f"{a}_T{t}": [s.to_dict() for s in tr.special_points] for (a, t), tr in traces.items()},
         "branches": {f"{a}_T{t}": tr.to_dict() for (a, t), tr in traces.items()},
         "landscape": land.to_dict(),
-        "checks": {"broken_branch_vs_minimisation": checks,
+        "checks": {"broken_branch_vs_minimisation": checks, "dnn_vs_rnn": dnn_check,
                    "max_residual": max(p.residual for tr in traces.values() for b in tr.branches for p in b.points)},
         "timings": timings,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
@@ -194,8 +201,10 @@ def _summary(problem, results, land, est, lams) -> str:
         lines.append(f"- {est.message}.")
     lines.append("- Transition order by T: " + ", ".join(f"T={t}: {o}" for t, o in
                                                       results["transition_order"].items()) + ".")
-    lines.append("- The DNN stays on the symmetric branch (no branch point) and coincides with the RNN "
-                 "below lambda_c.")
+    dc = results["checks"]["dnn_vs_rnn"]
+    lines.append(f"- DNN: {dc['dnn_branch_points']} branch points, |m| <= {dc['dnn_max_abs_m']:.1e} on the whole "
+                 f"range; at lambda = {dc['lam']:.6g} < lambda_c its kernel differs from the RNN's by at most "
+                 f"{dc['max_abs_kernel_difference']:.1e}.")
     lines += ["", "## Special points (RNN)", "", "| T | type | lambda | m | S |", "|---|---|---|---|---|"]
     for key, sps in results["special_points"].items():
         if key.startswith("rnn"):

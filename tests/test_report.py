@@ -36,6 +36,8 @@ def test_results_agree_with_an_independent_trace(folder):
     assert res["derivation"] is None
     assert all(c["relative_difference"] < 1e-6 for c in res["checks"]["broken_branch_vs_minimisation"])
     assert res["checks"]["max_residual"] < 1e-10
+    dc = res["checks"]["dnn_vs_rnn"]
+    assert dc["dnn_branch_points"] == 0 and dc["dnn_max_abs_m"] < 1e-12 and dc["max_abs_kernel_difference"] < 1e-10
     assert {"rnn_T4", "dnn_T4"} <= set(res["branches"])
     assert not [s for s in res["special_points"]["dnn_T4"] if s["type"] == "branch_point"]
     land = res["landscape"]["curves"]

@@ -215,6 +215,82 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
 
 
 # --- SGLD: theory vs simulation (Fig. 2a, 4a) ---------------------------------------
+def plot_sgld_order_parameter(theory: dict, points: dict, path, N: int | None = None, baseline: dict | None = None):
+    """Fig. 4a: order parameter m = H^{T-1,T-2} vs lambda.
+
+    ``theory``: T -> (lams, m) curves (saddle point); ``points``: T -> (lams,
+    m, m_stderr) from sampled networks of width N; ``baseline`` (optional):
+    T -> (lams, E|m|) the finite-N value of |m| on the symmetric branch that
+    the per-sample Z2 sign fix produces (dotted).
+    """
+    import numpy as np
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for i, T in enumerate(sorted(theory)):
+        color = f"C{i}"
+        lam, m = theory[T]
+        ax.plot(lam, m, "-", color=color, lw=1.6, label=f"theory T={T}")
+        if baseline and T in baseline:
+            ax.plot(*baseline[T], ":", color=color, lw=1.0)
+        if T in points:
+            pl, pm, pe = (np.asarray(a) for a in points[T])
+            ax.errorbar(pl, pm, yerr=pe, fmt="o", ms=4, color=color, mfc="white", capsize=2,
+                        label=f"network N={N}" if N else "network")
+    ax.set_xlabel(r"signal strength $\lambda$")
+    ax.set_ylabel(r"$m = H^{T-1,T-2}$")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("RNN order parameter: theory vs sampled networks", fontsize=9)
+    return save(fig, path)
+
+
+def plot_sgld_cka(series: dict, path):
+    """Fig. 2a: 1 - CKA(network kernel, theory kernel) and max relative error vs width N.
+
+    ``series``: label -> dict(N=[...], cka=[...], max_rel_error=[...]).
+    """
+    import numpy as np
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for i, (label, d) in enumerate(series.items()):
+        N = np.asarray(d["N"], dtype=float)
+        axes[0].loglog(N, 1 - np.asarray(d["cka"]), "o-", color=f"C{i}", label=label)
+        axes[1].loglog(N, np.asarray(d["max_rel_error"]), "o-", color=f"C{i}", label=label)
+    for ax, ylabel in zip(axes, ("1 - CKA(network, theory)", "max |H - H_theory| / max |H_theory|")):
+        Ns = np.array([min(min(d["N"]) for d in series.values()), max(max(d["N"]) for d in series.values())], float)
+        y0 = ax.get_ylim()[1] / 3
+        ax.loglog(Ns, y0 * (Ns / Ns[0]) ** -1.0, "k--", lw=0.8, label=r"$\propto N^{-1}$")
+        ax.loglog(Ns, y0 * (Ns / Ns[0]) ** -0.5, "k:", lw=0.8, label=r"$\propto N^{-1/2}$")
+        ax.set_xlabel("width N")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Sampled finite-width kernels converge to the theory", fontsize=10)
+    return save(fig, path)
+
+
+def plot_sgld_speed(rows: list, path):
+    """Benchmark figure: seconds per step and seconds to 2% agreement vs N for each sampler.
+
+    ``rows``: dicts with keys method, N, seconds_per_step, seconds_to_2pct, estimated (bool).
+    """
+    import numpy as np
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    methods = sorted({r["method"] for r in rows})
+    for i, m in enumerate(methods):
+        rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["N"])
+        N = np.array([r["N"] for r in rs], float)
+        axes[0].loglog(N, [r["seconds_per_step"] for r in rs], "o-", color=f"C{i}", label=m)
+        t2 = np.array([r["seconds_to_2pct"] if r["seconds_to_2pct"] is not None else np.nan for r in rs], float)
+        est = np.array([bool(r.get("estimated")) for r in rs])
+        axes[1].loglog(N, t2, "-", color=f"C{i}", label=m)
+        axes[1].loglog(N[~est], t2[~est], "o", color=f"C{i}")
+        axes[1].loglog(N[est], t2[est], "o", color=f"C{i}", mfc="white")
+    axes[1].axhline(600, color="gray", ls="--", lw=0.8)
+    axes[1].text(axes[1].get_xlim()[0] * 1.05, 640, "10 min", fontsize=7, color="gray")
+    axes[0].set_ylabel("seconds per step / sweep")
+    axes[1].set_ylabel("seconds to 2% agreement (open: estimated)")
+    for ax in axes:
+        ax.set_xlabel("width N")
+        ax.legend(fontsize=7)
+    return save(fig, path)
+
 
 # --- sequence tasks (Fig. 5) ----------------------------------------------------------
 def sequence_figure(result, path, title=None):

@@ -181,7 +181,7 @@ def sequence_figure(result, path, title=None):
     ax.set_xticks(t)
     errs = ", ".join(f"{a.upper()} {result.gen_error[a]:.3g}" for a in archs)
     ax.set_title(title or f"$\\lambda$={result.lam:g}, L: {errs}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left", framealpha=0.8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3, frameon=False)
     vmax = max(np.abs(result.kernels[a]).max() for a in archs)
     for k, a in enumerate(archs):
         kax = fig.add_subplot(gs[0, 1 + k])

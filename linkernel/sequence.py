@@ -26,7 +26,10 @@ Two facts the tests check and the figures show:
   diagonal between S and its complement is block diagonal too, so
   ``H_{*S} = 0`` for every unsupervised step and ``f* = 0`` there: the DNN
   regresses to the prior mean.  After the last supervised step the DNN kernel
-  is the prior's, ``H^{tt} = w H^{t-1,t-1}``.
+  is the prior's, ``H^{tt} = w H^{t-1,t-1}``.  The statement is exact at every
+  width too: flipping ``W^(t), U^(t)`` and ``W^(t+1)`` together flips ``h^t``
+  alone, so the finite-N posterior is invariant under ``f^t -> -f^t`` for each
+  unsupervised t (tested against :func:`simulate_sequence`).
 * **Z2.**  With inputs only at t = 0, ``W -> -W`` maps ``h^t -> (-1)^t h^t``
   and leaves the prior invariant.  If the supervised targets are mapped to
   ``sigma * y_S`` (``sigma = +-1``, e.g. ``sigma = +1`` when only even steps

@@ -46,12 +46,13 @@ Two facts the tests check and the figures show:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from linkernel.problem import Problem, _count
-from linkernel.saddle import SaddlePoint, saddle_point
+from linkernel.action import hessian, kl_term, likelihood_term, predictions
+from linkernel.saddle import SaddlePoint, local_minimum, saddle_point
 from linkernel.tasks import teacher_outputs, teacher_sequence
 
 SUPERVISION_PATTERNS = ("all", "first:K", "every-other", "every-other:K", "random:K", "t1,t2,...")
@@ -154,6 +155,11 @@ def generalisation_error(targets, predictions) -> float:
     return 0.5 * float(np.mean((y - f) ** 2))
 
 
+def minimum_gen_error(problem: Problem, H) -> float:
+    """L of the posterior-mean predictions at the kernel H (any minimum, not only the global one)."""
+    return generalisation_error(problem.targets, posterior_mean(problem, H)[0])
+
+
 @dataclass(frozen=True, eq=False)
 class SequenceResult:
     """Theory for one sequence task, for each architecture in ``archs``.
@@ -200,7 +206,8 @@ class SequenceResult:
                     "hessian_eigenvalue_max": float(sp.hessian_eigenvalues[-1]),
                     "order_parameter": sp.order_parameter, "n_starts": sp.n_starts, "seconds": sp.seconds,
                     "minima": [{"action": m.action, "order_parameter": m.order_parameter,
-                                "grad_norm": m.grad_norm, "hessian_min_eigenvalue": m.hessian_min_eigenvalue}
+                                "grad_norm": m.grad_norm, "hessian_min_eigenvalue": m.hessian_min_eigenvalue,
+                                "gen_error": minimum_gen_error(sp.problem, m.kernel)}
                                for m in sp.minima]}
         return {
             "T": self.T, "period": self.period, "radius": self.radius, "lam": self.lam, **self.hyper,
@@ -217,6 +224,38 @@ class SequenceResult:
         }
 
 
+def add_mirror_minima(sp: SaddlePoint, tol: float = 1e-11) -> SaddlePoint:
+    """``sp`` with the minima reached from the Z2 mirrors ``s H s`` of its minima added (and the global one updated).
+
+    When the supervision breaks W -> -W only explicitly (no ``has_z2``), the
+    mirror of a minimum is a natural guess for a competing minimum: on the
+    task supervised at 0,2,3,5,7,8 with lambda = 4 a random-start search can
+    miss the teacher-like minimum (m > 0) next to the aliased global one
+    (m < 0).  One extra local minimisation per minimum; a no-op for Z2
+    symmetric problems (the mirror is the same minimum).
+    """
+    pr = sp.problem
+    if pr.has_z2 or pr.T < 2:
+        return sp
+    s = pr.parity_signs
+    found = list(sp.minima)
+    for m in sp.minima:
+        cand = local_minimum(pr, s[:, None] * m.kernel * s[None, :], tol=tol)
+        scale = max(1.0, np.abs(cand.kernel).max())
+        eig = np.linalg.eigvalsh(hessian(pr, cand.kernel))
+        if cand.grad_norm > 1e3 * tol * scale or eig[0] < -1e-7 * np.abs(eig).max():
+            continue  # not converged, or a saddle
+        if all(np.linalg.norm(cand.kernel - f.kernel) > 1e-6 * max(1.0, np.linalg.norm(f.kernel)) for f in found):
+            found.append(cand)
+    if len(found) == len(sp.minima):
+        return sp
+    found.sort(key=lambda m: m.action)
+    H = found[0].kernel
+    return replace(sp, kernel=H, action=found[0].action, kl=kl_term(pr, H), likelihood=likelihood_term(pr, H),
+                   grad_norm=found[0].grad_norm, hessian_eigenvalues=np.linalg.eigvalsh(hessian(pr, H)),
+                   predictions=predictions(pr, H), order_parameter=found[0].order_parameter, minima=tuple(found))
+
+
 def _archs(archs) -> tuple:
     archs = (archs,) if isinstance(archs, str) else tuple(archs)
     for a in archs:
@@ -229,11 +268,16 @@ def _archs(archs) -> tuple:
 
 def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, supervised="first:4",
                    lam: float = 1.0, *, archs=("rnn", "dnn"), seed: int = 0, n_starts: int = 6,
-                   w: float = 1.0, v: float = 1.0, u: float = 1.0, kappa: float = 0.1) -> SequenceResult:
+                   mirror_starts: bool = True, w: float = 1.0, v: float = 1.0, u: float = 1.0,
+                   kappa: float = 0.1) -> SequenceResult:
     """Saddle point, posterior-mean predictions and generalisation error of RNN and DNN on one teacher task.
 
     ``supervised``: see :func:`supervised_steps` (``seed`` draws random
     patterns and is also the seed of the saddle point's random starts).
+    ``n_starts`` random starts of :func:`linkernel.saddle.saddle_point`, plus
+    (``mirror_starts``) one start from the Z2 mirror of each minimum found
+    (:func:`add_mirror_minima`).  The global minimum is used; the others are
+    in ``saddles[arch].minima``.
     """
     t0 = time.perf_counter()
     archs = _archs(archs)
@@ -243,6 +287,8 @@ def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, super
         pr = sequence_problem(arch, T=T, period=period, radius=radius, supervised=supervised, seed=seed,
                               lam=lam, **hyper)
         sp = saddle_point(pr, n_starts=n_starts, seed=seed)
+        if mirror_starts:
+            sp = add_mirror_minima(sp)
         f, z2[arch] = posterior_mean(pr, sp.kernel)
         branch[arch] = sp.predictions.ravel().copy()
         y = pr.targets.ravel()
@@ -429,5 +475,5 @@ def extrapolate_inverse_N(Ns, values, stderrs) -> tuple:
     return float(coef[0]), float(np.sqrt(cov[0, 0])), float(coef[1])
 
 __all__ = ["supervised_steps", "sequence_problem", "posterior_mean", "generalisation_error", "z2_sign",
-           "SequenceResult", "solve_sequence", "SequenceSweep", "sweep_supervised", "sweep_lambda",
+           "SequenceResult", "solve_sequence", "add_mirror_minima", "minimum_gen_error", "SequenceSweep", "sweep_supervised", "sweep_lambda",
            "SequenceSimulation", "simulate_sequence", "extrapolate_inverse_N", "teacher_outputs"]

@@ -17,9 +17,11 @@ from scipy.optimize import minimize
 
 from linkernel.action import action
 from linkernel.cli import main
-from linkernel.sequence import (extrapolate_inverse_N, generalisation_error, posterior_mean, sequence_problem,
+from linkernel.sequence import (add_mirror_minima, extrapolate_inverse_N, minimum_gen_error, generalisation_error, posterior_mean, sequence_problem,
                                 simulate_sequence, solve_sequence, supervised_steps, sweep_lambda,
                                 sweep_supervised, z2_sign)
+from linkernel.saddle import saddle_point
+from linkernel.action import hessian
 from linkernel.tasks import teacher_outputs
 
 
@@ -222,6 +224,21 @@ def test_z2_symmetric_phase_gives_zero_without_averaging():
     lag = np.subtract.outer(np.arange(10), np.arange(10))
     assert np.abs(H[lag % 2 == 1]).max() < 1e-9 * np.abs(H).max()
     assert np.abs(r.branch_predictions["rnn"][1::2]).max() < 1e-9
+
+
+# --- several minima ----------------------------------------------------------------------------
+def test_mirror_start_finds_the_teacher_like_minimum_next_to_the_aliased_one():
+    """Supervision 0,2,3,5,7,8 at lambda = 4: targets at 2,3 and 7,8 alternate in sign, and the global minimum
+    is an aliased kernel (m < 0, a period-2 oscillation); the teacher-like minimum (m > 0) is metastable."""
+    pr = sequence_problem("rnn", T=10, supervised="0,2,3,5,7,8", lam=4.0)
+    sp = add_mirror_minima(saddle_point(pr, n_starts=1))
+    assert len(sp.minima) == 2
+    g, o = sp.minima
+    assert g.action < o.action and g.order_parameter < 0 < o.order_parameter
+    for m in sp.minima:
+        assert m.grad_norm < 1e-8 and np.linalg.eigvalsh(hessian(pr, m.kernel))[0] > 0
+    assert minimum_gen_error(pr, o.kernel) < 0.2 * minimum_gen_error(pr, g.kernel)
+    assert sp.action == g.action and np.allclose(sp.kernel, g.kernel)
 
 
 # --- generalisation vs number of supervised steps --------------------------------------------

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from linkernel.saddle import saddle_point
-from linkernel.sequence import sequence_problem
+from linkernel.sequence import add_mirror_minima, sequence_problem
 
 TASKS = [("first:4", None), ("first:7", None), ("0,1,3,4,6,8", None), ("0,2,3,5,7,8", None),
          ("every-other", None), ("random:5", None)]
@@ -36,14 +36,16 @@ def main():
             t0 = time.perf_counter()
             sp = saddle_point(pr, n_starts=args.starts, seed=1)
             sec = time.perf_counter() - t0
+            n_random = len(sp.minima)
+            sp = add_mirror_minima(sp)  # what solve_sequence does
             ev = sp.hessian_eigenvalues
-            row = dict(supervised=spec, lam=lam, n_minima=len(sp.minima),
+            row = dict(supervised=spec, lam=lam, n_minima=len(sp.minima), n_minima_random_starts=n_random,
                        actions=[m.action for m in sp.minima], m=[m.order_parameter for m in sp.minima],
                        grad_norm=sp.grad_norm, hess_min=float(ev[0]), hess_max=float(ev[-1]),
                        cond=float(ev[-1] / ev[0]), sec_per_start=sec / args.starts)
             rows.append(row)
             others = "; ".join(f"S={a:.8g} m={m:.4g}" for a, m in zip(row["actions"][1:], row["m"][1:]))
-            print(f"{spec:>12s} lam={lam:<4g} minima={row['n_minima']} S={row['actions'][0]:.10g} "
+            print(f"{spec:>12s} lam={lam:<4g} minima={row['n_minima']} ({n_random} w/o mirror) S={row['actions'][0]:.10g} "
                   f"m={row['m'][0]:8.4g} |dS/dH|={sp.grad_norm:.1e} Hess eig [{ev[0]:.2e}, {ev[-1]:.2e}] "
                   f"{row['sec_per_start']:.2f} s/start" + (f"   others: {others}" if others else ""), flush=True)
     if args.json:

@@ -72,7 +72,8 @@ class Network:
     def __init__(self, problem: Problem, N: int, chains: int, rng: np.random.Generator, dtype=np.float64):
         self.problem, self.N, self.C, self.dtype = problem, int(N), int(chains), np.dtype(dtype)
         T, P, D = problem.T, problem.P, problem.D
-        self.sw, self.su, self.sv = np.sqrt(problem.w / N), np.sqrt(problem.u / D), np.sqrt(problem.v)
+        # Python floats: a NumPy float64 scalar would promote float32 arrays to float64 (NEP 50)
+        self.sw, self.su, self.sv = (float(np.sqrt(a)) for a in (problem.w / N, problem.u / D, problem.v))
         self.x = [np.ascontiguousarray(problem.x[t].T, dtype=self.dtype) for t in range(T)]  # (D, P)
         self.has_input = [bool(np.any(problem.x[t] != 0)) for t in range(T)]
         self.S = problem.supervised_index
@@ -116,8 +117,8 @@ class Network:
 
     def readout(self, h) -> np.ndarray:
         """``f = (1/N) v . h`` at every (t, p): (C, TP) float64."""
-        v = self.sv * self.Z["v"][:, :, 0]
-        return np.einsum("cn,cnk->ck", v, h).astype(np.float64) / self.N
+        v = self.sv * self.Z["v"][:, :, 0].astype(np.float64)
+        return np.einsum("cn,cnk->ck", v, h.astype(np.float64)) / self.N
 
     def backward(self, top: int | None = None, above=None) -> np.ndarray:
         """Backward vectors, the left factors of the Jacobians.
@@ -140,6 +141,42 @@ class Network:
         if above is None:
             above = self.backward(top + 1)
         return np.concatenate([v, np.matmul(self.Z[f"W{top + 1}"].transpose(0, 2, 1), self.sw * above)], axis=2)
+
+    def set_rows(self, rows: np.ndarray, znew: np.ndarray, R: np.ndarray):
+        """Write ``znew`` into rows ``rows`` of the RNN's Z_W; return the new (h, f, R), the old ones untouched.
+
+        Incremental: with Delta = W' - W supported on the rows, the changes of
+        h^t and of r_j = (W^T)^j v obey
+            dh^t = E_rows Delta h^{t-1} + W' dh^{t-1},   dr_j = Delta^T (r_{j-1})_rows + W'^T dr_{j-1},
+        where dh^1 lives on the rows (W' dh^1 needs only the columns ``rows``
+        of W').  Cost O(N rows T) plus 2 (T - 3) full matrix-vector products,
+        instead of 2 (T - 1).  r_{T-1} is left stale (the W block does not use
+        it; :meth:`backward` refreshes it).
+        """
+        T, P, sw = self.problem.T, self.problem.P, self.sw
+        ZW = self.Z["W"]
+        Delta = sw * (znew - ZW[:, rows, :])                               # (C, r, N)
+        ZW[:, rows, :] = znew
+        cols = sw * ZW[:, :, rows]                                         # W'[:, rows], (C, N, r)
+        h, R2 = self.h.copy(), R.copy()
+        dh = None
+        for t in range(1, T):
+            d = np.zeros((self.C, self.N, P), dtype=self.dtype)
+            d[:, rows, :] = np.matmul(Delta, self.h[:, :, (t - 1) * P:t * P])
+            if t == 2:
+                d += np.matmul(cols, dh[:, rows, :])
+            elif t > 2:
+                d += np.matmul(ZW, sw * dh)
+            h[:, :, t * P:(t + 1) * P] += d
+            dh = d
+        dr = None
+        for j in range(1, T - 1):
+            e = np.matmul(Delta.transpose(0, 2, 1), R[:, rows, j - 1:j])
+            if j > 1:
+                e += np.matmul(ZW.transpose(0, 2, 1), sw * dr)
+            R2[:, :, j:j + 1] += e
+            dr = e
+        return h, self.readout(h), R2
 
     def kernel(self) -> np.ndarray:
         """The empirical kernels ``H = h^T h / N`` of the chains, (C, TP, TP) float64."""
@@ -186,8 +223,8 @@ class Network:
             if name == "U":
                 X = np.concatenate([self.su * self.x[s] for s in range(T)], axis=1)     # (D, TP)
                 return Factors(R, [np.broadcast_to(X, (self.C,) + X.shape)], coef)
-            A = R if rows is None else R[:, rows, :]
-            return Factors(A, [self.sw * self.h], coef)
+            A = R[:, :, :T - 1] if rows is None else R[:, rows, :T - 1]     # r_{T-1} does not enter
+            return Factors(A, [self.sw * self.h], coef[:, :T - 1])
         tau = int(name[1:])
         R = self.backward(tau) if R is None else R
         coef = np.zeros((k, T - tau, P))

@@ -61,8 +61,10 @@ def plot_trace(traces, path, title=None):
             H = sp.kernel
             yv = (sp.order_parameter, H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean())
             for ax, y in zip(axes, yv):
-                if sp.type == "branch_point":
+                if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
                     ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
+                elif sp.type == "branch_point":
+                    ax.plot(sp.lam, y, "d", mfc="none", mec=c, ms=6, zorder=5)
                 elif sp.type == "fold":
                     ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
                 else:
@@ -71,8 +73,10 @@ def plot_trace(traces, path, title=None):
     handles += [plt.Line2D([], [], color="k", ls="-", label="RNN, stable"),
                 plt.Line2D([], [], color="k", ls="--", lw=1.2, label="RNN, unstable"),
                 plt.Line2D([], [], color="k", ls=":", lw=2.2, label="DNN"),
-                plt.Line2D([], [], color="w", marker="o", mfc="gray", mec="k", label="branch point"),
-                plt.Line2D([], [], color="w", marker="X", mfc="gray", mec="k", ms=8, label="fold")]
+                plt.Line2D([], [], color="w", marker="o", mfc="gray", mec="k", label="symmetry breaking"),
+                plt.Line2D([], [], color="w", marker="X", mfc="gray", mec="k", ms=8, label="fold"),
+                plt.Line2D([], [], color="gray", ls=":", lw=1, label="coexistence"),
+                plt.Line2D([], [], color="w", marker="d", mfc="none", mec="gray", label="other branch point")]
     axes[0].set_ylabel(r"order parameter $m = H^{T-1,T-2}$")
     axes[1].set_ylabel(r"kernel diagonal $H^{T-1,T-1}$")
     for ax in axes:
@@ -82,6 +86,50 @@ def plot_trace(traces, path, title=None):
     pr = traces[0].problem
     fig.suptitle(title or f"Saddle-point branches, endpoint task (kappa={pr.kappa:g}, w={pr.w:g}, "
                  f"v={pr.v:g}, u={pr.u:g}, P={pr.P})", fontsize=11)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_landscape(land, path, lambda_c=None, title=None):
+    """The paper's Fig. 4b: S minimised at fixed m, minus its value at m = 0, for several lambda.
+
+    ``land`` is a :class:`linkernel.landscape.Landscape`.  Z2 problems are
+    drawn mirrored to m < 0; the minima (the saddle points' +-m) are marked.
+    Left: the whole range; right: a zoom on the wells.
+    """
+    import numpy as np
+
+    curves = land.curves
+    colours = plt.cm.plasma(np.linspace(0.0, 0.8, len(curves)))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    z2 = land.problem.has_z2
+    depth = min(float(c.delta_action.min()) for c in curves)
+    for c, col in zip(curves, colours):
+        m, dS = c.m, c.delta_action
+        if z2:
+            m, dS = np.concatenate([-m[:0:-1], m]), np.concatenate([dS[:0:-1], dS])
+        label = rf"$\lambda$ = {c.lam:g}"
+        if lambda_c is not None:
+            label += f" ({c.lam / lambda_c:.3g} $\\lambda_c$)"
+        for ax in axes:
+            ax.plot(m, dS, color=col, lw=2, label=label)
+            S0 = c.action[np.argmin(np.abs(c.m))]
+            ms = [c.m_min, -c.m_min] if (z2 and c.m_min > 0) else [c.m_min]
+            ax.plot(ms, [c.action_min - S0] * len(ms), "o", color=col, mec="k", zorder=5)
+    m_star = max(abs(c.m_min) for c in curves)
+    zoom_x = 1.6 * m_star if m_star > 0 else 0.3 * max(c.m.max() for c in curves)
+    axes[1].set_xlim(-zoom_x if z2 else None, zoom_x)
+    axes[1].set_ylim(1.6 * depth if depth < 0 else -1e-3, 3 * abs(depth) if depth < 0 else 1e-2)
+    for ax in axes:
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.set_xlabel(r"order parameter $m = H^{T-1,T-2}$")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$S_m - S_0$,   $S_m = \min_{H:\,m(H)=m} S(H)$")
+    axes[1].set_title("zoom on the wells", fontsize=10)
+    axes[0].legend(fontsize=9)
+    pr = land.problem
+    fig.suptitle(title or f"Landau landscape, {pr.arch.upper()} endpoint task T={pr.T} "
+                 f"(kappa={pr.kappa:g}, P={pr.P})", fontsize=11)
     fig.tight_layout()
     return save(fig, path)
 

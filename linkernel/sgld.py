@@ -158,16 +158,15 @@ class _Sampler:
         xi = self.rng.standard_normal(z.shape, dtype=net.dtype)
         eps = self.rng.standard_normal((C, k))
         Jxi = F.apply([xi])
-        sq = np.sqrt(1.0 - rho * rho)
+        sq = float(np.sqrt(1.0 - rho * rho))
         c = self._solve(K, (1.0 - rho) * (y - b) - sq * (Jxi + np.sqrt(s2) * eps))
         znew = xi * sq if rho == 0 else rho * z + sq * xi
         F.add_transpose(c, [znew])
         Jzn = rho * Jz + sq * Jxi + np.einsum("ckl,cl->ck", G, c)
 
         h_old, f_old, fS_old = net.h, net.f, net.fS
-        ZW[:, rows, :] = znew
-        net.forward()
-        R2 = net.backward()
+        net.h, net.f, R2 = net.set_rows(rows, znew, R)
+        net.fS = net.f[:, net.S]
         F2 = net.factors("W", R2, rows)
         J2z, J2zn = F2.apply([z]), F2.apply([znew])
         G2 = F2.gram()
@@ -244,7 +243,7 @@ class _Sampler:
                 names.append((f"L{tau}", R))
         for name, Rn in names:
             updates.append((net.factors(name, Rn), net.block_arrays(name)))
-        noise = np.sqrt(2.0 * step)
+        noise = float(np.sqrt(2.0 * step))
         for F, zs in updates:
             grads = [np.zeros_like(z) for z in zs]
             F.add_transpose(resid, grads)

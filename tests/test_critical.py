@@ -11,11 +11,11 @@ from scipy.optimize import brentq, minimize
 
 from linkernel import symbolic, tasks
 from linkernel.action import action, gradient, hessian, prior_kernel, to_vector
-from linkernel.branch import (branch_kernel, branch_ratios, diagonal_symbols, normalized_action, r,
-                              symmetric_branch, x)
+from linkernel.branch import branch_kernel, branch_ratios, r, symmetric_branch, x
 from linkernel.cli import main
-from linkernel.critical import (critical_point, critical_ratio, general_critical_point, hessian_blocks,
-                                landau_coefficients, tricritical_load)
+from linkernel.critical import critical_point
+from linkernel.landau import general_critical_point, landau_coefficients, tricritical_load
+from linkernel.stability import critical_ratio, hessian_blocks
 from linkernel.saddle import saddle_point, stationary_point
 
 
@@ -275,6 +275,27 @@ def test_tricritical_loads():
     assert critical_point(p).order == "tricritical"
 
 
+def test_tricritical_exponent_is_one_quarter():
+    """At kappa* (T = 4: x* = 1, kappa* = v u w^3 (3/2)^4) b = 0, c > 0 and m ~ A (lambda - lambda_c)^(1/4)."""
+    p = tasks.endpoint("rnn", T=4, kappa=81 / 16)
+    cp = critical_point(p)
+    assert cp.order == "tricritical" and cp.beta is None
+    assert cp.tricritical["beta"] == [0.25] and cp.tricritical["c"][0] > 0
+    m1, m2 = (saddle_point(p.with_(lam=cp.lambda_c + d)).order_parameter for d in (1e-5, 1e-4))
+    assert np.log(m2 / m1) / np.log(10) == pytest.approx(0.25, abs=0.01)
+    assert m1 / 1e-5 ** 0.25 == pytest.approx(cp.tricritical["amplitude"][0], rel=1e-2)
+
+
+def test_folded_branch_is_first_order():
+    """Large kappa (x_c < 1/(2T-1)): lambda(r) folds before r_c and a broken minimum wins before lambda_c."""
+    p = tasks.endpoint("rnn", T=4, kappa=50.0)
+    cp = critical_point(p)
+    assert not cp.branch_stable and cp.order == "first"
+    assert cp.load_c < cp.tricritical["fold_load"]
+    sp_ = saddle_point(p.with_(lam=0.95 * cp.lambda_c), n_starts=8)
+    assert sp_.order_parameter > 1.0
+
+
 def test_critical_mode_is_linear_in_t():
     for T in (3, 4, 5, 6):
         V = landau_coefficients(T, True).mode
@@ -290,3 +311,25 @@ def test_cli_critical_json(capsys):
     assert set(d["landau"]) >= {"a", "b", "da_dlambda", "db_dlambda"}
     assert d["lambda_c"] == pytest.approx((81 / 16 + 0.1) / math.sqrt(2 * 81 / 16))
     assert main(["critical", "--T", "2"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("T", [3, 4, 5, 6])
+@pytest.mark.parametrize("w,v,u", [(1, 1, 1), (0.8, 1.5, 0.7)])
+def test_order_map_against_direct_numerics(T, w, v, u):
+    """Every predicted order checked by saddle_point: coexisting minima below lambda_c iff first order."""
+    from linkernel.critical import order_map
+    for row in order_map((T,), (0.03, 0.3, 3.0, 12.0, 60.0), w, v, u):
+        x_star = [float(s) for s in tricritical_load(T)]
+        if any(abs(row["load_c"] / s - 1) < 0.2 for s in x_star):
+            continue                                          # too close to b = 0 for a clean jump
+        p = tasks.endpoint("rnn", T=T, w=w, v=v, u=u, kappa=row["kappa"])
+        if not row["branch_stable"]:                          # the symmetric state ends at the fold: a jump
+            below = saddle_point(p.with_(lam=row["lambda_fold"] * (1 - 2e-3)), n_starts=10)
+            above = saddle_point(p.with_(lam=row["lambda_fold"] * (1 + 2e-3)), n_starts=10)
+            assert min(mn.order_parameter for mn in below.minima) < 1e-6, row
+            assert above.order_parameter > 1.0, row             # the global minimum has jumped
+            continue
+        below = saddle_point(p.with_(lam=row["lambda_c"] * (1 - 2e-3)), n_starts=10)
+        coexist = max(mn.order_parameter for mn in below.minima) > 1e-3
+        assert coexist == (row["order"] == "first"), row

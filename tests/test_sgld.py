@@ -98,6 +98,19 @@ def test_jacobian_factors_match_finite_differences(arch):
         np.testing.assert_allclose(F.apply(out), np.einsum("ckl,cl->ck", G, c), rtol=1e-10)
 
 
+@pytest.mark.parametrize("T", [3, 4, 5])
+def test_incremental_row_update_matches_full_passes(T):
+    p = tasks.endpoint("rnn", T=T, P=2, lam=1.0)
+    net = Network(p, 30, 2, np.random.default_rng(0))
+    rows = np.array([1, 4, 5, 17, 29])
+    znew = np.random.default_rng(1).standard_normal((2, len(rows), 30))
+    h, f, R = net.set_rows(rows, znew, net.backward())
+    net.forward()
+    np.testing.assert_allclose(h, net.h, atol=1e-12)
+    np.testing.assert_allclose(f, net.f, atol=1e-12)
+    np.testing.assert_allclose(R[:, :, :T - 1], net.backward()[:, :, :T - 1], atol=1e-12)
+
+
 def test_metropolis_ratio_is_one_when_the_block_is_linear():
     """For T = 2 the RNN's f is affine in W, the linearised Gaussian is exact and every proposal is accepted."""
     p = tasks.endpoint("rnn", T=2, lam=2.0)

@@ -497,7 +497,7 @@ def _sequence(p):
     p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
 
     def run(args):
-        from linkernel.sequence import solve_sequence
+        from linkernel.sequence import minimum_gen_error, solve_sequence
         r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
                            lam=args.lam, seed=args.seed, n_starts=args.starts, w=args.w, v=args.v, u=args.u,
                            kappa=args.kappa)
@@ -522,7 +522,8 @@ def _sequence(p):
                   f"[{sp.hessian_eigenvalues[0]:.3e}, {sp.hessian_eigenvalues[-1]:.3e}]  "
                   f"minima found {len(sp.minima)}{z2}")
             for k, m in enumerate(sp.minima[1:], 1):
-                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}")
+                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}  "
+                      f"L there = {minimum_gen_error(sp.problem, m.kernel):.6g}")
         for a in r.archs:
             print(f"{a.upper()} kernel H^(t,t'):")
             print(format_matrix(r.kernels[a], "{:8.4f}"))

@@ -327,7 +327,7 @@ def sequence_figure(result, path, title=None):
     ax.set_xticks(t)
     errs = ", ".join(f"{a.upper()} {result.gen_error[a]:.3g}" for a in archs)
     ax.set_title(title or f"$\\lambda$={result.lam:g}, L: {errs}", fontsize=9)
-    ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3, frameon=False)
     vmax = max(np.abs(result.kernels[a]).max() for a in archs)
     for k, a in enumerate(archs):
         kax = fig.add_subplot(gs[0, 1 + k])
@@ -339,4 +339,42 @@ def sequence_figure(result, path, title=None):
             kax.plot([-0.5], [s], ">", color="k", ms=4, clip_on=False)
             kax.plot([s], [-0.5], "v", color="k", ms=4, clip_on=False)
     fig.colorbar(im, ax=fig.axes[1:], shrink=0.8)
+    return save(fig, path)
+
+
+def sequence_sweep_figure(sweeps, path, simulation=None, title=None):
+    """Generalisation error vs the swept variable, RNN and DNN, one panel per sweep.
+
+    ``sweeps``: a :class:`linkernel.sequence.SequenceSweep` or a list of them
+    (each panel titled by its supervision pattern, given as ``sweep.label``
+    when set via a ``(label, sweep)`` pair).  ``simulation``: optional list
+    (one per panel, or None) of dicts ``{arch: (values, mean, err)}``, drawn
+    as points with error bars.
+    """
+    import numpy as np
+
+    items = sweeps if isinstance(sweeps, (list, tuple)) else [sweeps]
+    items = [it if isinstance(it, tuple) else (None, it) for it in items]
+    sims = simulation if simulation is not None else [None] * len(items)
+    fig, axes = plt.subplots(1, len(items), figsize=(4.4 * len(items), 3.4), squeeze=False)
+    style = {"rnn": dict(color="C0", marker="s", label="RNN theory"),
+             "dnn": dict(color="C1", marker="^", label="DNN theory")}
+    for ax, (label, sw), sim in zip(axes[0], items, sims):
+        for a, e in sw.gen_error.items():
+            ax.plot(sw.values, e, lw=1.5, ms=5, mfc="none", **style[a])
+        if sim:
+            for a, (x, m, err, lab) in sim.items():
+                ax.errorbar(x, m, yerr=err, fmt="o", color=style[a]["color"], ms=4, capsize=3,
+                            label=lab, zorder=5)
+        ax.set_xlabel("number of supervised steps k" if sw.variable == "n_supervised" else r"$\lambda$")
+        ax.set_ylabel(r"generalisation error $L = \frac{1}{2T}\sum_t (y^t - f^t)^2$")
+        if sw.variable == "n_supervised":
+            ax.set_xticks(np.asarray(sw.values, dtype=int))
+        ax.set_yscale("log")
+        if label:
+            ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return save(fig, path)

@@ -123,7 +123,8 @@ def _critical(p):
         L = cp.landau
         print(f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
               f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}")
-        note = "" if cp.branch_stable else " (the symmetric branch folded before lambda_c)"
+        note = "" if cp.branch_stable else (f" (the symmetric branch folds at lambda_fold = {cp.lambda_fold:.10g}, "
+                                            "before r_c: the symmetric state ends there)")
         print(f"order: {cp.order}{note}")
         if cp.beta is not None:
             print(f"m ~ A (lambda - lambda_c)^beta with beta = {cp.beta:g}, A = {cp.amplitude:.8g}")
@@ -430,11 +431,13 @@ def _sgld(p):
     p.add_argument("--float32", action="store_true", help="weights in float32 (half the memory and draw time)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--no-theory", action="store_true", help="skip the saddle-point comparison")
+    p.add_argument("--no-exact", action="store_true",
+                   help="skip the exact finite-N reference (HMC on the rotation-invariant reduction, ~2 s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     def run(args):
-        from linkernel.sgld import run_sgld
+        from linkernel.sgld import max_rel_error, run_sgld
         kw = dict(chains=args.chains, method=args.method, step=args.step, block_rows=args.rows,
                   dtype=np.float32 if args.float32 else np.float64, seed=args.seed,
                   progress=False if args.no_progress else None)
@@ -444,7 +447,7 @@ def _sgld(p):
             kw["extrapolate_duration"] = args.extrapolate
         else:
             kw |= dict(sweeps=args.steps, burn=args.burn)
-        r = run_sgld(problem_from_args(args), args.N, theory=not args.no_theory, **kw)
+        r = run_sgld(problem_from_args(args), args.N, theory=not args.no_theory, exact=not args.no_exact, **kw)
         if args.json:
             d = r.to_dict()
             d.pop("checkpoints")
@@ -462,11 +465,18 @@ def _sgld(p):
             print("theory (saddle point):")
             print(format_matrix(r.theory_kernel))
             print(f"max |H - H_theory| / max|H_theory| = {r.max_rel_error:.4f}   CKA = {r.cka:.6f}")
+        if r.exact_kernel is not None:
+            print(f"exact finite-N posterior mean at N={r.N} (rotation-invariant reduction):")
+            print(format_matrix(r.exact_kernel))
+            print(f"max |H - H_exact| / max|H_exact| = {max_rel_error(r.kernel, r.exact_kernel):.4f}   "
+                  f"max |H - H_exact| / error bar = {r.exact_max_z:.2f}")
         print(f"m = {r.order_parameter:.5g} +- {r.order_parameter_stderr:.2g}   tau = {r.tau:.3g} sweeps "
               f"(m: {r.tau_m:.3g})   ESS = {r.ess:.0f}   R-hat = {r.rhat:.4f}   drift = {r.drift:.2f}")
         acc = " ".join(f"{k}={v:.2f}" for k, v in r.acceptance.items())
         print(f"acceptance: {acc}" + (f"   rows/step = {r.block_rows}" if r.block_rows else "")
-              + f"   bias estimate = {r.bias_estimate:.3g}   {r.seconds:.1f} s ({r.seconds_per_sweep * 1e3:.1f} ms/sweep)")
+              + f"   {r.seconds:.1f} s ({r.seconds_per_sweep * 1e3:.1f} ms/sweep)")
+        bias = "unknown" if r.bias_estimate is None else f"{r.bias_estimate:.3g}"
+        print(f"discretisation bias estimate = {bias}  ({r.bias_method})")
     return run
 
 # --- sequence (sequence tasks) ----------------------------------------------------
@@ -489,7 +499,7 @@ def _sequence(p):
     p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
 
     def run(args):
-        from linkernel.sequence import solve_sequence
+        from linkernel.sequence import minimum_gen_error, solve_sequence
         r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
                            lam=args.lam, seed=args.seed, n_starts=args.starts, w=args.w, v=args.v, u=args.u,
                            kappa=args.kappa)
@@ -514,7 +524,8 @@ def _sequence(p):
                   f"[{sp.hessian_eigenvalues[0]:.3e}, {sp.hessian_eigenvalues[-1]:.3e}]  "
                   f"minima found {len(sp.minima)}{z2}")
             for k, m in enumerate(sp.minima[1:], 1):
-                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}")
+                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}  "
+                      f"L there = {minimum_gen_error(sp.problem, m.kernel):.6g}")
         for a in r.archs:
             print(f"{a.upper()} kernel H^(t,t'):")
             print(format_matrix(r.kernels[a], "{:8.4f}"))

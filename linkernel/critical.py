@@ -97,6 +97,9 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
                          "symmetric branch stays positive definite (see hessian_blocks(T, 'dnn'))")
     q = endpoint_structure(problem)
     T, P = problem.T, problem.P
+    if T < 3:
+        raise ValueError(f"T={T}: no critical point; for T < 3 the RNN's symmetric branch is stable at every "
+                         "lambda (no Z2-odd Hessian block becomes singular); use T >= 3")
     rc = critical_ratio(T)
     L = landau_coefficients(T)
     br = symmetric_branch(T, "rnn")

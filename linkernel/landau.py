@@ -100,9 +100,10 @@ def tricritical_load(T: int) -> list:
 def general_critical_point() -> dict:
     """The general-T pattern (``P = 1``; labels ``|yhat|^2 = q`` divide lambda_c by sqrt(q)).
 
-    r_c and lambda_c are proved for every T >= 3 (the lag-1 chain's
-    determinant, see the module docstring); b_e is the pattern found from the
-    derivations for T = 3..9 and checked against each derived T by the tests.
+    r_c, lambda_c and a_e are proved for every T >= 3 (the lag-1 chain's
+    determinant and leading minor, :mod:`linkernel.stability`: a_e is
+    det/(2 minor) = (n - (n-1) r)/(2n), n = T-1); b_e is the pattern found from
+    the derivations for T = 3..9 and checked against each derived T by the tests.
     """
     Ts = sp.Symbol("T", positive=True, integer=True)
     rc = (Ts - 1) / (Ts - 2)

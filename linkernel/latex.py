@@ -276,10 +276,11 @@ def _dnn_section(T: int) -> str:
     return (r"\section{No transition in the DNN}" "\n"
             r"Every block of lag $k\ge1$ is $\lambda$-independent with determinant "
             + ", ".join(f"${_tex(hb.determinants[k])}$" for k in range(1, T))
-            + r": the off-diagonal entries enter the action only through $-\ln\det H$, which is minimal at "
-            r"$H^{tt'} = 0$. The symmetric branch is the DNN's kernel for every $\lambda$ (up to the fold of the "
-            r"lag-0 block), the DNN never develops cross-time correlations, and it predicts zero at unsupervised "
-            r"times." "\n")
+            + r": the off-diagonal entries enter the action only through $-\ln\det H$, so their equations are "
+            r"$(H^{-1})^{tt'} = 0$ (section 3) and every stationary point has $H^{tt'} = 0$ for $t\ne t'$. "
+            r"The DNN's kernel always lies on the symmetric branch and never develops cross-time correlations; "
+            r"it predicts zero at unsupervised times. Only where $\lambda(r)$ folds (small loads, lag-0 block "
+            r"singular) does it jump between stable stretches of that branch." "\n")
 
 
 def derivation_document(arch: str = "rnn", T: int = 4, P: int = 1) -> str:

@@ -51,7 +51,9 @@ class Factors:
         """``J J^T``, shape (C, k, k), float64."""
         GA = np.matmul(self.A.transpose(0, 2, 1), self.A).astype(np.float64)
         GB = sum(np.matmul(B.transpose(0, 2, 1), B) for B in self.Bs).astype(np.float64)
-        return np.einsum("kab,cad,cbe,lde->ckl", self.coef, GA, GB, self.coef, optimize=True)
+        X = np.einsum("kab,cad->ckdb", self.coef, GA)           # in steps: einsum's path search is slow
+        X = np.einsum("ckdb,cbe->ckde", X, GB)
+        return np.einsum("ckde,lde->ckl", X, self.coef)
 
     def add_transpose(self, c: np.ndarray, outs) -> None:
         """``outs += J^T c`` for c of shape (C, k) (in place, chain by chain: BLAS is fast there)."""

@@ -232,6 +232,82 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
 
 
 # --- SGLD: theory vs simulation (Fig. 2a, 4a) ---------------------------------------
+def plot_sgld_order_parameter(theory: dict, points: dict, path, N: int | None = None, baseline: dict | None = None):
+    """Fig. 4a: order parameter m = H^{T-1,T-2} vs lambda.
+
+    ``theory``: T -> (lams, m) curves (saddle point); ``points``: T -> (lams,
+    m, m_stderr) from sampled networks of width N; ``baseline`` (optional):
+    T -> (lams, E|m|) the finite-N value of |m| on the symmetric branch that
+    the per-sample Z2 sign fix produces (dotted).
+    """
+    import numpy as np
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for i, T in enumerate(sorted(theory)):
+        color = f"C{i}"
+        lam, m = theory[T]
+        ax.plot(lam, m, "-", color=color, lw=1.6, label=f"theory T={T}")
+        if baseline and T in baseline:
+            ax.plot(*baseline[T], ":", color=color, lw=1.0)
+        if T in points:
+            pl, pm, pe = (np.asarray(a) for a in points[T])
+            ax.errorbar(pl, pm, yerr=pe, fmt="o", ms=4, color=color, mfc="white", capsize=2,
+                        label=f"network N={N}" if N else "network")
+    ax.set_xlabel(r"signal strength $\lambda$")
+    ax.set_ylabel(r"$m = H^{T-1,T-2}$")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("RNN order parameter: theory vs sampled networks", fontsize=9)
+    return save(fig, path)
+
+
+def plot_sgld_cka(series: dict, path):
+    """Fig. 2a: 1 - CKA(network kernel, theory kernel) and max relative error vs width N.
+
+    ``series``: label -> dict(N=[...], cka=[...], max_rel_error=[...]).
+    """
+    import numpy as np
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for i, (label, d) in enumerate(series.items()):
+        N = np.asarray(d["N"], dtype=float)
+        axes[0].loglog(N, 1 - np.asarray(d["cka"]), "o-", color=f"C{i}", label=label)
+        axes[1].loglog(N, np.asarray(d["max_rel_error"]), "o-", color=f"C{i}", label=label)
+    for ax, ylabel in zip(axes, ("1 - CKA(network, theory)", "max |H - H_theory| / max |H_theory|")):
+        Ns = np.array([min(min(d["N"]) for d in series.values()), max(max(d["N"]) for d in series.values())], float)
+        y0 = ax.get_ylim()[1] / 3
+        ax.loglog(Ns, y0 * (Ns / Ns[0]) ** -1.0, "k--", lw=0.8, label=r"$\propto N^{-1}$")
+        ax.loglog(Ns, y0 * (Ns / Ns[0]) ** -0.5, "k:", lw=0.8, label=r"$\propto N^{-1/2}$")
+        ax.set_xlabel("width N")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Sampled finite-width kernels converge to the theory", fontsize=10)
+    return save(fig, path)
+
+
+def plot_sgld_speed(rows: list, path):
+    """Benchmark figure: seconds per step and seconds to 2% agreement vs N for each sampler.
+
+    ``rows``: dicts with keys method, N, seconds_per_step, seconds_to_2pct, estimated (bool).
+    """
+    import numpy as np
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    methods = sorted({r["method"] for r in rows})
+    for i, m in enumerate(methods):
+        rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["N"])
+        N = np.array([r["N"] for r in rs], float)
+        axes[0].loglog(N, [r["seconds_per_step"] for r in rs], "o-", color=f"C{i}", label=m)
+        t2 = np.array([r["seconds_to_2pct"] if r["seconds_to_2pct"] is not None else np.nan for r in rs], float)
+        est = np.array([bool(r.get("estimated")) for r in rs])
+        axes[1].loglog(N, t2, "-", color=f"C{i}", label=m)
+        axes[1].loglog(N[~est], t2[~est], "o", color=f"C{i}")
+        axes[1].loglog(N[est], t2[est], "o", color=f"C{i}", mfc="white")
+    axes[1].axhline(600, color="gray", ls="--", lw=0.8)
+    axes[1].text(axes[1].get_xlim()[0] * 1.05, 640, "10 min", fontsize=7, color="gray")
+    axes[0].set_ylabel("seconds per step / sweep")
+    axes[1].set_ylabel("seconds to 2% agreement (open: estimated)")
+    for ax in axes:
+        ax.set_xlabel("width N")
+        ax.legend(fontsize=7)
+    return save(fig, path)
+
 
 # --- sequence tasks (Fig. 5) ----------------------------------------------------------
 def sequence_figure(result, path, title=None):
@@ -268,7 +344,7 @@ def sequence_figure(result, path, title=None):
     ax.set_xticks(t)
     errs = ", ".join(f"{a.upper()} {result.gen_error[a]:.3g}" for a in archs)
     ax.set_title(title or f"$\\lambda$={result.lam:g}, L: {errs}", fontsize=9)
-    ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3, frameon=False)
     vmax = max(np.abs(result.kernels[a]).max() for a in archs)
     for k, a in enumerate(archs):
         kax = fig.add_subplot(gs[0, 1 + k])
@@ -280,4 +356,42 @@ def sequence_figure(result, path, title=None):
             kax.plot([-0.5], [s], ">", color="k", ms=4, clip_on=False)
             kax.plot([s], [-0.5], "v", color="k", ms=4, clip_on=False)
     fig.colorbar(im, ax=fig.axes[1:], shrink=0.8)
+    return save(fig, path)
+
+
+def sequence_sweep_figure(sweeps, path, simulation=None, title=None):
+    """Generalisation error vs the swept variable, RNN and DNN, one panel per sweep.
+
+    ``sweeps``: a :class:`linkernel.sequence.SequenceSweep` or a list of them
+    (each panel titled by its supervision pattern, given as ``sweep.label``
+    when set via a ``(label, sweep)`` pair).  ``simulation``: optional list
+    (one per panel, or None) of dicts ``{arch: (values, mean, err)}``, drawn
+    as points with error bars.
+    """
+    import numpy as np
+
+    items = sweeps if isinstance(sweeps, (list, tuple)) else [sweeps]
+    items = [it if isinstance(it, tuple) else (None, it) for it in items]
+    sims = simulation if simulation is not None else [None] * len(items)
+    fig, axes = plt.subplots(1, len(items), figsize=(4.4 * len(items), 3.4), squeeze=False)
+    style = {"rnn": dict(color="C0", marker="s", label="RNN theory"),
+             "dnn": dict(color="C1", marker="^", label="DNN theory")}
+    for ax, (label, sw), sim in zip(axes[0], items, sims):
+        for a, e in sw.gen_error.items():
+            ax.plot(sw.values, e, lw=1.5, ms=5, mfc="none", **style[a])
+        if sim:
+            for a, (x, m, err, lab) in sim.items():
+                ax.errorbar(x, m, yerr=err, fmt="o", color=style[a]["color"], ms=4, capsize=3,
+                            label=lab, zorder=5)
+        ax.set_xlabel("number of supervised steps k" if sw.variable == "n_supervised" else r"$\lambda$")
+        ax.set_ylabel(r"generalisation error $L = \frac{1}{2T}\sum_t (y^t - f^t)^2$")
+        if sw.variable == "n_supervised":
+            ax.set_xticks(np.asarray(sw.values, dtype=int))
+        ax.set_yscale("log")
+        if label:
+            ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return save(fig, path)

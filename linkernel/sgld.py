@@ -29,8 +29,9 @@ Langevin dynamics at temperature 1.  Two samplers of it, both vectorised over
 Per recorded sample the chains' kernels ``H = h^T h / N`` get their Z2 sign
 fixed (m = H^{T-1,T-2} >= 0, :func:`linkernel.problem.fix_z2_sign`); note this
 turns a symmetric-phase m into |m|, a positive O(N^-1/2) bias that the exact
-finite-N reduction shares.  Error bars use the integrated autocorrelation time
-of every kernel entry; R-hat is the split-chain Gelman-Rubin statistic.
+finite-N reduction shares.  Error bars, effective sample sizes and R-hat
+(rank-normalised, split chains) per kernel entry come from :mod:`linkernel.mcmc`,
+shared with the exact sampler (:mod:`linkernel.exact`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linkernel.mcmc import ess as _ess, mcse as _mcse, rhat as _rhat
 from linkernel.network import Network
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
 
@@ -52,43 +54,6 @@ class SGLDDivergence(RuntimeError):
 
 
 # --- diagnostics ------------------------------------------------------------------
-def integrated_time(x: np.ndarray, c: float = 5.0) -> float:
-    """Integrated autocorrelation time of a trace ``x`` of shape (chains, n) (Sokal's window ``M >= c tau``).
-
-    The autocorrelation is averaged over chains (each centred on its own
-    mean).  Returns 1.0 for a constant trace.
-    """
-    x = np.atleast_2d(np.asarray(x, dtype=float))
-    n = x.shape[1]
-    if n < 4:
-        return float("nan")
-    xc = x - x.mean(axis=1, keepdims=True)
-    m = 1 << (2 * n - 1).bit_length()
-    F = np.fft.rfft(xc, n=m, axis=1)
-    acf = np.fft.irfft(F * np.conj(F), n=m, axis=1)[:, :n].mean(axis=0)
-    if acf[0] <= 0:
-        return 1.0
-    rho = acf / acf[0]
-    taus = 2.0 * np.cumsum(rho) - 1.0
-    window = np.arange(n) >= c * taus
-    M = int(np.argmax(window)) if window.any() else n - 1
-    return float(max(taus[M], 1.0))
-
-
-def split_rhat(x: np.ndarray) -> float:
-    """Split-chain potential scale reduction R-hat of a trace (chains, n); ~1 when the chains agree."""
-    x = np.atleast_2d(np.asarray(x, dtype=float))
-    n = x.shape[1] // 2
-    if n < 2:
-        return float("nan")
-    s = np.concatenate([x[:, :n], x[:, -n:]], axis=0)
-    W = s.var(axis=1, ddof=1).mean()
-    B = n * s.mean(axis=1).var(ddof=1)
-    if W <= 0:
-        return 1.0
-    return float(np.sqrt(((n - 1) / n * W + B / n) / W))
-
-
 def cka(K1, K2, centered: bool = True) -> float:
     """(Centred) kernel alignment ``<K1c, K2c>_F / (|K1c| |K2c|)``, Kornblith et al. 2019; 1 iff proportional."""
     K1, K2 = np.asarray(K1, dtype=float), np.asarray(K2, dtype=float)
@@ -261,14 +226,16 @@ class SGLDResult:
 
     ``kernel`` (TP, TP): mean of H over chains and recorded sweeps, Z2 sign
     fixed per sample (m >= 0); ``stderr``: its Monte Carlo standard error per
-    entry (from the integrated autocorrelation time ``tau`` of that entry).
-    ``tau`` is the largest autocorrelation time (in sweeps) over kernel entries,
-    ``tau_m`` that of the raw (signed) order parameter; ``ess`` the smallest
-    effective sample size; ``rhat`` the largest split R-hat over entries.
-    ``bias_estimate``: the discretisation bias, max |entry| - 0 for the exact
-    Gibbs/MH sampler, |K(step) - K(step/2)| after Richardson extrapolation for
-    Langevin; ``drift``: max |mean(first half) - mean(second half)| / its
-    error (a burn-in check, ~N(0,1) sized when equilibrated).
+    entry (sd / sqrt(ESS)).  ``ess`` is the smallest effective sample size over
+    entries and ``tau = samples / ess`` the matching integrated autocorrelation
+    time in sweeps; ``tau_m`` that of the (sign-fixed) order parameter, the
+    slow mode near the transition; ``m_trace`` the raw signed m (chains, samples); ``rhat`` the largest R-hat over entries.
+    ``bias_estimate``: the discretisation bias (max over entries): 0 for
+    ``gibbs`` (exact conditionals and Metropolis-Hastings: the stationary law
+    is the posterior itself), ``max |K(step) - K(step/2)|`` for
+    :func:`langevin_extrapolated`, None (unknown) for a single Langevin step
+    size; ``bias_method`` says which.  ``drift``: max |mean(first half) -
+    mean(second half)| / its error (a burn-in check, O(1) when equilibrated).
     ``checkpoints``: (sweep, seconds, running-mean kernel) at regular sweeps.
     """
 
@@ -291,7 +258,7 @@ class SGLDResult:
     acceptance: dict
     block_rows: int | None
     step: float | None
-    bias_estimate: float
+    bias_estimate: float | None
     drift: float
     checkpoints: tuple
     seconds: float
@@ -299,10 +266,28 @@ class SGLDResult:
     m_trace: np.ndarray = field(repr=False)
     theory_kernel: np.ndarray | None = None
     exact_kernel: np.ndarray | None = None
+    exact_stderr: np.ndarray | None = None
+    step_kernels: tuple | None = None     # ((step, K), (step/2, K)) behind a Richardson extrapolation
+
+    @property
+    def bias_method(self) -> str:
+        if self.method == "gibbs":
+            return "none: exact Gibbs conditionals and Metropolis-Hastings (no discretisation)"
+        if self.bias_estimate is None:
+            return "unknown: single Langevin step (use langevin_extrapolated)"
+        return "Richardson: |K(step) - K(step/2)|, kernel extrapolated to step 0"
 
     @property
     def cka(self) -> float | None:
         return None if self.theory_kernel is None else cka(self.kernel, self.theory_kernel)
+
+    @property
+    def exact_max_z(self) -> float | None:
+        """max |K - K_exact| / sqrt(stderr^2 + exact_stderr^2): the exact reference at the same N, in error bars."""
+        if self.exact_kernel is None:
+            return None
+        return float(np.max(np.abs(self.kernel - self.exact_kernel)
+                            / np.sqrt(self.stderr ** 2 + self.exact_stderr ** 2 + 1e-300)))
 
     @property
     def max_rel_error(self) -> float | None:
@@ -316,16 +301,19 @@ class SGLDResult:
             "order_parameter": self.order_parameter, "order_parameter_stderr": self.order_parameter_stderr,
             "tau": self.tau, "tau_m": self.tau_m, "ess": self.ess, "rhat": self.rhat,
             "acceptance": self.acceptance, "block_rows": self.block_rows, "step": self.step,
-            "bias_estimate": self.bias_estimate, "drift": self.drift,
+            "bias_estimate": self.bias_estimate, "bias_method": self.bias_method, "drift": self.drift,
             "checkpoints": [{"sweep": s, "seconds": t, "kernel": K.tolist()} for s, t, K in self.checkpoints],
             "seconds": self.seconds, "seconds_per_sweep": self.seconds_per_sweep,
         }
         if self.theory_kernel is not None:
             d |= {"theory_kernel": self.theory_kernel.tolist(), "cka": self.cka,
                   "max_rel_error": self.max_rel_error}
+        if self.step_kernels is not None:
+            d["step_kernels"] = [{"step": h, "kernel": K.tolist()} for h, K in self.step_kernels]
         if self.exact_kernel is not None:
-            d |= {"exact_kernel": self.exact_kernel.tolist(),
-                  "exact_max_rel_error": max_rel_error(self.kernel, self.exact_kernel)}
+            d |= {"exact_kernel": self.exact_kernel.tolist(), "exact_stderr": self.exact_stderr.tolist(),
+                  "exact_max_rel_error": max_rel_error(self.kernel, self.exact_kernel),
+                  "exact_max_z": self.exact_max_z}
         return d
 
 
@@ -405,40 +393,44 @@ def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 
 
     iu = np.triu_indices(n)
     K = Hs.mean(axis=(0, 1))
-    se, taus, rhats = np.zeros((n, n)), [], []
+    se, esss, rhats = np.zeros((n, n)), [], []
     half = kept // 2
     drift = 0.0
-    for i, j in zip(*iu):
+    for i, j in zip(*iu):          # diagnostics of linkernel.mcmc (shared with the exact sampler)
         x = Hs[:, :, i, j]
-        tau = integrated_time(x)
-        taus.append(tau)
-        rhats.append(split_rhat(x) if chains > 1 or kept >= 8 else float("nan"))
-        se[i, j] = se[j, i] = np.sqrt(x.var() * tau / x.size)
+        esss.append(_ess(x))
+        rhats.append(_rhat(x))
+        se[i, j] = se[j, i] = _mcse(x)
         if half >= 2 and se[i, j] > 0:
             drift = max(drift, abs(x[:, :half].mean() - x[:, half:].mean()) / (2 * se[i, j]))
-    tau_max = float(np.nanmax(taus))
+    ess_min = float(np.nanmin(esss))
     mfix = np.array([[order_parameter(H, problem.T, problem.P) for H in Hc] for Hc in Hs])
-    tau_m = integrated_time(m_raw) if problem.T > 1 else 1.0
+    tau_m = mfix.size / _ess(mfix) if problem.T > 1 else 1.0
     acceptance = {k: a / max(t, 1) for k, (a, t) in sampler.accepted.items()}
     return SGLDResult(
         problem=problem, N=N, method=method, chains=chains, sweeps=sweeps, burn=burn,
         dtype=np.dtype(dtype).name, seed=seed, kernel=K, stderr=se,
         order_parameter=float(mfix.mean()),
-        order_parameter_stderr=float(np.sqrt(mfix.var() * integrated_time(mfix) / mfix.size)),
-        tau=tau_max, tau_m=float(tau_m), ess=float(chains * kept / tau_max),
+        order_parameter_stderr=_mcse(mfix) if problem.T > 1 else 0.0,
+        tau=chains * kept / ess_min, tau_m=float(tau_m), ess=ess_min,
         rhat=float(np.nanmax(rhats)) if np.any(np.isfinite(rhats)) else float("nan"),
         acceptance=acceptance,
         block_rows=int(round(rows)) if (method == "gibbs" and problem.arch == "rnn" and problem.T >= 3) else None,
-        step=step if method == "langevin" else None, bias_estimate=0.0, drift=float(drift),
+        step=step if method == "langevin" else None,
+        bias_estimate=0.0 if method == "gibbs" else None, drift=float(drift),
         checkpoints=tuple(checkpoints), seconds=seconds, seconds_per_sweep=seconds / sweeps, m_trace=m_raw)
 
 
 def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float, **kw) -> SGLDResult:
     """Langevin at ``step`` and ``step/2`` for the same time ``duration``, Richardson-extrapolated to step 0.
 
-    The Euler bias is O(step), so ``K0 = 2 K(step/2) - K(step)``; the
-    returned ``bias_estimate`` is ``max |K(step) - K(step/2)|`` (= the
-    correction applied to K(step/2)), ``stderr`` that of K0.
+    The Euler bias is O(step) *asymptotically*, so ``K0 = 2 K(step/2) - K(step)``;
+    the returned ``bias_estimate`` is ``max |K(step) - K(step/2)|`` (= the
+    correction applied to K(step/2)), ``stderr`` that of K0.  Measured here:
+    the bias is not linear (it even changes sign) until ``step`` is well below
+    the inverse stiffness ``kappa / (v max H_SS)`` of the likelihood; a
+    UserWarning says so when ``step * v max(H_SS) / kappa > 0.3``, where the
+    extrapolation is not to be trusted (use ``method="gibbs"``).
     """
     from dataclasses import replace
     if not (np.isfinite(duration) and duration > 0):
@@ -450,15 +442,25 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
         runs.append(sample_posterior(problem, N, sweeps=sweeps, burn=int(burn_frac * sweeps),
                                      method="langevin", step=h, **kw))
     r1, r2 = runs
+    idx = problem.supervised_index
+    stiff = step * problem.v * float(np.max(np.diag(r2.kernel)[idx])) / problem.kappa
+    if stiff > 0.3:
+        import warnings
+        warnings.warn(f"step * v max(H_SS) / kappa = {stiff:.2g} > 0.3: outside the asymptotic O(step) regime, "
+                      f"the extrapolation is unreliable; use step <= {0.3 * step / stiff:.2g} or method='gibbs'",
+                      UserWarning, stacklevel=2)
     K0 = 2 * r2.kernel - r1.kernel
     se = np.sqrt(4 * r2.stderr ** 2 + r1.stderr ** 2)
     return replace(r2, kernel=K0, stderr=se, bias_estimate=float(np.max(np.abs(r1.kernel - r2.kernel))),
-                   seconds=r1.seconds + r2.seconds)
+                   seconds=r1.seconds + r2.seconds, step=step,
+                   step_kernels=((step, r1.kernel), (step / 2, r2.kernel)))
 
 
 def run_sgld(problem: Problem, N: int, theory: bool = True, exact: bool = False, **kw) -> SGLDResult:
-    """:func:`sample_posterior` (or :func:`langevin_extrapolated` when ``extrapolate_duration`` is given),
-    with the theory's kernel (:func:`linkernel.saddle.saddle_point`) attached for comparison."""
+    """:func:`sample_posterior` (or :func:`langevin_extrapolated` when ``extrapolate_duration`` is given)
+    with references attached: the theory's kernel (:func:`linkernel.saddle.saddle_point`) when
+    ``theory``, the exact finite-N posterior mean at the same N (:func:`linkernel.exact.exact_posterior`,
+    HMC on the rotation-invariant reduction) when ``exact``."""
     from dataclasses import replace
     duration = kw.pop("extrapolate_duration", None)
     if duration is not None:
@@ -471,4 +473,8 @@ def run_sgld(problem: Problem, N: int, theory: bool = True, exact: bool = False,
     if theory:
         from linkernel.saddle import saddle_point
         res = replace(res, theory_kernel=saddle_point(problem).kernel)
+    if exact:
+        from linkernel.exact import exact_posterior
+        ex = exact_posterior(problem, N, chains=4, samples=1000, warmup=500, seed=kw.get("seed", 0), progress=False)
+        res = replace(res, exact_kernel=ex.kernel, exact_stderr=ex.stderr)
     return res

@@ -68,7 +68,7 @@ def test_branch_equations_are_the_core_equations_on_diagonal_kernels(arch, T):
         assert sp.simplify(sa.equations[s].subs(off)) == 0
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(T=st.integers(2, 5), w=st.floats(0.5, 1.5), v=st.floats(0.5, 2.0), u=st.floats(0.5, 2.0),
        kappa=st.floats(0.05, 1.0), frac=st.floats(0.2, 0.95))
 def test_branch_kernel_is_the_numerical_saddle(T, w, v, u, kappa, frac):
@@ -176,7 +176,8 @@ def test_general_T_pattern_matches_each_derivation():
         assert critical_ratio(T) == g["r_c"].subs(Ts, T)
         L = landau_coefficients(T, True)
         assert sp.simplify(L.b_e - g["b_e_critical"].subs(Ts, T)) == 0
-        assert sp.simplify(landau_coefficients(T).a_e - g["a_e"].subs(Ts, T)) == 0 if T <= 5 else True
+        if T <= 5:                                 # the whole-branch expansion is the slow part
+            assert sp.simplify(landau_coefficients(T).a_e - g["a_e"].subs(Ts, T)) == 0
         lc = symmetric_branch(T).lam_of_r.subs(r, critical_ratio(T))
         assert sp.simplify(lc - g["lambda_c"].subs(Ts, T)) == 0
 
@@ -227,17 +228,25 @@ def test_quartic_coefficient_matches_constrained_minimisation(T, kappa):
     assert b_num == pytest.approx(cp.landau["b"], rel=2e-2)
 
 
-def test_quadratic_coefficient_slope_matches_numerics():
+def test_landau_derivatives_match_constrained_minimisation():
+    """a, b and their lambda-derivatives: fit S_eff(m) = S0 + a m^2 + b m^4 + c m^6 (core action) at three lambdas."""
     p = tasks.endpoint("rnn", T=4)
     cp = critical_point(p)
-    dl = 1e-3 * cp.lambda_c
-    mm = 1e-3
-    vals = []
-    for L in (cp.lambda_c - dl, cp.lambda_c + dl):
+
+    def fit(L):
         q = p.with_(lam=L)
         H0 = branch_kernel(q)
-        vals.append((constrained_action(q, mm, H0) - action(q, H0)) / mm ** 2)
-    assert (vals[1] - vals[0]) / (2 * dl) == pytest.approx(cp.landau["da_dlambda"], rel=1e-2)
+        S0 = action(q, H0)
+        ms = np.array([0.05, 0.1, 0.15, 0.2])
+        y = np.array([(constrained_action(q, mm, H0) - S0) / mm ** 2 for mm in ms])
+        return np.linalg.lstsq(np.vstack([np.ones_like(ms), ms ** 2, ms ** 4]).T, y, rcond=None)[0]
+
+    d = 0.01 * cp.lambda_c
+    lo, mid, hi = fit(cp.lambda_c - d), fit(cp.lambda_c), fit(cp.lambda_c + d)
+    assert abs(mid[0]) < 1e-9
+    assert mid[1] == pytest.approx(cp.landau["b"], rel=1e-3)
+    assert (hi[0] - lo[0]) / (2 * d) == pytest.approx(cp.landau["da_dlambda"], rel=1e-3)
+    assert (hi[1] - lo[1]) / (2 * d) == pytest.approx(cp.landau["db_dlambda"], rel=1e-2)
 
 
 def test_second_order_transition_T4():
@@ -247,10 +256,30 @@ def test_second_order_transition_T4():
     assert cp.order == "second" and cp.beta == 0.5
     below = saddle_point(p.with_(lam=cp.lambda_c * (1 - 1e-3)))
     assert below.order_parameter < 1e-6 and len(below.minima) == 1
-    for d in (1e-4, 4e-4):
-        above = saddle_point(p.with_(lam=cp.lambda_c + d))
-        assert above.order_parameter > 0
-        assert above.order_parameter / math.sqrt(d) == pytest.approx(cp.amplitude, rel=3e-2)
+    above = saddle_point(p.with_(lam=cp.lambda_c + 1e-4), n_starts=4)
+    assert above.order_parameter / 1e-2 == pytest.approx(cp.amplitude, rel=2e-2)
+
+
+@settings(max_examples=3, deadline=None)
+@given(T=st.sampled_from([3, 4]), w=st.floats(0.8, 1.2), v=st.floats(0.7, 1.5), u=st.floats(0.7, 1.5),
+       kappa=st.floats(0.02, 0.5))
+def test_beta_one_half_where_b_positive(T, w, v, u, kappa):
+    """b > 0 at lambda_c: the numerical m grows like (lambda - lambda_c)^(1/2) with the predicted amplitude."""
+    p = tasks.endpoint("rnn", T=T, w=w, v=v, u=u, kappa=kappa)
+    cp = critical_point(p)
+    assert cp.landau["b"] > 0 and cp.order == "second" and cp.beta == 0.5
+    d1, d2 = 1e-5 * cp.lambda_c, 1e-4 * cp.lambda_c
+    m1, m2 = (saddle_point(p.with_(lam=cp.lambda_c + d)).order_parameter for d in (d1, d2))
+    assert np.log(m2 / m1) / np.log(d2 / d1) == pytest.approx(0.5, abs=0.01)
+    assert m1 / np.sqrt(d1) == pytest.approx(cp.amplitude, rel=1e-2)
+
+
+def test_amplitude_for_two_patterns():
+    """P = 2: m = c/P of the label-sector chain, so A scales as |yhat|^(1/2) / P."""
+    p = tasks.endpoint("rnn", T=4, P=2)
+    cp = critical_point(p)
+    m = saddle_point(p.with_(lam=cp.lambda_c + 1e-4)).order_parameter
+    assert m / 1e-2 == pytest.approx(cp.amplitude, rel=1e-2)
 
 
 @pytest.mark.parametrize("T,kappa", [(5, 0.1), (4, 10.0)])

@@ -170,6 +170,17 @@ def test_posterior_matches_importance_sampling_of_networks(arch, lam):
     assert np.max(np.abs(z)) < 4.5, (np.max(np.abs(z)), r.kernel, ref)
 
 
+@pytest.mark.parametrize("k,N", [(2, 8), (3, 8), (5, 10), (6, 8)])
+def test_block_posterior_matches_importance_sampling_of_networks(k, N):
+    """P = 2, and inputs at every time with an unusual supervised set (the redundant block-Arnoldi RNN)."""
+    p = _problems()[k]
+    ref, ref_se = importance_posterior(p, N, 100000, seed=3)
+    r = exact_posterior(p, N, chains=4, samples=1000, warmup=500, seed=4, progress=False)
+    assert r.max_rhat < 1.02
+    z = (r.kernel - ref) / np.sqrt(r.stderr ** 2 + ref_se ** 2)
+    assert np.max(np.abs(z)) < 4.5, (np.max(np.abs(z)), r.kernel, ref)
+
+
 def _log_gamma_grid(a, scale, grid):
     """Density of log Y for Y ~ Gamma(a, scale) on a grid of log Y."""
     return np.exp(a * grid - np.exp(grid) / scale - gammaln(a) - a * math.log(scale))
@@ -226,7 +237,7 @@ def full_network_rnn_posterior(p, N, chains=4, samples=1500, warmup=1500, seed=0
 
     Weights standardised by their prior scales; the readout v integrated out in the
     full network (f_S | h Gaussian); gradient by hand-written backpropagation.
-    Returns (mean, standard error, max R-hat).
+    Returns (mean, standard error, max R-hat, min ESS, Chains).
     """
     T = p.T
     sw, su = math.sqrt(p.w / N), math.sqrt(p.u)      # endpoint task: U x^0 ~ N(0, u I)
@@ -262,8 +273,10 @@ def full_network_rnn_posterior(p, N, chains=4, samples=1500, warmup=1500, seed=0
     ch = hmc(logp_grad, np.random.default_rng(seed).normal(size=(chains, d)), np.eye(d), n_samples=samples,
              n_warmup=warmup, seed=seed, progress=False)
     H = fix_z2_sign_batch(p, forward(ch.theta)[3])
-    se = np.array([[H[:, :, i, j].std() / math.sqrt(ess(H[:, :, i, j])) for j in range(T)] for i in range(T)])
-    return H.mean(axis=(0, 1)), se, max(rhat(H[:, :, i, j]) for i in range(T) for j in range(T))
+    es = np.array([[ess(H[:, :, i, j]) for j in range(T)] for i in range(T)])
+    se = H.std(axis=(0, 1)) / np.sqrt(es)
+    return (H.mean(axis=(0, 1)), se, max(rhat(H[:, :, i, j]) for i in range(T) for j in range(T)),
+            float(es.min()), ch)
 
 
 @pytest.mark.slow
@@ -272,7 +285,7 @@ def test_rnn_posterior_matches_full_network_hmc(lam):
     """N = 12 (about 30 s each): the reduced posterior vs HMC on all 156 weights of the network."""
     p = tasks.endpoint("rnn", T=4, lam=lam)
     N = 12
-    ref, ref_se, ref_rhat = full_network_rnn_posterior(p, N)
+    ref, ref_se, ref_rhat, _, _ = full_network_rnn_posterior(p, N)
     assert ref_rhat < 1.02
     r = exact_posterior(p, N, chains=4, samples=2000, warmup=1000, seed=1, progress=False)
     z = (r.kernel - ref) / np.sqrt(r.stderr ** 2 + ref_se ** 2)

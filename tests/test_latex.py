@@ -77,3 +77,14 @@ def test_cli_derive_writes_the_document(tmp_path, capsys):
     assert main(["derive", "--arch", "dnn", "--T", "3", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "dnn_T3_P1.tex").read_text() == derivation_document("dnn", 3, 1)
     assert main(["derive", "--arch", "cnn", "--T", "3", "--out", str(tmp_path)]) == 2
+
+
+def test_two_pattern_document_compiles(tmp_path):
+    """P = 2 (not in the committed set): the document is written and compiles."""
+    exe = pdflatex_or_skip()
+    src = tmp_path / "src"
+    src.mkdir()
+    tex = src / filename("rnn", 3, 2)
+    tex.write_text(derivation_document("rnn", 3, 2))
+    assert r"\sqrt{2}" in tex.read_text() and "label sector" in tex.read_text()
+    assert compile_tex(exe, tex, tmp_path).returncode == 0

@@ -481,6 +481,14 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
                 transition = "second order" if supercritical else "first order"
             if not supercritical:
                 specials += _coexistence(eq, Xs, pts, Xb, pts_b, k, tol)
+        if sym and not pts[0].stable and len(branches) == 1:
+            # the range starts above the transition: follow the broken minimum found by minimisation
+            H = saddle_point(eq.at(lo), n_starts=4).kernel
+            Xb, sp_b, st = continue_branch(eq, np.append(to_vector(H), lo), e, (lo, hi), False, 1, ds,
+                                           1e-7, ds_max, max_steps, tol, bar)
+            steps += st
+            branches.append(Branch(problem.arch, "broken", tuple(_point(eq, X) for X in Xb)))
+            specials += sp_b
     finally:
         if bar is not None:
             bar.close()

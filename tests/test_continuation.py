@@ -184,3 +184,11 @@ def test_order_changes_near_the_tricritical_point_at_T4(kappa, order):
         broken = local_minimum(p, coex.kernel)
         symmetric = local_minimum(p, np.diag(np.diag(coex.kernel)))
         assert broken.action == pytest.approx(symmetric.action, abs=1e-12)
+
+
+def test_range_above_the_transition_still_traces_the_broken_minimum():
+    tr = trace(tasks.endpoint("rnn", T=4, kappa=0.1), (2.0, 2.5))
+    sym, broken = tr.branches
+    assert not sym.stable.any() and broken.kind == "broken" and broken.stable.all()
+    sp = saddle_point(tr.problem.with_(lam=2.4), n_starts=4)
+    assert point_at(tr, 2.4, branch=1).order_parameter == pytest.approx(sp.order_parameter, rel=1e-6)

@@ -33,13 +33,17 @@ from linkernel.tasks import endpoint
 
 
 def _derivation_summary(problem):
-    """The derivation issue's closed-form critical point, as a dict with at least ``lambda_c``; or None.
+    """The closed-form critical point derived with SymPy (:func:`linkernel.critical.critical_point`), as a dict.
 
-    A cross-check, never an input: nothing below depends on it.  Returns None
-    until the lead wires in ``linkernel.critical.critical_point(problem).to_dict()``
-    at merge time.
+    A cross-check, never an input: nothing below depends on it; the report
+    prints how far the continuation's branch point is from it.  None where the
+    derivation does not apply (T < 3: no transition).
     """
-    return None
+    from linkernel.critical import critical_point
+    try:
+        return critical_point(problem).to_dict()
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, eq=False)

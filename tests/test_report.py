@@ -34,7 +34,9 @@ def test_results_agree_with_an_independent_trace(folder):
     assert res["critical_point"]["lambda_c"] == pytest.approx(bp.lam, rel=1e-12)
     assert abs(res["exponent"]["beta"] - 0.5) < 1e-10
     assert res["transition_order"] == {"4": "second order"}
-    assert res["derivation"] is None
+    # the symbolic critical point is reported beside the continuation's, and agrees
+    assert res["derivation"]["lambda_c"] == pytest.approx(bp.lam, rel=1e-12)
+    assert res["critical_point"]["derivation_relative_difference"] < 1e-12
     assert all(c["relative_difference"] < 1e-6 for c in res["checks"]["broken_branch_vs_minimisation"])
     assert res["checks"]["max_residual"] < 1e-10
     dc = res["checks"]["dnn_vs_rnn"]
@@ -48,7 +50,7 @@ def test_results_agree_with_an_independent_trace(folder):
 
 
 def test_derivation_summary_is_a_cross_check(monkeypatch, tmp_path):
-    assert report_mod._derivation_summary(endpoint("rnn", T=4)) is None
+    assert report_mod._derivation_summary(endpoint("rnn", T=2)) is None  # no transition at T = 2
     monkeypatch.setattr(report_mod, "_derivation_summary", lambda problem: {"lambda_c": 1.6224172257224674})
     rep = report_mod.run_report(tmp_path, T=3, overlay=(3,), digits=16, lam_range=(2.0, 3.5), log=lambda s: None)
     crit = rep.results["critical_point"]

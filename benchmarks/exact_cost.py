@@ -9,7 +9,11 @@ Printed per N: gradient evaluations per effective sample (the N-independent
 measure), wall seconds per effective sample (machine-dependent), the minimum
 ESS over kernel entries and the maximum R-hat.
 
-    python benchmarks/exact_cost.py [--arch rnn] [--lam 3.2] [--samples 1000] [--Nmax 1e6]
+Peer, side by side (``--full``, RNN only): the same HMC sampler on all N^2 + N
+weights of the network (the reference of tests/test_exact.py), whose cost per
+effective sample grows with N (N^2 dimensions, O(N^2) per gradient, a dense metric).
+
+    python benchmarks/exact_cost.py [--arch rnn] [--lam 3.2] [--samples 1000] [--Nmax 1e6] [--full 8,16,32]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--Nmax", type=float, default=1e6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--full", default="", help="comma-separated widths for the full-network HMC peer (RNN)")
     args = ap.parse_args(argv)
     print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, "
           f"python {platform.python_version()}, numpy {np.__version__}")
@@ -52,6 +57,19 @@ def main(argv=None):
         print(f"{N:>9d} {grads / r.min_ess:>9.1f} {1e3 * sec / r.min_ess:>8.2f} {r.min_ess:>8.0f} "
               f"{r.max_rhat:>9.4f} {r.acceptance:>7.2f} {sec:>8.2f}")
         N *= 10
+    if args.full:
+        import sys
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        from tests.test_exact import full_network_rnn_posterior
+        print("peer: the same HMC on all N^2 + N network weights (no reduction)")
+        print(f"{'N':>9} {'grad/ESS':>9} {'ms/ESS':>8} {'min ESS':>8} {'max Rhat':>9} {'accept':>7} {'seconds':>8}")
+        for N in (int(v) for v in args.full.split(",")):
+            t0 = time.perf_counter()
+            _, _, rh, es, ch = full_network_rnn_posterior(p, N, chains=args.chains, samples=args.samples,
+                                                          warmup=args.samples, seed=args.seed)
+            sec = time.perf_counter() - t0
+            print(f"{N:>9d} {ch.n_grad * args.chains / es:>9.1f} {1e3 * sec / es:>8.2f} {es:>8.0f} "
+                  f"{rh:>9.4f} {ch.accept.mean():>7.2f} {sec:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def symmetric_branch(T: int, arch: str = "rnn") -> SymmetricBranch:
     Sig = symbolic.sigma(problem, Hd)
     if any(Sig[i, j] != 0 for i in range(T) for j in range(T) if i != j):
         raise AssertionError("Sigma of a diagonal kernel is not diagonal")  # structure the branch relies on
-    kl = sp.Rational(1, 2) * sum(h[t] / Sig[t, t] - sp.log(h[t]) + sp.log(Sig[t, t]) - 1 for t in range(T))
+    # h / Sigma - ln(h / Sigma) - 1 per step: the log stays unexpanded (kernel symbols are only real)
+    kl = sp.Rational(1, 2) * sum(h[t] / Sig[t, t] - sp.log(h[t] / Sig[t, t]) - 1 for t in range(T))
     action = kl + lam ** 2 / (2 * (v * h[-1] + kappa))
     equations = tuple(sp.diff(action, ht) for ht in h)
     # the chain: solve equation t for h_{t+1}, starting from h_0 = r u

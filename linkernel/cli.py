@@ -123,7 +123,8 @@ def _critical(p):
         L = cp.landau
         print(f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
               f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}")
-        note = "" if cp.branch_stable else " (the symmetric branch folded before lambda_c)"
+        note = "" if cp.branch_stable else (f" (the symmetric branch folds at lambda_fold = {cp.lambda_fold:.10g}, "
+                                            "before r_c: the symmetric state ends there)")
         print(f"order: {cp.order}{note}")
         if cp.beta is not None:
             print(f"m ~ A (lambda - lambda_c)^beta with beta = {cp.beta:g}, A = {cp.amplitude:.8g}")
@@ -133,6 +134,27 @@ def _critical(p):
                   + " for these w, v, u")
         else:
             print(f"no tricritical point for T={pr.T} (b < 0 wherever the branch is stable at r_c)")
+    return run
+
+
+@command("derive", "write the LaTeX derivation (action, equations, branch, Hessian, critical point, Landau)")
+def _derive(p):
+    p.add_argument("--arch", default="rnn", help="rnn | dnn (default rnn)")
+    p.add_argument("--T", type=int, default=4, help="number of hidden states t = 0..T-1 (default 4)")
+    p.add_argument("--P", type=int, default=1, help="patterns of the endpoint task (default 1)")
+    p.add_argument("--out", default="derivations", help="output folder (default derivations/)")
+    p.add_argument("--all", action="store_true",
+                   help="write the standard set instead: RNN and DNN, T = 2..5, P = 1")
+
+    def run(args):
+        from linkernel.latex import write_derivation, write_standard_set
+        import time
+        if args.all:
+            write_standard_set(args.out, progress=True)
+            return
+        t0 = time.perf_counter()
+        path = write_derivation(args.arch, args.T, args.P, args.out)
+        print(f"{path}  {time.perf_counter() - t0:.2f} s")
     return run
 
 
@@ -217,6 +239,8 @@ def _trace(p):
     out.add_argument("--csv", action="store_true", help="print every point as CSV")
     p.add_argument("--plot", metavar="PNG", help="write the figure (m and H^{T-1,T-1} vs lambda; "
                    "the DNN is traced too and drawn dotted)")
+    p.add_argument("--digits", type=int, default=None,
+                   help="also refine the special points in mpmath to this many digits")
 
     def run(args):
         from linkernel.continuation import trace_endpoint
@@ -227,12 +251,23 @@ def _trace(p):
             extra = [] if "dnn" in args.arch else trace_endpoint(args.T, ["dnn"], args.lam, P=args.P,
                                                                  **_hyper(args))
             plot_trace(traces + extra, args.plot)
+        refined = [[None] * len(tr.special_points) for tr in traces]
+        if args.digits is not None:
+            from linkernel.highprec import refine_special_points
+            if not 15 <= args.digits <= 500:
+                raise ValueError(f"digits={args.digits} is invalid; digits must be in 15..500")
+            refined = [refine_special_points(tr, args.digits) for tr in traces]
+        dicts = [tr.to_dict() for tr in traces]
+        for d, ref in zip(dicts, refined):
+            for sp, r in zip(d["special_points"], ref):
+                if r is not None:
+                    sp["lam_digits"], sp["order_parameter_digits"] = r["lam"], r["order_parameter"]
         if args.json:
-            print_json(traces[0].to_dict() if len(traces) == 1 else {"traces": [t.to_dict() for t in traces]})
+            print_json(dicts[0] if len(dicts) == 1 else {"traces": dicts})
         elif args.csv:
             _trace_csv(traces)
         else:
-            for tr in traces:
+            for tr, ref in zip(traces, refined):
                 pr = tr.problem
                 print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g} "
                       f"lambda {tr.lam_range[0]:g}..{tr.lam_range[1]:g}: transition {tr.transition} "
@@ -242,12 +277,104 @@ def _trace(p):
                     print(f"  branch {k} ({b.kind}): {len(b.points)} points, lambda {b.lam.min():.6g}.."
                           f"{b.lam.max():.6g}, m up to {b.m.max():.6g}, stable at {int(b.stable.sum())}, "
                           f"max residual {res:.1e}")
-                for sp in tr.special_points:
+                for sp, r in zip(tr.special_points, ref):
                     kind = sp.type + (" (Z2)" if sp.z2 else "")
                     print(f"  {kind:20s} lambda = {sp.lam:.15g}  m = {sp.order_parameter:.6g}  "
                           f"S = {sp.action:.12g}  test = {sp.test_value:.1e}  residual = {sp.residual:.1e}")
+                    if r is not None:
+                        print(f"  {'':20s} lambda = {r['lam']}  ({r['digits']} digits, residual {r['residual']:.0e})")
             if args.plot:
                 print(f"figure written to {args.plot}")
+    return run
+
+
+@command("exponent", "the order-parameter exponent beta at the transition, in high precision")
+def _exponent(p):
+    _hyper_args(p, "hidden states; a list such as 3,4,5 gives one estimate each (default 4)")
+    p.add_argument("--arch", default="rnn", help="rnn (default); the DNN has no transition")
+    p.add_argument("--digits", type=int, default=30, help="significant digits of the mpmath computation (default 30)")
+    p.add_argument("--levels", type=int, default=8, help="halvings of m for the Richardson extrapolation (default 8)")
+    p.add_argument("--json", action="store_true", help="print JSON (keys beta, error, lambda_c, ...)")
+
+    def run(args):
+        from linkernel.exponent import critical_exponent
+        from linkernel.tasks import endpoint
+        ests = [critical_exponent(endpoint(args.arch, T=T, P=args.P, **_hyper(args)), digits=args.digits,
+                                  levels=args.levels) for T in args.T]
+        if args.json:
+            print_json(ests[0].to_dict() if len(ests) == 1 else {"estimates": [e.to_dict() for e in ests]})
+            return
+        for e in ests:
+            pr = e.problem
+            print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: {e.transition} transition")
+            if e.beta is None:
+                print(f"  branch point (spinodal of the symmetric phase) = {e.lambda_c_digits}   "
+                      f"({e.digits} digits)")
+                print(f"  beta: not fitted; {e.message}")
+                continue
+            print(f"  lambda_c = {e.lambda_c_digits}   ({e.digits} digits)")
+            print(f"  beta     = {e.beta_digits}   error estimate {e.error:.1e}")
+            print(f"  {e.message} ({e.seconds:.1f} s)")
+            for m, s in zip(e.m_values, e.local_slopes):
+                print(f"    m = {m:.6e}   local slope d ln m / d ln(lambda - lambda_c) = {s:.15f}")
+    return run
+
+
+@command("landscape", "the Landau landscape: S minimised at fixed order parameter m (Fig. 4b)")
+def _landscape(p):
+    p.add_argument("--arch", default="rnn", help="rnn | dnn (default rnn)")
+    _hyper_args(p)
+    p.add_argument("--lam", type=_float_list("lam"), default=[1.4, 1.62, 1.8],
+                   help="comma-separated lambdas (default 1.4,1.62,1.8)")
+    p.add_argument("--points", type=int, default=41, help="grid points in m >= 0 (default 41)")
+    p.add_argument("--m-max", type=float, default=None, help="largest m (default 1.5 x the largest saddle m)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="PNG", help="write the figure")
+
+    def run(args):
+        from linkernel.landscape import landscape
+        from linkernel.tasks import endpoint
+        if len(args.T) != 1:
+            raise ValueError(f"T={args.T} is invalid here; landscape takes one T")
+        land = landscape(endpoint(args.arch, T=args.T[0], P=args.P, **_hyper(args)), args.lam,
+                         m_max=args.m_max, points=args.points, progress=sys.stderr.isatty())
+        if args.plot:
+            from linkernel.plots import plot_landscape
+            plot_landscape(land, args.plot)
+        if args.json:
+            print_json(land.to_dict())
+            return
+        pr = land.problem
+        print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: "
+              f"S minimised at fixed m = H^(T-1,T-2) ({land.seconds:.1f} s)")
+        for c in land.curves:
+            print(f"  lambda = {c.lam:g}: minimum at m = {c.m_min:.10g}, S_min - S(m=0) = "
+                  f"{c.action_min - c.action[0]:.6e}, S(m_max) - S(0) = {c.delta_action[-1]:.4e}, "
+                  f"max residual {c.residual.max():.1e}, min curvature {c.curvature.min():.2e}")
+        if args.plot:
+            print(f"figure written to {args.plot}")
+    return run
+
+
+@command("report", "the main job: the whole analysis of the default task, written to a folder")
+def _report(p):
+    p.add_argument("--out", default="report", help="output folder (default report/)")
+    p.add_argument("--T", type=int, default=4, help="hidden states of the analysed task (default 4)")
+    p.add_argument("--overlay", type=_int_list, default=[3, 4, 5], help="T's overlaid in trace.png (default 3,4,5)")
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    p.add_argument("--digits", type=int, default=30, help="digits of lambda_c and beta (default 30)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+
+    def run(args):
+        from linkernel.report import run_report
+        rep = run_report(args.out, T=args.T, overlay=args.overlay, digits=args.digits, **_hyper(args))
+        if args.json:
+            print_json(rep.to_dict())
+        else:
+            print(f"report written to {rep.out}/ in {rep.seconds:.1f} s (summary: {rep.out}/summary.md)")
     return run
 
 
@@ -372,7 +499,7 @@ def _sequence(p):
     p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
 
     def run(args):
-        from linkernel.sequence import solve_sequence
+        from linkernel.sequence import minimum_gen_error, solve_sequence
         r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
                            lam=args.lam, seed=args.seed, n_starts=args.starts, w=args.w, v=args.v, u=args.u,
                            kappa=args.kappa)
@@ -397,7 +524,8 @@ def _sequence(p):
                   f"[{sp.hessian_eigenvalues[0]:.3e}, {sp.hessian_eigenvalues[-1]:.3e}]  "
                   f"minima found {len(sp.minima)}{z2}")
             for k, m in enumerate(sp.minima[1:], 1):
-                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}")
+                print(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}  "
+                      f"L there = {minimum_gen_error(sp.problem, m.kernel):.6g}")
         for a in r.archs:
             print(f"{a.upper()} kernel H^(t,t'):")
             print(format_matrix(r.kernels[a], "{:8.4f}"))

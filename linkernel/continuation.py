@@ -34,13 +34,13 @@ method on the action difference.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import brentq
 
 from linkernel.action import (KernelError, action, from_vector, gradient, hessian, prior_kernel,
                               to_vector)
+from linkernel.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
 from linkernel.saddle import ConvergenceError, saddle_point
 
@@ -56,8 +56,7 @@ def gradient_lambda(problem: Problem, H) -> np.ndarray:
     H = np.asarray(H, dtype=float)
     idx = problem.supervised_index
     K = problem.v * H[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx))
-    a = np.linalg.solve(K, problem.y_S / problem.lam if problem.lam else
-                        np.array([problem.yhat[t, p] for t, p in problem.supervised]))
+    a = np.linalg.solve(K, np.array([problem.yhat[t, p] for t, p in problem.supervised]))
     out = np.zeros_like(H)
     out[np.ix_(idx, idx)] = -problem.v * problem.lam * np.outer(a, a)
     return out
@@ -82,13 +81,11 @@ class _Equations:
         self.n = problem.n
         self.dim = self.n * (self.n + 1) // 2
         self.odd = odd_coordinates(problem) if problem.has_z2 else np.zeros(self.dim, bool)
-        self.evals = 0
 
     def at(self, lam: float) -> Problem:
         return self.problem.with_(lam=float(lam))
 
     def F(self, X):
-        self.evals += 1
         return to_vector(gradient(self.at(X[-1]), from_vector(X[:-1], self.n)))
 
     def J(self, X):
@@ -150,118 +147,6 @@ def _correct(eq: _Equations, X_pred, tau, sym: bool, tol: float, maxiter: int = 
     except (KernelError, np.linalg.LinAlgError):
         return None
     return (X, maxiter) if ok else None
-
-
-# --- results ----------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class ContinuationPoint:
-    """One point of a branch: kernel (TP, TP), action S, |dS/dH| residual, Hessian spectrum."""
-
-    lam: float
-    kernel: np.ndarray
-    action: float
-    residual: float
-    stable: bool
-    order_parameter: float
-    min_eigenvalue: float
-    n_negative: int
-
-    def to_dict(self) -> dict:
-        return {"lam": self.lam, "kernel": self.kernel.tolist(), "action": self.action,
-                "stable": self.stable, "residual": self.residual,
-                "order_parameter": self.order_parameter, "min_eigenvalue": self.min_eigenvalue,
-                "n_negative": self.n_negative}
-
-
-@dataclass(frozen=True, eq=False)
-class Branch:
-    """A traced branch: ``kind`` is 'symmetric' (Z2-invariant), 'broken' or 'regular' (no Z2)."""
-
-    arch: str
-    kind: str
-    points: tuple
-
-    @property
-    def lam(self) -> np.ndarray:
-        return np.array([p.lam for p in self.points])
-
-    @property
-    def m(self) -> np.ndarray:
-        return np.array([p.order_parameter for p in self.points])
-
-    @property
-    def stable(self) -> np.ndarray:
-        return np.array([p.stable for p in self.points])
-
-    @property
-    def actions(self) -> np.ndarray:
-        return np.array([p.action for p in self.points])
-
-    def diagonal(self) -> np.ndarray:
-        """Kernel diagonals, shape (len(points), TP)."""
-        return np.array([np.diag(p.kernel) for p in self.points])
-
-    def to_dict(self) -> dict:
-        return {"arch": self.arch, "kind": self.kind, "points": [p.to_dict() for p in self.points]}
-
-
-@dataclass(frozen=True, eq=False)
-class SpecialPoint:
-    """A refined special point: 'branch_point', 'fold' or 'coexistence'.
-
-    ``test_value`` is the test function at the refined point (smallest Z2-odd
-    Hessian eigenvalue for a Z2 branch point, the tangent's lambda component
-    for a fold, the action difference for coexistence); ``branch`` indexes
-    :attr:`Trace.branches`; ``null_vector`` is the odd null vector (to_vector
-    coordinates) at a Z2 branch point.
-    """
-
-    type: str
-    lam: float
-    kernel: np.ndarray
-    action: float
-    residual: float
-    order_parameter: float
-    test_value: float
-    branch: int
-    z2: bool = False
-    null_vector: np.ndarray | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        return {"type": self.type, "lam": self.lam, "kernel": self.kernel.tolist(),
-                "action": self.action, "residual": self.residual,
-                "order_parameter": self.order_parameter, "test_value": self.test_value,
-                "branch": self.branch, "z2": self.z2}
-
-
-@dataclass(frozen=True, eq=False)
-class Trace:
-    """Branches of saddle points of one problem over a lambda interval, with their special points.
-
-    ``transition`` is 'second order' (a supercritical pitchfork: the broken
-    branch leaves the branch point towards larger lambda, stable),
-    'first order' (subcritical: a fold and a coexistence point), or 'none'.
-    """
-
-    problem: Problem
-    lam_range: tuple
-    branches: tuple
-    special_points: tuple
-    transition: str
-    steps: int
-    seconds: float
-
-    def points_of(self, type_: str) -> list:
-        return [s for s in self.special_points if s.type == type_]
-
-    def to_dict(self) -> dict:
-        pr = self.problem
-        return {"problem": {k: v for k, v in pr.to_dict().items() if k not in ("x", "yhat", "lam")},
-                "lam_range": list(self.lam_range),
-                "branches": [[p.to_dict() for p in b.points] for b in self.branches],
-                "branch_kinds": [b.kind for b in self.branches],
-                "special_points": [s.to_dict() for s in self.special_points],
-                "transition": self.transition, "steps": self.steps, "seconds": self.seconds}
 
 
 # --- one branch -------------------------------------------------------------------
@@ -442,8 +327,10 @@ def _start(eq: _Equations, lam0: float, tol: float):
     return np.append(to_vector(H), lam0), False
 
 
-def _m_direction(problem: Problem) -> np.ndarray:
-    """Gradient of m = H^{T-1,T-2} (pattern average) in to_vector coordinates."""
+def m_vector(problem: Problem) -> np.ndarray:
+    """a with a . to_vector(H) = m(H), the pattern-averaged H^{T-1,T-2} (the gradient of m)."""
+    if problem.T < 2:
+        raise ValueError(f"T={problem.T} is invalid here; the order parameter needs T >= 2")
     T, P, n = problem.T, problem.P, problem.n
     E = np.zeros((n, n))
     for p in range(P):
@@ -459,7 +346,7 @@ def switch_branch(eq: _Equations, bp: SpecialPoint, tol: float = 1e-11, h: float
     broken branch (lambda - lambda_c ~ h^2) is reached, not the symmetric one.
     """
     phi = bp.null_vector / np.linalg.norm(bp.null_vector)
-    if phi @ _m_direction(eq.problem) < 0:
+    if phi @ m_vector(eq.problem) < 0:
         phi = -phi
     X_bp = np.append(to_vector(bp.kernel), bp.lam)
     X_bp[:-1][eq.odd] = 0.0
@@ -496,13 +383,15 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
     harm) and solves the symmetric branch at the same lambda; Brent's method
     on the action difference refines each sign change.
     """
-    seg = [X for X, p in zip(sym_X, sym_pts) if p.stable]
-    if len(seg) < 2:
-        return []
+    seg = list(sym_X)
     lams = [X[-1] for X in seg]
-    if np.any(np.diff(lams) <= 0):
+    if len(seg) < 2 or np.any(np.diff(lams) <= 0):
         return []  # a folded symmetric branch: not handled
     lo, hi = lams[0], lams[-1]
+    stable = [p.lam for p in sym_pts if p.stable]
+    if not stable:
+        return []
+    hi_stable = max(stable)  # the symmetric phase exists as a minimum only up to here
 
     def diff(Xb):
         lam = Xb[-1]
@@ -514,6 +403,8 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
     for k in range(len(brk_X) - 1):
         X0, X1 = brk_X[k], brk_X[k + 1]
         if not (brk_pts[k].stable and brk_pts[k + 1].stable and lo <= X0[-1] <= hi and lo <= X1[-1] <= hi):
+            continue
+        if min(X0[-1], X1[-1]) > hi_stable:
             continue
         d0, d1 = diff(X0), diff(X1)
         if np.sign(d0) * np.sign(d1) >= 0:
@@ -529,6 +420,8 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
 
         s = brentq(lambda s: diff(on_branch(s)), 0.0, L, xtol=1e-15, rtol=4 * np.finfo(float).eps)
         Xc = on_branch(s)
+        if Xc[-1] > hi_stable + 1e-12 * hi_stable:
+            continue  # equal action with the unstable continuation of the symmetric branch
         pt = _point(eq, Xc)
         out.append(SpecialPoint(type="coexistence", lam=pt.lam, kernel=pt.kernel, action=pt.action,
                                 residual=pt.residual, order_parameter=pt.order_parameter,
@@ -572,7 +465,6 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
                                               max_steps, tol, bar)
         pts = [_point(eq, X) for X in Xs]
         branches = [Branch(problem.arch, "symmetric" if sym else "regular", tuple(pts))]
-        raw = [(Xs, pts)]
         transition = "none"
         for bp in [s for s in specials if s.z2]:
             X_bp, X1, tau = switch_branch(eq, bp, tol)
@@ -584,12 +476,19 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
             pts_b = [_point(eq, X) for X in Xb]
             branches.append(Branch(problem.arch, "broken", tuple(pts_b)))
             specials += [s for s in sp_b if not (s.type == "branch_point" and abs(s.lam - bp.lam) < 1e-6)]
-            raw.append((Xb, pts_b))
             supercritical = Xb[1][-1] > X_bp[-1]
             if transition == "none" and _loses_stability(pts, bp.lam):
                 transition = "second order" if supercritical else "first order"
             if not supercritical:
                 specials += _coexistence(eq, Xs, pts, Xb, pts_b, k, tol)
+        if sym and not pts[0].stable and len(branches) == 1:
+            # the range starts above the transition: follow the broken minimum found by minimisation
+            H = saddle_point(eq.at(lo), n_starts=4).kernel
+            Xb, sp_b, st = continue_branch(eq, np.append(to_vector(H), lo), e, (lo, hi), False, 1, ds,
+                                           1e-7, ds_max, max_steps, tol, bar)
+            steps += st
+            branches.append(Branch(problem.arch, "broken", tuple(_point(eq, X) for X in Xb)))
+            specials += sp_b
     finally:
         if bar is not None:
             bar.close()

@@ -1,31 +1,12 @@
-"""Stability of the symmetric branch, the RNN's critical point and its Landau theory (SymPy first).
+"""The RNN's critical point for one endpoint problem: lambda_c, the branch there, Landau a, b, the order.
 
-Everything is derived in the normalised coordinates of
-:func:`linkernel.branch.normalized_action` (``H = D^{1/2}(1 + e)D^{1/2}``,
-``D`` the branch kernel), where the action depends only on the branch ratio
-``r = H^{tt}/Sigma^{tt}`` and the load ``x = v H^{T-1,T-1}/kappa``.
+Built from the symbolic derivations of :mod:`linkernel.branch` (the
+symmetric branch), :mod:`linkernel.stability` (the Hessian blocks and the
+critical ratio ``r_c = (T-1)/(T-2)``) and :mod:`linkernel.landau` (a, b, c).
 
-* :func:`hessian_blocks`: the Hessian of S on the branch.  Its second-order
-  Taylor polynomial couples ``e_{tt'}`` only to ``e_{t+1,t'+1}``, so it splits
-  into one block per lag ``k = |t - t'|`` (checked, not assumed); odd lags are
-  the Z2-odd entries.  In the RNN the lag-k block (``k >= 1``) is the
-  tridiagonal chain ``2r`` on the diagonal, ``-r`` beside it, ``1`` in the last
-  corner; in the DNN it is the identity (no transition).  The lag-0 block
-  (with the likelihood) is singular exactly where lambda(r) folds.
-* :func:`critical_ratio`: the smallest root ``r > 1`` of the odd blocks'
-  determinants: ``r_c = (T-1)/(T-2)``, from the lag-1 block, for every T >= 3
-  (the chain's determinant is ``r^{n-1} (n - (n-1) r)`` up to a constant,
-  ``n = T - 1``); T = 2 has no critical point.
-* :func:`landau_coefficients`: ``S_eff(m) = S_0 + a m^2 + b m^4 + O(m^6)``,
-  the action minimised over every other entry at fixed ``m = H^{T-1,T-2}``:
-  the other odd entries follow the constrained critical mode (their O(m^3)
-  corrections enter at m^6 only), the Z2-even entries (lags 0 and 2) shift by
-  O(m^2) and are solved out exactly, which changes b.
-* :func:`critical_point`: numbers for one endpoint problem, with the order of
-  the transition from the sign of b at lambda_c.
-
-The ``lambda_c`` reported is where the symmetric branch loses stability (the
-spinodal); at a first-order transition the global minimum jumps before it.
+The ``lambda_c`` reported is where the symmetric branch loses stability in
+the Z2-odd sector (for a first-order transition that is the spinodal: the
+global minimum jumps before it).
 """
 
 from __future__ import annotations
@@ -33,215 +14,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import sympy as sp
 
-from linkernel.branch import (check_arch_T, endpoint_structure, m, normalized_action, perturbation_symbols,
-                              r, symmetric_branch, x)
+from linkernel.branch import branch_kernel, endpoint_structure, r, symmetric_branch, x
+from linkernel.landau import landau_coefficients, sixth_order_coefficient, tricritical_load
 from linkernel.problem import Problem
-from linkernel.symbolic import kappa, lam, u, v, w
-
-_eps = sp.Symbol("epsilon")
-
-
-# --- the Hessian on the branch ----------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class HessianBlocks:
-    """The Hessian of S on the symmetric branch, one block per lag.
-
-    ``blocks[k]`` is the Hessian with respect to ``(e_{0,k}, e_{1,k+1}, ...)``
-    (normalised entries, upper triangle) as a function of ``r`` and ``x``;
-    ``coordinates[k]`` names them; ``odd`` lists the Z2-odd lags.
-    ``determinants[k]`` is the factored determinant of block k.
-    """
-
-    arch: str
-    T: int
-    blocks: dict
-    coordinates: dict
-    determinants: dict
-
-    @property
-    def odd(self) -> tuple:
-        return tuple(k for k in self.blocks if k % 2 == 1)
-
-    @property
-    def even(self) -> tuple:
-        return tuple(k for k in self.blocks if k % 2 == 0)
-
-    def numeric(self, r_value: float, x_value: float) -> dict:
-        """{lag: eigenvalues} at one point of the branch."""
-        out = {}
-        for k, B in self.blocks.items():
-            M = np.array(B.subs({r: r_value, x: x_value}).evalf(), dtype=float)
-            out[k] = np.linalg.eigvalsh(M)
-        return out
-
-
-@lru_cache(maxsize=None)
-def hessian_blocks(T: int, arch: str = "rnn") -> HessianBlocks:
-    """Derive the Hessian of S on the branch and split it by lag (see the module docstring)."""
-    T = check_arch_T(arch, T, 2)
-    syms = perturbation_symbols(T)
-    E = sp.Matrix(T, T, lambda i, j: _eps * syms[(min(i, j), max(i, j))])
-    S2 = normalized_action(arch, T, E, _eps, 2).coeff(_eps, 2)
-    order = list(syms)
-    Hfull = sp.hessian(S2, [syms[k] for k in order])
-    lag = [j - i for i, j in order]
-    for a in range(len(order)):
-        for b in range(len(order)):
-            if lag[a] != lag[b] and Hfull[a, b] != 0:
-                raise AssertionError(f"Hessian couples lags {lag[a]} and {lag[b]}")
-    blocks, coords, dets = {}, {}, {}
-    for k in range(T):
-        idx = [a for a in range(len(order)) if lag[a] == k]
-        B = Hfull.extract(idx, idx).applyfunc(sp.factor)
-        blocks[k] = B
-        coords[k] = tuple(syms[order[a]] for a in idx)
-        dets[k] = sp.factor(B.det(method="berkowitz"))
-    return HessianBlocks(arch=arch, T=T, blocks=blocks, coordinates=coords, determinants=dets)
-
-
-@lru_cache(maxsize=None)
-def critical_ratio(T: int) -> sp.Rational:
-    """The RNN's critical branch ratio: the smallest root r > 1 of an odd block's determinant.
-
-    Also checks that the even blocks of lag >= 2 stay regular up to it (the
-    lag-0 block is the fold of the branch, handled in :func:`critical_point`).
-    Raises ValueError where no odd block ever becomes singular (T = 2).
-    """
-    hb = hessian_blocks(T, "rnn")
-
-    def roots(k):
-        sols = sp.solve(sp.numer(hb.determinants[k]), r)
-        return sorted(s for s in sols if s.is_real and s > 1)
-
-    odd = sorted((s, k) for k in hb.odd for s in roots(k))
-    if not odd:
-        raise ValueError(f"T={T}: the symmetric branch of the RNN never loses stability in the Z2-odd "
-                         "sector (no critical point); need T >= 3")
-    rc, lag = odd[0]
-    if lag != 1:
-        raise AssertionError(f"critical mode at lag {lag}, expected lag 1")
-    for k in hb.even:
-        if k >= 2 and any(s <= rc for s in roots(k)):
-            raise AssertionError(f"even lag {k} becomes unstable before r_c")
-    return sp.nsimplify(rc)
-
-
-def critical_mode(T: int, ratio=None) -> sp.Matrix:
-    """The constrained critical direction: the lag-1 entries minimising S2 at fixed ``e_{T-2,T-1} = 1``.
-
-    Returned as a symmetric T x T matrix (zero off lag 1).  At ``r = r_c`` it
-    is the null vector of the lag-1 block.
-    """
-    hb = hessian_blocks(T, "rnn")
-    Q = hb.blocks[1] if ratio is None else hb.blocks[1].subs(r, ratio)
-    n = Q.shape[0]
-    vec = [sp.Integer(0)] * (n - 1) + [sp.Integer(1)]
-    if n > 1:
-        sol = Q[:n - 1, :n - 1].LUsolve(-Q[:n - 1, n - 1])
-        vec[:n - 1] = [sp.factor(s) for s in sol]
-    V = sp.zeros(T, T)
-    for i in range(n):
-        V[i, i + 1] = V[i + 1, i] = vec[i]
-    return V
-
-
-# --- Landau theory --------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class LandauCoefficients:
-    """``S_eff(m) - S_0 = a m^2 + b m^4 + O(m^6)`` on the RNN's symmetric branch.
-
-    ``a_e``, ``b_e``: the coefficients for the normalised order parameter
-    ``e_{T-2,T-1} = m / sqrt(H^{T-1,T-1} H^{T-2,T-2})``, functions of ``r``
-    (and ``x``) only.  ``a``, ``b``: the same for ``m`` itself, functions of
-    ``r, w, v, u, kappa`` (``x`` substituted).  ``ratio``: the value of r used
-    (the symbol r for the whole branch, or r_c).  ``even_shift``: the
-    Z2-even response ``e = m V + m^2 Y`` (lags 0 and 2) that minimises the
-    quartic term.
-    """
-
-    T: int
-    ratio: sp.Expr
-    a_e: sp.Expr
-    b_e: sp.Expr
-    a: sp.Expr
-    b: sp.Expr
-    mode: sp.Matrix
-    even_shift: sp.Matrix
-
-
-@lru_cache(maxsize=None)
-def landau_coefficients(T: int, at_critical: bool = False) -> LandauCoefficients:
-    """Derive a and b of the RNN endpoint task (``P = 1``) along the branch (or at r_c).
-
-    Substitutes ``e = m V + m^2 Y`` into the normalised action (V the
-    constrained critical mode, Y the even-lag unknowns), expands to m^4, and
-    minimises the m^4 coefficient over Y (a linear solve).
-    """
-    T = check_arch_T("rnn", T, 3)
-    rr = critical_ratio(T) if at_critical else r
-    V = critical_mode(T, rr)
-    Y = sp.zeros(T, T)
-    ys = []
-    for k in (0, 2):
-        for i in range(T - k):
-            s = sp.Symbol(f"y_{{{i}{i + k}}}", real=True)
-            Y[i, i + k] = Y[i + k, i] = s
-            ys.append(s)
-    S = normalized_action("rnn", T, m * V + m ** 2 * Y, m, 4).subs(r, rr)
-    S = sp.expand(S)
-    if any(sp.simplify(S.coeff(m, k)) != 0 for k in (1, 3)):
-        raise AssertionError("odd powers of m in S_eff: the Z2 symmetry is broken")
-    a_e = sp.factor(S.coeff(m, 2))
-    c4 = S.coeff(m, 4)
-    sol = sp.solve([sp.diff(c4, s) for s in ys], ys, dict=True)
-    if len(sol) != 1:
-        raise AssertionError("the even shift is not unique")
-    b_e = sp.factor(sp.together(c4.subs(sol[0])))
-    hT = u * w ** (T - 1) * rr ** T
-    scale2 = w * rr / hT ** 2                     # e^2 = m^2 * w r / h_{T-1}^2
-    load = v * hT / kappa
-    a = sp.factor(a_e * scale2)
-    b = sp.factor(b_e.subs(x, load) * scale2 ** 2)
-    return LandauCoefficients(T=T, ratio=rr, a_e=a_e, b_e=b_e, a=a, b=b, mode=V,
-                              even_shift=Y.subs(sol[0]).applyfunc(sp.factor))
-
-
-def tricritical_load(T: int) -> list:
-    """The loads ``x = v H^{T-1,T-1}/kappa`` at r_c where b changes sign with the branch stable.
-
-    The branch is stable at r_c (lag-0 block positive definite) for
-    ``x > 1/(2T-1)``; returns the roots of b_e's numerator in that range.
-    """
-    be = landau_coefficients(T, True).b_e
-    roots = sp.solve(sp.numer(sp.together(be)), x)
-    return [s for s in roots if s.is_real and s > sp.Rational(1, 2 * T - 1)]
-
-
-# --- general-T closed forms ---------------------------------------------------
-def general_critical_point() -> dict:
-    """The general-T pattern (``P = 1``; labels ``|yhat|^2 = q`` divide lambda_c by sqrt(q)).
-
-    r_c and lambda_c are proved for every T >= 3 (the lag-1 chain's
-    determinant, see the module docstring); b_e is the pattern found from the
-    derivations for T = 3..9 and checked against each derived T by the tests.
-    """
-    Ts = sp.Symbol("T", positive=True, integer=True)
-    rc = (Ts - 1) / (Ts - 2)
-    hc = u * w ** (Ts - 1) * rc ** Ts
-    return {
-        "T": Ts, "r_c": rc, "rho_c": w * rc, "h_c": hc,
-        "lambda_c": (v * hc + kappa) / sp.sqrt((Ts - 2) * v * hc),
-        "a_e": ((Ts - 1) - (Ts - 2) * r) / (2 * (Ts - 1)),
-        "b_e_critical": ((-2 * Ts ** 2 + 11 * Ts - 8) * x - Ts) / (8 * (Ts - 1) * ((2 * Ts - 1) * x - 1)),
-        "fold_load": 1 / (2 * Ts - 1),
-        "tricritical_load": Ts / (-2 * Ts ** 2 + 11 * Ts - 8),
-    }
-
+from linkernel.stability import critical_ratio, hessian_blocks
+from linkernel.symbolic import kappa, u, v, w
 
 # --- one problem -----------------------------------------------------------------
 ORDERS = ("second", "first", "tricritical")
@@ -257,7 +38,10 @@ class CriticalPoint:
     ``P > 1`` in the label sector); ``kernel_c``: the branch kernel (TP, TP) at
     lambda_c; ``load_c``: ``x_c = v h_{T-1}/kappa``; ``branch_stable``: whether
     the branch is still a local minimum in the Z2-even sector at r_c (False
-    when lambda(r) folds before r_c); ``order``: 'second' (b > 0), 'first'
+    when lambda(r) folds before r_c); ``lambda_fold``: where the stable part
+    of the branch ends in that case (a saddle-node of the even sector at
+    ``r < r_c``; the symmetric state jumps there, before or after lambda_c,
+    which then lies on an unstable part of the branch), else None; ``order``: 'second' (b > 0), 'first'
     (b < 0, or the branch folded first), 'tricritical' (b = 0 within
     ``tol``); ``beta``: 1/2 for second order, else None; ``amplitude``: A in
     ``m ~ A (lambda - lambda_c)^beta`` (second order only); ``landau``: a and b
@@ -273,6 +57,7 @@ class CriticalPoint:
     kernel_c: np.ndarray
     load_c: float
     branch_stable: bool
+    lambda_fold: float | None
     order: str
     beta: float | None
     amplitude: float | None
@@ -286,6 +71,7 @@ class CriticalPoint:
             "lambda_c": self.lambda_c, "rho_c": self.rho_c, "order": self.order, "beta": self.beta,
             "amplitude": self.amplitude, "landau": dict(self.landau), "latex": self.latex,
             "r_c": self.r_c, "load_c": self.load_c, "branch_stable": self.branch_stable,
+            "lambda_fold": self.lambda_fold,
             "kernel_c": self.kernel_c.tolist(), "tricritical": dict(self.tricritical),
             "problem": {k: self.problem.to_dict()[k] for k in ("arch", "T", "P", "w", "v", "u", "kappa")},
             "seconds": self.seconds,
@@ -311,6 +97,9 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
                          "symmetric branch stays positive definite (see hessian_blocks(T, 'dnn'))")
     q = endpoint_structure(problem)
     T, P = problem.T, problem.P
+    if T < 3:
+        raise ValueError(f"T={T}: no critical point; for T < 3 the RNN's symmetric branch is stable at every "
+                         "lambda (no Z2-odd Hessian block becomes singular); use T >= 3")
     rc = critical_ratio(T)
     L = landau_coefficients(T)
     br = symmetric_branch(T, "rnn")
@@ -333,21 +122,57 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
         order = "tricritical"
     else:
         order = "second" if be > 0 else "first"
+    lambda_fold = None if branch_stable else _fold(problem, q, float(rc))
     beta = 0.5 if order == "second" else None
     amplitude = math.sqrt(-da / (2 * b_c)) if order == "second" else None
-    xs = [float(s) for s in tricritical_load(T)]
-    hc_over_kappa = _val(br.load * kappa, at)            # v h_c: kappa at which x_c hits x*
-    tric = {"load": xs, "kappa": [hc_over_kappa / s for s in xs],
-            "fold_load": 1.0 / (2 * T - 1), "fold_kappa": hc_over_kappa * (2 * T - 1)}
+    xs = tricritical_load(T)
+    hc_v = _val(br.load * kappa, at)                    # v h_c: the kappa at which x_c hits a load x is v h_c / x
+    cs = [P ** 6 * _val(sixth_order_coefficient(T, s).c, at) for s in xs]
+    tric = {"load": [float(s) for s in xs], "kappa": [hc_v / float(s) for s in xs], "c": cs,
+            "beta": [0.25 if c > 0 else None for c in cs],
+            "amplitude": [(-da / (3 * c)) ** 0.25 if c > 0 else None for c in cs],
+            "fold_load": 1.0 / (2 * T - 1), "fold_kappa": hc_v * (2 * T - 1)}
     lc_expr = sp.simplify(lam1.subs(r, rc) / sp.sqrt(sp.Integer(1) if q == 1 else sp.nsimplify(q)))
     latex = r"\lambda_c = " + sp.latex(lc_expr)
     return CriticalPoint(problem=problem, lambda_c=lambda_c, r_c=float(rc), rho_c=problem.w * float(rc),
-                         kernel_c=branch_kernel_at(problem, float(rc)), load_c=load_c,
-                         branch_stable=branch_stable, order=order, beta=beta, amplitude=amplitude,
+                         kernel_c=branch_kernel(problem, ratio=float(rc)), load_c=load_c,
+                         branch_stable=branch_stable, lambda_fold=lambda_fold, order=order, beta=beta, amplitude=amplitude,
                          landau={"a": a_c, "b": b_c, "da_dlambda": da, "db_dlambda": db},
                          tricritical=tric, latex=latex, seconds=time.perf_counter() - t0)
 
 
-def branch_kernel_at(problem: Problem, ratio: float) -> np.ndarray:
-    from linkernel.branch import branch_kernel
-    return branch_kernel(problem, ratio=ratio)
+def _fold(problem: Problem, q: float, rc: float) -> float:
+    """lambda at the first fold of lambda(r) in (1, r_c): root of d ln lambda^2/d ln r = 0.
+
+    ``d ln lambda^2 / d ln r = r/(r-1) + T (x-1)/(x+1)`` with ``x = c r^T``, whose
+    numerator ``(T+1) r x - (T-1) r - T x + T`` is the lag-0 block's determinant.
+    """
+    T = problem.T
+    c = problem.v * problem.u * problem.w ** (T - 1) / problem.kappa
+    poly = np.polynomial.Polynomial
+    xr = poly([0.0] * T + [c])
+    f = (T + 1) * poly([0.0, 1.0]) * xr - (T - 1) * poly([0.0, 1.0]) - T * xr + T
+    roots = [z.real for z in f.roots() if abs(z.imag) < 1e-9 and 1 < z.real < rc]
+    if not roots:
+        raise AssertionError("the branch is unstable at r_c but lambda(r) has no fold before it")
+    from linkernel.branch import lam_of_ratio
+    return float(lam_of_ratio(min(roots), T, problem.w, problem.v, problem.u, problem.kappa, q))
+
+
+def order_map(Ts=(3, 4, 5, 6), kappas=(0.01, 0.1, 1.0, 5.0, 10.0, 30.0, 50.0), w_: float = 1.0,
+              v_: float = 1.0, u_: float = 1.0) -> list:
+    """The order of the RNN's transition over a grid of (T, kappa) at fixed w, v, u.
+
+    One row per point: T, kappa, lambda_c, load x_c, b at lambda_c, order,
+    branch_stable.  b's sign depends on the hyperparameters only through
+    ``x_c = v u w^{T-1} r_c^T / kappa``, so a (T, kappa) grid covers w, v, u too.
+    """
+    from linkernel.tasks import endpoint
+    rows = []
+    for T in Ts:
+        for k in kappas:
+            cp = critical_point(endpoint("rnn", T=T, w=w_, v=v_, u=u_, kappa=k))
+            rows.append({"T": T, "kappa": k, "lambda_c": cp.lambda_c, "load_c": cp.load_c,
+                         "b": cp.landau["b"], "order": cp.order, "branch_stable": cp.branch_stable,
+                         "lambda_fold": cp.lambda_fold})
+    return rows

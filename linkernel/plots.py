@@ -35,53 +35,140 @@ def _runs(stable):
     return runs
 
 
+def _draw_traces(ax, traces, colours, quantity):
+    """Branches and special points of ``traces`` on ``ax``: quantity 'm' or 'diag' (H^{T-1,T-1})."""
+    for tr in traces:
+        T, P, arch = tr.problem.T, tr.problem.P, tr.problem.arch
+        c = colours[T]
+        for b in tr.branches:
+            y = b.m if quantity == "m" else _last_diagonal(b, T, P)
+            if arch == "dnn":
+                ax.plot(b.lam, y, ls=":", lw=2.2, color=c, alpha=0.9)
+                continue
+            for i, j, st in _runs(b.stable):
+                ax.plot(b.lam[i:j], y[i:j], ls="-" if st else "--", lw=1.8 if st else 1.2, color=c)
+        for sp in tr.special_points:
+            H = sp.kernel
+            y = sp.order_parameter if quantity == "m" else \
+                H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean()
+            if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
+                ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
+            elif sp.type == "branch_point":
+                ax.plot(sp.lam, y, "d", mfc="none", mec=c, ms=6, zorder=5)
+            elif sp.type == "fold":
+                ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
+            else:
+                ax.axvline(sp.lam, color=c, ls=":", lw=1)
+
+
 def plot_trace(traces, path, title=None):
     """The paper's Fig. 4a (theory): m = H^{T-1,T-2} and H^{T-1,T-1} vs lambda.
 
     ``traces`` are :class:`linkernel.continuation.Trace` objects (any mix of T
     and architectures).  One colour per T; RNN stable branches solid, unstable
-    dashed; DNN dotted; branch points (dots), folds (crosses) and coexistence
-    (a vertical dotted line) marked.
+    dashed; DNN dotted; symmetry-breaking branch points (dots), folds
+    (crosses) and coexistence (a vertical dotted line) marked.  When a trace
+    has a fold (a first-order transition), an inset zooms on it.
     """
     Ts = sorted({tr.problem.T for tr in traces})
-    colours = {T: plt.cm.viridis(0.85 * k / max(1, len(Ts) - 1)) for k, T in enumerate(Ts)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for tr in traces:
-        T, P, arch = tr.problem.T, tr.problem.P, tr.problem.arch
-        c = colours[T]
-        for b in tr.branches:
-            ys = (b.m, _last_diagonal(b, T, P))
-            for ax, y in zip(axes, ys):
-                if arch == "dnn":
-                    ax.plot(b.lam, y, ls=":", lw=2.2, color=c, alpha=0.9)
-                    continue
-                for i, j, st in _runs(b.stable):
-                    ax.plot(b.lam[i:j], y[i:j], ls="-" if st else "--", lw=1.8 if st else 1.2, color=c)
-        for sp in tr.special_points:
-            H = sp.kernel
-            yv = (sp.order_parameter, H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean())
-            for ax, y in zip(axes, yv):
-                if sp.type == "branch_point":
-                    ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
-                elif sp.type == "fold":
-                    ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
-                else:
-                    ax.axvline(sp.lam, color=c, ls=":", lw=1)
+    colours = {T: plt.cm.tab10(k % 10) for k, T in enumerate(Ts)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    _draw_traces(axes[0], traces, colours, "m")
+    _draw_traces(axes[1], traces, colours, "diag")
     handles = [plt.Line2D([], [], color=colours[T], lw=2, label=f"T = {T}") for T in Ts]
     handles += [plt.Line2D([], [], color="k", ls="-", label="RNN, stable"),
                 plt.Line2D([], [], color="k", ls="--", lw=1.2, label="RNN, unstable"),
                 plt.Line2D([], [], color="k", ls=":", lw=2.2, label="DNN"),
-                plt.Line2D([], [], color="w", marker="o", mfc="gray", mec="k", label="branch point"),
-                plt.Line2D([], [], color="w", marker="X", mfc="gray", mec="k", ms=8, label="fold")]
+                plt.Line2D([], [], color="w", marker="o", mfc="gray", mec="k", label="symmetry breaking"),
+                plt.Line2D([], [], color="w", marker="X", mfc="gray", mec="k", ms=8, label="fold"),
+                plt.Line2D([], [], color="gray", ls=":", lw=1, label="coexistence"),
+                plt.Line2D([], [], color="w", marker="d", mfc="none", mec="gray", label="other branch point")]
     axes[0].set_ylabel(r"order parameter $m = H^{T-1,T-2}$")
     axes[1].set_ylabel(r"kernel diagonal $H^{T-1,T-1}$")
     for ax in axes:
         ax.set_xlabel(r"signal strength $\lambda$")
         ax.grid(alpha=0.3)
-    axes[0].legend(handles=handles, fontsize=8, loc="upper left")
+    axes[1].legend(handles=handles, fontsize=8, loc="upper left")
+    first = [tr for tr in traces if tr.problem.arch == "rnn" and tr.points_of("fold")]
+    if first:  # zoom on the first-order region of the first such trace
+        tr = first[0]
+        fold = tr.points_of("fold")[0]
+        bp = [s for s in tr.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
+        hi = bp[0].lam if bp else fold.lam
+        pad = 0.5 * max(hi - fold.lam, 1e-3)
+        coex = tr.points_of("coexistence")
+        m_top = 2.0 * (coex[0].order_parameter if coex else fold.order_parameter)
+        ins = axes[0].inset_axes([0.08, 0.46, 0.4, 0.42])
+        _draw_traces(ins, [t for t in traces if t.problem.T == tr.problem.T], colours, "m")
+        ins.set_xlim(fold.lam - pad, hi + pad)
+        ins.set_ylim(-0.1 * m_top, m_top)
+        ins.set_title(f"T = {tr.problem.T}: first order", fontsize=8)
+        ins.tick_params(labelsize=7)
+        ins.grid(alpha=0.3)
     pr = traces[0].problem
     fig.suptitle(title or f"Saddle-point branches, endpoint task (kappa={pr.kappa:g}, w={pr.w:g}, "
                  f"v={pr.v:g}, u={pr.u:g}, P={pr.P})", fontsize=11)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _local_minima(c):
+    """Grid values of m >= 0 where S_m has a local minimum (the slope dS_m/dm turns from - to +)."""
+    out = [c.m[0]] if len(c.m) > 1 and c.m[0] == 0 and c.action[1] > c.action[0] else []
+    for k in range(len(c.m) - 1):
+        if c.slope[k] < 0 <= c.slope[k + 1]:
+            out.append(c.m[k] if abs(c.slope[k]) < abs(c.slope[k + 1]) else c.m[k + 1])
+    return out
+
+
+def plot_landscape(land, path, lambda_c=None, title=None):
+    """The paper's Fig. 4b: S minimised at fixed m, minus its value at m = 0, for several lambda.
+
+    ``land`` is a :class:`linkernel.landscape.Landscape`.  Z2 problems are
+    drawn mirrored to m < 0; local minima are marked.  Left: every lambda
+    over the whole range; right: the middle lambda alone, zoomed on its
+    wells (the quartic well at a second-order lambda_c, the three equal
+    minima at a first-order coexistence point).
+    """
+    import numpy as np
+
+    curves = land.curves
+    colours = plt.cm.plasma(np.linspace(0.0, 0.8, len(curves)))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    z2 = land.problem.has_z2
+    mid = len(curves) // 2
+    for k, (c, col) in enumerate(zip(curves, colours)):
+        m, dS = c.m, c.delta_action
+        if z2:
+            m, dS = np.concatenate([-m[:0:-1], m]), np.concatenate([dS[:0:-1], dS])
+        label = rf"$\lambda$ = {c.lam:.6g}"
+        if lambda_c is not None:
+            label += f" ({c.lam / lambda_c:.3g} $\\lambda_c$)"
+        mins = _local_minima(c)
+        if z2:
+            mins = sorted(set(mins) | {-x for x in mins})
+        S0 = c.action[np.argmin(np.abs(c.m))]
+        for ax in (axes if k == mid else axes[:1]):
+            ax.plot(m, dS, color=col, lw=2, label=label)
+            ax.plot(mins, np.interp(mins, m, dS) if z2 else [np.interp(x, c.m, c.action) - S0 for x in mins],
+                    "o", color=col, mec="k", zorder=5)
+        if k == mid:
+            reach = max([abs(x) for x in mins] + [0.0])
+            zoom_x = 1.5 * reach if reach > 0 else 0.5 * c.m.max()
+            window = np.abs(m) <= zoom_x
+            lo, hi = dS[window].min(), dS[window].max()
+            axes[1].set_xlim(-zoom_x if z2 else m.min(), zoom_x)
+            axes[1].set_ylim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
+            axes[1].set_title(rf"zoom: $\lambda$ = {c.lam:.6g}", fontsize=10)
+    for ax in axes:
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.set_xlabel(r"order parameter $m = H^{T-1,T-2}$")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$S_m - S_0$,   $S_m = \min_{H:\,m(H)=m} S(H)$")
+    axes[0].legend(fontsize=9)
+    pr = land.problem
+    fig.suptitle(title or f"Landau landscape, {pr.arch.upper()} endpoint task T={pr.T} "
+                 f"(kappa={pr.kappa:g}, P={pr.P})", fontsize=11)
     fig.tight_layout()
     return save(fig, path)
 
@@ -271,7 +358,7 @@ def sequence_figure(result, path, title=None):
     ax.set_xticks(t)
     errs = ", ".join(f"{a.upper()} {result.gen_error[a]:.3g}" for a in archs)
     ax.set_title(title or f"$\\lambda$={result.lam:g}, L: {errs}", fontsize=9)
-    ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3, frameon=False)
     vmax = max(np.abs(result.kernels[a]).max() for a in archs)
     for k, a in enumerate(archs):
         kax = fig.add_subplot(gs[0, 1 + k])
@@ -283,4 +370,42 @@ def sequence_figure(result, path, title=None):
             kax.plot([-0.5], [s], ">", color="k", ms=4, clip_on=False)
             kax.plot([s], [-0.5], "v", color="k", ms=4, clip_on=False)
     fig.colorbar(im, ax=fig.axes[1:], shrink=0.8)
+    return save(fig, path)
+
+
+def sequence_sweep_figure(sweeps, path, simulation=None, title=None):
+    """Generalisation error vs the swept variable, RNN and DNN, one panel per sweep.
+
+    ``sweeps``: a :class:`linkernel.sequence.SequenceSweep` or a list of them
+    (each panel titled by its supervision pattern, given as ``sweep.label``
+    when set via a ``(label, sweep)`` pair).  ``simulation``: optional list
+    (one per panel, or None) of dicts ``{arch: (values, mean, err)}``, drawn
+    as points with error bars.
+    """
+    import numpy as np
+
+    items = sweeps if isinstance(sweeps, (list, tuple)) else [sweeps]
+    items = [it if isinstance(it, tuple) else (None, it) for it in items]
+    sims = simulation if simulation is not None else [None] * len(items)
+    fig, axes = plt.subplots(1, len(items), figsize=(4.4 * len(items), 3.4), squeeze=False)
+    style = {"rnn": dict(color="C0", marker="s", label="RNN theory"),
+             "dnn": dict(color="C1", marker="^", label="DNN theory")}
+    for ax, (label, sw), sim in zip(axes[0], items, sims):
+        for a, e in sw.gen_error.items():
+            ax.plot(sw.values, e, lw=1.5, ms=5, mfc="none", **style[a])
+        if sim:
+            for a, (x, m, err, lab) in sim.items():
+                ax.errorbar(x, m, yerr=err, fmt="o", color=style[a]["color"], ms=4, capsize=3,
+                            label=lab, zorder=5)
+        ax.set_xlabel("number of supervised steps k" if sw.variable == "n_supervised" else r"$\lambda$")
+        ax.set_ylabel(r"generalisation error $L = \frac{1}{2T}\sum_t (y^t - f^t)^2$")
+        if sw.variable == "n_supervised":
+            ax.set_xticks(np.asarray(sw.values, dtype=int))
+        ax.set_yscale("log")
+        if label:
+            ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return save(fig, path)

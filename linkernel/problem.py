@@ -244,6 +244,11 @@ def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
     kernels a sample or a minimiser lands on is arbitrary.  Every module uses
     this helper to report the one with m >= 0.  No-op when the problem has no
     Z2 symmetry.
+
+    The DNN has more: each layer's W^(t) flips independently.  At finite N its
+    lag-one entry fluctuates around 0, so per-sample sign fixing turns it into
+    E|m| ~ N^(-1/2) (likewise the RNN below lambda_c): a convention, not
+    feature learning; it vanishes as N -> infinity.
     """
     H = np.asarray(H)
     if problem.has_z2 and order_parameter(H, problem.T, problem.P) < 0:

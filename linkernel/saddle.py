@@ -42,11 +42,12 @@ class Minimum:
     grad_norm: float
     hessian_min_eigenvalue: float
     order_parameter: float
+    is_minimum: bool = True
 
     def to_dict(self) -> dict:
         return {"kernel": self.kernel.tolist(), "action": self.action, "grad_norm": self.grad_norm,
                 "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
-                "order_parameter": self.order_parameter}
+                "order_parameter": self.order_parameter, "is_minimum": self.is_minimum}
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,24 +182,42 @@ def _is_new(H: np.ndarray, found: list, rtol: float = 1e-6) -> bool:
     return all(np.linalg.norm(H - K) > rtol * max(1.0, np.linalg.norm(K)) for K in found)
 
 
-def local_minimum(problem: Problem, H0, tol: float = 1e-13) -> Minimum:
-    """Minimise S from H0 (L-BFGS, then Newton polish); the result may be any local minimum or saddle."""
-    H = _lbfgs(problem, np.asarray(H0, dtype=float))
-    H, res, _ = stationary_point(problem, H, tol=tol)
+def _kick(H: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """H moved along a unit direction by a tenth of its smallest eigenvalue (so it stays positive definite)."""
+    return H + 0.1 * np.linalg.eigvalsh(H)[0] * direction / np.linalg.norm(direction)
+
+
+def local_minimum(problem: Problem, H0, tol: float = 1e-13, escapes: int = 4) -> Minimum:
+    """Minimise S from H0: L-BFGS, then Newton polish.
+
+    A start on a symmetry-invariant set (a diagonal kernel above the RNN
+    transition, say) converges to a saddle, since the gradient never leaves
+    that set.  Such a saddle is detected by a negative Hessian eigenvalue and
+    left along its eigenvector, up to ``escapes`` times; the result is then a
+    minimum unless the escapes ran out (``hessian_min_eigenvalue < 0``).
+    """
+    H = np.asarray(H0, dtype=float)
+    for attempt in range(escapes + 1):
+        H = _lbfgs(problem, H)
+        H, res, _ = stationary_point(problem, H, tol=tol)
+        eig, vec = np.linalg.eigh(hessian(problem, H))
+        if eig[0] >= -1e-7 * np.abs(eig).max() or attempt == escapes:
+            break
+        H = _kick(H, from_vector(vec[:, 0], problem.n))
     H = fix_z2_sign(problem, H)
-    eig = np.linalg.eigvalsh(hessian(problem, H))
     return Minimum(kernel=H, action=action(problem, H), grad_norm=float(res),
                    hessian_min_eigenvalue=float(eig[0]),
-                   order_parameter=order_parameter(H, problem.T, problem.P))
+                   order_parameter=order_parameter(H, problem.T, problem.P),
+                   is_minimum=bool(eig[0] >= -1e-7 * np.abs(eig).max()))
 
 
 def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float = 1e-13) -> SaddlePoint:
     """The kernel of the theory: the global minimum of S(H), with every distinct minimum found.
 
     ``n_starts`` minimisations (the prior kernel plus random Wishart kernels
-    drawn with ``seed``).  A stationary point counts as a minimum when the
-    smallest Hessian eigenvalue is > -1e-7 times the largest; saddles are
-    dropped.  Raises :class:`ConvergenceError` if no start converged to a
+    drawn with ``seed``), each escaping saddles (:func:`local_minimum`).  A
+    stationary point counts as a minimum when the smallest Hessian eigenvalue
+    is > -1e-7 times the largest; saddles are dropped.  Raises :class:`ConvergenceError` if no start converged to a
     minimum.
     """
     if n_starts < 1:
@@ -211,17 +230,14 @@ def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float 
         m = local_minimum(problem, H0, tol=tol)
         scale = max(1.0, np.abs(m.kernel).max())
         worst = max(worst, m.grad_norm / scale)
-        if m.grad_norm > 1e3 * tol * scale:
-            continue
-        eig_scale = np.abs(np.linalg.eigvalsh(hessian(problem, m.kernel))).max()
-        if m.hessian_min_eigenvalue < -1e-7 * eig_scale:
+        if m.grad_norm > 1e3 * tol * scale or not m.is_minimum:
             continue
         if _is_new(m.kernel, [f.kernel for f in found]):
             found.append(m)
     if not found:
         raise ConvergenceError(
             f"no start converged to a minimum of S (smallest relative residual {worst:.2e}); "
-            "try more starts (n_starts) or a looser tolerance (tol)")
+            "try more starts (n_starts), another seed, or check that the problem is well conditioned")
     found.sort(key=lambda m: m.action)
     best = found[0]
     H = best.kernel

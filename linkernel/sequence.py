@@ -26,7 +26,10 @@ Two facts the tests check and the figures show:
   diagonal between S and its complement is block diagonal too, so
   ``H_{*S} = 0`` for every unsupervised step and ``f* = 0`` there: the DNN
   regresses to the prior mean.  After the last supervised step the DNN kernel
-  is the prior's, ``H^{tt} = w H^{t-1,t-1}``.
+  is the prior's, ``H^{tt} = w H^{t-1,t-1}``.  The statement is exact at every
+  width too: flipping ``W^(t), U^(t)`` and ``W^(t+1)`` together flips ``h^t``
+  alone, so the finite-N posterior is invariant under ``f^t -> -f^t`` for each
+  unsupervised t (tested against :func:`simulate_sequence`).
 * **Z2.**  With inputs only at t = 0, ``W -> -W`` maps ``h^t -> (-1)^t h^t``
   and leaves the prior invariant.  If the supervised targets are mapped to
   ``sigma * y_S`` (``sigma = +-1``, e.g. ``sigma = +1`` when only even steps
@@ -43,12 +46,13 @@ Two facts the tests check and the figures show:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from linkernel.problem import Problem, _count
-from linkernel.saddle import SaddlePoint, saddle_point
+from linkernel.action import hessian, kl_term, likelihood_term, predictions
+from linkernel.saddle import SaddlePoint, local_minimum, saddle_point
 from linkernel.tasks import teacher_outputs, teacher_sequence
 
 SUPERVISION_PATTERNS = ("all", "first:K", "every-other", "every-other:K", "random:K", "t1,t2,...")
@@ -151,6 +155,11 @@ def generalisation_error(targets, predictions) -> float:
     return 0.5 * float(np.mean((y - f) ** 2))
 
 
+def minimum_gen_error(problem: Problem, H) -> float:
+    """L of the posterior-mean predictions at the kernel H (any minimum, not only the global one)."""
+    return generalisation_error(problem.targets, posterior_mean(problem, H)[0])
+
+
 @dataclass(frozen=True, eq=False)
 class SequenceResult:
     """Theory for one sequence task, for each architecture in ``archs``.
@@ -197,7 +206,8 @@ class SequenceResult:
                     "hessian_eigenvalue_max": float(sp.hessian_eigenvalues[-1]),
                     "order_parameter": sp.order_parameter, "n_starts": sp.n_starts, "seconds": sp.seconds,
                     "minima": [{"action": m.action, "order_parameter": m.order_parameter,
-                                "grad_norm": m.grad_norm, "hessian_min_eigenvalue": m.hessian_min_eigenvalue}
+                                "grad_norm": m.grad_norm, "hessian_min_eigenvalue": m.hessian_min_eigenvalue,
+                                "gen_error": minimum_gen_error(sp.problem, m.kernel)}
                                for m in sp.minima]}
         return {
             "T": self.T, "period": self.period, "radius": self.radius, "lam": self.lam, **self.hyper,
@@ -214,6 +224,38 @@ class SequenceResult:
         }
 
 
+def add_mirror_minima(sp: SaddlePoint, tol: float = 1e-11) -> SaddlePoint:
+    """``sp`` with the minima reached from the Z2 mirrors ``s H s`` of its minima added (and the global one updated).
+
+    When the supervision breaks W -> -W only explicitly (no ``has_z2``), the
+    mirror of a minimum is a natural guess for a competing minimum: on the
+    task supervised at 0,2,3,5,7,8 with lambda = 4 a random-start search can
+    miss the teacher-like minimum (m > 0) next to the aliased global one
+    (m < 0).  One extra local minimisation per minimum; a no-op for Z2
+    symmetric problems (the mirror is the same minimum).
+    """
+    pr = sp.problem
+    if pr.has_z2 or pr.T < 2:
+        return sp
+    s = pr.parity_signs
+    found = list(sp.minima)
+    for m in sp.minima:
+        cand = local_minimum(pr, s[:, None] * m.kernel * s[None, :], tol=tol)
+        scale = max(1.0, np.abs(cand.kernel).max())
+        eig = np.linalg.eigvalsh(hessian(pr, cand.kernel))
+        if cand.grad_norm > 1e3 * tol * scale or eig[0] < -1e-7 * np.abs(eig).max():
+            continue  # not converged, or a saddle
+        if all(np.linalg.norm(cand.kernel - f.kernel) > 1e-6 * max(1.0, np.linalg.norm(f.kernel)) for f in found):
+            found.append(cand)
+    if len(found) == len(sp.minima):
+        return sp
+    found.sort(key=lambda m: m.action)
+    H = found[0].kernel
+    return replace(sp, kernel=H, action=found[0].action, kl=kl_term(pr, H), likelihood=likelihood_term(pr, H),
+                   grad_norm=found[0].grad_norm, hessian_eigenvalues=np.linalg.eigvalsh(hessian(pr, H)),
+                   predictions=predictions(pr, H), order_parameter=found[0].order_parameter, minima=tuple(found))
+
+
 def _archs(archs) -> tuple:
     archs = (archs,) if isinstance(archs, str) else tuple(archs)
     for a in archs:
@@ -226,11 +268,16 @@ def _archs(archs) -> tuple:
 
 def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, supervised="first:4",
                    lam: float = 1.0, *, archs=("rnn", "dnn"), seed: int = 0, n_starts: int = 6,
-                   w: float = 1.0, v: float = 1.0, u: float = 1.0, kappa: float = 0.1) -> SequenceResult:
+                   mirror_starts: bool = True, w: float = 1.0, v: float = 1.0, u: float = 1.0,
+                   kappa: float = 0.1) -> SequenceResult:
     """Saddle point, posterior-mean predictions and generalisation error of RNN and DNN on one teacher task.
 
     ``supervised``: see :func:`supervised_steps` (``seed`` draws random
     patterns and is also the seed of the saddle point's random starts).
+    ``n_starts`` random starts of :func:`linkernel.saddle.saddle_point`, plus
+    (``mirror_starts``) one start from the Z2 mirror of each minimum found
+    (:func:`add_mirror_minima`).  The global minimum is used; the others are
+    in ``saddles[arch].minima``.
     """
     t0 = time.perf_counter()
     archs = _archs(archs)
@@ -240,6 +287,8 @@ def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, super
         pr = sequence_problem(arch, T=T, period=period, radius=radius, supervised=supervised, seed=seed,
                               lam=lam, **hyper)
         sp = saddle_point(pr, n_starts=n_starts, seed=seed)
+        if mirror_starts:
+            sp = add_mirror_minima(sp)
         f, z2[arch] = posterior_mean(pr, sp.kernel)
         branch[arch] = sp.predictions.ravel().copy()
         y = pr.targets.ravel()
@@ -288,7 +337,7 @@ def _sweep(variable, values, specs, lams, archs, progress, kw) -> SequenceSweep:
     archs = _archs(archs)
     results = []
     bar = tqdm(list(zip(values, specs, lams)), desc=f"sequence sweep over {variable}",
-               disable=not progress, leave=False)
+               disable=None if progress else True, leave=False)  # None: off when not a TTY
     for _, spec, lam in bar:
         results.append(solve_sequence(supervised=spec, lam=lam, archs=archs, **kw))
     return SequenceSweep(
@@ -324,6 +373,107 @@ def sweep_lambda(lams, supervised="first:4", T: int = 10, *, archs=("rnn", "dnn"
     return _sweep("lam", lams, [supervised] * len(lams), lams, archs, progress, dict(T=T, **kw))
 
 
+
+# --- simulation: the exact finite-N posterior -----------------------------------------
+@dataclass(frozen=True, eq=False)
+class SequenceSimulation:
+    """Exact finite-width posterior (``linkernel.exact``) on one sequence task, for one architecture.
+
+    ``predictions`` (T,) posterior mean of f^t (Z2-averaged like the theory
+    when the task is Z2 symmetric), ``predictions_stderr`` (T,) their Monte
+    Carlo standard errors (from the effective sample size of each step);
+    ``gen_error`` L of the posterior-mean predictions and
+    ``gen_error_stderr`` its Monte Carlo error (delta method: the MCSE of the
+    per-draw series ``(f_bar - y) . f / T``); ``max_rhat`` / ``min_ess`` over
+    the kernel entries, as reported by the sampler.
+    """
+
+    arch: str
+    N: int
+    supervised: tuple
+    lam: float
+    targets: np.ndarray
+    predictions: np.ndarray
+    predictions_stderr: np.ndarray
+    gen_error: float
+    gen_error_stderr: float
+    max_rhat: float
+    min_ess: float
+    chains: int
+    samples: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "N": self.N, "supervised": list(self.supervised), "lam": self.lam,
+                "targets": self.targets.tolist(), "predictions": self.predictions.tolist(),
+                "predictions_stderr": self.predictions_stderr.tolist(), "gen_error": self.gen_error,
+                "gen_error_stderr": self.gen_error_stderr, "max_rhat": self.max_rhat, "min_ess": self.min_ess,
+                "chains": self.chains, "samples": self.samples, "seconds": self.seconds}
+
+
+def _draw_predictions(problem: Problem, H: np.ndarray) -> np.ndarray:
+    """Posterior means of f given each kernel of a stack (M, T, T) -> (M, T), Z2-averaged as in posterior_mean."""
+    idx = problem.supervised_index
+    K = problem.v * H[:, idx[:, None], idx[None, :]] + problem.kappa * np.eye(len(idx))
+    a = np.linalg.solve(K, np.broadcast_to(problem.y_S, (H.shape[0], len(idx)))[..., None])[..., 0]
+    f = problem.v * np.einsum("mis,ms->mi", H[:, :, idx], a)
+    sigma = z2_sign(problem)
+    if sigma is not None:
+        f = 0.5 * (f + sigma * problem.parity_signs * f)
+    return f
+
+
+def simulate_sequence(arch: str, N: int, T: int = 10, period: float = 10.0, radius: float = 1.0,
+                      supervised="first:4", lam: float = 1.0, *, chains: int = 4, samples: int = 1000,
+                      warmup: int = 500, seed: int = 0, progress: bool = False, **hyper) -> SequenceSimulation:
+    """Posterior-mean predictions and L of a width-``N`` network, exactly (HMC on the rotation-invariant reduction).
+
+    Given the kernel H of a draw, the readout's posterior mean is exactly the
+    GP formula at every N, so ``E f = E_H[v H_{*S} (v H_SS + kappa)^-1 y_S]``.
+    Finite-N corrections to the theory are O(1/N); see
+    :func:`extrapolate_inverse_N`.
+    """
+    from linkernel.exact import exact_posterior  # the simulation layer; imported only when used
+    from linkernel.mcmc import ess
+
+    pr = sequence_problem(arch, T=T, period=period, radius=radius, supervised=supervised, seed=seed, lam=lam,
+                          **hyper)
+    t0 = time.perf_counter()
+    ex = exact_posterior(pr, N, chains=chains, samples=samples, warmup=warmup, seed=seed, progress=progress)
+    n = pr.n
+    F = _draw_predictions(pr, ex.draws.reshape(-1, n, n)).reshape(ex.draws.shape[:2] + (n,))
+    fbar = F.mean(axis=(0, 1))
+    y = pr.targets.ravel()
+
+    def se(x):
+        sd = float(np.std(x, ddof=1))
+        return 0.0 if sd == 0.0 else sd / np.sqrt(ess(x))
+
+    f_se = np.array([se(F[..., i]) for i in range(n)])
+    L = generalisation_error(y, fbar)
+    L_se = se(F @ ((fbar - y) / n))
+    return SequenceSimulation(arch=arch, N=ex.N, supervised=tuple(t for t, _ in pr.supervised), lam=pr.lam,
+                              targets=y, predictions=fbar, predictions_stderr=f_se, gen_error=L,
+                              gen_error_stderr=L_se, max_rhat=ex.max_rhat, min_ess=ex.min_ess, chains=chains,
+                              samples=samples, seconds=time.perf_counter() - t0)
+
+
+def extrapolate_inverse_N(Ns, values, stderrs) -> tuple:
+    """Weighted least-squares fit ``value(N) = value_inf + a / N``; returns ``(value_inf, its stderr, a)``.
+
+    Finite-width corrections to the saddle point are O(1/N); the
+    extrapolated value is what the N -> infinity theory must match.
+    """
+    Ns, vals, ses = (np.asarray(a, dtype=float) for a in (Ns, values, stderrs))
+    if len(Ns) < 2 or len(set(Ns.tolist())) < 2:
+        raise ValueError(f"Ns={Ns.tolist()} is invalid; need at least two distinct widths to extrapolate in 1/N")
+    if np.any(ses <= 0):
+        raise ValueError("stderrs must be positive")
+    A = np.column_stack([np.ones_like(Ns), 1.0 / Ns]) / ses[:, None]
+    coef, *_ = np.linalg.lstsq(A, vals / ses, rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    return float(coef[0]), float(np.sqrt(cov[0, 0])), float(coef[1])
+
 __all__ = ["supervised_steps", "sequence_problem", "posterior_mean", "generalisation_error", "z2_sign",
-           "SequenceResult", "solve_sequence", "SequenceSweep", "sweep_supervised", "sweep_lambda",
-           "teacher_outputs"]
+           "SequenceResult", "solve_sequence", "add_mirror_minima", "minimum_gen_error", "SequenceSweep", "sweep_supervised", "sweep_lambda",
+           "SequenceSimulation", "simulate_sequence", "extrapolate_inverse_N", "teacher_outputs"]

@@ -37,7 +37,7 @@ def test_vector_coordinates_are_orthonormal(rng):
 
 
 # --- properties of the action --------------------------------------------------
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 
 from linkernel import Problem  # noqa: E402
 from linkernel.action import kl_term, likelihood_term, prior_kernel, sigma  # noqa: E402
@@ -58,6 +58,8 @@ def problems(draw, max_n=4):
     r = np.random.default_rng(seed)
     x = r.normal(size=(T, P, D)) * (r.random((T, 1, 1)) < 0.6)
     x[0] = r.normal(size=(P, D))
+    while np.linalg.cond(x[0] @ x[0].T) > 100:  # keep the t = 0 input kernel well conditioned
+        x[0] = r.normal(size=(P, D))
     pairs = [(t, p) for t in range(T) for p in range(P)]
     S = [pairs[i] for i in sorted(r.choice(len(pairs), size=r.integers(1, len(pairs) + 1), replace=False))]
     h = {k: draw(s) for k, s in hyper.items()}
@@ -113,7 +115,9 @@ def test_lambda_zero_gives_the_prior_kernel(case):
     p = p.with_(lam=0.0)
     H = _prior_closed_form(p)
     np.testing.assert_allclose(prior_kernel(p), H, rtol=1e-12, atol=1e-12)
-    # and it is the minimum of S, reached from a different start
+    # and it is the minimum of S, reached from a different start (when H is not near-singular:
+    # random inputs can make it so, and then S is too ill-conditioned for a 1e-7 comparison)
+    assume(np.linalg.cond(H) < 1e5)
     m = local_minimum(p, 2.0 * np.eye(p.n) + H)
     np.testing.assert_allclose(m.kernel, H, rtol=1e-7, atol=1e-9)
 

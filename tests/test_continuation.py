@@ -117,6 +117,7 @@ def test_first_order_case_has_fold_and_coexistence():
     fold, coex = tr.points_of("fold")[0], tr.points_of("coexistence")[0]
     bp = [s for s in tr.points_of("branch_point") if s.z2][0]
     assert fold.lam < coex.lam < bp.lam
+    assert tr.spinodals == {"symmetric": bp.lam, "broken": fold.lam}
     # the fold: a zero Hessian eigenvalue on the broken branch
     eig = np.linalg.eigvalsh(hessian(tr.problem.with_(lam=fold.lam), fold.kernel))
     assert abs(eig).min() < 1e-8 * abs(eig).max() and fold.order_parameter > 0
@@ -161,3 +162,33 @@ def test_cli_trace_json_csv_and_plot(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["trace", "--lam", "3:1"])
     assert exc.value.code == 2
+
+
+def test_branch_point_agrees_with_the_derivation():
+    critical = pytest.importorskip("linkernel.critical")  # the derivation issue's module, once merged
+    p = tasks.endpoint("rnn", T=4, kappa=0.1)
+    lam_c = critical.critical_point(p).lambda_c
+    bp = trace(p, (1.5, 1.7)).points_of("branch_point")[0]
+    assert bp.lam == pytest.approx(float(lam_c), rel=1e-8)
+
+
+@pytest.mark.parametrize("kappa,order", [(5.0, "second order"), (5.2, "first order")])
+def test_order_changes_near_the_tricritical_point_at_T4(kappa, order):
+    """At T = 4 the pitchfork turns subcritical between kappa = 5.0 and 5.2 (weakly first order)."""
+    tr = trace(tasks.endpoint("rnn", T=4, kappa=kappa), (3.0, 3.5))
+    assert tr.transition == order
+    if order == "first order":
+        fold, coex = tr.points_of("fold")[0], tr.points_of("coexistence")[0]
+        assert fold.lam < coex.lam < tr.spinodals["symmetric"]
+        p = tr.problem.with_(lam=coex.lam)
+        broken = local_minimum(p, coex.kernel)
+        symmetric = local_minimum(p, np.diag(np.diag(coex.kernel)))
+        assert broken.action == pytest.approx(symmetric.action, abs=1e-12)
+
+
+def test_range_above_the_transition_still_traces_the_broken_minimum():
+    tr = trace(tasks.endpoint("rnn", T=4, kappa=0.1), (2.0, 2.5))
+    sym, broken = tr.branches
+    assert not sym.stable.any() and broken.kind == "broken" and broken.stable.all()
+    sp = saddle_point(tr.problem.with_(lam=2.4), n_starts=4)
+    assert point_at(tr, 2.4, branch=1).order_parameter == pytest.approx(sp.order_parameter, rel=1e-6)

@@ -11,11 +11,11 @@ from scipy.optimize import brentq, minimize
 
 from linkernel import symbolic, tasks
 from linkernel.action import action, gradient, hessian, prior_kernel, to_vector
-from linkernel.branch import (branch_kernel, branch_ratios, diagonal_symbols, normalized_action, r,
-                              symmetric_branch, x)
+from linkernel.branch import branch_kernel, branch_ratios, r, symmetric_branch, x
 from linkernel.cli import main
-from linkernel.critical import (critical_point, critical_ratio, general_critical_point, hessian_blocks,
-                                landau_coefficients, tricritical_load)
+from linkernel.critical import critical_point
+from linkernel.landau import general_critical_point, landau_coefficients, tricritical_load
+from linkernel.stability import critical_ratio, hessian_blocks
 from linkernel.saddle import saddle_point, stationary_point
 
 
@@ -68,7 +68,7 @@ def test_branch_equations_are_the_core_equations_on_diagonal_kernels(arch, T):
         assert sp.simplify(sa.equations[s].subs(off)) == 0
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(T=st.integers(2, 5), w=st.floats(0.5, 1.5), v=st.floats(0.5, 2.0), u=st.floats(0.5, 2.0),
        kappa=st.floats(0.05, 1.0), frac=st.floats(0.2, 0.95))
 def test_branch_kernel_is_the_numerical_saddle(T, w, v, u, kappa, frac):
@@ -176,7 +176,8 @@ def test_general_T_pattern_matches_each_derivation():
         assert critical_ratio(T) == g["r_c"].subs(Ts, T)
         L = landau_coefficients(T, True)
         assert sp.simplify(L.b_e - g["b_e_critical"].subs(Ts, T)) == 0
-        assert sp.simplify(landau_coefficients(T).a_e - g["a_e"].subs(Ts, T)) == 0 if T <= 5 else True
+        if T <= 5:                                 # the whole-branch expansion is the slow part
+            assert sp.simplify(landau_coefficients(T).a_e - g["a_e"].subs(Ts, T)) == 0
         lc = symmetric_branch(T).lam_of_r.subs(r, critical_ratio(T))
         assert sp.simplify(lc - g["lambda_c"].subs(Ts, T)) == 0
 
@@ -227,17 +228,25 @@ def test_quartic_coefficient_matches_constrained_minimisation(T, kappa):
     assert b_num == pytest.approx(cp.landau["b"], rel=2e-2)
 
 
-def test_quadratic_coefficient_slope_matches_numerics():
+def test_landau_derivatives_match_constrained_minimisation():
+    """a, b and their lambda-derivatives: fit S_eff(m) = S0 + a m^2 + b m^4 + c m^6 (core action) at three lambdas."""
     p = tasks.endpoint("rnn", T=4)
     cp = critical_point(p)
-    dl = 1e-3 * cp.lambda_c
-    mm = 1e-3
-    vals = []
-    for L in (cp.lambda_c - dl, cp.lambda_c + dl):
+
+    def fit(L):
         q = p.with_(lam=L)
         H0 = branch_kernel(q)
-        vals.append((constrained_action(q, mm, H0) - action(q, H0)) / mm ** 2)
-    assert (vals[1] - vals[0]) / (2 * dl) == pytest.approx(cp.landau["da_dlambda"], rel=1e-2)
+        S0 = action(q, H0)
+        ms = np.array([0.05, 0.1, 0.15, 0.2])
+        y = np.array([(constrained_action(q, mm, H0) - S0) / mm ** 2 for mm in ms])
+        return np.linalg.lstsq(np.vstack([np.ones_like(ms), ms ** 2, ms ** 4]).T, y, rcond=None)[0]
+
+    d = 0.01 * cp.lambda_c
+    lo, mid, hi = fit(cp.lambda_c - d), fit(cp.lambda_c), fit(cp.lambda_c + d)
+    assert abs(mid[0]) < 1e-9
+    assert mid[1] == pytest.approx(cp.landau["b"], rel=1e-3)
+    assert (hi[0] - lo[0]) / (2 * d) == pytest.approx(cp.landau["da_dlambda"], rel=1e-3)
+    assert (hi[1] - lo[1]) / (2 * d) == pytest.approx(cp.landau["db_dlambda"], rel=1e-2)
 
 
 def test_second_order_transition_T4():
@@ -247,10 +256,30 @@ def test_second_order_transition_T4():
     assert cp.order == "second" and cp.beta == 0.5
     below = saddle_point(p.with_(lam=cp.lambda_c * (1 - 1e-3)))
     assert below.order_parameter < 1e-6 and len(below.minima) == 1
-    for d in (1e-4, 4e-4):
-        above = saddle_point(p.with_(lam=cp.lambda_c + d))
-        assert above.order_parameter > 0
-        assert above.order_parameter / math.sqrt(d) == pytest.approx(cp.amplitude, rel=3e-2)
+    above = saddle_point(p.with_(lam=cp.lambda_c + 1e-4), n_starts=4)
+    assert above.order_parameter / 1e-2 == pytest.approx(cp.amplitude, rel=2e-2)
+
+
+@settings(max_examples=3, deadline=None)
+@given(T=st.sampled_from([3, 4]), w=st.floats(0.8, 1.2), v=st.floats(0.7, 1.5), u=st.floats(0.7, 1.5),
+       kappa=st.floats(0.02, 0.5))
+def test_beta_one_half_where_b_positive(T, w, v, u, kappa):
+    """b > 0 at lambda_c: the numerical m grows like (lambda - lambda_c)^(1/2) with the predicted amplitude."""
+    p = tasks.endpoint("rnn", T=T, w=w, v=v, u=u, kappa=kappa)
+    cp = critical_point(p)
+    assert cp.landau["b"] > 0 and cp.order == "second" and cp.beta == 0.5
+    d1, d2 = 1e-5 * cp.lambda_c, 1e-4 * cp.lambda_c
+    m1, m2 = (saddle_point(p.with_(lam=cp.lambda_c + d)).order_parameter for d in (d1, d2))
+    assert np.log(m2 / m1) / np.log(d2 / d1) == pytest.approx(0.5, abs=0.01)
+    assert m1 / np.sqrt(d1) == pytest.approx(cp.amplitude, rel=1e-2)
+
+
+def test_amplitude_for_two_patterns():
+    """P = 2: m = c/P of the label-sector chain, so A scales as |yhat|^(1/2) / P."""
+    p = tasks.endpoint("rnn", T=4, P=2)
+    cp = critical_point(p)
+    m = saddle_point(p.with_(lam=cp.lambda_c + 1e-4)).order_parameter
+    assert m / 1e-2 == pytest.approx(cp.amplitude, rel=1e-2)
 
 
 @pytest.mark.parametrize("T,kappa", [(5, 0.1), (4, 10.0)])
@@ -275,6 +304,27 @@ def test_tricritical_loads():
     assert critical_point(p).order == "tricritical"
 
 
+def test_tricritical_exponent_is_one_quarter():
+    """At kappa* (T = 4: x* = 1, kappa* = v u w^3 (3/2)^4) b = 0, c > 0 and m ~ A (lambda - lambda_c)^(1/4)."""
+    p = tasks.endpoint("rnn", T=4, kappa=81 / 16)
+    cp = critical_point(p)
+    assert cp.order == "tricritical" and cp.beta is None
+    assert cp.tricritical["beta"] == [0.25] and cp.tricritical["c"][0] > 0
+    m1, m2 = (saddle_point(p.with_(lam=cp.lambda_c + d)).order_parameter for d in (1e-5, 1e-4))
+    assert np.log(m2 / m1) / np.log(10) == pytest.approx(0.25, abs=0.01)
+    assert m1 / 1e-5 ** 0.25 == pytest.approx(cp.tricritical["amplitude"][0], rel=1e-2)
+
+
+def test_folded_branch_is_first_order():
+    """Large kappa (x_c < 1/(2T-1)): lambda(r) folds before r_c and a broken minimum wins before lambda_c."""
+    p = tasks.endpoint("rnn", T=4, kappa=50.0)
+    cp = critical_point(p)
+    assert not cp.branch_stable and cp.order == "first"
+    assert cp.load_c < cp.tricritical["fold_load"]
+    sp_ = saddle_point(p.with_(lam=0.95 * cp.lambda_c), n_starts=8)
+    assert sp_.order_parameter > 1.0
+
+
 def test_critical_mode_is_linear_in_t():
     for T in (3, 4, 5, 6):
         V = landau_coefficients(T, True).mode
@@ -290,3 +340,25 @@ def test_cli_critical_json(capsys):
     assert set(d["landau"]) >= {"a", "b", "da_dlambda", "db_dlambda"}
     assert d["lambda_c"] == pytest.approx((81 / 16 + 0.1) / math.sqrt(2 * 81 / 16))
     assert main(["critical", "--T", "2"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("T", [3, 4, 5, 6])
+@pytest.mark.parametrize("w,v,u", [(1, 1, 1), (0.8, 1.5, 0.7)])
+def test_order_map_against_direct_numerics(T, w, v, u):
+    """Every predicted order checked by saddle_point: coexisting minima below lambda_c iff first order."""
+    from linkernel.critical import order_map
+    for row in order_map((T,), (0.03, 0.3, 3.0, 12.0, 60.0), w, v, u):
+        x_star = [float(s) for s in tricritical_load(T)]
+        if any(abs(row["load_c"] / s - 1) < 0.2 for s in x_star):
+            continue                                          # too close to b = 0 for a clean jump
+        p = tasks.endpoint("rnn", T=T, w=w, v=v, u=u, kappa=row["kappa"])
+        if not row["branch_stable"]:                          # the symmetric state ends at the fold: a jump
+            below = saddle_point(p.with_(lam=row["lambda_fold"] * (1 - 2e-3)), n_starts=10)
+            above = saddle_point(p.with_(lam=row["lambda_fold"] * (1 + 2e-3)), n_starts=10)
+            assert min(mn.order_parameter for mn in below.minima) < 1e-6, row
+            assert above.order_parameter > 1.0, row             # the global minimum has jumped
+            continue
+        below = saddle_point(p.with_(lam=row["lambda_c"] * (1 - 2e-3)), n_starts=10)
+        coexist = max(mn.order_parameter for mn in below.minima) > 1e-3
+        assert coexist == (row["order"] == "first"), row

@@ -170,6 +170,17 @@ def test_posterior_matches_importance_sampling_of_networks(arch, lam):
     assert np.max(np.abs(z)) < 4.5, (np.max(np.abs(z)), r.kernel, ref)
 
 
+@pytest.mark.parametrize("k,N", [(2, 8), (3, 8), (5, 10), (6, 8)])
+def test_block_posterior_matches_importance_sampling_of_networks(k, N):
+    """P = 2, and inputs at every time with an unusual supervised set (the redundant block-Arnoldi RNN)."""
+    p = _problems()[k]
+    ref, ref_se = importance_posterior(p, N, 100000, seed=3)
+    r = exact_posterior(p, N, chains=4, samples=1000, warmup=500, seed=4, progress=False)
+    assert r.max_rhat < 1.02
+    z = (r.kernel - ref) / np.sqrt(r.stderr ** 2 + ref_se ** 2)
+    assert np.max(np.abs(z)) < 4.5, (np.max(np.abs(z)), r.kernel, ref)
+
+
 def _log_gamma_grid(a, scale, grid):
     """Density of log Y for Y ~ Gamma(a, scale) on a grid of log Y."""
     return np.exp(a * grid - np.exp(grid) / scale - gammaln(a) - a * math.log(scale))
@@ -208,9 +219,9 @@ def dnn_quadrature(p, N):
     return diag, m
 
 
-def test_dnn_posterior_matches_chi_square_quadrature():
-    p = tasks.endpoint("dnn", T=4, lam=2.0)
-    N = 16
+@pytest.mark.parametrize("lam,N", [(2.0, 16), (1.0, 64), (3.2, 64)])
+def test_dnn_posterior_matches_chi_square_quadrature(lam, N):
+    p = tasks.endpoint("dnn", T=4, lam=lam)
     diag, m = dnn_quadrature(p, N)
     r = exact_posterior(p, N, chains=4, samples=1500, warmup=700, seed=5, progress=False)
     z = (np.diag(r.kernel) - diag) / np.diag(r.stderr)
@@ -219,6 +230,66 @@ def test_dnn_posterior_matches_chi_square_quadrature():
     # every cross-time entry except the sign-fixed m = H^{32} averages to zero by symmetry
     off = [(1, 0), (2, 0), (3, 0), (2, 1), (3, 1)]
     assert max(abs(r.kernel[i, j]) / r.stderr[i, j] for i, j in off) < 4.5
+
+
+def full_network_rnn_posterior(p, N, chains=4, samples=1500, warmup=1500, seed=0):
+    """Posterior mean kernel of the P = 1 endpoint RNN by HMC on all N^2 + N weights (no reduction).
+
+    Weights standardised by their prior scales; the readout v integrated out in the
+    full network (f_S | h Gaussian); gradient by hand-written backpropagation.
+    Returns (mean, standard error, max R-hat, min ESS, Chains).
+    """
+    T = p.T
+    sw, su = math.sqrt(p.w / N), math.sqrt(p.u)      # endpoint task: U x^0 ~ N(0, u I)
+    S, y = p.supervised_index, p.y_S
+
+    def forward(theta):
+        Wz, uz = theta[..., :N * N].reshape(theta.shape[:-1] + (N, N)), theta[..., N * N:]
+        hs = [su * uz]
+        for t in range(1, T):
+            hs.append(np.einsum("...ij,...j->...i", sw * Wz, hs[-1]))
+        G = np.stack(hs, axis=-1)
+        return Wz, hs, G, np.swapaxes(G, -1, -2) @ G / N
+
+    def logp_grad(theta):
+        C = theta.shape[0]
+        Wz, hs, G, H = forward(theta)
+        K = p.v * H[:, S[:, None], S[None, :]] + p.kappa * np.eye(len(S))
+        Kinv = np.linalg.inv(K)
+        a = Kinv @ y
+        ll = -0.5 * np.linalg.slogdet(K)[1] - 0.5 * N * a @ y
+        Hbar = np.zeros_like(H)
+        Hbar[:, S[:, None], S[None, :]] = -0.5 * p.v * Kinv + 0.5 * N * p.v * a[:, :, None] * a[:, None, :]
+        Gbar = G @ (Hbar + np.swapaxes(Hbar, 1, 2)) / N
+        lam = Gbar[:, :, T - 1]
+        Wbar = np.zeros_like(Wz)
+        for t in range(T - 1, 0, -1):
+            Wbar += lam[:, :, None] * hs[t - 1][:, None, :]
+            lam = Gbar[:, :, t - 1] + np.einsum("cji,cj->ci", sw * Wz, lam)
+        g = np.concatenate([(sw * Wbar).reshape(C, -1), su * lam], axis=1) - theta
+        return -0.5 * np.sum(theta ** 2, 1) + ll, g
+
+    d = N * N + N
+    ch = hmc(logp_grad, np.random.default_rng(seed).normal(size=(chains, d)), np.eye(d), n_samples=samples,
+             n_warmup=warmup, seed=seed, progress=False)
+    H = fix_z2_sign_batch(p, forward(ch.theta)[3])
+    es = np.array([[ess(H[:, :, i, j]) for j in range(T)] for i in range(T)])
+    se = H.std(axis=(0, 1)) / np.sqrt(es)
+    return (H.mean(axis=(0, 1)), se, max(rhat(H[:, :, i, j]) for i in range(T) for j in range(T)),
+            float(es.min()), ch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lam", [1.0, 3.2])
+def test_rnn_posterior_matches_full_network_hmc(lam):
+    """N = 12 (about 30 s each): the reduced posterior vs HMC on all 156 weights of the network."""
+    p = tasks.endpoint("rnn", T=4, lam=lam)
+    N = 12
+    ref, ref_se, ref_rhat, _, _ = full_network_rnn_posterior(p, N)
+    assert ref_rhat < 1.02
+    r = exact_posterior(p, N, chains=4, samples=2000, warmup=1000, seed=1, progress=False)
+    z = (r.kernel - ref) / np.sqrt(r.stderr ** 2 + ref_se ** 2)
+    assert np.max(np.abs(z)) < 4.5, (r.kernel, ref)
 
 
 def test_large_N_posterior_concentrates_on_the_saddle_point():

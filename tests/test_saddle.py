@@ -100,3 +100,11 @@ def test_minima_are_deduplicated_up_to_z2_and_sorted():
 def test_lambda_zero_saddle_is_prior():
     p = tasks.endpoint("rnn", T=5, P=2, lam=0.0)
     np.testing.assert_allclose(saddle_point(p).kernel, prior_kernel(p), atol=1e-9)
+
+
+def test_single_start_on_the_symmetric_set_escapes_the_saddle():
+    # the prior kernel is diagonal: plain descent from it stays on the symmetric (saddle) branch
+    p = tasks.endpoint("rnn", T=4, lam=2.5)
+    one = saddle_point(p, n_starts=1)
+    assert one.order_parameter > 1.0 and one.hessian_eigenvalues[0] > 0
+    np.testing.assert_allclose(one.kernel, saddle_point(p, n_starts=8).kernel, rtol=1e-8)

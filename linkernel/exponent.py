@@ -1,0 +1,161 @@
+"""The order-parameter exponent beta, m ~ (lambda - lambda_c)^beta, from the traced broken branch.
+
+Method (all in mpmath at ``digits`` + 20 working digits):
+
+1. trace the problem in double precision (:func:`linkernel.continuation.trace`)
+   to find the Z2 branch point where the symmetric branch loses stability,
+   and to learn whether the pitchfork is supercritical (second order) or
+   subcritical (first order: then there is no power law and we say so);
+2. refine lambda_c to ``digits`` digits (:func:`linkernel.highprec.branch_point`);
+3. follow the broken branch towards lambda_c, parametrised by m itself
+   (``m_k = m_0 / 2^k``): Newton on dS/dH = 0 plus the constraint
+   m(H) = m_k, with lambda free.  Unlike lambda, m parametrises the branch
+   regularly through the pitchfork;
+4. at each point the local log-log slope
+   ``beta(m) = d ln m / d ln(lambda - lambda_c) = (lambda - lambda_c) / (m dlambda/dm)``
+   with dlambda/dm from the bordered Jacobian (implicit differentiation, no
+   finite differences).  As lambda - lambda_c is even in m, beta(m) =
+   beta + c_1 m^2 + c_2 m^4 + ..., so Richardson extrapolation in m^2
+   (ratio 4 per halving of m) removes the corrections order by order;
+5. the estimate is the last diagonal entry of the Richardson table, the error
+   the difference from the previous diagonal entry (never below the working
+   precision).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import mpmath
+from mpmath import mp
+
+from linkernel import highprec as hp
+from linkernel.continuation import trace
+from linkernel.problem import Problem
+from linkernel.saddle import ConvergenceError
+
+GUARD = 20
+
+
+@dataclass(frozen=True, eq=False)
+class ExponentEstimate:
+    """beta with its error; ``beta`` is None where the transition is first order (``message`` says why).
+
+    ``lambda_c`` is a float, the Z2 branch point (in a first-order case the
+    spinodal of the symmetric phase; the transition itself is at
+    ``lambda_coexistence``); ``lambda_c_digits`` carries all ``digits``.
+    ``m_values`` and ``local_slopes`` are the points of step 4;
+    ``richardson`` the diagonal of the extrapolation table.
+    """
+
+    problem: Problem
+    beta: float | None
+    error: float | None
+    lambda_c: float
+    lambda_c_digits: str
+    beta_digits: str | None
+    digits: int
+    transition: str
+    m_values: tuple
+    local_slopes: tuple
+    richardson: tuple
+    message: str
+    seconds: float
+    lambda_coexistence: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"beta": self.beta, "error": self.error, "lambda_c": self.lambda_c,
+                "lambda_c_digits": self.lambda_c_digits, "beta_digits": self.beta_digits,
+                "digits": self.digits, "transition": self.transition,
+                "m_values": list(self.m_values), "local_slopes": list(self.local_slopes),
+                "richardson": list(self.richardson), "message": self.message,
+                "lambda_coexistence": self.lambda_coexistence,
+                "T": self.problem.T, "arch": self.problem.arch, "kappa": self.problem.kappa,
+                "seconds": self.seconds}
+
+
+def _richardson(values, ratio):
+    """Diagonal of the Richardson table for values at h, h/ratio, h/ratio^2, ... (errors in powers of h)."""
+    table = [list(values)]
+    for j in range(1, len(values)):
+        prev = table[-1]
+        f = mp.mpf(ratio) ** j
+        table.append([prev[k] + (prev[k] - prev[k - 1]) / (f - 1) for k in range(1, len(prev))])
+    return [row[-1] for row in table]
+
+
+def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: float = 0.05,
+                      lam_range=(0.5, 4.0), progress: bool = False, traced=None) -> ExponentEstimate:
+    """Estimate beta at the symmetry-breaking transition of ``problem`` (its ``lam`` is ignored).
+
+    ``levels`` halvings of m from ``m0`` (in kernel units) feed the Richardson
+    extrapolation; ``lam_range`` is where the double-precision trace looks
+    for the branch point; ``traced`` is an existing trace of the same problem
+    (saves step 1).  Raises :class:`ConvergenceError` when the
+    symmetric branch does not lose stability in ``lam_range``.
+    """
+    if not (isinstance(digits, int) and 15 <= digits <= 500):
+        raise ValueError(f"digits={digits!r} is invalid; digits must be an integer in 15..500")
+    if not (isinstance(levels, int) and 2 <= levels <= 30):
+        raise ValueError(f"levels={levels!r} is invalid; levels must be an integer in 2..30")
+    if not m0 > 0:
+        raise ValueError(f"m0={m0!r} is invalid; m0 must be > 0")
+    t0 = time.perf_counter()
+    tr = traced if traced is not None else trace(problem, lam_range)
+    bps = [s for s in tr.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
+    if not bps or tr.transition == "none":
+        raise ConvergenceError(f"the symmetric branch does not lose stability for lambda in {lam_range}; "
+                               "widen lam_range (or the problem has no Z2 transition)")
+    bp = bps[0]
+    dps = digits + GUARD
+    with mp.workdps(dps):
+        hbp, _ = hp.branch_point(problem, bp.lam, bp.kernel, dps=dps)
+        lam_c = hbp.lam
+        lam_c_digits = mpmath.nstr(lam_c, digits)
+        if tr.transition == "first order":
+            coex = tr.points_of("coexistence")
+            folds = tr.points_of("fold")
+            msg = ("first-order transition (subcritical pitchfork: the broken branch leaves the branch "
+                   "point towards smaller lambda)"
+                   + (f", fold (spinodal) at lambda={folds[0].lam:.10g}" if folds else "")
+                   + (f", coexistence at lambda={coex[0].lam:.10g}" if coex else "")
+                   + "; m jumps, so there is no power law to fit")
+            return ExponentEstimate(problem, None, None, float(lam_c), lam_c_digits, None, digits,
+                                    tr.transition, (), (), (), msg, time.perf_counter() - t0,
+                                    coex[0].lam if coex else None)
+        broken = tr.branches[bp.branch + 1] if len(tr.branches) > 1 else None
+        start = next(p for p in broken.points if p.order_parameter >= m0)
+        x = hp.to_vector(hp.as_matrix(start.kernel))
+        lam = mp.mpf(start.lam)
+        a = hp.m_vector(problem)
+        m = mp.mpf(start.order_parameter)
+        x_bp = hp.to_vector(hbp.kernel)
+        ms, slopes = [], []
+        for k in range(levels + 1):
+            if k:  # predictor: odd part ~ m, even part and lambda ~ m^2 around the branch point
+                m = m / 2
+                odd = set(hp.odd_coordinates(problem))
+                x = mp.matrix([x[i] / 2 if i in odd else x_bp[i] + (x[i] - x_bp[i]) / 4
+                               for i in range(len(x))])
+                lam = lam_c + (lam - lam_c) / 4
+            x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=dps)
+            ms.append(m)
+            slopes.append((lam - lam_c) / (m * hp.dlam_dm(problem, x, lam, a)))
+            if progress:
+                print(f"  m = {mpmath.nstr(m, 6)}  lambda - lambda_c = {mpmath.nstr(lam - lam_c, 6)}  "
+                      f"local slope = {mpmath.nstr(slopes[-1], 20)}")
+        if (lam - lam_c) <= 0:
+            raise ConvergenceError("the broken branch does not approach lambda_c from above; "
+                                   "try a smaller m0")
+        diag = _richardson(slopes, 4)
+        beta = diag[-1]
+        # the last two diagonal entries, floored at the requested precision
+        err = max(abs(diag[-1] - diag[-2]), mp.mpf(10) ** (-digits))
+        return ExponentEstimate(problem, float(beta), float(err), float(lam_c), lam_c_digits,
+                                mpmath.nstr(beta, digits, strip_zeros=False), digits, tr.transition,
+                                tuple(float(v) for v in ms), tuple(float(s) for s in slopes),
+                                tuple(float(d) for d in diag),
+                                f"second-order transition; beta from {levels + 1} points "
+                                f"m = {float(ms[0]):.3g} .. {float(ms[-1]):.3g}, Richardson in m^2",
+                                time.perf_counter() - t0)

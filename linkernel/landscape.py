@@ -1,0 +1,193 @@
+"""The Landau landscape: the action minimised at fixed order parameter (the paper's Fig. 4b).
+
+    S_m(lam) = min { S(H) : H positive definite, m(H) = m },   m(H) = H^{T-1,T-2}
+
+(pattern-averaged for P > 1).  The constraint is linear in the
+:func:`linkernel.action.to_vector` coordinates, ``a . x = m``, so we write
+``x = m a / |a|^2 + Q y`` with Q an orthonormal basis of the complement of a,
+and minimise over y with a trust-region Newton method (exact Hessian
+``Q^T Hess Q``, which copes with the indefinite Hessian of the unstable
+symmetric saddle).  The sweep in m starts at m = 0 from the symmetric saddle
+and walks outwards, each minimisation starting from its neighbour's.  Where
+the problem has the Z2 symmetry, S_m is even in m and only m >= 0 is
+computed; the negative half is its mirror image.
+
+Below lambda_c the landscape has one minimum at m = 0; above it a Z2 pair of
+minima at +-m* (the broken saddle); at a second-order lambda_c the well is
+quartic.  The minimiser of S_m is the saddle point's m, a cross-check with
+:func:`linkernel.saddle.saddle_point`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq, minimize
+
+from linkernel.action import KernelError, action, from_vector, gradient, hessian, to_vector
+from linkernel.continuation import _Equations, _start, m_vector
+from linkernel.problem import Problem
+from linkernel.saddle import ConvergenceError
+
+
+@dataclass(frozen=True, eq=False)
+class LandscapeCurve:
+    """S minimised at fixed m, at one lambda.
+
+    ``m`` (K,), ``action`` (K,) the constrained minimum, ``kernels`` (K, TP, TP)
+    the minimisers, ``residual`` (K,) the norm of the gradient projected on
+    the constraint surface, ``curvature`` (K,) the smallest eigenvalue of the
+    projected Hessian (> 0: a true constrained minimum).  ``m_min`` and
+    ``action_min`` locate the lowest point (refined by a parabola through the
+    three lowest grid points).
+    """
+
+    lam: float
+    m: np.ndarray
+    action: np.ndarray
+    kernels: np.ndarray
+    residual: np.ndarray
+    curvature: np.ndarray
+    slope: np.ndarray
+    m_min: float
+    action_min: float
+
+    @property
+    def delta_action(self) -> np.ndarray:
+        """S_m - S_{m=0}."""
+        return self.action - self.action[np.argmin(np.abs(self.m))]
+
+    def to_dict(self) -> dict:
+        return {"lam": self.lam, "m": self.m.tolist(), "action": self.action.tolist(),
+                "delta_action": self.delta_action.tolist(), "residual": self.residual.tolist(),
+                "curvature": self.curvature.tolist(), "slope": self.slope.tolist(), "m_min": self.m_min,
+                "action_min": self.action_min}
+
+
+@dataclass(frozen=True, eq=False)
+class Landscape:
+    problem: Problem
+    curves: tuple
+    seconds: float
+
+    def to_dict(self) -> dict:
+        pr = self.problem
+        return {"problem": {k: v for k, v in pr.to_dict().items() if k not in ("x", "yhat", "lam")},
+                "curves": [c.to_dict() for c in self.curves], "seconds": self.seconds}
+
+
+def _symmetric_start(problem: Problem) -> np.ndarray:
+    return from_vector(_start(_Equations(problem), problem.lam, 1e-11)[0][:-1], problem.n)
+
+
+def _constrained_minimum(problem, a, Q, m, y0, gtol):
+    n = problem.n
+    base = m * a / (a @ a)
+
+    def H_of(y):
+        return from_vector(base + Q @ y, n)
+
+    def f(y):
+        try:
+            return action(problem, H_of(y))
+        except (KernelError, np.linalg.LinAlgError):
+            return np.inf
+
+    def jac(y):
+        try:
+            return Q.T @ to_vector(gradient(problem, H_of(y)))
+        except (KernelError, np.linalg.LinAlgError):
+            return np.zeros_like(y)
+
+    def hess(y):
+        try:
+            return Q.T @ hessian(problem, H_of(y)) @ Q
+        except (KernelError, np.linalg.LinAlgError):
+            return np.eye(len(y))
+
+    res = minimize(f, y0, jac=jac, hess=hess, method="trust-exact", options={"gtol": gtol, "maxiter": 500})
+    y = res.x
+    for _ in range(3):  # Newton polish: trust-exact stops at gtol, Newton reaches rounding level
+        g, B = jac(y), hess(y)
+        if np.linalg.eigvalsh(B)[0] <= 0:
+            break
+        y_new = y - np.linalg.solve(B, g)
+        if not np.linalg.norm(jac(y_new)) < np.linalg.norm(g):
+            break
+        y = y_new
+    H = H_of(y)
+    slope = float(to_vector(gradient(problem, H)) @ a / (a @ a))  # dS_m/dm (envelope theorem)
+    return y, H, float(f(y)), float(np.linalg.norm(jac(y))), float(np.linalg.eigvalsh(hess(y))[0]), slope
+
+
+def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float = 1e-10) -> LandscapeCurve:
+    """S minimised at fixed m on ``points`` values of m in [0, m_max] (Z2 problems) or [-m_max, m_max]."""
+    if not (np.isfinite(m_max) and m_max > 0):
+        raise ValueError(f"m_max={m_max!r} is invalid; m_max must be a positive number")
+    if not (isinstance(points, (int, np.integer)) and points >= 3):
+        raise ValueError(f"points={points!r} is invalid; points must be an integer >= 3")
+    a = m_vector(problem)
+    Q = np.linalg.svd(a[None, :])[2][1:].T  # orthonormal complement of a
+    H0 = _symmetric_start(problem)
+    y0 = Q.T @ to_vector(H0)
+    grids = [np.linspace(0.0, m_max, points)]
+    if not problem.has_z2:
+        grids = [np.linspace(0.0, -m_max, points)[::-1], grids[0][1:]]
+    rows = []
+    for grid in grids:
+        order = np.argsort(np.abs(grid))
+        y = y0
+        out = {}
+        for k in order:
+            y, H, S, r, c, g = _constrained_minimum(problem, a, Q, grid[k], y, gtol)
+            out[k] = (grid[k], S, H, r, c, g, y)
+        rows += [out[k] for k in range(len(grid))]
+    m = np.array([r[0] for r in rows])
+    S = np.array([r[1] for r in rows])
+    slope = np.array([r[5] for r in rows])
+    if not np.all(np.isfinite(S)):
+        raise ConvergenceError(f"constrained minimisation left the positive-definite cone at lambda="
+                               f"{problem.lam:g}; use a smaller m_max")
+    k = int(np.argmin(S))
+    m_min, S_min = m[k], S[k]
+    for j in (k - 1, k):  # the slope changes sign from - to + around the minimum
+        if 0 <= j < len(m) - 1 and slope[j] < 0 < slope[j + 1]:
+            cache = {}
+
+            def g(mm, y=rows[j][6]):
+                cache[mm] = _constrained_minimum(problem, a, Q, mm, y, gtol)
+                return cache[mm][5]
+
+            m_min = brentq(g, m[j], m[j + 1], xtol=1e-13)
+            S_min = cache[m_min][2] if m_min in cache else g(m_min) and cache[m_min][2]
+    return LandscapeCurve(lam=problem.lam, m=m, action=S, kernels=np.array([r[2] for r in rows]),
+                          residual=np.array([r[3] for r in rows]), curvature=np.array([r[4] for r in rows]),
+                          slope=slope,
+                          m_min=float(abs(m_min) if problem.has_z2 else m_min), action_min=float(S_min))
+
+
+def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 41,
+              progress: bool = False) -> Landscape:
+    """The Landau landscape at every lambda in ``lams`` (``problem.lam`` is ignored).
+
+    ``m_max`` defaults to 1.5 times the largest |m| of the saddle points at
+    these lambdas (at least 1).
+    """
+    lams = [float(x) for x in np.atleast_1d(lams)]
+    if not lams or any(not (np.isfinite(x) and x > 0) for x in lams):
+        raise ValueError(f"lams={lams!r} is invalid; give positive lambdas")
+    t0 = time.perf_counter()
+    if m_max is None:
+        from linkernel.saddle import saddle_point
+        m_star = max(abs(saddle_point(problem.with_(lam=x), n_starts=3).order_parameter) for x in lams)
+        m_max = max(1.0, 1.5 * m_star)
+    curves = []
+    it = lams
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(lams, desc="landscape", unit="lambda", leave=False)
+    for x in it:
+        curves.append(landscape_at(problem.with_(lam=x), m_max, points))
+    return Landscape(problem=problem, curves=tuple(curves), seconds=time.perf_counter() - t0)

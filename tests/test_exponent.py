@@ -1,0 +1,59 @@
+import json
+
+import numpy as np
+import pytest
+from mpmath import mp
+
+from linkernel import highprec as hp
+from linkernel import tasks
+from linkernel.cli import main
+from linkernel.continuation import point_at, trace
+from linkernel.exponent import _richardson, critical_exponent
+
+
+def test_richardson_removes_powers_of_h():
+    with mp.workdps(30):
+        h = [mp.mpf(1) / 4 ** k for k in range(5)]
+        vals = [mp.mpf(1) / 2 + 3 * x + 5 * x ** 2 - 7 * x ** 3 + 2 * x ** 4 for x in h]
+        assert abs(_richardson(vals, 4)[-1] - mp.mpf(1) / 2) < mp.mpf(10) ** -25
+
+
+def test_exponent_meets_target_at_T4():
+    e = critical_exponent(tasks.endpoint("rnn", T=4, kappa=0.1), digits=30)
+    assert e.transition == "second order"
+    assert abs(e.beta - 0.5) < 1e-10 and e.error < 1e-10
+    assert e.lambda_c == pytest.approx(1.6224172257224674, rel=1e-14)
+    # the raw local slopes approach 1/2 from one side, linearly in m^2
+    s = np.array(e.local_slopes) - 0.5
+    np.testing.assert_allclose(s[1:] / s[:-1], 0.25, rtol=1e-2)
+
+
+def test_m_parametrised_branch_agrees_with_double_precision_continuation():
+    p = tasks.endpoint("rnn", T=4, kappa=0.1)
+    tr = trace(p, (1.5, 2.0))
+    ref = point_at(tr, 1.7, branch=1)
+    with mp.workdps(40):
+        x = hp.to_vector(hp.as_matrix(ref.kernel))
+        a = hp.m_vector(p)
+        m = mp.fsum(a[i] * x[i] for i in range(len(x)))
+        assert float(m) == pytest.approx(ref.order_parameter, rel=1e-15)
+        x, lam = hp.newton(p, x, mp.mpf(1.69), constraint=(a, m), dps=40)
+        assert float(lam) == pytest.approx(1.7, rel=1e-12)
+
+
+def test_first_order_case_is_reported_not_fitted():
+    e = critical_exponent(tasks.endpoint("rnn", T=5, kappa=0.1), digits=20, lam_range=(1.0, 1.5))
+    assert e.transition == "first order" and e.beta is None and e.error is None
+    assert "first-order" in e.message and "coexistence" in e.message
+    assert 1.2 < e.lambda_coexistence < e.lambda_c
+
+
+def test_bad_digits():
+    with pytest.raises(ValueError, match="digits"):
+        critical_exponent(tasks.endpoint("rnn", T=4), digits=3)
+
+
+def test_cli_exponent_json(capsys):
+    assert main(["exponent", "--T", "3", "--digits", "20", "--levels", "6", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert abs(d["beta"] - 0.5) < 1e-10 and d["error"] < 1e-10 and 2.8 < d["lambda_c"] < 2.9

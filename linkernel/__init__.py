@@ -35,6 +35,7 @@ from linkernel.landscape import Landscape, LandscapeCurve, landscape, landscape_
 
 from linkernel.exact import ExactResult, Reduction, exact_posterior, limit_kernel
 from linkernel.finite_size import FiniteSizeScaling, Rounding, critical_lambda, finite_size_scaling, rounding
+from linkernel.sgld import SGLDDivergence, SGLDResult, cka, langevin_extrapolated, run_sgld, sample_posterior
 from linkernel.sequence import (SequenceResult, SequenceSimulation, SequenceSweep, generalisation_error,
                                 posterior_mean, sequence_problem, simulate_sequence, solve_sequence,
                                 supervised_steps, sweep_lambda, sweep_supervised)

@@ -446,6 +446,8 @@ def _sgld(p):
                 raise ValueError("--extrapolate needs --step (the larger of the two Langevin steps)")
             kw["extrapolate_duration"] = args.extrapolate
         else:
+            if args.steps < 4:
+                raise ValueError(f"--steps={args.steps} is invalid; --steps must be an integer >= 4")
             kw |= dict(sweeps=args.steps, burn=args.burn)
         r = run_sgld(problem_from_args(args), args.N, theory=not args.no_theory, exact=not args.no_exact, **kw)
         if args.json:

@@ -183,6 +183,29 @@ def from_vector(vec: np.ndarray, n: int) -> np.ndarray:
     return M
 
 
+def odd_coordinates(problem: Problem) -> np.ndarray:
+    """Boolean mask over the :func:`to_vector` coordinates: True where the entry flips under Z2.
+
+    The Z2 map multiplies H^{tt'} by (-1)^(t+t'); in the Frobenius basis it is
+    diagonal, so the coordinates split into an even and an odd set.
+    """
+    s = problem.parity_signs
+    i, j = np.triu_indices(problem.n)
+    return s[i] * s[j] < 0
+
+
+def m_vector(problem: Problem) -> np.ndarray:
+    """a with a . to_vector(H) = m(H), the pattern-averaged H^{T-1,T-2} (the gradient of m)."""
+    if problem.T < 2:
+        raise ValueError(f"T={problem.T} is invalid here; the order parameter needs T >= 2")
+    T, P, n = problem.T, problem.P, problem.n
+    E = np.zeros((n, n))
+    for p in range(P):
+        a, b = (T - 1) * P + p, (T - 2) * P + p
+        E[a, b] = E[b, a] = 0.5 / P
+    return to_vector(E)
+
+
 def gradient_vector(problem: Problem, H) -> np.ndarray:
     """The gradient in the coordinates of :func:`to_vector` (so its norm is the Frobenius norm of G)."""
     return to_vector(gradient(problem, H))

@@ -31,6 +31,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --- shared arguments ---------------------------------------------------------
+def add_hyperparameter_args(p: argparse.ArgumentParser) -> None:
+    """--kappa, --w, --v, --u with the paper's defaults (kappa = 0.1, w = v = u = 1)."""
+    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
+    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
+    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
+    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+
+
+def hyperparameters(args) -> dict:
+    """The keywords w, v, u, kappa of :func:`add_hyperparameter_args`, for Problem constructors."""
+    return {"w": args.w, "v": args.v, "u": args.u, "kappa": args.kappa}
+
+
 def add_problem_args(p: argparse.ArgumentParser, arch: bool = True, lam: bool = True) -> None:
     """The paper's minimal endpoint task and its hyperparameters (defaults: w = v = u = 1, kappa = 0.1)."""
     if arch:
@@ -38,18 +51,15 @@ def add_problem_args(p: argparse.ArgumentParser, arch: bool = True, lam: bool = 
     p.add_argument("--T", type=int, default=4, help="number of hidden states t = 0..T-1 (default 4)")
     if lam:
         p.add_argument("--lam", type=float, default=2.0, help="signal strength lambda, y = lambda * yhat (default 2)")
-    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
-    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
-    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
-    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    add_hyperparameter_args(p)
     p.add_argument("--P", type=int, default=1, help="patterns, orthogonal inputs at t = 0, labels +-1 (default 1)")
 
 
 def problem_from_args(args, arch: str | None = None, lam: float | None = None):
     """The endpoint-classification Problem described by :func:`add_problem_args`."""
     from linkernel.tasks import endpoint
-    return endpoint(arch or args.arch, T=args.T, P=args.P, w=args.w, v=args.v, u=args.u,
-                    kappa=args.kappa, lam=args.lam if lam is None else lam)
+    return endpoint(arch or args.arch, T=args.T, P=args.P, lam=args.lam if lam is None else lam,
+                    **hyperparameters(args))
 
 
 def print_json(obj) -> None:
@@ -200,15 +210,8 @@ def _archs(text):
 
 def _hyper_args(p, T_help="number of hidden states t = 0..T-1 (default 4)"):
     p.add_argument("--T", type=_int_list, default=[4], help=T_help)
-    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
-    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
-    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
-    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    add_hyperparameter_args(p)
     p.add_argument("--P", type=int, default=1, help="patterns, orthogonal inputs at t = 0, labels +-1 (default 1)")
-
-
-def _hyper(args) -> dict:
-    return {"w": args.w, "v": args.v, "u": args.u, "kappa": args.kappa}
 
 
 def _trace_csv(traces) -> None:
@@ -245,11 +248,11 @@ def _trace(p):
     def run(args):
         from linkernel.continuation import trace_endpoint
         traces = trace_endpoint(args.T, args.arch, args.lam, P=args.P, progress=sys.stderr.isatty(),
-                                **_hyper(args))
+                                **hyperparameters(args))
         if args.plot:
             from linkernel.plots import plot_trace
             extra = [] if "dnn" in args.arch else trace_endpoint(args.T, ["dnn"], args.lam, P=args.P,
-                                                                 **_hyper(args))
+                                                                 **hyperparameters(args))
             plot_trace(traces + extra, args.plot)
         refined = [[None] * len(tr.special_points) for tr in traces]
         if args.digits is not None:
@@ -299,7 +302,7 @@ def _exponent(p):
     def run(args):
         from linkernel.exponent import critical_exponent
         from linkernel.tasks import endpoint
-        ests = [critical_exponent(endpoint(args.arch, T=T, P=args.P, **_hyper(args)), digits=args.digits,
+        ests = [critical_exponent(endpoint(args.arch, T=T, P=args.P, **hyperparameters(args)), digits=args.digits,
                                   levels=args.levels) for T in args.T]
         if args.json:
             print_json(ests[0].to_dict() if len(ests) == 1 else {"estimates": [e.to_dict() for e in ests]})
@@ -336,7 +339,7 @@ def _landscape(p):
         from linkernel.tasks import endpoint
         if len(args.T) != 1:
             raise ValueError(f"T={args.T} is invalid here; landscape takes one T")
-        land = landscape(endpoint(args.arch, T=args.T[0], P=args.P, **_hyper(args)), args.lam,
+        land = landscape(endpoint(args.arch, T=args.T[0], P=args.P, **hyperparameters(args)), args.lam,
                          m_max=args.m_max, points=args.points, progress=sys.stderr.isatty())
         if args.plot:
             from linkernel.plots import plot_landscape
@@ -361,16 +364,13 @@ def _report(p):
     p.add_argument("--out", default="report", help="output folder (default report/)")
     p.add_argument("--T", type=int, default=4, help="hidden states of the analysed task (default 4)")
     p.add_argument("--overlay", type=_int_list, default=[3, 4, 5], help="T's overlaid in trace.png (default 3,4,5)")
-    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
-    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
-    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
-    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    add_hyperparameter_args(p)
     p.add_argument("--digits", type=int, default=30, help="digits of lambda_c and beta (default 30)")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
 
     def run(args):
         from linkernel.report import run_report
-        rep = run_report(args.out, T=args.T, overlay=args.overlay, digits=args.digits, **_hyper(args))
+        rep = run_report(args.out, T=args.T, overlay=args.overlay, digits=args.digits, **hyperparameters(args))
         if args.json:
             print_json(rep.to_dict())
         else:
@@ -491,10 +491,7 @@ def _sequence(p):
                    help="supervised steps: a list 0,1,2,3 | all | first:K | every-other[:K] | random:K "
                         "(default 0,1,2,3)")
     p.add_argument("--lam", type=float, default=1.0, help="signal strength lambda, y = lambda * yhat (default 1)")
-    p.add_argument("--kappa", type=float, default=0.1, help="likelihood variance (default 0.1)")
-    p.add_argument("--w", type=float, default=1.0, help="recurrent weight variance (default 1)")
-    p.add_argument("--v", type=float, default=1.0, help="readout variance (default 1)")
-    p.add_argument("--u", type=float, default=1.0, help="input weight variance (default 1)")
+    add_hyperparameter_args(p)
     p.add_argument("--starts", type=int, default=6, help="minimiser starts per architecture (default 6)")
     p.add_argument("--seed", type=int, default=0, help="seed of random:K supervision and of the starts (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -503,8 +500,7 @@ def _sequence(p):
     def run(args):
         from linkernel.sequence import minimum_gen_error, solve_sequence
         r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
-                           lam=args.lam, seed=args.seed, n_starts=args.starts, w=args.w, v=args.v, u=args.u,
-                           kappa=args.kappa)
+                           lam=args.lam, seed=args.seed, n_starts=args.starts, **hyperparameters(args))
         if args.plot:
             from linkernel.plots import sequence_figure
             sequence_figure(r, args.plot)

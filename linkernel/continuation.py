@@ -38,8 +38,8 @@ import time
 import numpy as np
 from scipy.optimize import brentq
 
-from linkernel.action import (KernelError, action, from_vector, gradient, hessian, prior_kernel,
-                              to_vector)
+from linkernel.action import (KernelError, action, from_vector, gradient, hessian, m_vector, odd_coordinates,
+                              prior_kernel, to_vector)
 from linkernel.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
 from linkernel.saddle import ConvergenceError, saddle_point
@@ -60,17 +60,6 @@ def gradient_lambda(problem: Problem, H) -> np.ndarray:
     out = np.zeros_like(H)
     out[np.ix_(idx, idx)] = -problem.v * problem.lam * np.outer(a, a)
     return out
-
-
-def odd_coordinates(problem: Problem) -> np.ndarray:
-    """Boolean mask over the :func:`to_vector` coordinates: True where the entry flips under Z2.
-
-    The Z2 map multiplies H^{tt'} by (-1)^(t+t'); in the Frobenius basis it is
-    diagonal, so the coordinates split into an even and an odd set.
-    """
-    s = problem.parity_signs
-    i, j = np.triu_indices(problem.n)
-    return s[i] * s[j] < 0
 
 
 class _Equations:
@@ -325,18 +314,6 @@ def _start(eq: _Equations, lam0: float, tol: float):
         return res[0], True
     H = saddle_point(p, n_starts=4).kernel
     return np.append(to_vector(H), lam0), False
-
-
-def m_vector(problem: Problem) -> np.ndarray:
-    """a with a . to_vector(H) = m(H), the pattern-averaged H^{T-1,T-2} (the gradient of m)."""
-    if problem.T < 2:
-        raise ValueError(f"T={problem.T} is invalid here; the order parameter needs T >= 2")
-    T, P, n = problem.T, problem.P, problem.n
-    E = np.zeros((n, n))
-    for p in range(P):
-        a, b = (T - 1) * P + p, (T - 2) * P + p
-        E[a, b] = E[b, a] = 0.5 / P
-    return to_vector(E)
 
 
 def switch_branch(eq: _Equations, bp: SpecialPoint, tol: float = 1e-11, h: float = 1e-2):

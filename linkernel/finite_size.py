@@ -24,20 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize
 
-from linkernel.action import KernelError, action, from_vector, gradient, hessian, prior_kernel, to_vector
+from linkernel.action import (KernelError, action, from_vector, gradient, hessian, odd_coordinates, prior_kernel,
+                              to_vector)
 from linkernel.exact import exact_posterior
 from linkernel.problem import Problem
 from linkernel.saddle import ConvergenceError, saddle_point, stationary_point
 
 #: E|x| for the density ~ exp(-x^4): Gamma(1/2) / Gamma(1/4)
 QUARTIC_MEAN_ABS = math.gamma(0.5) / math.gamma(0.25)
-
-
-def _odd_mask(problem: Problem) -> np.ndarray:
-    """Which coordinates of :func:`linkernel.action.to_vector` are Z2-odd (t + t' odd)."""
-    i, j = np.triu_indices(problem.n)
-    t = np.arange(problem.n) // problem.P
-    return (t[i] + t[j]) % 2 == 1
 
 
 def _require_z2(problem: Problem) -> None:
@@ -54,7 +48,7 @@ def symmetric_kernel(problem: Problem, tol: float = 1e-13) -> np.ndarray:
     """
     _require_z2(problem)
     H, res, ok = stationary_point(problem, prior_kernel(problem), tol=tol)
-    odd = from_vector(_odd_mask(problem).astype(float), problem.n) > 0
+    odd = from_vector(odd_coordinates(problem).astype(float), problem.n) > 0
     if not ok or np.abs(H[odd]).max() > 1e-8 * np.abs(H).max():
         raise ConvergenceError(f"Newton from the prior kernel did not reach the symmetric branch at lam={problem.lam} "
                                f"(residual {res:.2e}); try a smaller lam or continue the branch in small steps")
@@ -66,7 +60,7 @@ def symmetric_kernel(problem: Problem, tol: float = 1e-13) -> np.ndarray:
 def odd_hessian_minimum(problem: Problem, H=None) -> float:
     """Smallest eigenvalue of the Z2-odd block of the Hessian of S on the symmetric branch."""
     H = symmetric_kernel(problem) if H is None else H
-    odd = _odd_mask(problem)
+    odd = odd_coordinates(problem)
     return float(np.linalg.eigvalsh(hessian(problem, H)[np.ix_(odd, odd)])[0])
 
 

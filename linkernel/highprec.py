@@ -21,6 +21,7 @@ import mpmath
 import numpy as np
 from mpmath import mp
 
+from linkernel.action import m_vector as float_m_vector, odd_coordinates as float_odd_coordinates
 from linkernel.action import KernelError
 from linkernel.problem import Problem
 from linkernel.saddle import ConvergenceError
@@ -303,9 +304,8 @@ def newton(problem: Problem, x, lam, free=None, constraint=None, dps: int = 30, 
 
 
 def odd_coordinates(problem: Problem) -> list:
-    s = problem.parity_signs
-    n = problem.n
-    return [k for k, (i, j) in enumerate((i, j) for i in range(n) for j in range(i, n)) if s[i] * s[j] < 0]
+    """Indices of the Z2-odd coordinates (:func:`linkernel.action.odd_coordinates`)."""
+    return [int(k) for k in np.flatnonzero(float_odd_coordinates(problem))]
 
 
 def symmetric_point(problem: Problem, lam, H0, dps: int = 30) -> HighPrecisionPoint:
@@ -351,15 +351,10 @@ def branch_point(problem: Problem, lam_guess, H_guess, dps: int = 30, which: int
 
 # --- the broken branch parametrised by m, and its special points ------------------------
 def m_vector(problem: Problem):
-    """a (mpmath column) with a . to_vector(H) = m, the pattern-averaged H^{T-1,T-2}."""
-    T, P, n = problem.T, problem.P, problem.n
-    a = mp.matrix(n * (n + 1) // 2, 1)
-    k = 0
-    for i in range(n):
-        for j in range(i, n):
-            if any(i == (T - 2) * P + p and j == (T - 1) * P + p for p in range(P)):
-                a[k] = 1 / (mp.sqrt(2) * P)
-            k += 1
+    """a (mpmath column) with a . to_vector(H) = m: :func:`linkernel.action.m_vector`, its 1/(sqrt(2) P) exact."""
+    a = mp.matrix(problem.n * (problem.n + 1) // 2, 1)
+    for k in np.flatnonzero(float_m_vector(problem)):
+        a[int(k)] = 1 / (mp.sqrt(2) * problem.P)
     return a
 
 

@@ -36,10 +36,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkernel.action import KernelError, from_vector, gradient, hessian, prior_kernel, to_vector  # noqa: E402
-from linkernel.continuation import (follow, gradient_lambda,  # noqa: E402
+from linkernel.theory.action import KernelError, from_vector, gradient, hessian, prior_kernel, to_vector  # noqa: E402
+from linkernel.theory.continuation import (follow, gradient_lambda,  # noqa: E402
                                     odd_coordinates, trace)
-from linkernel.saddle import saddle_point, stationary_point  # noqa: E402
+from linkernel.theory.saddle import saddle_point, stationary_point  # noqa: E402
 from linkernel.tasks import endpoint  # noqa: E402
 
 

@@ -7,7 +7,7 @@ Target (issue 2): the whole set RNN and DNN, T = 2..6, P = 1 in under 60 s on 2 
     python benchmarks/derivation_time.py --naive    # also the blind route for comparison
 
 The blind route (--naive) is the core's symbolic action with every entry a
-symbol and sp.diff of it (linkernel.symbolic.symbolic_action(...).equations):
+symbol and sp.diff of it (linkernel.symbolic.action.symbolic_action(...).equations):
 the saddle-point equations alone, without branch, Hessian or Landau work.
 
 Each case starts from empty caches (every lru_cache of the derivation modules
@@ -25,8 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkernel import branch, landau, stability  # noqa: E402
-from linkernel.latex import write_derivation  # noqa: E402
+from linkernel.symbolic import symmetric_branch as branch  # noqa: E402
+from linkernel.symbolic import landau  # noqa: E402
+from linkernel.symbolic import stability  # noqa: E402
+from linkernel.symbolic.latex import write_derivation  # noqa: E402
 
 CACHED = (branch.symmetric_branch, stability.hessian_blocks, stability.critical_ratio,
           landau.landau_coefficients, landau.sixth_order_coefficient, landau.critical_amplitude_squared)
@@ -61,7 +63,8 @@ def main():
     if args.p2:
         print(f"total RNN+DNN, T=2..4, P=2: {total[2]:.1f} s")
     if args.naive:
-        from linkernel import symbolic, tasks
+        from linkernel import tasks
+        from linkernel.symbolic import action as symbolic
         for T in range(2, 7):
             t0 = time.perf_counter()
             eqs = symbolic.symbolic_action(tasks.endpoint("rnn", T=T)).equations

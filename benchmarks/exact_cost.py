@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from linkernel.exact import exact_posterior
+from linkernel.finite_n.exact import exact_posterior
 from linkernel.tasks import endpoint
 
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from linkernel.saddle import saddle_point
+from linkernel.theory.saddle import saddle_point
 from linkernel.sequence import add_mirror_minima, sequence_problem
 
 TASKS = [("first:4", None), ("first:7", None), ("0,1,3,4,6,8", None), ("0,2,3,5,7,8", None),

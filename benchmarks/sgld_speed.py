@@ -12,7 +12,7 @@ kappa = 0.1: above the transition), the same chains and float32 weights:
 Printed per N: wall seconds per step (naive: one Langevin step of all
 weights; gibbs: one sweep, every weight refreshed once) and seconds until the
 running posterior-mean kernel stays within 2% of the exact finite-N posterior
-mean at the same N (:func:`linkernel.exact.exact_posterior`;
+mean at the same N (:func:`linkernel.finite_n.exact.exact_posterior`;
 ``max |H - H_exact| / max |H_exact| < 0.02`` at every later checkpoint,
 burn-in included).  Gibbs runs ``sweeps * max(1, 1024 / N)`` sweeps: per-sample
 fluctuations of H are O(N^-1/2), so small N needs more samples.  The naive sampler is run to 2% only at ``--naive-N``;
@@ -37,9 +37,9 @@ import time
 import numpy as np
 
 from linkernel import tasks
-from linkernel.exact import exact_posterior
-from linkernel.saddle import saddle_point
-from linkernel.sgld import max_rel_error, sample_posterior
+from linkernel.finite_n.exact import exact_posterior
+from linkernel.theory.saddle import saddle_point
+from linkernel.finite_n.network_sampler import max_rel_error, sample_posterior
 
 
 def time_to(checkpoints, ref, tol):
@@ -81,7 +81,7 @@ def main(argv=None):
           f"{os.getloadavg()[0]:.1f} (shared: timings inflated), numpy {np.__version__}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"problem: {args.arch.upper()} endpoint T={args.T} lambda={args.lam} kappa={p.kappa}, {args.chains} chains, "
-          f"float32; reference: exact finite-N posterior (linkernel.exact); agreement: max rel error < {args.tol}")
+          f"float32; reference: exact finite-N posterior (linkernel.finite_n.exact); agreement: max rel error < {args.tol}")
     rows = []
 
     t0 = time.perf_counter()

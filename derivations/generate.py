@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkernel.latex import write_standard_set  # noqa: E402
+from linkernel.symbolic.latex import write_standard_set  # noqa: E402
 
 if __name__ == "__main__":
     write_standard_set(Path(__file__).resolve().parent, progress=True)

@@ -1,9 +1,9 @@
 """Fig. 2a: CKA between sampled finite-width kernels and the theory, vs width N.
 
 For each case (RNN above and below its transition, DNN) the posterior-mean
-kernel of real width-N networks (:func:`linkernel.sgld.sample_posterior`,
+kernel of real width-N networks (:func:`linkernel.finite_n.network_sampler.sample_posterior`,
 Z2 sign fixed per sample) is compared with the saddle point
-(:func:`linkernel.saddle.saddle_point`): 1 - CKA and the max relative error
+(:func:`linkernel.theory.saddle.saddle_point`): 1 - CKA and the max relative error
 fall with N (as 1/N where the theory's m != 0; as N^-1/2 where the sign fix
 turns a vanishing m into |m|).
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from linkernel import tasks
 from linkernel.plots import plot_sgld_cka
-from linkernel.sgld import run_sgld
+from linkernel.finite_n.network_sampler import run_sgld
 
 CASES = {"RNN lambda=3.2 (broken)": ("rnn", 3.2), "RNN lambda=1.0 (symmetric)": ("rnn", 1.0),
          "DNN lambda=3.2": ("dnn", 3.2)}

@@ -1,10 +1,10 @@
 """Fig. 4a: the RNN's order parameter m = H^{T-1,T-2} vs lambda, theory and sampled networks.
 
-Theory curves for T = 3, 4, 5 come from :func:`linkernel.saddle.saddle_point`
+Theory curves for T = 3, 4, 5 come from :func:`linkernel.theory.saddle.saddle_point`
 on a lambda grid; points with error bars are posterior means of real width-N
-linear RNNs sampled with :func:`linkernel.sgld.sample_posterior` (exact blocked
+linear RNNs sampled with :func:`linkernel.finite_n.network_sampler.sample_posterior` (exact blocked
 Gibbs + Metropolis); crosses are the exact finite-N posterior at the same N
-(:func:`linkernel.exact.exact_posterior`), which the network samples must
+(:func:`linkernel.finite_n.exact.exact_posterior`), which the network samples must
 match, including the finite-N rounding of the transition.  The per-sample Z2 sign fix (m >= 0) turns the symmetric
 phase's m into |m| ~ N^-1/2: the dotted lines are the theory's prediction of
 that offset, sqrt(2/pi) times the Gaussian width of m under exp(-N S(H))
@@ -22,11 +22,11 @@ import time
 import numpy as np
 
 from linkernel import tasks
-from linkernel.action import hessian
-from linkernel.exact import exact_posterior
+from linkernel.theory.action import hessian
+from linkernel.finite_n.exact import exact_posterior
 from linkernel.plots import plot_sgld_order_parameter
-from linkernel.saddle import saddle_point
-from linkernel.sgld import sample_posterior
+from linkernel.theory.saddle import saddle_point
+from linkernel.finite_n.network_sampler import sample_posterior
 
 
 def m_width(problem, sp, N):

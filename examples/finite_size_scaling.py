@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from linkernel.finite_size import (critical_lambda, finite_size_scaling, landau_quadratic, rounding,
+from linkernel.finite_n.finite_size import (critical_lambda, finite_size_scaling, landau_quadratic, rounding,
                                    scaling_function)
 from linkernel.plots import plot_finite_size_scaling
 from linkernel.tasks import endpoint

@@ -1,7 +1,7 @@
 """Generalisation error vs the number of supervised steps, RNN vs DNN (teacher sequence task).
 
 Theory: the saddle point of the kernel action at each k (linkernel.sequence.sweep_supervised).
-Simulation (``--N``, 0 to skip): the exact finite-width posterior (linkernel.exact, HMC on the
+Simulation (``--N``, 0 to skip): the exact finite-width posterior (linkernel.finite_n.exact, HMC on the
 rotation-invariant reduction) at width N, with Monte Carlo error bars.
 Run from the repository root:
     OPENBLAS_NUM_THREADS=1 python examples/sequence_sweep.py [--lam 1] [--N 200] [--out sequence_sweep.png]

@@ -89,7 +89,7 @@ def _solve(p):
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     def run(args):
-        from linkernel.saddle import saddle_point
+        from linkernel.theory.saddle import saddle_point
         sp = saddle_point(problem_from_args(args), n_starts=args.starts, seed=args.seed)
         if args.json:
             d = sp.to_dict()
@@ -119,7 +119,7 @@ def _critical(p):
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     def run(args):
-        from linkernel.critical import critical_point
+        from linkernel.symbolic.critical import critical_point
         cp = critical_point(problem_from_args(args, arch="rnn", lam=1.0))
         if args.json:
             print_json(cp.to_dict())
@@ -157,7 +157,7 @@ def _derive(p):
                    help="write the standard set instead: RNN and DNN, T = 2..5, P = 1")
 
     def run(args):
-        from linkernel.latex import write_derivation, write_standard_set
+        from linkernel.symbolic.latex import write_derivation, write_standard_set
         import time
         if args.all:
             write_standard_set(args.out, progress=True)
@@ -246,7 +246,7 @@ def _trace(p):
                    help="also refine the special points in mpmath to this many digits")
 
     def run(args):
-        from linkernel.continuation import trace_endpoint
+        from linkernel.theory.continuation import trace_endpoint
         traces = trace_endpoint(args.T, args.arch, args.lam, P=args.P, progress=sys.stderr.isatty(),
                                 **hyperparameters(args))
         if args.plot:
@@ -256,7 +256,7 @@ def _trace(p):
             plot_trace(traces + extra, args.plot)
         refined = [[None] * len(tr.special_points) for tr in traces]
         if args.digits is not None:
-            from linkernel.highprec import refine_special_points
+            from linkernel.theory.highprec import refine_special_points
             if not 15 <= args.digits <= 500:
                 raise ValueError(f"digits={args.digits} is invalid; digits must be in 15..500")
             refined = [refine_special_points(tr, args.digits) for tr in traces]
@@ -300,7 +300,7 @@ def _exponent(p):
     p.add_argument("--json", action="store_true", help="print JSON (keys beta, error, lambda_c, ...)")
 
     def run(args):
-        from linkernel.exponent import critical_exponent
+        from linkernel.theory.exponent import critical_exponent
         from linkernel.tasks import endpoint
         ests = [critical_exponent(endpoint(args.arch, T=T, P=args.P, **hyperparameters(args)), digits=args.digits,
                                   levels=args.levels) for T in args.T]
@@ -335,7 +335,7 @@ def _landscape(p):
     p.add_argument("--plot", metavar="PNG", help="write the figure")
 
     def run(args):
-        from linkernel.landscape import landscape
+        from linkernel.theory.landscape import landscape
         from linkernel.tasks import endpoint
         if len(args.T) != 1:
             raise ValueError(f"T={args.T} is invalid here; landscape takes one T")
@@ -390,7 +390,7 @@ def _exact(p):
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     def run(args):
-        from linkernel.exact import exact_posterior
+        from linkernel.finite_n.exact import exact_posterior
         r = exact_posterior(problem_from_args(args), args.N, chains=args.chains, samples=args.samples,
                             warmup=args.warmup, seed=args.seed, progress=not args.json)
         if args.json:
@@ -437,7 +437,7 @@ def _sgld(p):
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     def run(args):
-        from linkernel.sgld import max_rel_error, run_sgld
+        from linkernel.finite_n.network_sampler import max_rel_error, run_sgld
         kw = dict(chains=args.chains, method=args.method, step=args.step, block_rows=args.rows,
                   dtype=np.float32 if args.float32 else np.float64, seed=args.seed,
                   progress=False if args.no_progress else None)
@@ -546,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from linkernel.saddle import ConvergenceError
+    from linkernel.theory.saddle import ConvergenceError
     try:
         args._run(args)
     except (ValueError, ConvergenceError) as e:

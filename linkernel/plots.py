@@ -64,7 +64,7 @@ def _draw_traces(ax, traces, colours, quantity):
 def plot_trace(traces, path, title=None):
     """The paper's Fig. 4a (theory): m = H^{T-1,T-2} and H^{T-1,T-1} vs lambda.
 
-    ``traces`` are :class:`linkernel.continuation.Trace` objects (any mix of T
+    ``traces`` are :class:`linkernel.theory.continuation.Trace` objects (any mix of T
     and architectures).  One colour per T; RNN stable branches solid, unstable
     dashed; DNN dotted; symmetry-breaking branch points (dots), folds
     (crosses) and coexistence (a vertical dotted line) marked.  When a trace
@@ -124,7 +124,7 @@ def _local_minima(c):
 def plot_landscape(land, path, lambda_c=None, title=None):
     """The paper's Fig. 4b: S minimised at fixed m, minus its value at m = 0, for several lambda.
 
-    ``land`` is a :class:`linkernel.landscape.Landscape`.  Z2 problems are
+    ``land`` is a :class:`linkernel.theory.landscape.Landscape`.  Z2 problems are
     drawn mirrored to m < 0; local minima are marked.  Left: every lambda
     over the whole range; right: the middle lambda alone, zoomed on its
     wells (the quartic well at a second-order lambda_c, the three equal
@@ -177,10 +177,10 @@ def plot_landscape(land, path, lambda_c=None, title=None):
 def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=None):
     """Finite-size scaling at the RNN transition (exact finite-N posterior).
 
-    ``fss``: :class:`linkernel.finite_size.FiniteSizeScaling` (E|m| at lam_c
+    ``fss``: :class:`linkernel.finite_n.finite_size.FiniteSizeScaling` (E|m| at lam_c
     against N, the fitted power and the Landau prediction
     ``Gamma(1/2)/Gamma(1/4) (N b)^{-1/4}``); ``rounding``: a
-    :class:`linkernel.finite_size.Rounding` on a common lam grid (m(lam) at
+    :class:`linkernel.finite_n.finite_size.Rounding` on a common lam grid (m(lam) at
     several N and at N = infinity); ``collapse``: a scaled Rounding
     (N^{1/4} E|m| against x = (lam - lam_c) N^{1/2}); ``theory``: (x, y) of the
     limiting scaling function drawn over the collapse.

@@ -6,12 +6,12 @@ printing one progress line per stage:
 
 1. derivation: the symbolic critical point (:func:`_derivation_summary`);
 2. branches: saddle points traced in lambda for the RNN and the DNN, at T and
-   at the overlay T's (:func:`linkernel.continuation.trace`);
+   at the overlay T's (:func:`linkernel.theory.continuation.trace`);
 3. critical point: the branch point refined to ``digits`` digits, the
-   exponent beta (:func:`linkernel.exponent.critical_exponent`), and the
+   exponent beta (:func:`linkernel.theory.exponent.critical_exponent`), and the
    broken branch checked against direct minimisation;
 4. landscape: S minimised at fixed m below, at and above lambda_c
-   (:func:`linkernel.landscape.landscape`);
+   (:func:`linkernel.theory.landscape.landscape`);
 5. files: ``trace.png``, ``landscape.png``, ``results.json``, ``summary.md``.
 """
 
@@ -25,21 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
-from linkernel.continuation import point_at, trace
-from linkernel.exponent import critical_exponent
-from linkernel.landscape import landscape
-from linkernel.saddle import saddle_point
+from linkernel.theory.continuation import point_at, trace
+from linkernel.theory.exponent import critical_exponent
+from linkernel.theory.landscape import landscape
+from linkernel.theory.saddle import saddle_point
 from linkernel.tasks import endpoint
 
 
 def _derivation_summary(problem):
-    """The closed-form critical point derived with SymPy (:func:`linkernel.critical.critical_point`), as a dict.
+    """The closed-form critical point derived with SymPy (:func:`linkernel.symbolic.critical.critical_point`), as a dict.
 
     A cross-check, never an input: nothing below depends on it; the report
     prints how far the continuation's branch point is from it.  None where the
     derivation does not apply (T < 3: no transition).
     """
-    from linkernel.critical import critical_point
+    from linkernel.symbolic.critical import critical_point
     try:
         return critical_point(problem).to_dict()
     except ValueError:
@@ -92,7 +92,7 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
     # 1. derivation (cross-check only)
     t0 = time.perf_counter()
     derivation = _derivation_summary(problem)
-    done("derivation", t0, "not available (linkernel.critical not wired in)" if derivation is None
+    done("derivation", t0, "not available (linkernel.symbolic.critical not wired in)" if derivation is None
          else f"lambda_c = {derivation.get('lambda_c')}")
 
     # 2. branches

@@ -12,7 +12,7 @@ generalisation error
 
 where ``f^t`` is the theory's posterior-mean prediction
 ``f* = v H_{*S} (v H_SS + kappa I)^{-1} y_S`` at the saddle-point kernel H
-(:func:`linkernel.saddle.saddle_point`, the global minimum over several starts).
+(:func:`linkernel.theory.saddle.saddle_point`, the global minimum over several starts).
 
 Two facts the tests check and the figures show:
 
@@ -51,8 +51,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from linkernel.problem import Problem, _count
-from linkernel.action import hessian, kl_term, likelihood_term, predictions
-from linkernel.saddle import SaddlePoint, local_minimum, saddle_point
+from linkernel.theory.action import hessian, kl_term, likelihood_term, predictions
+from linkernel.theory.saddle import SaddlePoint, local_minimum, saddle_point
 from linkernel.tasks import teacher_outputs, teacher_sequence
 
 SUPERVISION_PATTERNS = ("all", "first:K", "every-other", "every-other:K", "random:K", "t1,t2,...")
@@ -274,7 +274,7 @@ def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, super
 
     ``supervised``: see :func:`supervised_steps` (``seed`` draws random
     patterns and is also the seed of the saddle point's random starts).
-    ``n_starts`` random starts of :func:`linkernel.saddle.saddle_point`, plus
+    ``n_starts`` random starts of :func:`linkernel.theory.saddle.saddle_point`, plus
     (``mirror_starts``) one start from the Z2 mirror of each minimum found
     (:func:`add_mirror_minima`).  The global minimum is used; the others are
     in ``saddles[arch].minima``.
@@ -377,7 +377,7 @@ def sweep_lambda(lams, supervised="first:4", T: int = 10, *, archs=("rnn", "dnn"
 # --- simulation: the exact finite-N posterior -----------------------------------------
 @dataclass(frozen=True, eq=False)
 class SequenceSimulation:
-    """Exact finite-width posterior (``linkernel.exact``) on one sequence task, for one architecture.
+    """Exact finite-width posterior (``linkernel.finite_n.exact``) on one sequence task, for one architecture.
 
     ``predictions`` (T,) posterior mean of f^t (Z2-averaged like the theory
     when the task is Z2 symmetric), ``predictions_stderr`` (T,) their Monte
@@ -433,8 +433,8 @@ def simulate_sequence(arch: str, N: int, T: int = 10, period: float = 10.0, radi
     Finite-N corrections to the theory are O(1/N); see
     :func:`extrapolate_inverse_N`.
     """
-    from linkernel.exact import exact_posterior  # the simulation layer; imported only when used
-    from linkernel.mcmc import ess
+    from linkernel.finite_n.exact import exact_posterior  # the simulation layer; imported only when used
+    from linkernel.finite_n.mcmc import ess
 
     pr = sequence_problem(arch, T=T, period=period, radius=radius, supervised=supervised, seed=seed, lam=lam,
                           **hyper)

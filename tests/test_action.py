@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.action import action, gradient, hessian, hessian_vector, from_vector, to_vector
+from linkernel.theory.action import action, gradient, hessian, hessian_vector, from_vector, to_vector
 from tests.conftest import random_kernel
 
 
@@ -40,8 +40,8 @@ def test_vector_coordinates_are_orthonormal(rng):
 from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 
 from linkernel import Problem  # noqa: E402
-from linkernel.action import kl_term, likelihood_term, prior_kernel, sigma  # noqa: E402
-from linkernel.symbolic import symbolic_action  # noqa: E402
+from linkernel.theory.action import kl_term, likelihood_term, prior_kernel, sigma  # noqa: E402
+from linkernel.symbolic.action import symbolic_action  # noqa: E402
 
 hyper = dict(w=st.floats(0.3, 3.0), v=st.floats(0.3, 3.0), u=st.floats(0.3, 3.0),
              kappa=st.floats(0.02, 1.0), lam=st.floats(0.0, 4.0))
@@ -110,7 +110,7 @@ def _prior_closed_form(p):
 @settings(max_examples=30, deadline=None)
 @given(problems(max_n=8))
 def test_lambda_zero_gives_the_prior_kernel(case):
-    from linkernel.saddle import local_minimum
+    from linkernel.theory.saddle import local_minimum
     p, _ = case
     p = p.with_(lam=0.0)
     H = _prior_closed_form(p)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.action import action, gradient, hessian, prior_kernel
+from linkernel.theory.action import action, gradient, hessian, prior_kernel
 from linkernel.cli import main
-from linkernel.continuation import follow, gradient_lambda, point_at, trace
+from linkernel.theory.continuation import follow, gradient_lambda, point_at, trace
 from linkernel.problem import order_parameter
-from linkernel.saddle import local_minimum, saddle_point, stationary_point
+from linkernel.theory.saddle import local_minimum, saddle_point, stationary_point
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_cli_trace_json_csv_and_plot(tmp_path, capsys):
 
 
 def test_branch_point_agrees_with_the_derivation():
-    critical = pytest.importorskip("linkernel.critical")  # the derivation issue's module, once merged
+    critical = pytest.importorskip("linkernel.symbolic.critical")  # the derivation issue's module, once merged
     p = tasks.endpoint("rnn", T=4, kappa=0.1)
     lam_c = critical.critical_point(p).lambda_c
     bp = trace(p, (1.5, 1.7)).points_of("branch_point")[0]

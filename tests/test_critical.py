@@ -1,4 +1,4 @@
-"""Closed forms of linkernel.branch / linkernel.critical against the core's numerics."""
+"""Closed forms of linkernel.symbolic.symmetric_branch / linkernel.symbolic.critical against the core's numerics."""
 
 import json
 import math
@@ -9,14 +9,15 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 from scipy.optimize import brentq, minimize
 
-from linkernel import symbolic, tasks
-from linkernel.action import action, gradient, hessian, prior_kernel, to_vector
-from linkernel.branch import branch_kernel, branch_ratios, r, symmetric_branch, x
+from linkernel import tasks
+from linkernel.symbolic import action as symbolic
+from linkernel.theory.action import action, gradient, hessian, prior_kernel, to_vector
+from linkernel.symbolic.symmetric_branch import branch_kernel, branch_ratios, r, symmetric_branch, x
 from linkernel.cli import main
-from linkernel.critical import critical_point
-from linkernel.landau import general_critical_point, landau_coefficients, tricritical_load
-from linkernel.stability import critical_ratio, hessian_blocks
-from linkernel.saddle import saddle_point, stationary_point
+from linkernel.symbolic.critical import critical_point
+from linkernel.symbolic.landau import general_critical_point, landau_coefficients, tricritical_load
+from linkernel.symbolic.stability import critical_ratio, hessian_blocks
+from linkernel.theory.saddle import saddle_point, stationary_point
 
 
 # --- helpers: independent numerics from the core -------------------------------
@@ -347,7 +348,7 @@ def test_cli_critical_json(capsys):
 @pytest.mark.parametrize("w,v,u", [(1, 1, 1), (0.8, 1.5, 0.7)])
 def test_order_map_against_direct_numerics(T, w, v, u):
     """Every predicted order checked by saddle_point: coexisting minima below lambda_c iff first order."""
-    from linkernel.critical import order_map
+    from linkernel.symbolic.critical import order_map
     for row in order_map((T,), (0.03, 0.3, 3.0, 12.0, 60.0), w, v, u):
         x_star = [float(s) for s in tricritical_load(T)]
         if any(abs(row["load_c"] / s - 1) < 0.2 for s in x_star):

@@ -17,12 +17,12 @@ import pytest
 from scipy.special import gammaln
 
 from linkernel import tasks
-from linkernel.action import action
+from linkernel.theory.action import action
 from linkernel.cli import main
-from linkernel.exact import Reduction, exact_posterior, fix_z2_sign_batch, limit_kernel
-from linkernel.mcmc import ess, hmc, mcse, rhat
+from linkernel.finite_n.exact import Reduction, exact_posterior, fix_z2_sign_batch, limit_kernel
+from linkernel.finite_n.mcmc import ess, hmc, mcse, rhat
 from linkernel.problem import Problem
-from linkernel.saddle import saddle_point
+from linkernel.theory.saddle import saddle_point
 
 
 def _problems():

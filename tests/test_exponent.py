@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from mpmath import mp
 
-from linkernel import highprec as hp
+from linkernel.theory import highprec as hp
 from linkernel import tasks
 from linkernel.cli import main
-from linkernel.continuation import point_at, trace
-from linkernel.exponent import _richardson, critical_exponent
+from linkernel.theory.continuation import point_at, trace
+from linkernel.theory.exponent import _richardson, critical_exponent
 
 
 def test_richardson_removes_powers_of_h():

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.action import action
-from linkernel.exact import exact_posterior
-from linkernel.finite_size import (QUARTIC_MEAN_ABS, critical_lambda, landau_quadratic, landau_quartic,
+from linkernel.theory.action import action
+from linkernel.finite_n.exact import exact_posterior
+from linkernel.finite_n.finite_size import (QUARTIC_MEAN_ABS, critical_lambda, landau_quadratic, landau_quartic,
                                    odd_hessian_minimum, power_law_fit, scaling_function, symmetric_kernel)
-from linkernel.saddle import saddle_point
+from linkernel.theory.saddle import saddle_point
 
 
 @pytest.fixture(scope="module")

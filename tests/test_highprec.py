@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from mpmath import mp
 
-from linkernel import highprec as hp
+from linkernel.theory import highprec as hp
 from linkernel import tasks
-from linkernel.continuation import gradient_lambda, point_at, trace
+from linkernel.theory.continuation import gradient_lambda, point_at, trace
 from tests.conftest import random_kernel
 
-A = importlib.import_module("linkernel.action")  # the module (linkernel.action is also a function name)
+A = importlib.import_module("linkernel.theory.action")  # the module (linkernel.theory.action is also a function name)
 
 
 @pytest.mark.parametrize("arch", ["rnn", "dnn"])

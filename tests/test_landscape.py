@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.action import action, gradient, to_vector
+from linkernel.theory.action import action, gradient, to_vector
 from linkernel.cli import main
-from linkernel.continuation import m_vector
-from linkernel.landscape import landscape, landscape_at
+from linkernel.theory.continuation import m_vector
+from linkernel.theory.landscape import landscape, landscape_at
 from linkernel.problem import order_parameter
-from linkernel.saddle import saddle_point
+from linkernel.theory.saddle import saddle_point
 
 
 @pytest.fixture(scope="module")

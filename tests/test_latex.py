@@ -9,8 +9,8 @@ import pytest
 
 from linkernel import tasks
 from linkernel.cli import main
-from linkernel.critical import critical_point
-from linkernel.latex import STANDARD_SET, derivation_document, filename, write_standard_set
+from linkernel.symbolic.critical import critical_point
+from linkernel.symbolic.latex import STANDARD_SET, derivation_document, filename, write_standard_set
 
 ROOT = Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"

@@ -5,7 +5,7 @@ import pytest
 
 from linkernel import report as report_mod
 from linkernel.cli import main
-from linkernel.continuation import trace
+from linkernel.theory.continuation import trace
 from linkernel.tasks import endpoint
 
 

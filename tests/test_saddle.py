@@ -4,12 +4,12 @@ import pytest
 import sympy as sp
 
 from linkernel import saddle_point, stationary_point, tasks
-from linkernel.action import action, hessian, prior_kernel
-from linkernel.symbolic import HYPER, symbolic_action
+from linkernel.theory.action import action, hessian, prior_kernel
+from linkernel.symbolic.action import HYPER, symbolic_action
 
 
 def _root_of_symbolic_equations(problem, H_start):
-    """Solve the SymPy saddle-point equations with mpmath's Newton (independent of linkernel.action)."""
+    """Solve the SymPy saddle-point equations with mpmath's Newton (independent of linkernel.theory.action)."""
     sa = symbolic_action(problem)
     syms = list(sa.symbols)
     eqs = [sa.equations[h].subs(dict(zip(HYPER, (problem.w, problem.v, problem.u, problem.kappa, problem.lam))))

@@ -1,7 +1,7 @@
 """Sequence tasks (issue 6): every check compares two independent computations or a property that must hold.
 
 The independent route used here re-writes the action from THEORY.md section 2
-with explicit loops (no code shared with linkernel.action), differentiates it
+with explicit loops (no code shared with linkernel.theory.action), differentiates it
 by complex steps, minimises it with BFGS from the identity kernel in a plain
 Cholesky parametrisation, polishes with Newton (finite-difference Jacobian),
 and computes predictions in weight space,
@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from linkernel.action import action
+from linkernel.theory.action import action
 from linkernel.cli import main
 from linkernel.sequence import (add_mirror_minima, extrapolate_inverse_N, minimum_gen_error, generalisation_error, posterior_mean, sequence_problem,
                                 simulate_sequence, solve_sequence, supervised_steps, sweep_lambda,
                                 sweep_supervised, z2_sign)
-from linkernel.saddle import saddle_point
-from linkernel.action import hessian
+from linkernel.theory.saddle import saddle_point
+from linkernel.theory.action import hessian
 from linkernel.tasks import teacher_outputs
 
 
@@ -308,7 +308,7 @@ def test_cli_bad_input(capsys):
     assert "radius" in capsys.readouterr().err
 
 
-# --- theory vs simulation (exact finite-N posterior, linkernel.exact) --------------------------
+# --- theory vs simulation (exact finite-N posterior, linkernel.finite_n.exact) --------------------------
 def test_extrapolate_inverse_N_recovers_a_line():
     Ns = np.array([100.0, 200.0, 400.0, 800.0])
     v_inf, se, a = extrapolate_inverse_N(Ns, 0.3 + 2.0 / Ns, np.full(4, 1e-3))
@@ -319,7 +319,7 @@ def test_extrapolate_inverse_N_recovers_a_line():
 
 def test_dnn_simulation_predicts_zero_at_unsupervised_steps():
     """Exact at every N: flipping W^(t), U^(t), W^(t+1) flips h^t alone, so E f^t = 0 at unsupervised t."""
-    pytest.importorskip("linkernel.exact")
+    pytest.importorskip("linkernel.finite_n.exact")
     sup = "0,1,3,4,6,8"
     s = simulate_sequence("dnn", 400, supervised=sup, samples=400)
     th = solve_sequence(supervised=sup, archs=("dnn",))
@@ -332,7 +332,7 @@ def test_dnn_simulation_predicts_zero_at_unsupervised_steps():
 
 
 def test_rnn_theory_matches_exact_simulation_extrapolated_in_1_over_N():
-    pytest.importorskip("linkernel.exact")
+    pytest.importorskip("linkernel.finite_n.exact")
     th = solve_sequence(supervised="first:7", archs=("rnn",))
     runs = [simulate_sequence("rnn", N, supervised="first:7", samples=400, seed=N) for N in (200, 400, 800)]
     assert max(r.max_rhat for r in runs) < 1.02

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.action import prior_kernel
+from linkernel.theory.action import prior_kernel
 from linkernel.cli import main
-from linkernel.network import Network
+from linkernel.finite_n.networks import Network
 from linkernel.problem import fix_z2_sign
-from linkernel.saddle import saddle_point
-from linkernel.sgld import (SGLDDivergence, _Sampler, cka, langevin_extrapolated, max_rel_error, run_sgld,
+from linkernel.theory.saddle import saddle_point
+from linkernel.finite_n.network_sampler import (SGLDDivergence, _Sampler, cka, langevin_extrapolated, max_rel_error, run_sgld,
                             sample_posterior)
 
 
@@ -191,7 +191,7 @@ def test_langevin_agrees_with_gibbs_at_small_step():
 def test_agrees_with_exact_reduction_and_theory_at_moderate_width(arch, lam):
     """N = 96, below and above the RNN transition.
 
-    Exact finite-N posterior (linkernel.exact, same N): within error bars.
+    Exact finite-N posterior (linkernel.finite_n.exact, same N): within error bars.
     Theory: within error bars plus O(1/N); odd lags in the symmetric phase are
     |m|-like (per-sample sign fix), O(N^-1/2).
     """

@@ -1,7 +1,7 @@
 """Pseudo-arclength continuation of the saddle-point equations dS/dH = 0 in lambda.
 
 The unknowns are ``X = (x, lam)`` with ``x = to_vector(H)`` (the kernel in the
-Frobenius-orthonormal coordinates of :mod:`linkernel.action`, so that the
+Frobenius-orthonormal coordinates of :mod:`linkernel.theory.action`, so that the
 Jacobian ``dF/dx`` is the Hessian of S); the equations are
 ``F(x, lam) = to_vector(dS/dH) = 0``.  Each step predicts along the unit
 tangent ``tau`` (the null vector of ``[dF/dx | dF/dlam]``) and corrects by
@@ -38,11 +38,11 @@ import time
 import numpy as np
 from scipy.optimize import brentq
 
-from linkernel.action import (KernelError, action, from_vector, gradient, hessian, m_vector, odd_coordinates,
+from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, m_vector, odd_coordinates,
                               prior_kernel, to_vector)
-from linkernel.branches import Branch, ContinuationPoint, SpecialPoint, Trace
+from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
-from linkernel.saddle import ConvergenceError, saddle_point
+from linkernel.theory.saddle import ConvergenceError, saddle_point
 
 # --- the equations ----------------------------------------------------------------
 
@@ -303,7 +303,7 @@ def _start(eq: _Equations, lam0: float, tol: float):
     e = np.zeros(eq.dim + 1)
     e[-1] = 1.0
     if p.has_z2:
-        from linkernel.saddle import stationary_point
+        from linkernel.theory.saddle import stationary_point
         H, _, _ = stationary_point(p, prior_kernel(p), tol=tol)
         X = np.append(to_vector(H), lam0)
         X[:-1][eq.odd] = 0.0

@@ -1,4 +1,4 @@
-"""The action S(H) in SymPy: the same formula as :mod:`linkernel.action`, exact and symbolic.
+"""The action S(H) in SymPy: the same formula as :mod:`linkernel.theory.action`, exact and symbolic.
 
 Kernel entries are symbols (one per pair ``(t,p) <= (t',p')``, H symmetric);
 the hyperparameters ``w, v, u, kappa`` and the signal ``lambda`` are positive
@@ -42,7 +42,7 @@ def kernel_matrix(T: int, P: int) -> sp.Matrix:
 
 
 def kernel_symbols(T: int, P: int) -> list:
-    """The independent kernel symbols, upper triangle row by row (as :func:`linkernel.action.to_vector`)."""
+    """The independent kernel symbols, upper triangle row by row (as :func:`linkernel.theory.action.to_vector`)."""
     Hm = kernel_matrix(T, P)
     return [Hm[a, b] for a in range(T * P) for b in range(a, T * P)]
 

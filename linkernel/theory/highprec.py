@@ -1,7 +1,7 @@
 """The action's derivatives and Newton solves in arbitrary precision (mpmath).
 
-The same formulas as :mod:`linkernel.action` (S, dS/dH, the Hessian in the
-Frobenius-orthonormal coordinates of :func:`linkernel.action.to_vector`, and
+The same formulas as :mod:`linkernel.theory.action` (S, dS/dH, the Hessian in the
+Frobenius-orthonormal coordinates of :func:`linkernel.theory.action.to_vector`, and
 d(dS/dH)/dlam), on ``mpmath.matrix`` kernels, evaluated at the working
 precision of ``mpmath.mp`` (wrap calls in ``mp.workdps(dps)``; the solvers
 below take ``dps`` themselves).
@@ -21,10 +21,10 @@ import mpmath
 import numpy as np
 from mpmath import mp
 
-from linkernel.action import m_vector as float_m_vector, odd_coordinates as float_odd_coordinates
-from linkernel.action import KernelError
+from linkernel.theory.action import m_vector as float_m_vector, odd_coordinates as float_odd_coordinates
+from linkernel.theory.action import KernelError
 from linkernel.problem import Problem
-from linkernel.saddle import ConvergenceError
+from linkernel.theory.saddle import ConvergenceError
 
 
 def dec(x) -> mpmath.mpf:
@@ -95,7 +95,7 @@ def to_numpy(M) -> np.ndarray:
     return np.array([[float(M[i, j]) for j in range(M.cols)] for i in range(M.rows)])
 
 
-# --- the formulas of linkernel.action -------------------------------------------------
+# --- the formulas of linkernel.theory.action -------------------------------------------------
 def sigma(problem: Problem, H, lam=None):
     """Sigma(H) = C + w M * H^{t-1,t'-1}."""
     d = _Data(problem, lam)
@@ -179,7 +179,7 @@ class _Pieces:
 
 
 def gradient(problem: Problem, H, lam=None):
-    """dS/dH, the symmetric G with dS = tr(G dH) (as :func:`linkernel.action.gradient`)."""
+    """dS/dH, the symmetric G with dS = tr(G dH) (as :func:`linkernel.theory.action.gradient`)."""
     return _Pieces(problem, H, lam).gradient()
 
 
@@ -189,13 +189,13 @@ def hessian_vector(problem: Problem, H, E, lam=None):
 
 
 def gradient_lambda(problem: Problem, H, lam=None):
-    """d(dS/dH)/dlam at fixed H (as :func:`linkernel.continuation.gradient_lambda`)."""
+    """d(dS/dH)/dlam at fixed H (as :func:`linkernel.theory.continuation.gradient_lambda`)."""
     return _Pieces(problem, H, lam).gradient_lambda()
 
 
 # --- Frobenius-orthonormal coordinates -----------------------------------------------
 def to_vector(M):
-    """Upper triangle row by row, off-diagonals times sqrt(2) (as :func:`linkernel.action.to_vector`)."""
+    """Upper triangle row by row, off-diagonals times sqrt(2) (as :func:`linkernel.theory.action.to_vector`)."""
     r2 = mp.sqrt(2)
     n = M.rows
     return mp.matrix([M[i, j] * (1 if i == j else r2) for i in range(n) for j in range(i, n)])
@@ -226,7 +226,7 @@ def _hessian(pc: _Pieces):
 
 
 def hessian(problem: Problem, H, lam=None):
-    """The Hessian in :func:`to_vector` coordinates (as :func:`linkernel.action.hessian`)."""
+    """The Hessian in :func:`to_vector` coordinates (as :func:`linkernel.theory.action.hessian`)."""
     return _hessian(_Pieces(problem, H, lam))
 
 
@@ -304,7 +304,7 @@ def newton(problem: Problem, x, lam, free=None, constraint=None, dps: int = 30, 
 
 
 def odd_coordinates(problem: Problem) -> list:
-    """Indices of the Z2-odd coordinates (:func:`linkernel.action.odd_coordinates`)."""
+    """Indices of the Z2-odd coordinates (:func:`linkernel.theory.action.odd_coordinates`)."""
     return [int(k) for k in np.flatnonzero(float_odd_coordinates(problem))]
 
 
@@ -351,7 +351,7 @@ def branch_point(problem: Problem, lam_guess, H_guess, dps: int = 30, which: int
 
 # --- the broken branch parametrised by m, and its special points ------------------------
 def m_vector(problem: Problem):
-    """a (mpmath column) with a . to_vector(H) = m: :func:`linkernel.action.m_vector`, its 1/(sqrt(2) P) exact."""
+    """a (mpmath column) with a . to_vector(H) = m: :func:`linkernel.theory.action.m_vector`, its 1/(sqrt(2) P) exact."""
     a = mp.matrix(problem.n * (problem.n + 1) // 2, 1)
     for k in np.flatnonzero(float_m_vector(problem)):
         a[int(k)] = 1 / (mp.sqrt(2) * problem.P)
@@ -429,7 +429,7 @@ def coexistence_point(problem: Problem, m0, H0, lam0, H_sym, dps: int = 30) -> t
 
 
 def refine_special_points(trace_, digits: int = 30) -> list:
-    """Every special point of a :class:`~linkernel.branches.Trace` refined to ``digits`` digits.
+    """Every special point of a :class:`~linkernel.theory.branches.Trace` refined to ``digits`` digits.
 
     Z2 branch points on the symmetric branch, folds and coexistence points on
     broken branches; other special points are passed over (None).  Returns a

@@ -5,7 +5,7 @@ Strategy (each step chosen for robustness, then accuracy):
 1. unconstrained L-BFGS in log-Cholesky coordinates ``H = L L^T`` with
    ``L_ii = exp(theta_ii)``, so every iterate is positive definite;
 2. Newton's method on the saddle-point equations ``dS/dH = 0`` with the
-   analytic Hessian (:func:`linkernel.action.hessian`) to polish the result
+   analytic Hessian (:func:`linkernel.theory.action.hessian`) to polish the result
    to machine precision;
 3. several starts (the prior kernel and random Wishart kernels with
    cross-time entries of both signs), because above the RNN transition the
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from linkernel.action import (KernelError, action, from_vector, gradient, hessian, kl_term,
+from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, kl_term,
                               likelihood_term, predictions, prior_kernel, to_vector)
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
 

@@ -2,7 +2,7 @@
 
 The posterior over all weights is prior x likelihood, the stationary law of
 Langevin dynamics at temperature 1.  Two samplers of it, both vectorised over
-``chains`` independent chains (:class:`linkernel.network.Network`):
+``chains`` independent chains (:class:`linkernel.finite_n.networks.Network`):
 
 ``method="gibbs"`` (default, exact: no discretisation bias)
     Blocked Gibbs sampling in whitened coordinates.  Given the other blocks,
@@ -30,8 +30,8 @@ Per recorded sample the chains' kernels ``H = h^T h / N`` get their Z2 sign
 fixed (m = H^{T-1,T-2} >= 0, :func:`linkernel.problem.fix_z2_sign`); note this
 turns a symmetric-phase m into |m|, a positive O(N^-1/2) bias that the exact
 finite-N reduction shares.  Error bars, effective sample sizes and R-hat
-(rank-normalised, split chains) per kernel entry come from :mod:`linkernel.mcmc`,
-shared with the exact sampler (:mod:`linkernel.exact`).
+(rank-normalised, split chains) per kernel entry come from :mod:`linkernel.finite_n.mcmc`,
+shared with the exact sampler (:mod:`linkernel.finite_n.exact`).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linkernel.mcmc import ess as _ess, mcse as _mcse, rhat as _rhat
-from linkernel.network import Network
+from linkernel.finite_n.mcmc import ess as _ess, mcse as _mcse, rhat as _rhat
+from linkernel.finite_n.networks import Network
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
 
 METHODS = ("gibbs", "langevin")
@@ -396,7 +396,7 @@ def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 
     se, esss, rhats = np.zeros((n, n)), [], []
     half = kept // 2
     drift = 0.0
-    for i, j in zip(*iu):          # diagnostics of linkernel.mcmc (shared with the exact sampler)
+    for i, j in zip(*iu):          # diagnostics of linkernel.finite_n.mcmc (shared with the exact sampler)
         x = Hs[:, :, i, j]
         esss.append(_ess(x))
         rhats.append(_rhat(x))
@@ -458,8 +458,8 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
 
 def run_sgld(problem: Problem, N: int, theory: bool = True, exact: bool = False, **kw) -> SGLDResult:
     """:func:`sample_posterior` (or :func:`langevin_extrapolated` when ``extrapolate_duration`` is given)
-    with references attached: the theory's kernel (:func:`linkernel.saddle.saddle_point`) when
-    ``theory``, the exact finite-N posterior mean at the same N (:func:`linkernel.exact.exact_posterior`,
+    with references attached: the theory's kernel (:func:`linkernel.theory.saddle.saddle_point`) when
+    ``theory``, the exact finite-N posterior mean at the same N (:func:`linkernel.finite_n.exact.exact_posterior`,
     HMC on the rotation-invariant reduction) when ``exact``."""
     from dataclasses import replace
     duration = kw.pop("extrapolate_duration", None)
@@ -471,10 +471,10 @@ def run_sgld(problem: Problem, N: int, theory: bool = True, exact: bool = False,
     else:
         res = sample_posterior(problem, N, **kw)
     if theory:
-        from linkernel.saddle import saddle_point
+        from linkernel.theory.saddle import saddle_point
         res = replace(res, theory_kernel=saddle_point(problem).kernel)
     if exact:
-        from linkernel.exact import exact_posterior
+        from linkernel.finite_n.exact import exact_posterior
         try:
             ex = exact_posterior(problem, N, chains=4, samples=1000, warmup=500, seed=kw.get("seed", 0),
                                  progress=False)

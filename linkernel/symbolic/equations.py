@@ -17,7 +17,7 @@ they stay small.  The equations are exact either way: Gamma and Xi are
 defined by ``H Gamma = 1`` and ``Sigma Xi = 1``.
 
 The equation of an off-diagonal entry ``h = H^{tt'}_{pp'}`` is ``dS/dh = 2 G``
-(h appears twice in H), as in :attr:`linkernel.symbolic.SymbolicAction.equations`.
+(h appears twice in H), as in :attr:`linkernel.symbolic.action.SymbolicAction.equations`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from linkernel import symbolic
+from linkernel.symbolic import action as symbolic
 from linkernel.problem import Problem
-from linkernel.symbolic import kappa, lam, u, v, w
+from linkernel.symbolic.action import kappa, lam, u, v, w
 
 #: explicit inverses up to this size (adjugate / determinant); larger ones stay named
 EXPLICIT_MAX = 4
@@ -80,7 +80,7 @@ class SaddleEquations:
         return vals
 
     def numeric_gradient(self, H: np.ndarray, w_=1.0, v_=1.0, u_=1.0, kappa_=0.1, lam_=1.0) -> np.ndarray:
-        """G evaluated at a numeric kernel (for checks against :func:`linkernel.action.gradient`)."""
+        """G evaluated at a numeric kernel (for checks against :func:`linkernel.theory.action.gradient`)."""
         vals = self.substitutions(H, {w: w_, v: v_, u: u_, kappa: kappa_, lam: lam_})
         f = sp.lambdify(list(vals), self.gradient, "numpy")
         return np.array(f(*vals.values()), dtype=float)

@@ -1,6 +1,6 @@
 """Stability of the symmetric branch: the Hessian of S on it, block-diagonalised, and the critical ratio.
 
-Derived in the normalised coordinates of :func:`linkernel.branch.normalized_action`
+Derived in the normalised coordinates of :func:`linkernel.symbolic.symmetric_branch.normalized_action`
 (``H = D^{1/2}(1 + e)D^{1/2}``, ``D`` the branch kernel), where the action
 depends only on the branch ratio ``r = H^{tt}/Sigma^{tt}`` and the load
 ``x = v H^{T-1,T-1}/kappa``.
@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from linkernel.branch import check_arch_T, normalized_action, perturbation_symbols, r, x
+from linkernel.symbolic.symmetric_branch import check_arch_T, normalized_action, perturbation_symbols, r, x
 
 _eps = sp.Symbol("epsilon")
 

@@ -2,10 +2,10 @@
 
 :func:`derivation_document` assembles one self-contained, numbered article for
 the endpoint task of one architecture, T and P: the action, the saddle-point
-equations (:mod:`linkernel.equations`), the symmetric branch
-(:mod:`linkernel.branch`), the Hessian and its blocks
-(:mod:`linkernel.stability`), the critical point and the Landau coefficients
-and exponent (:mod:`linkernel.landau`).  Every formula in it is printed from
+equations (:mod:`linkernel.symbolic.equations`), the symmetric branch
+(:mod:`linkernel.symbolic.symmetric_branch`), the Hessian and its blocks
+(:mod:`linkernel.symbolic.stability`), the critical point and the Landau coefficients
+and exponent (:mod:`linkernel.symbolic.landau`).  Every formula in it is printed from
 a SymPy object computed on the spot; the prose only says what was done.
 
 Only packages of Debian's ``texlive-latex-base`` are used (amsmath, amssymb,
@@ -22,12 +22,12 @@ from pathlib import Path
 import sympy as sp
 
 from linkernel import tasks
-from linkernel.branch import check_arch_T, r, symmetric_branch
-from linkernel.equations import saddle_point_equations
-from linkernel.landau import (critical_amplitude_squared, general_critical_point, landau_coefficients,
+from linkernel.symbolic.symmetric_branch import check_arch_T, r, symmetric_branch
+from linkernel.symbolic.equations import saddle_point_equations
+from linkernel.symbolic.landau import (critical_amplitude_squared, general_critical_point, landau_coefficients,
                               sixth_order_coefficient, tricritical_load)
-from linkernel.stability import critical_mode, critical_ratio, hessian_blocks
-from linkernel.symbolic import v, w
+from linkernel.symbolic.stability import critical_mode, critical_ratio, hessian_blocks
+from linkernel.symbolic.action import v, w
 
 #: the standard set written to derivations/
 STANDARD_SET = tuple((arch, T, 1) for arch in ("rnn", "dnn") for T in (2, 3, 4, 5))

@@ -3,7 +3,7 @@
     S_m(lam) = min { S(H) : H positive definite, m(H) = m },   m(H) = H^{T-1,T-2}
 
 (pattern-averaged for P > 1).  The constraint is linear in the
-:func:`linkernel.action.to_vector` coordinates, ``a . x = m``, so we write
+:func:`linkernel.theory.action.to_vector` coordinates, ``a . x = m``, so we write
 ``x = m a / |a|^2 + Q y`` with Q an orthonormal basis of the complement of a,
 and minimise over y with a trust-region Newton method (exact Hessian
 ``Q^T Hess Q``, which copes with the indefinite Hessian of the unstable
@@ -15,7 +15,7 @@ computed; the negative half is its mirror image.
 Below lambda_c the landscape has one minimum at m = 0; above it a Z2 pair of
 minima at +-m* (the broken saddle); at a second-order lambda_c the well is
 quartic.  The minimiser of S_m is the saddle point's m, a cross-check with
-:func:`linkernel.saddle.saddle_point`.
+:func:`linkernel.theory.saddle.saddle_point`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize
 
-from linkernel.action import KernelError, action, from_vector, gradient, hessian, to_vector
-from linkernel.continuation import _Equations, _start, m_vector
+from linkernel.theory.action import KernelError, action, from_vector, gradient, hessian, to_vector
+from linkernel.theory.continuation import _Equations, _start, m_vector
 from linkernel.problem import Problem
-from linkernel.saddle import ConvergenceError
+from linkernel.theory.saddle import ConvergenceError
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,7 +180,7 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
         raise ValueError(f"lams={lams!r} is invalid; give positive lambdas")
     t0 = time.perf_counter()
     if m_max is None:
-        from linkernel.saddle import saddle_point
+        from linkernel.theory.saddle import saddle_point
         m_star = max(abs(saddle_point(problem.with_(lam=x), n_starts=3).order_parameter) for x in lams)
         m_max = max(1.0, 1.5 * m_star)
     curves = []

@@ -43,9 +43,9 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from linkernel import symbolic
+from linkernel.symbolic import action as symbolic
 from linkernel.problem import Problem, _count
-from linkernel.symbolic import kappa, lam, u, v, w
+from linkernel.symbolic.action import kappa, lam, u, v, w
 
 #: branch ratio H^{tt} / Sigma^{tt} (the same for every t on the branch)
 r = sp.Symbol("r", positive=True)
@@ -65,7 +65,7 @@ def check_arch_T(arch: str, T, minimum: int = 1) -> int:
 
 
 def diagonal_symbols(T: int) -> tuple:
-    """The symbols ``h_t = H^{tt}``, t = 0..T-1, exactly those of :func:`linkernel.symbolic.kernel_symbol`."""
+    """The symbols ``h_t = H^{tt}``, t = 0..T-1, exactly those of :func:`linkernel.symbolic.action.kernel_symbol`."""
     return tuple(symbolic.kernel_symbol(t, t, 0, 0, 1) for t in range(T))
 
 
@@ -109,7 +109,7 @@ def symmetric_branch(T: int, arch: str = "rnn") -> SymmetricBranch:
     """Derive the symmetric branch of the endpoint task (``P = 1``) for ``T`` hidden states.
 
     The action on diagonal kernels is built from the core's symbolic Sigma
-    (:func:`linkernel.symbolic.sigma`); the equations ``dS/dh_t = 0`` for
+    (:func:`linkernel.symbolic.action.sigma`); the equations ``dS/dh_t = 0`` for
     ``t = 0..T-2`` are solved one after another for ``h_{t+1}``, which gives
     the geometric chain; the last equation is solved for lambda^2.
     """

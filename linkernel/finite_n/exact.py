@@ -52,8 +52,8 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import minimize
 
-from linkernel.action import predictions
-from linkernel.mcmc import ess, hmc, mcse, rhat
+from linkernel.theory.action import predictions
+from linkernel.finite_n.mcmc import ess, hmc, mcse, rhat
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
 
 

@@ -19,9 +19,9 @@ from functools import lru_cache
 
 import sympy as sp
 
-from linkernel.branch import check_arch_T, m, normalized_action, r, x
-from linkernel.stability import critical_mode, critical_ratio
-from linkernel.symbolic import kappa, u, v, w
+from linkernel.symbolic.symmetric_branch import check_arch_T, m, normalized_action, r, x
+from linkernel.symbolic.stability import critical_mode, critical_ratio
+from linkernel.symbolic.action import kappa, u, v, w
 
 
 # --- Landau theory --------------------------------------------------------------
@@ -101,7 +101,7 @@ def general_critical_point() -> dict:
     """The general-T pattern (``P = 1``; labels ``|yhat|^2 = q`` divide lambda_c by sqrt(q)).
 
     r_c, lambda_c and a_e are proved for every T >= 3 (the lag-1 chain's
-    determinant and leading minor, :mod:`linkernel.stability`: a_e is
+    determinant and leading minor, :mod:`linkernel.symbolic.stability`: a_e is
     det/(2 minor) = (n - (n-1) r)/(2n), n = T-1); b_e is the pattern found from
     the derivations for T = 3..9 and checked against each derived T by the tests.
     """
@@ -175,7 +175,7 @@ def critical_amplitude_squared(T: int) -> sp.Expr:
     ``a'`` is the lambda-derivative along the branch, ``(da/dr) / (d lambda/dr)``
     at r_c.  Meaningful where b > 0.
     """
-    from linkernel.branch import symmetric_branch
+    from linkernel.symbolic.symmetric_branch import symmetric_branch
     rc = critical_ratio(T)
     L = landau_coefficients(T)
     dlam = sp.diff(symmetric_branch(T, "rnn").lam_of_r, r).subs(r, rc)

@@ -1,6 +1,6 @@
 """Results of the continuation: points, branches, special points, a whole trace.
 
-Frozen dataclasses with ``to_dict()``; produced by :mod:`linkernel.continuation`.
+Frozen dataclasses with ``to_dict()``; produced by :mod:`linkernel.theory.continuation`.
 Kernels are (TP, TP) in the ordering ``t * P + p``, in the Z2 representative
 with ``m = H^{T-1,T-2} >= 0``.
 """

@@ -1,8 +1,8 @@
 """The RNN's critical point for one endpoint problem: lambda_c, the branch there, Landau a, b, the order.
 
-Built from the symbolic derivations of :mod:`linkernel.branch` (the
-symmetric branch), :mod:`linkernel.stability` (the Hessian blocks and the
-critical ratio ``r_c = (T-1)/(T-2)``) and :mod:`linkernel.landau` (a, b, c).
+Built from the symbolic derivations of :mod:`linkernel.symbolic.symmetric_branch` (the
+symmetric branch), :mod:`linkernel.symbolic.stability` (the Hessian blocks and the
+critical ratio ``r_c = (T-1)/(T-2)``) and :mod:`linkernel.symbolic.landau` (a, b, c).
 
 The ``lambda_c`` reported is where the symmetric branch loses stability in
 the Z2-odd sector (for a first-order transition that is the spinodal: the
@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from linkernel.branch import branch_kernel, endpoint_structure, r, symmetric_branch, x
-from linkernel.landau import landau_coefficients, sixth_order_coefficient, tricritical_load
+from linkernel.symbolic.symmetric_branch import branch_kernel, endpoint_structure, r, symmetric_branch, x
+from linkernel.symbolic.landau import landau_coefficients, sixth_order_coefficient, tricritical_load
 from linkernel.problem import Problem
-from linkernel.stability import critical_ratio, hessian_blocks
-from linkernel.symbolic import kappa, u, v, w
+from linkernel.symbolic.stability import critical_ratio, hessian_blocks
+from linkernel.symbolic.action import kappa, u, v, w
 
 # --- one problem -----------------------------------------------------------------
 ORDERS = ("second", "first", "tricritical")
@@ -155,7 +155,7 @@ def _fold(problem: Problem, q: float, rc: float) -> float:
     roots = [z.real for z in f.roots() if abs(z.imag) < 1e-9 and 1 < z.real < rc]
     if not roots:
         raise AssertionError("the branch is unstable at r_c but lambda(r) has no fold before it")
-    from linkernel.branch import lam_of_ratio
+    from linkernel.symbolic.symmetric_branch import lam_of_ratio
     return float(lam_of_ratio(min(roots), T, problem.w, problem.v, problem.u, problem.kappa, q))
 
 

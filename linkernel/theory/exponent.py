@@ -2,11 +2,11 @@
 
 Method (all in mpmath at ``digits`` + 20 working digits):
 
-1. trace the problem in double precision (:func:`linkernel.continuation.trace`)
+1. trace the problem in double precision (:func:`linkernel.theory.continuation.trace`)
    to find the Z2 branch point where the symmetric branch loses stability,
    and to learn whether the pitchfork is supercritical (second order) or
    subcritical (first order: then there is no power law and we say so);
-2. refine lambda_c to ``digits`` digits (:func:`linkernel.highprec.branch_point`);
+2. refine lambda_c to ``digits`` digits (:func:`linkernel.theory.highprec.branch_point`);
 3. follow the broken branch towards lambda_c, parametrised by m itself
    (``m_k = m_0 / 2^k``): Newton on dS/dH = 0 plus the constraint
    m(H) = m_k, with lambda free.  Unlike lambda, m parametrises the branch
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import mpmath
 from mpmath import mp
 
-from linkernel import highprec as hp
-from linkernel.continuation import trace
+from linkernel.theory import highprec as hp
+from linkernel.theory.continuation import trace
 from linkernel.problem import Problem
-from linkernel.saddle import ConvergenceError
+from linkernel.theory.saddle import ConvergenceError
 
 GUARD = 20
 

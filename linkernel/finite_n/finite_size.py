@@ -11,7 +11,7 @@ order ``N^{-1/2}``), so
 
 This module computes ``lam_c`` (a bracketing root of the smallest Z2-odd
 Hessian eigenvalue on the symmetric branch), ``b`` (minimising S at fixed m),
-runs :func:`linkernel.exact.exact_posterior` at ``lam_c`` for a range of N and
+runs :func:`linkernel.finite_n.exact.exact_posterior` at ``lam_c`` for a range of N and
 fits the power of N; :func:`rounding` gives m(lam) at several N.
 """
 
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize
 
-from linkernel.action import (KernelError, action, from_vector, gradient, hessian, odd_coordinates, prior_kernel,
+from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, odd_coordinates, prior_kernel,
                               to_vector)
-from linkernel.exact import exact_posterior
+from linkernel.finite_n.exact import exact_posterior
 from linkernel.problem import Problem
-from linkernel.saddle import ConvergenceError, saddle_point, stationary_point
+from linkernel.theory.saddle import ConvergenceError, saddle_point, stationary_point
 
 #: E|x| for the density ~ exp(-x^4): Gamma(1/2) / Gamma(1/4)
 QUARTIC_MEAN_ABS = math.gamma(0.5) / math.gamma(0.25)

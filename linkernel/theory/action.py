@@ -14,7 +14,7 @@ coordinates in an orthonormal basis (Frobenius metric: off-diagonal entries
 carry a factor sqrt(2)), in which the Hessian is a symmetric matrix whose
 eigenvalues do not depend on the ordering of entries.
 
-:mod:`linkernel.symbolic` builds the same formula in SymPy; the tests hold the
+:mod:`linkernel.symbolic.action` builds the same formula in SymPy; the tests hold the
 two against each other.
 """
 

@@ -15,6 +15,8 @@ The flow of the package is the layout of its folders; each layer imports only th
     cli                            parses, calls one function, prints its summary
 """
 
+from linkernel.architecture import (Architecture, dnn, dnn_with_tied_pair, redrawn_every, rnn,
+                                    shared_w_untied_u, tied_blocks)
 from linkernel.problem import Problem, fix_z2_sign, index, order_parameter
 from linkernel.tasks import endpoint, sinusoid, teacher_outputs, teacher_sequence
 from linkernel.theory.action import (KernelError, action, gradient, hessian, kl_term, likelihood_term,

@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from linkernel.serialize import dumps
+
 COMMANDS: dict = {}
 
 
@@ -63,15 +65,7 @@ def problem_from_args(args, arch: str | None = None, lam: float | None = None):
 
 
 def print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=_jsonable))
-
-
-def _jsonable(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    print(dumps(obj))
 
 
 def format_matrix(M, fmt: str = "{:10.6f}") -> str:
@@ -98,7 +92,7 @@ def _solve(p):
                        | {"minima": [{"kernel": m["kernel"], "action": m["action"]} for m in d["minima"]]})
             return
         pr = sp.problem
-        print(f"{pr.arch.upper()} endpoint task: T={pr.T} P={pr.P} lambda={pr.lam:g} kappa={pr.kappa:g} "
+        print(f"{pr.arch.label} endpoint task: T={pr.T} P={pr.P} lambda={pr.lam:g} kappa={pr.kappa:g} "
               f"w={pr.w:g} v={pr.v:g} u={pr.u:g}")
         print(f"kernel H (rows t*P+p, t = 0..{pr.T - 1}):")
         print(format_matrix(sp.kernel))
@@ -272,7 +266,7 @@ def _trace(p):
         else:
             for tr, ref in zip(traces, refined):
                 pr = tr.problem
-                print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g} "
+                print(f"{pr.arch.label} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g} "
                       f"lambda {tr.lam_range[0]:g}..{tr.lam_range[1]:g}: transition {tr.transition} "
                       f"({tr.steps} steps, {tr.seconds:.2f} s)")
                 for k, b in enumerate(tr.branches):
@@ -281,7 +275,7 @@ def _trace(p):
                           f"{b.lam.max():.6g}, m up to {b.m.max():.6g}, stable at {int(b.stable.sum())}, "
                           f"max residual {res:.1e}")
                 for sp, r in zip(tr.special_points, ref):
-                    kind = sp.type + (" (Z2)" if sp.z2 else "")
+                    kind = sp.kind + (" (Z2)" if sp.z2 else "")
                     print(f"  {kind:20s} lambda = {sp.lam:.15g}  m = {sp.order_parameter:.6g}  "
                           f"S = {sp.action:.12g}  test = {sp.test_value:.1e}  residual = {sp.residual:.1e}")
                     if r is not None:
@@ -309,7 +303,7 @@ def _exponent(p):
             return
         for e in ests:
             pr = e.problem
-            print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: {e.transition} transition")
+            print(f"{pr.arch.label} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: {e.transition} transition")
             if e.beta is None:
                 print(f"  branch point (spinodal of the symmetric phase) = {e.lambda_c_digits}   "
                       f"({e.digits} digits)")
@@ -348,7 +342,7 @@ def _landscape(p):
             print_json(land.to_dict())
             return
         pr = land.problem
-        print(f"{pr.arch.upper()} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: "
+        print(f"{pr.arch.label} endpoint task T={pr.T} P={pr.P} kappa={pr.kappa:g}: "
               f"S minimised at fixed m = H^(T-1,T-2) ({land.seconds:.1f} s)")
         for c in land.curves:
             print(f"  lambda = {c.lam:g}: minimum at m = {c.m_min:.10g}, S_min - S(m=0) = "
@@ -400,7 +394,7 @@ def _exact(p):
                                            "acceptance", "divergences", "seconds")})
             return
         pr = r.problem
-        print(f"{pr.arch.upper()} endpoint task, exact posterior at N={r.N}: T={pr.T} P={pr.P} lambda={pr.lam:g} "
+        print(f"{pr.arch.label} endpoint task, exact posterior at N={r.N}: T={pr.T} P={pr.P} lambda={pr.lam:g} "
               f"kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}")
         print(f"posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..{pr.T - 1}):")
         print(format_matrix(r.kernel))
@@ -456,7 +450,7 @@ def _sgld(p):
             print_json(d)
             return
         pr = r.problem
-        print(f"{pr.arch.upper()} endpoint task: T={pr.T} P={pr.P} lambda={pr.lam:g} kappa={pr.kappa:g}  "
+        print(f"{pr.arch.label} endpoint task: T={pr.T} P={pr.P} lambda={pr.lam:g} kappa={pr.kappa:g}  "
               f"N={r.N}  {r.method}, {r.chains} chains x {r.sweeps - r.burn} sweeps after {r.burn} burn-in, "
               f"{r.dtype}")
         print("posterior-mean kernel H (Z2 sign fixed per sample, m >= 0):")

@@ -42,7 +42,7 @@ def _draw_traces(ax, traces, colours, quantity):
         c = colours[T]
         for b in tr.branches:
             y = b.m if quantity == "m" else _last_diagonal(b, T, P)
-            if arch == "dnn":
+            if arch.is_dnn:
                 ax.plot(b.lam, y, ls=":", lw=2.2, color=c, alpha=0.9)
                 continue
             for i, j, st in _runs(b.stable):
@@ -51,11 +51,11 @@ def _draw_traces(ax, traces, colours, quantity):
             H = sp.kernel
             y = sp.order_parameter if quantity == "m" else \
                 H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean()
-            if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
+            if sp.kind == "branch_point" and sp.z2 and sp.branch == 0:
                 ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
-            elif sp.type == "branch_point":
+            elif sp.kind == "branch_point":
                 ax.plot(sp.lam, y, "d", mfc="none", mec=c, ms=6, zorder=5)
-            elif sp.type == "fold":
+            elif sp.kind == "fold":
                 ax.plot(sp.lam, y, "X", color=c, ms=8, mec="k", zorder=5)
             else:
                 ax.axvline(sp.lam, color=c, ls=":", lw=1)
@@ -89,11 +89,11 @@ def plot_trace(traces, path, title=None):
         ax.set_xlabel(r"signal strength $\lambda$")
         ax.grid(alpha=0.3)
     axes[1].legend(handles=handles, fontsize=8, loc="upper left")
-    first = [tr for tr in traces if tr.problem.arch == "rnn" and tr.points_of("fold")]
+    first = [tr for tr in traces if tr.problem.arch.is_rnn and tr.points_of("fold")]
     if first:  # zoom on the first-order region of the first such trace
         tr = first[0]
         fold = tr.points_of("fold")[0]
-        bp = [s for s in tr.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
+        bp = [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
         hi = bp[0].lam if bp else fold.lam
         pad = 0.5 * max(hi - fold.lam, 1e-3)
         coex = tr.points_of("coexistence")
@@ -167,7 +167,7 @@ def plot_landscape(land, path, lambda_c=None, title=None):
     axes[0].set_ylabel(r"$S_m - S_0$,   $S_m = \min_{H:\,m(H)=m} S(H)$")
     axes[0].legend(fontsize=9)
     pr = land.problem
-    fig.suptitle(title or f"Landau landscape, {pr.arch.upper()} endpoint task T={pr.T} "
+    fig.suptitle(title or f"Landau landscape, {pr.arch.label} endpoint task T={pr.T} "
                  f"(kappa={pr.kappa:g}, P={pr.P})", fontsize=11)
     fig.tight_layout()
     return save(fig, path)
@@ -202,7 +202,7 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
     ax.set_yscale("log")
     ax.set_xlabel("width $N$")
     ax.set_ylabel(r"$E|m|$ at $\lambda_c$")
-    ax.set_title(f"{fss.problem.arch.upper()} T={fss.problem.T}, $\\lambda_c$={fss.lam_c:.10f}", fontsize=10)
+    ax.set_title(f"{fss.problem.arch.label} T={fss.problem.T}, $\\lambda_c$={fss.lam_c:.10f}", fontsize=10)
     ax.legend(fontsize=8)
     if rounding is not None:
         ax = axes.pop(0)

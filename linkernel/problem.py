@@ -20,39 +20,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-ARCHITECTURES = ("rnn", "dnn")
-
+from linkernel.architecture import Architecture
+from linkernel.validation import count as _count, positive as _positive, readonly as _readonly
 
 def index(t: int, p: int, P: int) -> int:
     """Row of the pair (t, p) in the kernel: ``t * P + p``."""
     return t * P + p
 
 
-def _positive(name: str, value) -> float:
-    try:
-        val = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number; {name} must be a positive finite number") from None
-    if not (math.isfinite(val) and val > 0):
-        raise ValueError(f"{name}={value!r} is invalid; {name} must be a positive finite number")
-    return val
-
-
-def _count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name}={value!r} is invalid; {name} must be an integer >= 1")
-    if value < 1:
-        raise ValueError(f"{name}={value!r} is invalid; {name} must be an integer >= 1")
-    return int(value)
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.setflags(write=False)
-    return a
+def time_blocks(A: np.ndarray, P: int) -> np.ndarray:
+    """A ``(T, T)`` matrix over times expanded to the ``(TP, TP)`` kernel ordering (each entry a P x P block)."""
+    return np.kron(np.asarray(A, dtype=float), np.ones((P, P)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,8 +39,10 @@ class Problem:
 
     Parameters
     ----------
-    arch : ``"rnn"`` (shared weights) or ``"dnn"`` (the unrolled network,
-        independent ``W^(t)``, ``U^(t)``).
+    arch : which steps share weights: an :class:`~linkernel.architecture.Architecture`,
+        or the shorthands ``"rnn"`` (all shared) and ``"dnn"`` (the unrolled
+        network, independent ``W^(t)``, ``U^(t)``), or a pattern as a dict or
+        JSON (:meth:`Architecture.from_spec`).  Stored as an Architecture.
     T : number of hidden states, ``t = 0 .. T-1``.
     x : inputs ``x_p^t``, shape ``(T, P, D)``.
     supervised : the supervised set S, a tuple of ``(t, p)`` pairs; its order
@@ -76,7 +56,7 @@ class Problem:
     lam : signal strength; targets ``y = lam * yhat``.
     """
 
-    arch: str
+    arch: Architecture
     T: int
     x: np.ndarray
     supervised: tuple
@@ -89,10 +69,9 @@ class Problem:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self):
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"arch={self.arch!r} is invalid; arch must be one of {', '.join(ARCHITECTURES)}")
         T = _count("T", self.T)
         object.__setattr__(self, "T", T)
+        object.__setattr__(self, "arch", Architecture.from_spec(self.arch, T))
         for name in ("w", "v", "u", "kappa"):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
         try:
@@ -167,39 +146,40 @@ class Problem:
 
     @property
     def input_kernel(self) -> np.ndarray:
-        """C: ``(u/D) x_p^t . x_p'^t'``, shape ``(TP, TP)``.
+        """C: ``(u/D) x_p^t . x_p'^t'`` where ``U^(t)`` and ``U^(t')`` are one matrix, else 0; ``(TP, TP)``.
 
-        RNN: all pairs of times (U is shared).  DNN: only ``t = t'`` (a fresh
-        ``U^(t)`` per layer).
+        RNN: all pairs of times (U is shared).  DNN: only ``t = t'``.
         """
         X = self.x.reshape(self.n, self.D)
-        C = (self.u / self.D) * X @ X.T
-        if self.arch == "dnn":
-            C = C * self.time_mask
-        return C
+        return (self.u / self.D) * (X @ X.T) * time_blocks(self.arch.input_mask, self.P)
 
     @property
     def time_mask(self) -> np.ndarray:
         """``(TP, TP)`` 0/1 matrix that is 1 where ``t = t'`` (block diagonal in time)."""
-        t = np.repeat(np.arange(self.T), self.P)
-        return (t[:, None] == t[None, :]).astype(float)
+        return time_blocks(np.eye(self.T), self.P)
 
     @property
     def mask(self) -> np.ndarray:
-        """Architecture mask M^{tt'} over times, shape ``(T, T)``: all ones (RNN), identity (DNN)."""
-        return np.ones((self.T, self.T)) if self.arch == "rnn" else np.eye(self.T)
+        """Architecture mask M^{tt'} over times, shape ``(T, T)``: 1 where W^(t), W^(t') are one matrix.
+
+        All ones on ``t, t' >= 1`` (and, harmlessly, on row and column 0, which
+        never enter) for the RNN; the identity for the DNN.
+        """
+        if self.arch.is_rnn:
+            return np.ones((self.T, self.T))
+        M = self.arch.shares
+        M[0, 0] = 1.0
+        return M
 
     @property
-    def has_z2(self) -> bool:
-        """Whether ``W -> -W`` is a symmetry: H^{tt'} -> (-1)^(t+t') H^{tt'} leaves S invariant.
+    def recurrent_mask(self) -> np.ndarray:
+        """``(TP, TP)``: the group variance ``w_g`` where W^(t), W^(t') are the same W_g (t, t' >= 1), else 0.
 
-        True when inputs enter only at times of one parity and the supervised
-        targets all sit at times of one parity (or at times where the flip
-        only changes the overall sign of y_S, which v -> -v undoes).
+        Sigma(H) = C + recurrent_mask * shift(H), with shift(H)^{tt'} = H^{t-1,t'-1}.
         """
-        if self.T < 2:
-            return False
-        s = self.parity_signs
+        return time_blocks(self.arch.recurrent_mask(self.w), self.P)
+
+    def _is_symmetry(self, s: np.ndarray) -> bool:
         C = self.input_kernel
         if not np.allclose(C, s[:, None] * C * s[None, :]):
             return False
@@ -208,9 +188,52 @@ class Problem:
         return bool(np.allclose(sy, y) or np.allclose(sy, -y))
 
     @property
+    def symmetries(self) -> tuple:
+        """The W groups whose flip ``W_g -> -W_g`` leaves S invariant, as ``(g, signs)`` with signs of shape (TP,).
+
+        ``signs`` multiplies row ``(t, p)``: H -> diag(s) H diag(s).  A flip is a
+        symmetry when the input kernel is invariant under it and the supervised
+        targets keep (or all reverse, undone by v -> -v) their signs.
+        """
+        out = []
+        for g in range(len(self.arch.W)):
+            s = np.repeat(self.arch.flip_signs(g), self.P)
+            if self._is_symmetry(s):
+                out.append((g, s))
+        return tuple(out)
+
+    @property
+    def has_z2(self) -> bool:
+        """Whether ``W -> -W`` for every W at once is a symmetry: H^{tt'} -> (-1)^(t+t') H^{tt'} leaves S invariant.
+
+        True when inputs enter only at times of one parity and the supervised
+        targets all sit at times of one parity (or at times where the flip
+        only changes the overall sign of y_S, which v -> -v undoes).
+        """
+        return self.T >= 2 and self._is_symmetry(self.parity_signs)
+
+    @property
+    def odd_mask(self) -> np.ndarray:
+        """``(TP, TP)`` bool: entries that change sign under at least one symmetry (zero on the symmetric branch)."""
+        odd = np.zeros((self.n, self.n), bool)
+        for _, s in self.symmetries:
+            odd |= np.outer(s, s) < 0
+        if self.has_z2:
+            odd |= np.outer(self.parity_signs, self.parity_signs) < 0
+        return odd
+
+    @property
     def parity_signs(self) -> np.ndarray:
-        """``(-1)^t`` for each kernel row, shape ``(TP,)``."""
+        """``(-1)^t`` for each kernel row, shape ``(TP,)``: the flip of every W group at once."""
         return np.repeat((-1.0) ** np.arange(self.T), self.P)
+
+    def order_parameters(self, H: np.ndarray) -> dict:
+        """Each shared W group's order parameter ``m_g = H^{t_g, t_g - 1}`` (pattern-averaged), by group index.
+
+        ``t_g`` is the group's last step (:meth:`Architecture.order_step`); for
+        the RNN the one entry is m = H^{T-1,T-2}.
+        """
+        return {g: _lag_one(H, self.arch.order_step(g), self.P) for g in self.arch.shared_groups()}
 
     def with_(self, **changes) -> "Problem":
         """A copy with some fields changed (validated again), e.g. ``p.with_(lam=2.0)``."""
@@ -218,11 +241,17 @@ class Problem:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "arch": self.arch, "T": self.T, "P": self.P, "D": self.D,
+            "name": self.name, "arch": str(self.arch), "architecture": self.arch.to_dict(), "T": self.T, "P": self.P, "D": self.D,
             "w": self.w, "v": self.v, "u": self.u, "kappa": self.kappa, "lam": self.lam,
             "supervised": [list(s) for s in self.supervised],
             "x": self.x.tolist(), "yhat": self.yhat.tolist(),
         }
+
+
+def _lag_one(H: np.ndarray, t: int, P: int) -> float:
+    H = np.asarray(H)
+    a, b = t * P, (t - 1) * P
+    return float(np.trace(H[a:a + P, b:b + P]) / P)
 
 
 def order_parameter(H: np.ndarray, T: int, P: int) -> float:
@@ -232,26 +261,44 @@ def order_parameter(H: np.ndarray, T: int, P: int) -> float:
     """
     if T < 2:
         return 0.0
-    H = np.asarray(H)
-    a, b = (T - 1) * P, (T - 2) * P
-    return float(np.trace(H[a:a + P, b:b + P]) / P)
+    return _lag_one(H, T - 1, P)
 
 
 def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
-    """The Z2 representative with m = H^{T-1,T-2} >= 0.
+    """The Z2 representative with every shared group's ``m_g >= 0`` and ``m = H^{T-1,T-2} >= 0``.
 
-    Under W -> -W the odd-lag entries flip sign; which of the two mirror
-    kernels a sample or a minimiser lands on is arbitrary.  Every module uses
-    this helper to report the one with m >= 0.  No-op when the problem has no
-    Z2 symmetry.
+    Under ``W_g -> -W_g`` the entries ``H^{tt'}`` whose rows sit on opposite
+    sides of an odd number of g's steps flip sign; which of the mirror kernels
+    a sample or a minimiser lands on is arbitrary.  Every module uses this
+    helper to report one representative:
 
-    The DNN has more: each layer's W^(t) flips independently.  At finite N its
-    lag-one entry fluctuates around 0, so per-sample sign fixing turns it into
-    E|m| ~ N^(-1/2) (likewise the RNN below lambda_c): a convention, not
-    feature learning; it vanishes as N -> infinity.
+    1. each shared group g (applied at two or more steps) whose flip is a
+       symmetry is flipped if ``m_g = H^{t_g, t_g-1} < 0``
+       (:meth:`Problem.order_parameters`; the RNN's one group: m >= 0);
+    2. if the last step's W is unshared, the flip of all unshared W together
+       (for the DNN: every layer, ``W -> -W``) is applied if m < 0.
+
+    The groups' flips commute and each changes only its own m_g, so the
+    order does not matter.  No-op where no flip is a symmetry.
+
+    At finite N an unshared layer's lag-one entry fluctuates around 0, so
+    per-sample sign fixing turns it into E|m| ~ N^(-1/2) (likewise a shared
+    group below its transition): a convention, not feature learning; it
+    vanishes as N -> infinity.
     """
     H = np.asarray(H)
-    if problem.has_z2 and order_parameter(H, problem.T, problem.P) < 0:
-        s = problem.parity_signs
-        return s[:, None] * H * s[None, :]
+    arch, P = problem.arch, problem.P
+    sym = dict(problem.symmetries)
+    shared = arch.shared_groups()
+    for g in shared:
+        if g in sym and _lag_one(H, arch.order_step(g), P) < 0:
+            s = sym[g]
+            H = s[:, None] * H * s[None, :]
+    if problem.T >= 2 and arch.w_group(problem.T - 1) not in shared and order_parameter(H, problem.T, P) < 0:
+        s = np.ones(problem.n)
+        for g in range(len(arch.W)):
+            if g not in shared:
+                s = s * np.repeat(arch.flip_signs(g), P)
+        if problem._is_symmetry(s):
+            H = s[:, None] * H * s[None, :]
     return H

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from linkernel.serialize import dumps
+
 from linkernel.theory.continuation import point_at, trace
 from linkernel.theory.exponent import critical_exponent
 from linkernel.theory.landscape import landscape
@@ -59,14 +61,6 @@ class Report:
         return {"out": str(self.out), "files": [str(f) for f in self.files], "seconds": self.seconds,
                 "lambda_c": self.results["critical_point"]["lambda_c"],
                 "beta": self.results["exponent"]["beta"]}
-
-
-def _jsonable(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: float = 1.0,
@@ -105,7 +99,7 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
 
     # 3. critical point, exponent, checks against direct minimisation
     t0 = time.perf_counter()
-    bps = [s for s in main.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
+    bps = [s for s in main.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
     if not bps:
         raise RuntimeError(f"no symmetry-breaking branch point for T={T} in lambda {lam_range}; "
                            "widen the range (lam_range)")
@@ -124,7 +118,7 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
     dnn = traces[("dnn", T)]
     lam_below = 0.9 * bp.lam if 0.9 * bp.lam >= lam_range[0] else lam_range[0]
     dnn_check = {"lam": lam_below,
-                 "dnn_branch_points": len([s for s in dnn.special_points if s.type == "branch_point"]),
+                 "dnn_branch_points": len([s for s in dnn.special_points if s.kind == "branch_point"]),
                  "max_abs_kernel_difference": float(np.abs(point_at(dnn, lam_below).kernel
                                                            - point_at(main, lam_below, 0).kernel).max()),
                  "dnn_max_abs_m": max(float(np.abs(b.m).max()) for b in dnn.branches)}
@@ -178,7 +172,7 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
     (out / "summary.md").write_text(_summary(problem, results, land, est, lams))
     timings["files"] = time.perf_counter() - t0
     results["timings"] = timings
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=_jsonable))
+    (out / "results.json").write_text(dumps(results, indent=1))
     stage[0] += 1
     log(f"[5/5] files: {', '.join(str(f) for f in files)} ({timings['files']:.1f} s)")
     return Report(out=out, files=tuple(files), results=results, seconds=time.perf_counter() - t_start)
@@ -223,7 +217,7 @@ def _summary(problem, results, land, est, lams) -> str:
     for key, sps in results["special_points"].items():
         if key.startswith("rnn"):
             for sp in sps:
-                kind = sp["type"] + (" (Z2)" if sp["z2"] else "")
+                kind = sp["kind"] + (" (Z2)" if sp["z2"] else "")
                 lines.append(f"| {key[5:]} | {kind} | {sp['lam']:.10f} | {sp['order_parameter']:.6g} | "
                              f"{sp['action']:.10g} |")
     lines += ["", "Z2 branch point: the symmetric branch loses stability (an odd Hessian eigenvalue "

@@ -50,7 +50,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from linkernel.problem import Problem, _count
+from linkernel.problem import Problem
+from linkernel.validation import count as _count
 from linkernel.theory.action import hessian, kl_term, likelihood_term, predictions
 from linkernel.theory.saddle import SaddlePoint, local_minimum, saddle_point
 from linkernel.tasks import teacher_outputs, teacher_sequence
@@ -404,7 +405,7 @@ class SequenceSimulation:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {"arch": self.arch, "N": self.N, "supervised": list(self.supervised), "lam": self.lam,
+        return {"arch": str(self.arch), "N": self.N, "supervised": list(self.supervised), "lam": self.lam,
                 "targets": self.targets.tolist(), "predictions": self.predictions.tolist(),
                 "predictions_stderr": self.predictions_stderr.tolist(), "gen_error": self.gen_error,
                 "gen_error_stderr": self.gen_error_stderr, "max_rhat": self.max_rhat, "min_ess": self.min_ess,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from linkernel.problem import Problem, _count
+from linkernel.problem import Problem
+from linkernel.validation import count as _count
 
 
 def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, labels=None,

@@ -42,7 +42,7 @@ def test_results_agree_with_an_independent_trace(folder):
     dc = res["checks"]["dnn_vs_rnn"]
     assert dc["dnn_branch_points"] == 0 and dc["dnn_max_abs_m"] < 1e-12 and dc["max_abs_kernel_difference"] < 1e-10
     assert {"rnn_T4", "dnn_T4"} <= set(res["branches"])
-    assert not [s for s in res["special_points"]["dnn_T4"] if s["type"] == "branch_point"]
+    assert not [s for s in res["special_points"]["dnn_T4"] if s["kind"] == "branch_point"]
     land = res["landscape"]["curves"]
     assert land[0]["m_min"] == 0.0 and land[2]["m_min"] > 0.5
     md = (out / "summary.md").read_text()

@@ -32,7 +32,7 @@ def _indep_action(pr, H):
     Sig = np.zeros((T, T), dtype=H.dtype)
     for t in range(T):
         for s in range(T):
-            if pr.arch == "rnn" or t == s:
+            if pr.arch.is_rnn or t == s:
                 Sig[t, s] += pr.u * x[t] * x[s]
                 if t >= 1 and s >= 1:
                     Sig[t, s] += pr.w * H[t - 1, s - 1]

@@ -76,7 +76,7 @@ class Reduction:
         self.problem = problem
         N = _count_N(N)
         T, P, n = problem.T, problem.P, problem.n
-        if problem.arch == "rnn":
+        if problem.arch.is_rnn:
             Xin = problem.x.reshape(n, problem.D)
             _, s, Vt = np.linalg.svd(Xin, full_matrices=False)
             r = int(np.sum(s > 1e-12 * s[0]))
@@ -129,7 +129,7 @@ class Reduction:
         pr = self.problem
         T, P, K, r = pr.T, pr.P, self.K, self.r
         g = []
-        if pr.arch == "rnn":
+        if pr.arch.is_rnn:
             B = math.sqrt(pr.u / pr.D) * X[..., :, :r]                     # U e_j
             Wm = np.zeros_like(X)
             Wm[..., :, :K - r] = math.sqrt(pr.w) * X[..., :, r:]          # W on probed directions
@@ -157,7 +157,7 @@ class Reduction:
         T, P, K, r = pr.T, pr.P, self.K, self.r
         Xbar = np.zeros_like(X)
         gbar = [Gbar[..., :, t * P:(t + 1) * P] for t in range(T)]
-        if pr.arch == "rnn":
+        if pr.arch.is_rnn:
             B, Wm, g = cache
             lam = gbar[T - 1]
             Wbar = np.zeros_like(X)

@@ -169,7 +169,7 @@ class _Sampler:
         self.exact_block("v")
         net.f = net.readout(net.h)
         net.fS = net.f[:, net.S]
-        if net.problem.arch == "dnn":
+        if net.problem.arch.is_dnn:
             R = None
             for tau in range(T - 1, -1, -1):
                 R = net.backward(tau, above=R)
@@ -198,7 +198,7 @@ class _Sampler:
         net = self.net
         resid = (net.fS - net.y) / net.s2                  # dPhi/df_S
         updates = []
-        if net.problem.arch == "rnn":
+        if net.problem.arch.is_rnn:
             R = net.backward()
             names = [(n, R) for n in net.blocks()]
         else:
@@ -415,7 +415,7 @@ def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 
         tau=chains * kept / ess_min, tau_m=float(tau_m), ess=ess_min,
         rhat=float(np.nanmax(rhats)) if np.any(np.isfinite(rhats)) else float("nan"),
         acceptance=acceptance,
-        block_rows=int(round(rows)) if (method == "gibbs" and problem.arch == "rnn" and problem.T >= 3) else None,
+        block_rows=int(round(rows)) if (method == "gibbs" and problem.arch.is_rnn and problem.T >= 3) else None,
         step=step if method == "langevin" else None,
         bias_estimate=0.0 if method == "gibbs" else None, drift=float(drift),
         checkpoints=tuple(checkpoints), seconds=seconds, seconds_per_sweep=seconds / sweeps, m_trace=m_raw)

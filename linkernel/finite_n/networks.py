@@ -84,7 +84,7 @@ class Network:
         self.k = len(self.S)
         draw = lambda *shape: rng.standard_normal((self.C,) + shape, dtype=self.dtype)  # noqa: E731
         self.Z = {"v": draw(N, 1)}
-        if problem.arch == "rnn":
+        if problem.arch.is_rnn:
             self.Z["U"] = draw(N, D)
             if T > 1:
                 self.Z["W"] = draw(N, N)
@@ -97,11 +97,11 @@ class Network:
 
     # --- forward and backward passes -------------------------------------------
     def _ux(self, t):
-        name = "U" if self.problem.arch == "rnn" else f"U{t}"
+        name = "U" if self.problem.arch.is_rnn else f"U{t}"
         return np.matmul(self.Z[name], self.su * self.x[t])            # (C, N, P)
 
     def _W(self, t):
-        return self.Z["W"] if self.problem.arch == "rnn" else self.Z[f"W{t}"]
+        return self.Z["W"] if self.problem.arch.is_rnn else self.Z[f"W{t}"]
 
     def forward(self) -> None:
         """Recompute the hidden states ``h`` (C, N, TP) and outputs ``f`` (C, TP) from the weights."""
@@ -132,7 +132,7 @@ class Network:
         """
         T = self.problem.T
         v = self.sv * self.Z["v"]                                          # (C, N, 1)
-        if self.problem.arch == "rnn":
+        if self.problem.arch.is_rnn:
             R = np.empty((self.C, self.N, T), dtype=self.dtype)
             R[:, :, :1] = v
             for j in range(1, T):
@@ -188,7 +188,7 @@ class Network:
     # --- blocks ------------------------------------------------------------------
     def blocks(self) -> list:
         """The Gibbs blocks in update order: RNN v, U, W; DNN v, then layers T-1 .. 0."""
-        if self.problem.arch == "rnn":
+        if self.problem.arch.is_rnn:
             return ["v", "U"] + (["W"] if self.problem.T > 1 else [])
         return ["v"] + [f"L{t}" for t in range(self.problem.T - 1, -1, -1)]
 
@@ -213,7 +213,7 @@ class Network:
             coef = np.zeros((k, T * P, 1))
             coef[np.arange(k), self.S, 0] = 1.0 / N
             return Factors(self.h, [np.full((self.C, 1, 1), self.sv, dtype=self.dtype)], coef)
-        if self.problem.arch == "rnn":
+        if self.problem.arch.is_rnn:
             R = self.backward() if R is None else R
             coef = np.zeros((k, T, T * P))
             for kk, (t, p) in enumerate(zip(tS, pS)):

@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
-from linkernel.problem import Problem, index
+from linkernel.problem import Problem, index, time_blocks
 
 w, v, u, kappa, lam = sp.symbols("w v u kappa lambda", positive=True)
 HYPER = (w, v, u, kappa, lam)
@@ -52,24 +52,27 @@ def _rational_matrix(a: np.ndarray) -> sp.Matrix:
 
 
 def input_kernel(problem: Problem) -> sp.Matrix:
-    """C = (u/D) x x^T (times the time mask in the DNN), with the symbol u."""
+    """C = (u/D) x x^T where U^(t), U^(t') are one matrix (:attr:`Problem.input_kernel`), with the symbol u."""
     X = problem.x.reshape(problem.n, problem.D)
-    G = X @ X.T
-    if problem.arch == "dnn":
-        G = G * problem.time_mask
-    return (u / problem.D) * _rational_matrix(G)
+    return (u / problem.D) * _rational_matrix((X @ X.T) * time_blocks(problem.arch.input_mask, problem.P))
 
 
 def sigma(problem: Problem, Hm: sp.Matrix) -> sp.Matrix:
-    """Sigma(H) = C + w M * H^{t-1,t'-1} for t, t' >= 1."""
+    """Sigma(H) = C + w_g M * H^{t-1,t'-1} for t, t' >= 1; a group's own variance enters as (w_g/w) w."""
     P, n = problem.P, problem.n
-    M = problem.mask
+    M = recurrent_weights(problem)
     Sig = input_kernel(problem)
     for a in range(P, n):
         for b in range(P, n):
-            if M[a // P, b // P]:
-                Sig[a, b] += w * Hm[a - P, b - P]
+            if M[a, b] != 0:
+                Sig[a, b] += M[a, b] * Hm[a - P, b - P]
     return Sig
+
+
+def recurrent_weights(problem: Problem) -> sp.Matrix:
+    """``(TP, TP)``: w_g M as SymPy numbers times the symbol w (:attr:`Problem.recurrent_mask` / problem.w)."""
+    R = problem.recurrent_mask / problem.w
+    return sp.Matrix(problem.n, problem.n, lambda i, j: 0 if R[i, j] == 0 else w * sp.nsimplify(float(R[i, j]), rational=True))
 
 
 def _blocks(A: sp.Matrix) -> list:

@@ -92,9 +92,10 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     size of b below which the point counts as tricritical.
     """
     t0 = time.perf_counter()
-    if problem.arch != "rnn":
-        raise ValueError(f"arch={problem.arch!r}: only the RNN has a critical point; the DNN's Hessian on the "
-                         "symmetric branch stays positive definite (see hessian_blocks(T, 'dnn'))")
+    if not problem.arch.is_rnn:
+        raise ValueError(f"arch={problem.arch}: the closed-form critical point is derived for the RNN; for the "
+                         "DNN the symmetric branch stays stable (hessian_blocks(T, 'dnn')), and for any other "
+                         "pattern use the numerical linkernel.critical_lambda")
     q = endpoint_structure(problem)
     T, P = problem.T, problem.P
     if T < 3:

@@ -119,16 +119,15 @@ def saddle_point_equations(problem: Problem, explicit: bool | None = None) -> Sa
         definitions[r"\Gamma"] = (Gamma, Hm, list(range(n)))
     inner = Xi - Xi * Hm * Xi
     Lstar = sp.zeros(n, n)
-    mask = problem.mask
+    weights = symbolic.recurrent_weights(problem)
     for i in range(n - P):
         for j in range(n - P):
-            if mask[i // P + 1, j // P + 1]:
-                Lstar[i, j] = inner[i + P, j + P]
+            Lstar[i, j] = weights[i + P, j + P] * inner[i + P, j + P]
     idx = list(problem.supervised_index)
     yhat = sp.Matrix([sp.nsimplify(problem.yhat[t, p], rational=True) for t, p in problem.supervised])
     K = v * Hm.extract(idx, idx) + kappa * sp.eye(len(idx))
     a = _inverse(K, True) * (lam * yhat)
-    G = sp.Rational(1, 2) * (Xi - Gamma) + w / 2 * Lstar
+    G = sp.Rational(1, 2) * (Xi - Gamma) + Lstar / 2
     for s, i in enumerate(idx):
         for t, j in enumerate(idx):
             G[i, j] -= v / 2 * a[s] * a[t]

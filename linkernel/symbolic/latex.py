@@ -115,7 +115,7 @@ def _action_section(problem, se) -> str:
            r" - TP\bigr] + \tfrac12\, y_S^\top (v H_{SS} + \kappa)^{-1} y_S,\label{eq:action}\end{equation}",
            r"the KL divergence of $\mathcal N(0,H)$ from $\mathcal N(0,\Sigma(H))$ plus the readout integrated out. "
            r"Here $\Sigma(H) = C + w\,M\circ H^{t-1,t'-1}$ "
-           + ("(weight sharing couples all pairs of times, $M = 1$) " if problem.arch == "rnn"
+           + ("(weight sharing couples all pairs of times, $M = 1$) " if problem.arch.is_rnn
               else "(a fresh $W^{(t)}$ per layer, $M^{tt'} = \\delta_{tt'}$, and $C$ only at $t = t'$) ")
            + "is, for this task,",
            _eq(r"\Sigma(H)", _matrix(Sig), "eq:sigma")]

@@ -83,7 +83,9 @@ def hessian_blocks(T: int, arch: str = "rnn") -> HessianBlocks:
     for a in range(len(order)):
         for b in range(len(order)):
             if lag[a] != lag[b] and Hfull[a, b] != 0:
-                raise AssertionError(f"Hessian couples lags {lag[a]} and {lag[b]}")
+                raise ValueError(f"arch={arch}: the Hessian on the branch couples lags {lag[a]} and {lag[b]}, so "
+                                 "the split by lag does not apply to this sharing pattern; use the numerical "
+                                 "stability of linkernel.theory (critical_lambda, trace)")
     blocks, coords, dets = {}, {}, {}
     for k in range(T):
         idx = [a for a in range(len(order)) if lag[a] == k]

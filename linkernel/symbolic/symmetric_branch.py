@@ -44,7 +44,9 @@ import numpy as np
 import sympy as sp
 
 from linkernel.symbolic import action as symbolic
-from linkernel.problem import Problem, _count
+from linkernel.architecture import Architecture
+from linkernel.problem import Problem
+from linkernel.validation import count as _count
 from linkernel.symbolic.action import kappa, lam, u, v, w
 
 #: branch ratio H^{tt} / Sigma^{tt} (the same for every t on the branch)
@@ -55,12 +57,12 @@ x = sp.Symbol("x", positive=True)
 m = sp.Symbol("m", real=True)
 
 
-def check_arch_T(arch: str, T, minimum: int = 1) -> int:
-    if arch not in ("rnn", "dnn"):
-        raise ValueError(f"arch={arch!r} is invalid; arch must be rnn or dnn")
+def check_arch_T(arch, T, minimum: int = 1) -> int:
+    """Validate ``T`` (>= ``minimum``) and that ``arch`` is a pattern over T steps (rnn, dnn, JSON, Architecture)."""
     T = _count("T", T)
     if T < minimum:
         raise ValueError(f"T={T} is invalid here; need T >= {minimum}")
+    Architecture.from_spec(arch, T)
     return T
 
 
@@ -244,8 +246,7 @@ def normalized_action(arch: str, T: int, e: sp.Matrix, var, order: int) -> sp.Ex
     ``D`` is the branch kernel at ratio ``r`` and load ``x``; ``e`` (T x T,
     symmetric) must be O(var).  With ``Sigma_0 = Sigma(D) = D / r``,
     ``Sigma(H) = Sigma_0^{1/2} (1 + delta) Sigma_0^{1/2}`` where ``delta`` is ``e``
-    shifted by one step (``delta_{tt'} = e_{t-1,t'-1}``, masked by M in the
-    DNN), so
+    shifted by one step (``delta_{tt'} = e_{t-1,t'-1}``, masked by the architecture's M), so
 
         S - S(D) = 1/2 [ r tr((1+delta)^-1 (1+e)) - r T - ln det(1+e) + ln det(1+delta) ]
                    + (r-1)(1+x)^2 / (2x) [ 1/(1 + x + x e_{T-1,T-1}) - 1/(1+x) ]
@@ -254,9 +255,10 @@ def normalized_action(arch: str, T: int, e: sp.Matrix, var, order: int) -> sp.Ex
     """
     I = sp.eye(T)
     delta = sp.zeros(T, T)
+    shares = Architecture.from_spec(arch, T).shares
     for i in range(1, T):
         for j in range(1, T):
-            if arch == "rnn" or i == j:
+            if shares[i, j]:
                 delta[i, j] = e[i - 1, j - 1]
 
     def logdet(M):

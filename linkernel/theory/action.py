@@ -31,28 +31,29 @@ class KernelError(ValueError):
 
 # --- the map H -> Sigma(H) and its adjoint ----------------------------------
 def _shift(problem: Problem, H: np.ndarray) -> np.ndarray:
-    """L(H): ``M^{tt'} H^{t-1,t'-1}`` in the ``t, t' >= 1`` blocks, zero elsewhere."""
+    """L(H): ``w_g M^{tt'} H^{t-1,t'-1}`` in the ``t, t' >= 1`` blocks, zero elsewhere.
+
+    The weights ``w_g M`` are :attr:`Problem.recurrent_mask` (the architecture's
+    groups and their variances).
+    """
     P = problem.P
     out = np.zeros_like(H)
     out[P:, P:] = H[:-P, :-P]
-    if problem.arch == "dnn":
-        out *= problem.time_mask
-    return out
+    return out * problem.recurrent_mask
 
 
 def _shift_adjoint(problem: Problem, G: np.ndarray) -> np.ndarray:
     """L*(G), the Frobenius adjoint of :func:`_shift`: ``tr(G L(E)) = tr(L*(G) E)``."""
     P = problem.P
-    if problem.arch == "dnn":
-        G = G * problem.time_mask
+    G = G * problem.recurrent_mask
     out = np.zeros_like(G)
     out[:-P, :-P] = G[P:, P:]
     return out
 
 
 def sigma(problem: Problem, H: np.ndarray) -> np.ndarray:
-    """Sigma(H) = C + w M * H^{t-1,t'-1}: the prior covariance of h given the kernel H."""
-    return problem.input_kernel + problem.w * _shift(problem, np.asarray(H, dtype=float))
+    """Sigma(H) = C + w_g M * H^{t-1,t'-1}: the prior covariance of h given the kernel H."""
+    return problem.input_kernel + _shift(problem, np.asarray(H, dtype=float))
 
 
 def prior_kernel(problem: Problem) -> np.ndarray:
@@ -132,14 +133,14 @@ def _pieces(problem: Problem, H: np.ndarray):
 def gradient(problem: Problem, H) -> np.ndarray:
     """dS/dH as the symmetric matrix G with dS = tr(G dH) for symmetric dH.
 
-        G = 1/2 (Sigma^-1 - H^-1) + w/2 L*(Sigma^-1 - Sigma^-1 H Sigma^-1)
+        G = 1/2 (Sigma^-1 - H^-1) + 1/2 L*(Sigma^-1 - Sigma^-1 H Sigma^-1)
             - v/2 E_S(K^-1 y y^T K^-1),        K = v H_SS + kappa I
 
-    L* shifts the ``t, t' >= 1`` blocks back by one step (and masks by M);
+    L* masks by w_g M and shifts the ``t, t' >= 1`` blocks back by one step;
     E_S embeds the supervised block.  G = 0 are the saddle-point equations.
     """
     H, A, Hinv, idx, Kinv, a = _pieces(problem, H)
-    G = 0.5 * (A - Hinv) + 0.5 * problem.w * _shift_adjoint(problem, A - A @ H @ A)
+    G = 0.5 * (A - Hinv) + 0.5 * _shift_adjoint(problem, A - A @ H @ A)
     G[np.ix_(idx, idx)] -= 0.5 * problem.v * np.outer(a, a)
     return 0.5 * (G + G.T)
 
@@ -148,11 +149,11 @@ def hessian_vector(problem: Problem, H, E) -> np.ndarray:
     """Directional derivative of :func:`gradient` along the symmetric direction E."""
     H, A, Hinv, idx, Kinv, a = _pieces(problem, H)
     E = np.asarray(E, dtype=float)
-    dA = -problem.w * A @ _shift(problem, E) @ A
+    dA = -A @ _shift(problem, E) @ A
     AH = A @ H
     dG = 0.5 * (dA + Hinv @ E @ Hinv)
     inner = dA - dA @ AH.T - AH @ dA - A @ E @ A
-    dG += 0.5 * problem.w * _shift_adjoint(problem, inner)
+    dG += 0.5 * _shift_adjoint(problem, inner)
     da = -problem.v * Kinv @ E[np.ix_(idx, idx)] @ a
     dG[np.ix_(idx, idx)] -= 0.5 * problem.v * (np.outer(da, a) + np.outer(a, da))
     return 0.5 * (dG + dG.T)
@@ -184,14 +185,15 @@ def from_vector(vec: np.ndarray, n: int) -> np.ndarray:
 
 
 def odd_coordinates(problem: Problem) -> np.ndarray:
-    """Boolean mask over the :func:`to_vector` coordinates: True where the entry flips under Z2.
+    """Boolean mask over the :func:`to_vector` coordinates: True where the entry flips under some Z2.
 
-    The Z2 map multiplies H^{tt'} by (-1)^(t+t'); in the Frobenius basis it is
-    diagonal, so the coordinates split into an even and an odd set.
+    Each symmetry ``W_g -> -W_g`` multiplies H^{tt'} by s_t s_t' (for the RNN
+    (-1)^(t+t')); in the Frobenius basis it is diagonal, so the coordinates
+    split into those even under every flip and the rest
+    (:attr:`linkernel.problem.Problem.odd_mask`).
     """
-    s = problem.parity_signs
     i, j = np.triu_indices(problem.n)
-    return s[i] * s[j] < 0
+    return problem.odd_mask[i, j]
 
 
 def m_vector(problem: Problem) -> np.ndarray:

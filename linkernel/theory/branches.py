@@ -63,7 +63,7 @@ class Branch:
         return np.array([np.diag(p.kernel) for p in self.points])
 
     def to_dict(self) -> dict:
-        return {"arch": self.arch, "kind": self.kind, "points": [p.to_dict() for p in self.points]}
+        return {"arch": str(self.arch), "kind": self.kind, "points": [p.to_dict() for p in self.points]}
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +77,7 @@ class SpecialPoint:
     coordinates) at a Z2 branch point.
     """
 
-    type: str
+    kind: str
     lam: float
     kernel: np.ndarray
     action: float
@@ -89,7 +89,7 @@ class SpecialPoint:
     null_vector: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return {"type": self.type, "lam": self.lam, "kernel": self.kernel.tolist(),
+        return {"kind": self.kind, "lam": self.lam, "kernel": self.kernel.tolist(),
                 "action": self.action, "residual": self.residual,
                 "order_parameter": self.order_parameter, "test_value": self.test_value,
                 "branch": self.branch, "z2": self.z2}
@@ -112,8 +112,8 @@ class Trace:
     steps: int
     seconds: float
 
-    def points_of(self, type_: str) -> list:
-        return [s for s in self.special_points if s.type == type_]
+    def points_of(self, kind: str) -> list:
+        return [s for s in self.special_points if s.kind == kind]
 
     @property
     def spinodals(self) -> dict | None:
@@ -124,8 +124,8 @@ class Trace:
         """
         if self.transition != "first order":
             return None
-        bp = [s.lam for s in self.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
-        folds = [s.lam for s in self.special_points if s.type == "fold" and s.branch > 0]
+        bp = [s.lam for s in self.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+        folds = [s.lam for s in self.special_points if s.kind == "fold" and s.branch > 0]
         return {"symmetric": bp[0] if bp else None, "broken": min(folds) if folds else None}
 
     def to_dict(self) -> dict:

@@ -232,7 +232,7 @@ def _special(eq, type_, key, found, branch, j=0):
         phi = np.zeros(eq.dim)
         phi[o] = V[:, j]
         value = w[j]
-    return SpecialPoint(type=type_, lam=pt.lam, kernel=pt.kernel, action=pt.action,
+    return SpecialPoint(kind=type_, lam=pt.lam, kernel=pt.kernel, action=pt.action,
                         residual=pt.residual, order_parameter=pt.order_parameter,
                         test_value=float(value), branch=branch, z2=(key == "z2"),
                         null_vector=phi), X
@@ -400,7 +400,7 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
         if Xc[-1] > hi_stable + 1e-12 * hi_stable:
             continue  # equal action with the unstable continuation of the symmetric branch
         pt = _point(eq, Xc)
-        out.append(SpecialPoint(type="coexistence", lam=pt.lam, kernel=pt.kernel, action=pt.action,
+        out.append(SpecialPoint(kind="coexistence", lam=pt.lam, kernel=pt.kernel, action=pt.action,
                                 residual=pt.residual, order_parameter=pt.order_parameter,
                                 test_value=float(diff(Xc)), branch=branch))
     return out
@@ -452,7 +452,7 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
             steps += st
             pts_b = [_point(eq, X) for X in Xb]
             branches.append(Branch(problem.arch, "broken", tuple(pts_b)))
-            specials += [s for s in sp_b if not (s.type == "branch_point" and abs(s.lam - bp.lam) < 1e-6)]
+            specials += [s for s in sp_b if not (s.kind == "branch_point" and abs(s.lam - bp.lam) < 1e-6)]
             supercritical = Xb[1][-1] > X_bp[-1]
             if transition == "none" and _loses_stability(pts, bp.lam):
                 transition = "second order" if supercritical else "first order"
@@ -469,7 +469,7 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
     finally:
         if bar is not None:
             bar.close()
-    specials.sort(key=lambda s: (s.lam, s.type))
+    specials.sort(key=lambda s: (s.lam, s.kind))
     return Trace(problem=problem, lam_range=(lo, hi), branches=tuple(branches),
                  special_points=tuple(specials), transition=transition, steps=steps,
                  seconds=time.perf_counter() - t0)

@@ -103,7 +103,7 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         raise ValueError(f"m0={m0!r} is invalid; m0 must be > 0")
     t0 = time.perf_counter()
     tr = traced if traced is not None else trace(problem, lam_range)
-    bps = [s for s in tr.special_points if s.type == "branch_point" and s.z2 and s.branch == 0]
+    bps = [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
     if not bps or tr.transition == "none":
         raise ConvergenceError(f"the symmetric branch does not lose stability for lambda in {lam_range}; "
                                "widen lam_range (or the problem has no Z2 transition)")

@@ -36,7 +36,7 @@ class _Data:
     """A Problem's numbers at the current working precision."""
 
     def __init__(self, problem: Problem, lam=None):
-        self.n, self.P, self.T, self.arch = problem.n, problem.P, problem.T, problem.arch
+        self.n, self.P, self.T = problem.n, problem.P, problem.T
         self.w, self.v, self.u, self.kappa = (dec(getattr(problem, k)) for k in ("w", "v", "u", "kappa"))
         self.lam = dec(problem.lam) if lam is None else mp.mpf(lam)
         X = problem.x.reshape(self.n, problem.D)
@@ -44,10 +44,18 @@ class _Data:
         self.C = mp.matrix(self.n, self.n)
         for i in range(self.n):
             for j in range(self.n):
-                if self.arch == "dnn" and i // self.P != j // self.P:
+                if not problem.arch.input_mask[i // self.P, j // self.P]:
                     continue
                 self.C[i, j] = self.u / D * mp.fsum(mp.mpf(float(X[i, k])) * mp.mpf(float(X[j, k]))
                                                      for k in range(D))
+        # w_g M / w per pair of times: None where W^(t), W^(t') differ, exactly 1 for the problem's w
+        arch, T = problem.arch, problem.T
+        self.rel = [[None] * T for _ in range(T)]
+        for g, members in enumerate(arch.W):
+            r = mp.mpf(1) if arch.w[g] is None else dec(arch.w[g]) / self.w
+            for t in members:
+                for t2 in members:
+                    self.rel[t][t2] = r
         self.idx = [int(i) for i in problem.supervised_index]
         self.yhat = [dec(problem.yhat[t, p]) for t, p in problem.supervised]
 
@@ -55,8 +63,6 @@ class _Data:
     def y(self):
         return [self.lam * y for y in self.yhat]
 
-    def same_time(self, i, j) -> bool:
-        return i // self.P == j // self.P
 
 
 def _shift(d: _Data, H):
@@ -64,8 +70,9 @@ def _shift(d: _Data, H):
     P = d.P
     for i in range(P, d.n):
         for j in range(P, d.n):
-            if d.arch == "rnn" or d.same_time(i, j):
-                out[i, j] = H[i - P, j - P]
+            r = d.rel[i // P][j // P]
+            if r is not None:
+                out[i, j] = r * H[i - P, j - P]
     return out
 
 
@@ -74,8 +81,9 @@ def _shift_adjoint(d: _Data, G):
     P = d.P
     for i in range(d.n - P):
         for j in range(d.n - P):
-            if d.arch == "rnn" or d.same_time(i + P, j + P):
-                out[i, j] = G[i + P, j + P]
+            r = d.rel[i // P + 1][j // P + 1]
+            if r is not None:
+                out[i, j] = r * G[i + P, j + P]
     return out
 
 
@@ -97,7 +105,7 @@ def to_numpy(M) -> np.ndarray:
 
 # --- the formulas of linkernel.theory.action -------------------------------------------------
 def sigma(problem: Problem, H, lam=None):
-    """Sigma(H) = C + w M * H^{t-1,t'-1}."""
+    """Sigma(H) = C + w_g M * H^{t-1,t'-1}."""
     d = _Data(problem, lam)
     return d.C + d.w * _shift(d, as_matrix(H))
 
@@ -441,19 +449,19 @@ def refine_special_points(trace_, digits: int = 30) -> list:
     out = []
     for sp in trace_.special_points:
         with mp.workdps(digits):
-            if sp.type == "branch_point" and sp.z2 and sp.branch == 0:
+            if sp.kind == "branch_point" and sp.z2 and sp.branch == 0:
                 pt, _ = branch_point(p, sp.lam, sp.kernel, dps=digits)
                 m = mp.mpf(0)
-            elif sp.type == "fold" and p.has_z2 and sp.order_parameter > 0:
+            elif sp.kind == "fold" and p.has_z2 and sp.order_parameter > 0:
                 pt, m = fold_point(p, sp.order_parameter, sp.kernel, sp.lam, dps=digits)
-            elif sp.type == "coexistence":
+            elif sp.kind == "coexistence":
                 k = int(np.argmin(np.abs(sym_branch.lam - sp.lam)))
                 pt, m, _ = coexistence_point(p, sp.order_parameter, sp.kernel, sp.lam,
                                              sym_branch.points[k].kernel, dps=digits)
             else:
                 out.append(None)
                 continue
-            out.append({"type": sp.type, "lam": mpmath.nstr(pt.lam, digits),
+            out.append({"kind": sp.kind, "lam": mpmath.nstr(pt.lam, digits),
                         "order_parameter": mpmath.nstr(m, digits), "residual": float(pt.residual),
                         "digits": digits})
     return out

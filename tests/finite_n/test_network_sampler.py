@@ -38,7 +38,7 @@ def importance_reference(p, N, M=80_000, seed=0, batch=20_000):
         h = [U @ p.x[0].T]
         W = rng.standard_normal((batch, N, N)) * sw
         for t in range(1, T):
-            if p.arch == "dnn":
+            if p.arch.is_dnn:
                 U = rng.standard_normal((batch, N, D)) * su
                 W = rng.standard_normal((batch, N, N)) * sw
             h.append(W @ h[-1] + U @ p.x[t].T)

@@ -47,7 +47,7 @@ def test_every_point_satisfies_the_equations(rnn4):
 
 
 def test_branch_point_agrees_with_bisection_on_odd_eigenvalue(rnn4):
-    bps = [s for s in rnn4.special_points if s.type == "branch_point" and s.z2]
+    bps = [s for s in rnn4.special_points if s.kind == "branch_point" and s.z2]
     assert len(bps) == 1
     lo, hi = 1.5, 1.7
     f = lambda lam: _smallest_odd_eigenvalue(rnn4.problem, lam)
@@ -95,7 +95,7 @@ def test_tracing_back_returns_to_the_start(rnn4):
 def test_dnn_never_breaks_and_equals_rnn_below_lambda_c(rnn4):
     dnn = trace(tasks.endpoint("dnn", T=4, kappa=0.1), (0.5, 3.0))
     assert dnn.transition == "none" and len(dnn.branches) == 1
-    assert not [s for s in dnn.special_points if s.type == "branch_point"]
+    assert not [s for s in dnn.special_points if s.kind == "branch_point"]
     assert dnn.branches[0].stable.all()
     for lam in (0.8, 1.2, 1.6):
         np.testing.assert_allclose(point_at(dnn, lam).kernel, point_at(rnn4, lam, 0).kernel, atol=1e-10)
@@ -152,7 +152,7 @@ def test_cli_trace_json_csv_and_plot(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert set(d["branches"][0][0]) >= {"lam", "kernel", "action", "stable"}
     bp = d["special_points"][0]
-    assert bp["type"] == "branch_point" and 2.5 < bp["lam"] < 3.2 and len(bp["kernel"]) == 3
+    assert bp["kind"] == "branch_point" and 2.5 < bp["lam"] < 3.2 and len(bp["kernel"]) == 3
     assert main(["trace", "--T", "3", "--lam", "2.5:3.2", "--csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("arch,T,branch,kind,lam,m,action,stable")

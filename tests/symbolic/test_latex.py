@@ -12,7 +12,7 @@ from linkernel.cli import main
 from linkernel.symbolic.critical import critical_point
 from linkernel.symbolic.latex import STANDARD_SET, derivation_document, filename, write_standard_set
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DERIVATIONS = ROOT / "derivations"
 
 

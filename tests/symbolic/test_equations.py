@@ -8,7 +8,7 @@ from linkernel import tasks
 from linkernel.symbolic import action as symbolic
 from linkernel.theory.action import gradient
 from linkernel.symbolic.equations import saddle_point_equations
-from tests.conftest import random_kernel
+from tests.references import random_kernel
 
 HYPER = dict(w=0.8, v=1.2, u=0.9, kappa=0.3, lam=1.4)
 

@@ -8,7 +8,7 @@ from mpmath import mp
 from linkernel.theory import highprec as hp
 from linkernel import tasks
 from linkernel.theory.continuation import gradient_lambda, point_at, trace
-from tests.conftest import random_kernel
+from tests.references import random_kernel
 
 A = importlib.import_module("linkernel.theory.action")  # the module (linkernel.theory.action is also a function name)
 
@@ -102,5 +102,5 @@ def test_high_precision_coexistence(first_order):
         gap = hp.action(tr.problem, pt.kernel, pt.lam) - hp.action(tr.problem, sym.kernel, pt.lam)
         assert abs(gap) < mp.mpf(10) ** -25 and m > mp.mpf("0.5")
     refined = hp.refine_special_points(tr, 20)
-    assert [r["type"] for r in refined] == ["fold", "coexistence", "branch_point"]
+    assert [r["kind"] for r in refined] == ["fold", "coexistence", "branch_point"]
     assert refined[1]["lam"][:15] == mpmath.nstr(pt.lam, 20)[:15]

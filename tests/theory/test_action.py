@@ -3,7 +3,7 @@ import pytest
 
 from linkernel import tasks
 from linkernel.theory.action import action, gradient, hessian, hessian_vector, from_vector, to_vector
-from tests.conftest import random_kernel
+from tests.references import random_kernel
 
 
 @pytest.mark.parametrize("arch", ["rnn", "dnn"])
@@ -39,7 +39,7 @@ def test_vector_coordinates_are_orthonormal(rng):
 # --- properties of the action --------------------------------------------------
 from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 
-from linkernel import Problem  # noqa: E402
+from linkernel import Architecture, Problem  # noqa: E402
 from linkernel.theory.action import kl_term, likelihood_term, prior_kernel, sigma  # noqa: E402
 from linkernel.symbolic.action import symbolic_action  # noqa: E402
 
@@ -50,8 +50,13 @@ hyper = dict(w=st.floats(0.3, 3.0), v=st.floats(0.3, 3.0), u=st.floats(0.3, 3.0)
 @st.composite
 def problems(draw, max_n=4):
     """Random problems: architecture, T, P, inputs at any times, any nonempty supervised set, labels."""
-    arch = draw(st.sampled_from(["rnn", "dnn"]))
     T = draw(st.integers(1, 3))
+    arch = draw(st.sampled_from(["rnn", "dnn", "pattern"]))
+    if arch == "pattern":  # any sharing pattern: a random label per recurrent step and per input step
+        wl = draw(st.lists(st.integers(0, 2), min_size=T - 1, max_size=T - 1))
+        ul = draw(st.lists(st.integers(0, 2), min_size=T, max_size=T))
+        arch = Architecture(T, W=[[t for t in range(1, T) if wl[t - 1] == g] for g in set(wl)],
+                            U=[[t for t in range(T) if ul[t] == g] for g in set(ul)])
     P = draw(st.integers(1, max(1, max_n // T)))
     D = draw(st.integers(P, P + 1))
     seed = draw(st.integers(0, 2**32 - 1))
@@ -92,18 +97,19 @@ def test_kl_is_nonnegative_and_zero_only_at_fixed_point(case):
 def _prior_closed_form(p):
     """NNGP kernel from the unrolled recursion, summed explicitly (independent of the fixed-point code).
 
-    RNN: h^t = sum_k W^k U x^{t-k}, and in the large-N limit E[(W^a)^T W^b] = w^a delta_ab,
-    so H^{tt'} = sum_{k <= min(t,t')} w^k C^{t-k,t'-k} with C^{ss'} = (u/D) x^s . x^s'.
-    DNN: only equal times survive, H^{tt} = sum_k w^k C^{t-k,t-k}.
+    h^t = sum_k W^(t) ... W^(t-k+1) U^(t-k) x^{t-k}; in the large-N limit the product of two such
+    chains of Gaussian matrices averages to w^k when they are the same matrices step by step
+    (planar pairing) and to 0 otherwise, so H^{tt'} = sum_k w^k C^{t-k,t'-k} over the k for which
+    W^(t-j) = W^(t'-j) for j < k and U^(t-k) = U^(t'-k).  RNN: every k <= min(t, t'); DNN: t = t' only.
     """
     T, P = p.T, p.P
+    share, ushare = p.arch.shares, p.arch.input_mask
     H = np.zeros((T, P, T, P))
     for t in range(T):
         for t2 in range(T):
-            if p.arch == "dnn" and t != t2:
-                continue
             for k in range(min(t, t2) + 1):
-                H[t, :, t2, :] += p.w**k * (p.u / p.D) * p.x[t - k] @ p.x[t2 - k].T
+                if all(share[t - j, t2 - j] for j in range(k)) and ushare[t - k, t2 - k]:
+                    H[t, :, t2, :] += p.w**k * (p.u / p.D) * p.x[t - k] @ p.x[t2 - k].T
     return H.reshape(p.n, p.n)
 
 

@@ -48,11 +48,11 @@ def simulate_kernels(problem, N, n, rng, chunk=20000):
     for start in range(0, n, chunk):
         B = min(chunk, n - start)
         hs = []
-        if problem.arch == "rnn":
+        if problem.arch.is_rnn:
             W = rng.normal(scale=math.sqrt(problem.w / N), size=(B, N, N))
             U = rng.normal(scale=math.sqrt(problem.u / D), size=(B, N, D))
         for t in range(T):
-            if problem.arch == "dnn":
+            if problem.arch.is_dnn:
                 W = rng.normal(scale=math.sqrt(problem.w / N), size=(B, N, N))
                 U = rng.normal(scale=math.sqrt(problem.u / D), size=(B, N, D))
             h = U @ problem.x[t].T                                   # (B, N, P)
@@ -149,7 +149,7 @@ def test_reduced_prior_matches_gaussian_matrices():
             se = np.sqrt(a.var(0) / n + b.var(0) / n) + 1e-12
             z = (a.mean(0) - b.mean(0)) / se
             assert np.max(np.abs(z)) < 5.0, np.max(np.abs(z))
-        if p.arch == "rnn":
+        if p.arch.is_rnn:
             # exact finite-N moments (Wick): E H^{00} = u, E H^{11} = u w, E H^{22} = u w^2 (1 + 2/N^2),
             # E H^{20} = u w / N (from E tr W^2 = w); here u = w = 1
             H = Hr.reshape(n, 4, 4)

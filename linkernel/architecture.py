@@ -1,0 +1,269 @@
+"""Which timesteps share which weights (THEORY.md section 2b).
+
+An RNN is a DNN with shared weights.  Give every recurrent step ``t = 1..T-1``
+a matrix ``W^(t)`` and every step ``t = 0..T-1`` an input matrix ``U^(t)``,
+and let some of them be the same matrix: a partition of the recurrent steps
+into *W groups* and of all steps into *U groups*.  The RNN has one group of
+each, the DNN only singletons; every pattern in between is an
+:class:`Architecture` too.
+
+Because the weights are Gaussian and independent across groups, the action
+keeps its form with
+
+    M^{tt'} = w_g  if W^(t) and W^(t') are the same matrix W_g, else 0   (t, t' >= 1)
+    C^{tt'} = (u/D) x^t . x^{t'}  if U^(t) and U^(t') are the same matrix, else 0
+
+(``w_g`` is the group's prior variance, by default the problem's ``w``).
+Each W group g has the symmetry ``W_g -> -W_g``: it multiplies ``h^t`` by
+``(-1)^(number of steps s <= t in g)``.  Flipping every group at once is the
+familiar ``W -> -W`` of the RNN, ``H^{tt'} -> (-1)^(t+t') H^{tt'}``.
+
+This is the only module that knows the RNN from the DNN; the rest of the
+package asks an Architecture for its masks, groups and symmetries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from linkernel.validation import count
+
+SHORTHANDS = ("rnn", "dnn")
+
+
+def _partition(name: str, groups, steps: range) -> tuple:
+    """Validate a partition of ``steps`` into groups; return it as sorted tuples, ordered by first step."""
+    try:
+        out = []
+        for g in groups:
+            if isinstance(g, (str, bytes)) or not hasattr(g, "__iter__"):
+                raise TypeError
+            members = []
+            for t in g:
+                if isinstance(t, bool) or not float(t).is_integer():
+                    raise TypeError
+                members.append(int(t))
+            out.append(tuple(sorted(members)))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={groups!r} is invalid; {name} must be a list of lists of integer timesteps "
+                         f"partitioning {steps.start}..{steps.stop - 1}") from None
+    flat = [t for g in out for t in g]
+    if any(len(g) == 0 for g in out) or sorted(flat) != list(steps):
+        raise ValueError(f"{name}={groups!r} is invalid; {name} must partition the steps "
+                         f"{steps.start}..{steps.stop - 1}, each step in exactly one non-empty group")
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A weight-sharing pattern over ``T`` hidden states.
+
+    Parameters
+    ----------
+    T : number of hidden states ``t = 0..T-1``.
+    W : partition of the recurrent steps ``t = 1..T-1`` into groups sharing one
+        recurrent matrix (tuples of steps).  Empty for ``T = 1``.
+    U : partition of ``t = 0..T-1`` into groups sharing one input matrix.
+    w : per-W-group prior variance (``W_g ~ N(0, w_g/N)``), ``None`` entries
+        meaning "the problem's w"; default all ``None``.
+    name : a short label (``"rnn"``, ``"dnn"``, or a description).
+
+    Construct with :func:`rnn`, :func:`dnn`, :func:`tied_blocks`,
+    :func:`redrawn_every`, :func:`dnn_with_tied_pair`, :func:`shared_w_untied_u`,
+    or :meth:`from_spec` (``"rnn"``, ``"dnn"`` or ``{"W": [[1,2,3],[4,5]], "U": ...}``).
+    """
+
+    T: int
+    W: tuple
+    U: tuple
+    w: tuple = None
+    name: str = field(default="custom", compare=False)
+
+    def __post_init__(self):
+        T = count("T", self.T)
+        object.__setattr__(self, "T", T)
+        object.__setattr__(self, "W", _partition("W", self.W, range(1, T)))
+        object.__setattr__(self, "U", _partition("U", self.U, range(0, T)))
+        w = (None,) * len(self.W) if self.w is None else tuple(self.w)
+        if len(w) != len(self.W):
+            raise ValueError(f"w={self.w!r} is invalid; give one variance (or None) per W group, "
+                             f"{len(self.W)} here")
+        for x in w:
+            if x is not None and not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
+                raise ValueError(f"w={self.w!r} is invalid; each group variance must be a positive finite "
+                                 "number or None")
+        object.__setattr__(self, "w", tuple(None if x is None else float(x) for x in w))
+
+    # --- what the theory needs ----------------------------------------------
+    def w_group(self, t: int) -> int:
+        """Index of the W group applied at recurrent step ``t`` (1 <= t <= T-1)."""
+        for g, members in enumerate(self.W):
+            if t in members:
+                return g
+        raise ValueError(f"t={t} is invalid; recurrent steps are 1..{self.T - 1}")
+
+    def group_variances(self, w: float) -> np.ndarray:
+        """Prior variance of each W group, ``w`` where the group has none of its own; shape (groups,)."""
+        return np.array([w if x is None else x for x in self.w], dtype=float)
+
+    def recurrent_mask(self, w: float = 1.0) -> np.ndarray:
+        """``(T, T)``: ``w_g`` where ``t, t' >= 1`` use the same W_g, else 0 (M of THEORY.md, weighted)."""
+        M = np.zeros((self.T, self.T))
+        var = self.group_variances(w)
+        for g, members in enumerate(self.W):
+            for t in members:
+                for s in members:
+                    M[t, s] = var[g]
+        return M
+
+    @property
+    def shares(self) -> np.ndarray:
+        """``(T, T)`` 0/1: 1 where ``t, t' >= 1`` use the same recurrent matrix (M of THEORY.md)."""
+        return (self.recurrent_mask(1.0) > 0).astype(float)
+
+    @property
+    def input_mask(self) -> np.ndarray:
+        """``(T, T)`` 0/1: 1 where ``U^(t)`` and ``U^(t')`` are the same matrix."""
+        M = np.zeros((self.T, self.T))
+        for members in self.U:
+            for t in members:
+                for s in members:
+                    M[t, s] = 1.0
+        return M
+
+    def flip_signs(self, g: int) -> np.ndarray:
+        """Signs of ``h^t`` under ``W_g -> -W_g``: ``(-1)^(#steps s <= t in group g)``, shape (T,).
+
+        Exact when inputs enter only at t = 0; in general the flip is a symmetry
+        of the problem only if the input kernel is invariant under these signs
+        (checked by :attr:`linkernel.problem.Problem.symmetries`).
+        """
+        members = set(self.W[g])
+        return np.array([(-1.0) ** sum(1 for s in range(1, t + 1) if s in members) for t in range(self.T)])
+
+    def shared_groups(self) -> tuple:
+        """Indices of the W groups applied at two or more steps (those that can break spontaneously)."""
+        return tuple(g for g, members in enumerate(self.W) if len(members) >= 2)
+
+    def order_step(self, g: int) -> int:
+        """The step ``t_g = max(group g)``: group g's order parameter is ``H^{t_g, t_g - 1}``.
+
+        That lag-one entry flips sign under ``W_g -> -W_g`` and under no other
+        group's flip, so each group has its own order parameter; for the RNN it
+        is ``m = H^{T-1,T-2}``.
+        """
+        return max(self.W[g])
+
+    # --- names --------------------------------------------------------------
+    @property
+    def is_rnn(self) -> bool:
+        return len(self.W) <= 1 and len(self.U) == 1
+
+    @property
+    def is_dnn(self) -> bool:
+        return all(len(g) == 1 for g in self.W) and all(len(g) == 1 for g in self.U)
+
+    @property
+    def label(self) -> str:
+        """Text for titles: ``RNN``, ``DNN`` or the pattern."""
+        if str(self) in SHORTHANDS:
+            return str(self).upper()
+        return self.name if self.name != "custom" else self.spec_text()
+
+    def __str__(self) -> str:
+        if self == rnn(self.T):
+            return "rnn"
+        if self == dnn(self.T):
+            return "dnn"
+        return self.spec_text()
+
+    def spec(self) -> dict:
+        """The JSON form: ``{"W": [[...], ...], "U": [[...], ...]}`` (and ``"w"`` if any group has its own)."""
+        out = {"W": [list(g) for g in self.W], "U": [list(g) for g in self.U]}
+        if any(x is not None for x in self.w):
+            out["w"] = list(self.w)
+        return out
+
+    def spec_text(self) -> str:
+        return json.dumps(self.spec(), separators=(",", ":"))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **self.spec()}
+
+    @classmethod
+    def from_spec(cls, spec, T: int) -> "Architecture":
+        """``"rnn"``, ``"dnn"``, an Architecture, a dict ``{"W": ..., "U": ..., "w": ...}`` or its JSON text.
+
+        Omitted ``"U"`` means one shared U (as in the RNN).
+        """
+        if isinstance(spec, Architecture):
+            if spec.T != T:
+                raise ValueError(f"arch has T={spec.T} but the problem has T={T}; they must agree")
+            return spec
+        if isinstance(spec, str):
+            text = spec.strip()
+            if text.lower() == "rnn":
+                return rnn(T)
+            if text.lower() == "dnn":
+                return dnn(T)
+            try:
+                spec = json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"arch={text!r} is invalid; arch must be rnn, dnn or a pattern as JSON, "
+                                 'e.g. {"W": [[1,2,3],[4,5]]}') from None
+        if not isinstance(spec, dict) or "W" not in spec or set(spec) - {"W", "U", "w", "name"}:
+            raise ValueError(f"arch={spec!r} is invalid; a pattern is a dict with key W (and optionally U, w, "
+                             'name), e.g. {"W": [[1,2,3],[4,5]]}')
+        return cls(T=T, W=spec["W"], U=spec.get("U", [list(range(count("T", T)))]), w=spec.get("w"),
+                   name=spec.get("name", "custom"))
+
+
+# --- constructors -----------------------------------------------------------
+def rnn(T: int) -> Architecture:
+    """One shared W for every recurrent step, one shared U."""
+    T = count("T", T)
+    return Architecture(T, W=[list(range(1, T))] if T > 1 else [], U=[list(range(T))], name="rnn")
+
+
+def dnn(T: int) -> Architecture:
+    """The unrolled network: a fresh ``W^(t)`` and ``U^(t)`` at every step."""
+    T = count("T", T)
+    return Architecture(T, W=[[t] for t in range(1, T)], U=[[t] for t in range(T)], name="dnn")
+
+
+def tied_blocks(T: int, k: int, shared_u: bool = False) -> Architecture:
+    """Consecutive blocks of ``k`` recurrent steps share one W (``k = 1``: the DNN's W).
+
+    U is untied (one per step) unless ``shared_u``.
+    """
+    T, k = count("T", T), count("k", k)
+    steps = list(range(1, T))
+    W = [steps[i:i + k] for i in range(0, len(steps), k)]
+    U = [list(range(T))] if shared_u else [[t] for t in range(T)]
+    return Architecture(T, W=W, U=U, name=f"tied blocks of {k}")
+
+
+def redrawn_every(T: int, k: int) -> Architecture:
+    """An RNN whose W is re-drawn every ``k`` steps (U shared throughout)."""
+    arch = tied_blocks(T, k, shared_u=True)
+    return Architecture(T, W=arch.W, U=arch.U, name=f"rnn redrawn every {k}")
+
+
+def dnn_with_tied_pair(T: int, s: int, t: int) -> Architecture:
+    """A DNN in which the recurrent steps ``s`` and ``t`` share one W (everything else fresh)."""
+    T = count("T", T)
+    if not (1 <= s < T and 1 <= t < T and s != t):
+        raise ValueError(f"(s, t)=({s}, {t}) is invalid; need two different recurrent steps in 1..{T - 1}")
+    W = [[s, t]] + [[r] for r in range(1, T) if r not in (s, t)]
+    return Architecture(T, W=W, U=[[r] for r in range(T)], name=f"dnn with tied pair {min(s, t)},{max(s, t)}")
+
+
+def shared_w_untied_u(T: int) -> Architecture:
+    """One shared W, a fresh ``U^(t)`` at every step."""
+    T = count("T", T)
+    return Architecture(T, W=[list(range(1, T))] if T > 1 else [], U=[[t] for t in range(T)],
+                        name="shared W, untied U")

@@ -39,7 +39,7 @@ import numpy as np
 from linkernel import tasks
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.theory.saddle import saddle_point
-from linkernel.finite_n.network_sampler import max_rel_error, sample_posterior
+from linkernel.finite_n.network_sampler import max_rel_error, sample_networks
 
 
 def time_to(checkpoints, ref, tol):
@@ -85,9 +85,9 @@ def main(argv=None):
     rows = []
 
     t0 = time.perf_counter()
-    naive = sample_posterior(p, args.naive_N, sweeps=args.naive_steps, burn=0, chains=args.chains,
-                             method="langevin", step=args.naive_step, dtype=np.float32, seed=args.seed,
-                             n_checkpoints=200)
+    naive = sample_networks(p, args.naive_N, sweeps=args.naive_steps, burn=0, chains=args.chains,
+                            method="langevin", step=args.naive_step, dtype=np.float32, seed=args.seed,
+                            n_checkpoints=200)
     t_naive, steps_naive = time_to(naive.checkpoints, refs[args.naive_N], args.tol)
     reached = f"2% reached after {steps_naive} steps" if steps_naive else "2% not reached"
     print(f"naive SGLD at N={args.naive_N}, step {args.naive_step:g}: {args.naive_steps} steps in "
@@ -95,8 +95,8 @@ def main(argv=None):
           f"{reached}", flush=True)
 
     for N in args.Ns:
-        nt = sample_posterior(p, N, sweeps=args.timing_steps + 2, burn=0, chains=args.chains, method="langevin",
-                              step=args.naive_step, dtype=np.float32, seed=args.seed, progress=False)
+        nt = sample_networks(p, N, sweeps=args.timing_steps + 2, burn=0, chains=args.chains, method="langevin",
+                             step=args.naive_step, dtype=np.float32, seed=args.seed, progress=False)
         per_step = nt.seconds_per_sweep
         if N == args.naive_N:
             t2, est = t_naive, False
@@ -106,8 +106,8 @@ def main(argv=None):
                      "estimated": est})
         ref = refs[N]
         sweeps = int(args.sweeps * max(1, 1024 / N))
-        g = sample_posterior(p, N, sweeps=sweeps, chains=args.chains, dtype=np.float32, seed=args.seed,
-                             n_checkpoints=sweeps)
+        g = sample_networks(p, N, sweeps=sweeps, chains=args.chains, dtype=np.float32, seed=args.seed,
+                            n_checkpoints=sweeps)
         tg, sweeps_g = time_to(g.checkpoints, ref, args.tol)
         rows.append({"method": "linkernel gibbs", "N": N, "seconds_per_step": g.seconds_per_sweep,
                      "seconds_to_2pct": tg, "estimated": False, "sweeps_to_2pct": sweeps_g,

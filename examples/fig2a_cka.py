@@ -1,7 +1,7 @@
 """Fig. 2a: CKA between sampled finite-width kernels and the theory, vs width N.
 
 For each case (RNN above and below its transition, DNN) the posterior-mean
-kernel of real width-N networks (:func:`linkernel.finite_n.network_sampler.sample_posterior`,
+kernel of real width-N networks (:func:`linkernel.finite_n.network_sampler.sample_networks`,
 Z2 sign fixed per sample) is compared with the saddle point
 (:func:`linkernel.theory.saddle.saddle_point`): 1 - CKA and the max relative error
 fall with N (as 1/N where the theory's m != 0; as N^-1/2 where the sign fix
@@ -19,7 +19,7 @@ import numpy as np
 
 from linkernel import tasks
 from linkernel.plots import plot_sgld_cka
-from linkernel.finite_n.network_sampler import run_sgld
+from linkernel.finite_n.network_sampler import sample_networks
 
 CASES = {"RNN lambda=3.2 (broken)": ("rnn", 3.2), "RNN lambda=1.0 (symmetric)": ("rnn", 1.0),
          "DNN lambda=3.2": ("dnn", 3.2)}
@@ -40,8 +40,8 @@ def main(argv=None):
     for label, (arch, lam) in CASES.items():
         d = series.setdefault(label, {"N": [], "cka": [], "max_rel_error": [], "seconds": []})
         for N in args.Ns:
-            r = run_sgld(tasks.endpoint(arch, T=args.T, lam=lam), N, sweeps=args.sweeps, chains=args.chains,
-                         dtype=np.float32, seed=args.seed, progress=False)
+            r = sample_networks(tasks.endpoint(arch, T=args.T, lam=lam), N, sweeps=args.sweeps, chains=args.chains,
+                                dtype=np.float32, seed=args.seed, progress=False, theory=True)
             d["N"].append(N)
             d["cka"].append(r.cka)
             d["max_rel_error"].append(r.max_rel_error)

@@ -2,7 +2,7 @@
 
 Theory curves for T = 3, 4, 5 come from :func:`linkernel.theory.saddle.saddle_point`
 on a lambda grid; points with error bars are posterior means of real width-N
-linear RNNs sampled with :func:`linkernel.finite_n.network_sampler.sample_posterior` (exact blocked
+linear RNNs sampled with :func:`linkernel.finite_n.network_sampler.sample_networks` (exact blocked
 Gibbs + Metropolis); crosses are the exact finite-N posterior at the same N
 (:func:`linkernel.finite_n.exact.exact_posterior`), which the network samples must
 match, including the finite-N rounding of the transition.  The per-sample Z2 sign fix (m >= 0) turns the symmetric
@@ -26,7 +26,7 @@ from linkernel.theory.action import hessian
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.plots import plot_sgld_order_parameter
 from linkernel.theory.saddle import saddle_point
-from linkernel.finite_n.network_sampler import sample_posterior
+from linkernel.finite_n.network_sampler import sample_networks
 
 
 def m_width(problem, sp, N):
@@ -84,8 +84,8 @@ def main(argv=None):
                 rows.append(row)
                 continue
             p = tasks.endpoint("rnn", T=T, lam=lam)
-            r = sample_posterior(p, args.N, sweeps=args.sweeps, chains=args.chains, dtype=np.float32,
-                                 seed=args.seed, progress=False)
+            r = sample_networks(p, args.N, sweeps=args.sweeps, chains=args.chains, dtype=np.float32,
+                                seed=args.seed, progress=False)
             pl.append(lam)
             pm.append(r.order_parameter)
             pe.append(r.order_parameter_stderr)

@@ -30,15 +30,19 @@ from linkernel.symbolic.landau import LandauCoefficients, landau_coefficients, s
 from linkernel.symbolic.critical import CriticalPoint, critical_point, order_map
 from linkernel.symbolic.equations import SaddleEquations, saddle_point_equations
 from linkernel.symbolic.latex import derivation_document, write_derivation
+from linkernel.symbolic.patterns import PatternCriticalPoint, pattern_critical_point, pattern_landau
 
 from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.theory.continuation import follow, point_at, trace, trace_endpoint
 from linkernel.theory.exponent import ExponentEstimate, critical_exponent
+from linkernel.theory.special_points import (ConstrainedMinimum, constrained_minimum, critical_lambda,
+                                             odd_hessian_minimum, symmetric_saddle)
 from linkernel.theory.landscape import Landscape, LandscapeCurve, landscape, landscape_at
 
 from linkernel.finite_n.exact import ExactResult, Reduction, exact_posterior, limit_kernel
-from linkernel.finite_n.finite_size import FiniteSizeScaling, Rounding, critical_lambda, finite_size_scaling, rounding
-from linkernel.finite_n.network_sampler import SGLDDivergence, SGLDResult, cka, langevin_extrapolated, run_sgld, sample_posterior
+from linkernel.finite_n.finite_size import FiniteSizeScaling, Rounding, finite_size_scaling, rounding
+from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDDivergence, SGLDResult, cka, langevin_extrapolated,
+                                                run_sgld, sample_networks, sample_posterior)
 from linkernel.sequence import (SequenceResult, SequenceSimulation, SequenceSweep, generalisation_error,
                                 posterior_mean, sequence_problem, simulate_sequence, solve_sequence,
                                 supervised_steps, sweep_lambda, sweep_supervised)

@@ -149,14 +149,19 @@ class Architecture:
         """Indices of the W groups applied at two or more steps (those that can break spontaneously)."""
         return tuple(g for g, members in enumerate(self.W) if len(members) >= 2)
 
-    def order_step(self, g: int) -> int:
-        """The step ``t_g = max(group g)``: group g's order parameter is ``H^{t_g, t_g - 1}``.
+    def order_pair(self, g: int) -> tuple:
+        """``(t_g, s_g)``: group g's order parameter is ``m_g = H^{t_g, s_g}``.
 
-        That lag-one entry flips sign under ``W_g -> -W_g`` and under no other
-        group's flip, so each group has its own order parameter; for the RNN it
-        is ``m = H^{T-1,T-2}``.
+        ``t_g`` is the group's last step and ``s_g`` its second-to-last (for a
+        single step, ``t_g - 1``).  That entry flips sign under ``W_g -> -W_g``
+        (one of g's steps lies in (s_g, t_g]) and is the top of the lag-(t_g - s_g)
+        chain ``e_{s_g-1,t_g-1}, e_{s_g,t_g}`` through which a tie of the two steps
+        breaks (``linkernel.symbolic.patterns``); for the RNN it is m = H^{T-1,T-2},
+        for W tied on steps {1, 3} it is H^{3,1}.
         """
-        return max(self.W[g])
+        members = sorted(self.W[g])
+        t = members[-1]
+        return (t, members[-2] if len(members) >= 2 else t - 1)
 
     # --- names --------------------------------------------------------------
     @property

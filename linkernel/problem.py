@@ -228,12 +228,12 @@ class Problem:
         return np.repeat((-1.0) ** np.arange(self.T), self.P)
 
     def order_parameters(self, H: np.ndarray) -> dict:
-        """Each shared W group's order parameter ``m_g = H^{t_g, t_g - 1}`` (pattern-averaged), by group index.
+        """Each shared W group's order parameter ``m_g = H^{t_g, s_g}`` (pattern-averaged), by group index.
 
-        ``t_g`` is the group's last step (:meth:`Architecture.order_step`); for
-        the RNN the one entry is m = H^{T-1,T-2}.
+        ``t_g > s_g`` are the group's last two steps (:meth:`Architecture.order_pair`);
+        for the RNN the one entry is m = H^{T-1,T-2}.
         """
-        return {g: _lag_one(H, self.arch.order_step(g), self.P) for g in self.arch.shared_groups()}
+        return {g: _entry(H, *self.arch.order_pair(g), self.P) for g in self.arch.shared_groups()}
 
     def with_(self, **changes) -> "Problem":
         """A copy with some fields changed (validated again), e.g. ``p.with_(lam=2.0)``."""
@@ -248,10 +248,14 @@ class Problem:
         }
 
 
-def _lag_one(H: np.ndarray, t: int, P: int) -> float:
+def kernel_entry(H: np.ndarray, t: int, s: int, P: int):
+    """H^{t,s}, pattern-averaged (the trace of the P x P block over P), for one kernel or a stack (..., n, n)."""
     H = np.asarray(H)
-    a, b = t * P, (t - 1) * P
-    return float(np.trace(H[a:a + P, b:b + P]) / P)
+    return np.trace(H[..., t * P:(t + 1) * P, s * P:(s + 1) * P], axis1=-2, axis2=-1) / P
+
+
+def _entry(H: np.ndarray, t: int, s: int, P: int) -> float:
+    return float(kernel_entry(H, t, s, P))
 
 
 def order_parameter(H: np.ndarray, T: int, P: int) -> float:
@@ -261,25 +265,46 @@ def order_parameter(H: np.ndarray, T: int, P: int) -> float:
     """
     if T < 2:
         return 0.0
-    return _lag_one(H, T - 1, P)
+    return _entry(H, T - 1, T - 2, P)
+
+
+def _z2_generators(problem: "Problem") -> tuple:
+    """The flips whose sign conventions are fixed, each with the kernel entry that must end up >= 0.
+
+    One per shared W group g whose flip is a symmetry (entry ``m_g``,
+    :meth:`Architecture.order_pair`), and, when the last step's W is unshared,
+    the flip of all unshared W together (entry ``m = H^{T-1,T-2}``; for the
+    DNN the familiar W -> -W) if it is a symmetry.
+    """
+    arch, P, T = problem.arch, problem.P, problem.T
+    sym = dict(problem.symmetries)
+    shared = arch.shared_groups()
+    gens = [(sym[g], arch.order_pair(g)) for g in shared if g in sym]
+    if T >= 2 and arch.w_group(T - 1) not in shared:
+        s = np.ones(problem.n)
+        for g in range(len(arch.W)):
+            if g not in shared:
+                s = s * np.repeat(arch.flip_signs(g), P)
+        if problem._is_symmetry(s):
+            gens.append((s, (T - 1, T - 2)))
+    return tuple(gens)
 
 
 def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
     """The Z2 representative with every shared group's ``m_g >= 0`` and ``m = H^{T-1,T-2} >= 0``.
 
-    Under ``W_g -> -W_g`` the entries ``H^{tt'}`` whose rows sit on opposite
-    sides of an odd number of g's steps flip sign; which of the mirror kernels
-    a sample or a minimiser lands on is arbitrary.  Every module uses this
-    helper to report one representative:
-
-    1. each shared group g (applied at two or more steps) whose flip is a
-       symmetry is flipped if ``m_g = H^{t_g, t_g-1} < 0``
-       (:meth:`Problem.order_parameters`; the RNN's one group: m >= 0);
-    2. if the last step's W is unshared, the flip of all unshared W together
-       (for the DNN: every layer, ``W -> -W``) is applied if m < 0.
-
-    The groups' flips commute and each changes only its own m_g, so the
-    order does not matter.  No-op where no flip is a symmetry.
+    ``H`` is one kernel ``(n, n)`` or a stack ``(..., n, n)`` (each kernel of
+    the stack gets its own signs).  Under ``W_g -> -W_g`` the entries
+    ``H^{tt'}`` whose rows sit on opposite sides of an odd number of g's steps
+    flip sign; which of the mirror kernels a sample or a minimiser lands on is
+    arbitrary.  Every module uses this helper to report one representative:
+    among the products of the flips of :func:`_z2_generators` (each shared
+    group g with a symmetry, with entry ``m_g = H^{t_g, s_g}``; and, if the
+    last step's W is unshared, all unshared W at once, with entry m), the
+    first (in the order of the groups) that makes every such entry >= 0 is
+    applied; where none does (entries can flip under several groups), the one
+    making the most of them >= 0.  For the RNN this is ``m >= 0``; for the DNN
+    W -> -W with ``m >= 0``.  No-op where no flip is a symmetry.
 
     At finite N an unshared layer's lag-one entry fluctuates around 0, so
     per-sample sign fixing turns it into E|m| ~ N^(-1/2) (likewise a shared
@@ -287,18 +312,19 @@ def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
     vanishes as N -> infinity.
     """
     H = np.asarray(H)
-    arch, P = problem.arch, problem.P
-    sym = dict(problem.symmetries)
-    shared = arch.shared_groups()
-    for g in shared:
-        if g in sym and _lag_one(H, arch.order_step(g), P) < 0:
-            s = sym[g]
-            H = s[:, None] * H * s[None, :]
-    if problem.T >= 2 and arch.w_group(problem.T - 1) not in shared and order_parameter(H, problem.T, P) < 0:
-        s = np.ones(problem.n)
-        for g in range(len(arch.W)):
-            if g not in shared:
-                s = s * np.repeat(arch.flip_signs(g), P)
-        if problem._is_symmetry(s):
-            H = s[:, None] * H * s[None, :]
-    return H
+    gens = _z2_generators(problem)
+    if not gens:
+        return H
+    P, k = problem.P, len(gens)
+
+    m = np.stack([kernel_entry(H, t, s, P) for _, (t, s) in gens], axis=-1)    # (..., k)
+    combos = (np.arange(2 ** k)[:, None] >> np.arange(k)[None, :]) & 1          # (2^k, k) which flips
+    signs = np.ones((2 ** k, problem.n))
+    for j, (s, _) in enumerate(gens):
+        signs[combos[:, j] == 1] *= s
+    # how each product of flips changes the sign of each generator's entry
+    eff = np.stack([signs[:, t * P] * signs[:, s * P] for _, (t, s) in gens], axis=-1)   # (2^k, k)
+    ok = (m[..., None, :] * eff >= 0).sum(axis=-1)                              # (..., 2^k)
+    best = np.argmax(ok * 2 ** k - np.arange(2 ** k), axis=-1)                  # most >= 0, then fewest flips
+    D = signs[best]                                                             # (..., n)
+    return D[..., :, None] * H * D[..., None, :]

@@ -17,7 +17,6 @@ printing one progress line per stage:
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass
@@ -61,6 +60,11 @@ class Report:
         return {"out": str(self.out), "files": [str(f) for f in self.files], "seconds": self.seconds,
                 "lambda_c": self.results["critical_point"]["lambda_c"],
                 "beta": self.results["exponent"]["beta"]}
+
+    def summary(self) -> str:
+        return f"report written to {self.out}/ in {self.seconds:.1f} s (summary: {self.out}/summary.md)"
+
+    __str__ = summary
 
 
 def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: float = 1.0,

@@ -52,7 +52,7 @@ import numpy as np
 
 from linkernel.problem import Problem
 from linkernel.validation import count as _count
-from linkernel.theory.action import hessian, kl_term, likelihood_term, predictions
+from linkernel.theory.action import readout_kernel, hessian, kl_term, likelihood_term, predictions
 from linkernel.theory.saddle import SaddlePoint, local_minimum, saddle_point
 from linkernel.tasks import teacher_outputs, teacher_sequence
 
@@ -139,7 +139,7 @@ def posterior_mean(problem: Problem, H) -> tuple:
     """
     H = np.asarray(H, dtype=float)
     idx = problem.supervised_index
-    K = problem.v * H[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx))
+    K = readout_kernel(problem, H)
     f = problem.v * H[:, idx] @ np.linalg.solve(K, problem.y_S)
     sigma = z2_sign(problem)
     if sigma is None:
@@ -223,6 +223,32 @@ class SequenceResult:
             "saddle": {a: saddle_info(self.saddles[a]) for a in self.archs},
             "seconds": self.seconds,
         }
+
+    def summary(self) -> str:
+        """Targets and predictions at every step, L and the saddle's diagnostics per architecture, the kernels."""
+        from linkernel.formatting import format_matrix
+        lines = [f"teacher sequence: T={self.T} period={self.period:g} radius={self.radius:g} lambda={self.lam:g} "
+                 + " ".join(f"{k}={v:g}" for k, v in self.hyper.items()),
+                 "supervised steps: " + ",".join(map(str, self.supervised)),
+                 "   t  sup    target" + "".join(f" {a.upper():>9s}" for a in self.archs)]
+        for t in range(self.T):
+            lines.append(f"{t:4d}  {'*' if t in self.supervised else ' '}  {self.targets[t]:9.5f}"
+                         + "".join(f" {self.predictions[a][t]:9.5f}" for a in self.archs))
+        for a in self.archs:
+            sp = self.saddles[a]
+            z2 = "  (Z2-symmetric task: mean over the mirror pair)" if self.z2_averaged[a] else ""
+            lines.append(f"{a.upper()}: L = {self.gen_error[a]:.6g} (unsupervised part "
+                         f"{self.gen_error_unsupervised[a]:.6g})  S = {sp.action:.10g}  residual {sp.grad_norm:.1e}  "
+                         f"Hessian eig in [{sp.hessian_eigenvalues[0]:.3e}, {sp.hessian_eigenvalues[-1]:.3e}]  "
+                         f"minima found {len(sp.minima)}{z2}")
+            for k, m in enumerate(sp.minima[1:], 1):
+                lines.append(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}  "
+                             f"L there = {minimum_gen_error(sp.problem, m.kernel):.6g}")
+        for a in self.archs:
+            lines += [f"{a.upper()} kernel H^(t,t'):", format_matrix(self.kernels[a], "{:8.4f}")]
+        return "\n".join(lines)
+
+    __str__ = summary
 
 
 def add_mirror_minima(sp: SaddlePoint, tol: float = 1e-11) -> SaddlePoint:
@@ -331,6 +357,19 @@ class SequenceSweep:
                 "n_minima": {a: v.tolist() for a, v in self.n_minima.items()},
                 "results": [r.to_dict() for r in self.results], "seconds": self.seconds}
 
+    def summary(self) -> str:
+        """One row per value of the swept variable: L and the number of minima per architecture."""
+        archs = list(self.gen_error)
+        name = "k" if self.variable == "n_supervised" else "lambda"
+        lines = [f"sequence sweep over {self.variable}: {len(self.values)} points ({self.seconds:.1f} s)",
+                 f"{name:>8s}" + "".join(f" {'L ' + a.upper():>12s} {'minima':>6s}" for a in archs)]
+        for i, x in enumerate(self.values):
+            lines.append(f"{x:8.4g}" + "".join(f" {self.gen_error[a][i]:12.6g} {int(self.n_minima[a][i]):6d}"
+                                               for a in archs))
+        return "\n".join(lines)
+
+    __str__ = summary
+
 
 def _sweep(variable, values, specs, lams, archs, progress, kw) -> SequenceSweep:
     from tqdm.auto import tqdm
@@ -411,11 +450,25 @@ class SequenceSimulation:
                 "gen_error_stderr": self.gen_error_stderr, "max_rhat": self.max_rhat, "min_ess": self.min_ess,
                 "chains": self.chains, "samples": self.samples, "seconds": self.seconds}
 
+    def summary(self) -> str:
+        """L with its Monte Carlo error, the predictions at every step, and the sampler's diagnostics."""
+        lines = [f"{str(self.arch).upper()} at N={self.N}, lambda={self.lam:g}, supervised "
+                 + ",".join(map(str, self.supervised)) + f": L = {self.gen_error:.6g} +- {self.gen_error_stderr:.2g}",
+                 "   t  sup    target  prediction   stderr"]
+        for t in range(len(self.targets)):
+            lines.append(f"{t:4d}  {'*' if t in self.supervised else ' '}  {self.targets[t]:9.5f} "
+                         f"{self.predictions[t]:11.5f} {self.predictions_stderr[t]:8.1e}")
+        lines.append(f"{self.chains} chains x {self.samples} draws: min ESS {self.min_ess:.0f}, "
+                     f"max R-hat {self.max_rhat:.4f}, {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+    __str__ = summary
+
 
 def _draw_predictions(problem: Problem, H: np.ndarray) -> np.ndarray:
     """Posterior means of f given each kernel of a stack (M, T, T) -> (M, T), Z2-averaged as in posterior_mean."""
     idx = problem.supervised_index
-    K = problem.v * H[:, idx[:, None], idx[None, :]] + problem.kappa * np.eye(len(idx))
+    K = readout_kernel(problem, H)
     a = np.linalg.solve(K, np.broadcast_to(problem.y_S, (H.shape[0], len(idx)))[..., None])[..., 0]
     f = problem.v * np.einsum("mis,ms->mi", H[:, :, idx], a)
     sigma = z2_sign(problem)

@@ -1,4 +1,4 @@
-"""Exact finite-width posterior of linear RNNs and DNNs by rotation invariance.
+"""Exact finite-width posterior of linear networks with any weight-sharing pattern, by rotation invariance.
 
 The prior of every weight matrix is invariant under rotations of neuron space,
 so the hidden states can be written in an orthonormal basis built by
@@ -8,23 +8,41 @@ directions already built, has ``k`` independent ``N(0, sigma^2)`` coordinates
 and a length ``sigma chi_{N-k}`` along the new direction ``k``.  Collecting
 them column by column gives an upper-triangular ``K x K`` matrix ``R`` with
 the Bartlett law (``R_kk ~ chi_{N-k}``, ``R_jk ~ N(0, 1)`` for ``j < k``, all
-independent).  The derivation is in ``derivations/exact_reduction.tex``.
+independent).  The derivation (RNN and DNN) is in ``derivations/exact_reduction.tex``.
 
-* **RNN** (shared ``W``, ``U``).  Let ``r`` be the rank of all inputs
-  ``x_p^t``; the first ``r`` fresh vectors are ``U e_j`` (``e_j`` an
-  orthonormal basis of the input span), then ``W`` is applied round by round
-  to the directions of the previous round (block Arnoldi: ``W`` becomes block
-  upper Hessenberg with independent entries).  ``K = r T`` directions.  For
-  inputs only at ``t = 0`` and ``P`` independent patterns ``r = P`` and the
-  reduction is minimal (``TP(TP+1)/2`` variables, the size of ``H``); with
-  inputs at several times it keeps ``K(K+1)/2 >`` that many variables, exactly.
-* **DNN** (fresh ``W^(t)``, ``U^(t)`` per layer).  Given the past, the ``P``
-  states of layer ``t`` are Gaussian, rows iid with covariance
-  ``Sigma_t = C^{tt} + w H^{t-1,t-1}``: ``h^t = Z_t L_t^T`` with ``L_t`` the
-  Cholesky factor of ``Sigma_t`` and ``Z_t`` an ``N x P`` standard Gaussian
-  matrix independent of the past.  ``[Z_0 ... Z_{T-1}]`` is one ``N x TP``
-  Gaussian matrix, whose Bartlett factor is ``R`` (``K = TP``, minimal).
-  For ``P = 1`` the diagonal of ``H`` is a product of chi-square factors.
+The reduction works group by group of the :class:`~linkernel.architecture.Architecture`
+(THEORY.md section 2b), step by step ``t = 0 .. T-1`` (within a step, the
+columns of the W part come before those of a U group used there first):
+
+* **A U group** (one input matrix shared by its steps), at its first step:
+  with ``e_j`` an orthonormal basis of the span of *all* the inputs of its
+  steps (rank ``r_u``), the fresh vectors ``U e_j`` (``r_u`` columns);
+  ``U x_p^t = sum_j E_{j,tp} U e_j`` at each of its steps.
+* **A fresh map** (a W group used at one step only, unless the Krylov rule
+  below applies, i.e. at ``t = 1``): given the past, the ``P``
+  states ``W^(t) h^{t-1}`` are Gaussian with iid rows of covariance
+  ``w_g H^{t-1,t-1}``: ``Z L^T`` with ``L`` the Cholesky factor and ``Z`` ``P``
+  fresh columns.  When ``U^(t)`` is used at that step only, it is merged in:
+  ``Sigma_t = C^{tt} + w_g H^{t-1,t-1}`` (the DNN layer; ``h^0`` too when
+  ``W^(1)`` is a fresh map).  For ``P = 1`` the diagonal of H is then a
+  product of chi-square factors.
+* **A W group used at several steps** (or at ``t = 1`` only) acts on the span of
+  the states it is applied to:
+
+  - *Krylov* (block Arnoldi): while the group has been applied at every step
+    ``1 .. t`` and no U draw has happened at steps ``1 .. t-1``, the new
+    directions of ``h^{t-1}`` are exactly those created at step ``t - 1``
+    (the group's own images, or the inputs at ``t = 1``); ``W_g`` is applied to
+    those basis vectors, fresh images ``W_g q_j``, and is block upper
+    Hessenberg in the basis (independent ``N(0, w_g/N)`` entries,
+    ``sqrt(w_g/N) chi_{N-k}`` on the subdiagonals).  This is the RNN: ``K = r T``
+    with ``r`` the rank of all inputs (``= P``, minimal, for inputs at ``t = 0``
+    only; with inputs at several times the Krylov space is redundant, exactly).
+  - *Projected* (otherwise): the part of ``h^{t-1}`` orthogonal to the
+    subspace ``V_g`` on which ``W_g`` is already known is orthonormalised,
+    ``n = Q L^T`` (``L`` the Cholesky factor of ``n^T n``); ``W_g Q`` are
+    ``P`` fresh columns, ``W_g h^{t-1} = (W_g V_g)(V_g^T h^{t-1}) + (W_g Q) L^T``,
+    and ``Q`` joins ``V_g``.
 * **The readout** ``v`` enters only through its ``K`` coordinates in the
   basis (``N(0, v I_K)``, independent of everything) and integrates out:
   given ``H``, ``y_S ~ N(0, (v H_SS + kappa I) / N)``, so
@@ -33,8 +51,14 @@ independent).  The derivation is in ``derivations/exact_reduction.tex``.
 
   (the log-det term is O(1) and exact at every N).
 
-Every problem :class:`~linkernel.problem.Problem` can express is covered,
-for any ``N >= K``.
+Each fresh vector is, given everything drawn before it, an isotropic Gaussian
+independent of the past (a Gaussian matrix restricted to directions
+orthogonal to those it was probed on is independent of its known images), so
+the law of ``R`` is Bartlett whatever the pattern and the posterior over
+``theta`` is exact.  Every problem :class:`~linkernel.problem.Problem` can
+express is covered, for any ``N >= K``; :attr:`Reduction.layout` lists the
+blocks.  RNN and DNN draw exactly the blocks of the original special-cased
+construction, in the same order.
 
 Coordinates (the sampler's variables, all O(1) with posterior width
 ``~N^{-1/2}``): ``X = R / sqrt(N)``, ``theta`` = the strictly upper entries of
@@ -52,9 +76,11 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import minimize
 
-from linkernel.theory.action import predictions
+from linkernel.theory.action import predictions, readout_kernel
 from linkernel.finite_n.mcmc import ess, hmc, mcse, rhat
-from linkernel.problem import Problem, fix_z2_sign, order_parameter
+from linkernel.formatting import format_matrix, hyper_text, task_name
+from linkernel.problem import Problem, fix_z2_sign, kernel_entry
+from linkernel.serialize import jsonable
 
 
 def _count_N(N) -> int:
@@ -63,37 +89,111 @@ def _count_N(N) -> int:
     return int(N)
 
 
+@dataclass(frozen=True)
+class _Step:
+    """How the state ``h^t`` is built (see the module doc); column ranges are slices of X."""
+
+    t: int
+    u: int | None          # U group whose draw feeds h^t linearly (U e_j columns), or None
+    kind: str              # "input" (t = 0 from the U draw), "fresh", "krylov" or "projected"
+    group: int | None      # W group applied at t (None at t = 0)
+    cols: slice | None     # fresh columns of a fresh map / projected step / Krylov images
+    merged: bool = False   # fresh map with C^{tt} merged in (the DNN layer)
+    m: int = 0             # projected: size of the subspace on which W_g is already known
+
+
 class Reduction:
     """The reduced posterior of one problem at width ``N``: log density, gradient, kernel map.
 
     ``theta`` has shape ``(..., dim)`` (leading batch axes are allowed: the
     sampler moves all chains at once).  :meth:`log_posterior_and_grad`
     returns the exact log-posterior density of ``theta`` up to a constant
-    independent of ``theta``.
+    independent of ``theta``.  ``K`` is the number of fresh Gaussian
+    directions (columns of X), :attr:`layout` says which block draws which.
     """
 
     def __init__(self, problem: Problem, N):
         self.problem = problem
         N = _count_N(N)
-        T, P, n = problem.T, problem.P, problem.n
-        if problem.arch.is_rnn:
-            Xin = problem.x.reshape(n, problem.D)
-            _, s, Vt = np.linalg.svd(Xin, full_matrices=False)
-            r = int(np.sum(s > 1e-12 * s[0]))
-            # E[j, t, p]: coordinates of x_p^t on the orthonormal input basis e_j
-            self.E = (Xin @ Vt[:r].T).T.reshape(r, T, P)
-            self.r = r
-            self.K = r * T
-        else:
-            self.r = P
-            self.K = n
-            C = problem.input_kernel
-            self.Ctt = np.array([C[t * P:(t + 1) * P, t * P:(t + 1) * P] for t in range(T)])
-        if N < self.K:
-            raise ValueError(f"N={N} is invalid for this problem; the reduction needs N >= K = {self.K} "
+        arch = problem.arch
+        T, P, D = problem.T, problem.P, problem.D
+        var = arch.group_variances(problem.w)
+        self._w = [float(v) for v in var]                      # per W group
+        self._sw = [math.sqrt(v) for v in var]
+        self._su = math.sqrt(problem.u / D)
+        C = problem.input_kernel
+        self.Ctt = np.array([C[t * P:(t + 1) * P, t * P:(t + 1) * P] for t in range(T)])
+        u_of = [next(i for i, g in enumerate(arch.U) if t in g) for t in range(T)]
+        w_of = [None] + [arch.w_group(t) for t in range(1, T)]
+        single_w = [len(g) == 1 for g in arch.W]
+
+        k = 0                       # columns drawn so far
+        self._udraw = {}            # U group -> (columns, E (r, T, P): coordinates of x_p^t on its basis)
+        self._krylov = {}           # W group -> [first probed column, end, first image column, end]
+        self._projected = {}        # W group -> columns of its known subspace (Krylov part + projected steps)
+        steps, created, layout = [], [], []
+        u_draw_after_0 = False      # a U draw happened at some step 1 <= s < t
+        for t in range(T):
+            k0 = k
+            u, g = u_of[t], w_of[t]
+            single_u = len(arch.U[u]) == 1
+            fresh_w = t >= 1 and single_w[g]
+            merged = single_u and (fresh_w if t >= 1 else (T >= 2 and single_w[w_of[1]]))
+            kind, cols, m = "input", None, 0
+            if merged:
+                kind, cols = "fresh", slice(k, k + P)
+                k += P
+                layout.append(f"t={t}: fresh map" + (f" W group {g} + " if t else " ") + f"U group {u} "
+                              f"(Cholesky of C^tt{' + w H^t-1,t-1' if t else ''}), columns {cols.start}..{k - 1}")
+            elif t >= 1:
+                if all(w_of[s] == g for s in range(1, t + 1)) and not u_draw_after_0:
+                    prev = created[t - 1]
+                    kind, cols = "krylov", slice(k, k + prev.stop - prev.start)
+                    k = cols.stop
+                    kr = self._krylov.setdefault(g, [prev.start, prev.stop, cols.start, cols.stop])
+                    kr[1], kr[3] = prev.stop, cols.stop
+                    layout.append(f"t={t}: W group {g} (Krylov) on directions {prev.start}..{prev.stop - 1}, "
+                                  f"images {cols.start}..{k - 1}")
+                elif fresh_w:
+                    kind, cols = "fresh", slice(k, k + P)
+                    k += P
+                    layout.append(f"t={t}: fresh map W group {g} (Cholesky of w H^t-1,t-1), "
+                                  f"columns {cols.start}..{k - 1}")
+                else:
+                    kind, cols = "projected", slice(k, k + P)
+                    kr = self._krylov.get(g)
+                    known = self._projected.setdefault(g, [] if kr is None else [(kr[0], kr[1])])
+                    m = sum(b - a for a, b in known)
+                    known.append((k, k + P))
+                    k += P
+                    layout.append(f"t={t}: W group {g} (projected on the part of h^{t - 1} outside the {m} "
+                                  f"directions it is known on), images {cols.start}..{k - 1}")
+            udraw = None
+            if not merged:
+                members = arch.U[u]
+                if u not in self._udraw:                          # the group's first step: draw U on its span
+                    Xin = problem.x[list(members)].reshape(len(members) * P, D)
+                    _, s, Vt = np.linalg.svd(Xin, full_matrices=False)
+                    r = int(np.sum(s > 1e-12 * s[0]))
+                    E = np.zeros((r, T, P))
+                    E[:, list(members), :] = (Xin @ Vt[:r].T).T.reshape(r, len(members), P)
+                    self._udraw[u] = (slice(k, k + r), E)
+                    if r:
+                        layout.append(f"t={t}: U group {u} on the span of its inputs, columns {k}..{k + r - 1}")
+                    k += r
+                    if r and t >= 1:
+                        u_draw_after_0 = True
+                if self._udraw[u][0].stop > self._udraw[u][0].start:
+                    udraw = u
+            steps.append(_Step(t=t, u=udraw, kind=kind, group=g, cols=cols, merged=merged, m=m))
+            created.append(slice(k0, k))
+        self.steps = tuple(steps)
+        self.layout = tuple(layout)
+        self.K = K = k
+        if N < K:
+            raise ValueError(f"N={N} is invalid for this problem; the reduction needs N >= K = {K} "
                              f"(the number of independent Gaussian directions)")
         self.N = N
-        K = self.K
         self.iu = np.triu_indices(K, 1)
         self.n_off = len(self.iu[0])
         self.dim = self.n_off + K
@@ -126,65 +226,127 @@ class Reduction:
     # --- the map X -> hidden-state coordinates G (..., K, T*P) ---------------------
     def states(self, X):
         """Hidden states ``h_p^t / sqrt(N)`` in the basis: returns ``(G, cache)``, G of shape (..., K, TP)."""
-        pr = self.problem
-        T, P, K, r = pr.T, pr.P, self.K, self.r
-        g = []
-        if pr.arch.is_rnn:
-            B = math.sqrt(pr.u / pr.D) * X[..., :, :r]                     # U e_j
-            Wm = np.zeros_like(X)
-            Wm[..., :, :K - r] = math.sqrt(pr.w) * X[..., :, r:]          # W on probed directions
-            prev = None
-            for t in range(T):
-                cur = B @ self.E[:, t, :]
-                if prev is not None:
-                    cur = cur + Wm @ prev
-                g.append(cur)
-                prev = cur
-            cache = (B, Wm, g)
-        else:
-            Ls = []
-            for t in range(T):
-                Sig = self.Ctt[t] if t == 0 else self.Ctt[t] + pr.w * np.swapaxes(g[-1], -1, -2) @ g[-1]
+        K = self.K
+        B = {u: self._su * X[..., :, c] for u, (c, _) in self._udraw.items() if c.stop > c.start}
+        Wm = {}
+        for g, (j0, j1, i0, i1) in self._krylov.items():     # W_g on the probed basis vectors
+            Wm[g] = np.zeros_like(X)
+            Wm[g][..., :, j0:j1] = self._sw[g] * X[..., :, i0:i1]
+        known = {}                                            # W group -> (V_g, W_g V_g), projected groups
+        for g in self._projected:
+            if g in self._krylov:
+                j0, j1, i0, i1 = self._krylov[g]
+                known[g] = (np.broadcast_to(np.eye(K)[:, j0:j1], X.shape[:-2] + (K, j1 - j0)),
+                            Wm[g][..., :, j0:j1])
+            else:
+                known[g] = (np.zeros(X.shape[:-2] + (K, 0)), np.zeros(X.shape[:-2] + (K, 0)))
+        g_list, cache = [], []
+        prev = None
+        for st in self.steps:
+            cur, c = None, {}
+            if st.u is not None:
+                cur = B[st.u] @ self._udraw[st.u][1][:, st.t, :]
+            if st.kind == "fresh":
+                if st.t == 0:
+                    Sig = self.Ctt[0]
+                elif st.merged:
+                    Sig = self.Ctt[st.t] + self._w[st.group] * np.swapaxes(prev, -1, -2) @ prev
+                else:
+                    Sig = self._w[st.group] * np.swapaxes(prev, -1, -2) @ prev
                 L = np.linalg.cholesky(Sig)
-                Ls.append(L)
-                g.append(X[..., :, t * P:(t + 1) * P] @ np.swapaxes(L, -1, -2))
-            cache = (Ls, g)
-        return np.concatenate(g, axis=-1), cache
+                c["L"] = L
+                out = X[..., :, st.cols] @ np.swapaxes(L, -1, -2)
+            elif st.kind == "krylov":
+                out = Wm[st.group] @ prev
+            elif st.kind == "projected":
+                A, Y = known[st.group]
+                if st.m:
+                    cc = np.swapaxes(A, -1, -2) @ prev
+                    nn = prev - A @ cc
+                else:
+                    cc, nn = None, prev
+                L = np.linalg.cholesky(np.swapaxes(nn, -1, -2) @ nn)
+                Linv = np.linalg.inv(L)
+                Q = nn @ np.swapaxes(Linv, -1, -2)
+                Yn = self._sw[st.group] * X[..., :, st.cols]
+                out = Yn @ np.swapaxes(L, -1, -2)
+                if st.m:
+                    out = Y @ cc + out
+                c.update(A=A, Y=Y, c=cc, n=nn, L=L, Linv=Linv, Q=Q, Yn=Yn)
+                shape = np.broadcast_shapes(A.shape[:-1], Q.shape[:-1])
+                known[st.group] = (np.concatenate([np.broadcast_to(A, shape + A.shape[-1:]),
+                                                   np.broadcast_to(Q, shape + Q.shape[-1:])], axis=-1),
+                                   np.concatenate([np.broadcast_to(Y, shape + Y.shape[-1:]),
+                                                   np.broadcast_to(Yn, shape + Yn.shape[-1:])], axis=-1))
+            else:
+                out = None
+            cur = out if cur is None else (cur if out is None else cur + out)
+            g_list.append(cur)
+            cache.append(c)
+            prev = cur
+        return np.concatenate(g_list, axis=-1), (Wm, g_list, cache)
 
     def _states_adjoint(self, X, cache, Gbar):
         """Gradient with respect to X of a function of G, given dF/dG = Gbar."""
-        pr = self.problem
-        T, P, K, r = pr.T, pr.P, self.K, self.r
+        P = self.problem.P
+        Wm, g, steps_cache = cache
         Xbar = np.zeros_like(X)
-        gbar = [Gbar[..., :, t * P:(t + 1) * P] for t in range(T)]
-        if pr.arch.is_rnn:
-            B, Wm, g = cache
-            lam = gbar[T - 1]
-            Wbar = np.zeros_like(X)
-            Bbar = lam @ self.E[:, T - 1, :].T
-            for t in range(T - 1, 0, -1):
-                Wbar += lam @ np.swapaxes(g[t - 1], -1, -2)
-                lam = gbar[t - 1] + np.swapaxes(Wm, -1, -2) @ lam
-                Bbar += lam @ self.E[:, t - 1, :].T
-            Xbar[..., :, r:] += math.sqrt(pr.w) * Wbar[..., :, :K - r]
-            Xbar[..., :, :r] += math.sqrt(pr.u / pr.D) * Bbar
-        else:
-            Ls, g = cache
-            for t in range(T - 1, -1, -1):
-                L = Ls[t]
-                Xt = X[..., :, t * P:(t + 1) * P]
-                Xbar[..., :, t * P:(t + 1) * P] = gbar[t] @ L
+        gbar = [Gbar[..., :, t * P:(t + 1) * P] for t in range(self.problem.T)]
+        Wbar = {gr: np.zeros_like(X) for gr in Wm}
+        Bbar = {}
+        size = {gr: sum(b - a for a, b in cols) for gr, cols in self._projected.items()}
+        Abar = {gr: np.zeros(X.shape[:-1] + (size[gr],)) for gr in self._projected}
+        Ybar = {gr: np.zeros(X.shape[:-1] + (size[gr],)) for gr in self._projected}
+        for st in reversed(self.steps):
+            t, lam, c = st.t, gbar[st.t], steps_cache[st.t]
+            if st.u is not None:
+                term = lam @ self._udraw[st.u][1][:, t, :].T
+                Bbar[st.u] = term if st.u not in Bbar else Bbar[st.u] + term
+            if st.kind == "fresh":
+                L = c["L"]
+                Xt = X[..., :, st.cols]
+                Xbar[..., :, st.cols] = lam @ L
                 if t == 0:
                     continue
-                Lbar = np.tril(np.swapaxes(gbar[t], -1, -2) @ Xt)
-                # Cholesky adjoint: Sigma_bar = L^-T Phi(L^T Lbar) L^-1, Phi = lower part, halved diagonal
-                Phi = np.tril(np.swapaxes(L, -1, -2) @ Lbar)
-                Phi = Phi - 0.5 * np.eye(P) * Phi
-                Linv = np.linalg.inv(L)
-                Sbar = np.swapaxes(Linv, -1, -2) @ Phi @ Linv
-                Sbar = 0.5 * (Sbar + np.swapaxes(Sbar, -1, -2))
-                gbar[t - 1] = gbar[t - 1] + 2.0 * pr.w * g[t - 1] @ Sbar
+                Lbar = np.tril(np.swapaxes(lam, -1, -2) @ Xt)
+                Sbar = self._cholesky_adjoint(L, Lbar, P)
+                gbar[t - 1] = gbar[t - 1] + 2.0 * self._w[st.group] * g[t - 1] @ Sbar
+            elif st.kind == "krylov":
+                Wbar[st.group] += lam @ np.swapaxes(g[t - 1], -1, -2)
+                gbar[t - 1] = gbar[t - 1] + np.swapaxes(Wm[st.group], -1, -2) @ lam
+            elif st.kind == "projected":
+                gr, m = st.group, st.m
+                L, Linv, Q, Yn, nn = c["L"], c["Linv"], c["Q"], c["Yn"], c["n"]
+                Ynbar = Ybar[gr][..., m:m + P] + lam @ L
+                Z = Abar[gr][..., m:m + P] @ Linv                   # Q = n L^-T
+                Lbar = np.tril(np.swapaxes(lam, -1, -2) @ Yn - np.swapaxes(Z, -1, -2) @ Q)
+                nbar = Z + 2.0 * nn @ self._cholesky_adjoint(L, Lbar, P)
+                Gp = nbar
+                if m:
+                    A, Y, cc = c["A"], c["Y"], c["c"]
+                    cbar = np.swapaxes(Y, -1, -2) @ lam - np.swapaxes(A, -1, -2) @ nbar
+                    Ybar[gr][..., :m] += lam @ np.swapaxes(cc, -1, -2)
+                    Abar[gr][..., :m] += g[t - 1] @ np.swapaxes(cbar, -1, -2) - nbar @ np.swapaxes(cc, -1, -2)
+                    Gp = Gp + A @ cbar
+                gbar[t - 1] = gbar[t - 1] + Gp
+                Xbar[..., :, st.cols] += self._sw[gr] * Ynbar
+        for gr, (j0, j1, i0, i1) in self._krylov.items():
+            total = Wbar[gr][..., :, j0:j1]
+            if gr in self._projected:                           # the Krylov images are the start of W_g V_g
+                total = total + Ybar[gr][..., :, :j1 - j0]
+            Xbar[..., :, i0:i1] += self._sw[gr] * total
+        for u, term in Bbar.items():
+            Xbar[..., :, self._udraw[u][0]] += self._su * term
         return np.triu(Xbar)
+
+    @staticmethod
+    def _cholesky_adjoint(L, Lbar, P):
+        """Sigma_bar for L = chol(Sigma), given L_bar (lower): L^-T Phi(L^T Lbar) L^-1, symmetrised."""
+        Phi = np.tril(np.swapaxes(L, -1, -2) @ Lbar)
+        Phi = Phi - 0.5 * np.eye(P) * Phi
+        Linv = np.linalg.inv(L)
+        Sbar = np.swapaxes(Linv, -1, -2) @ Phi @ Linv
+        return 0.5 * (Sbar + np.swapaxes(Sbar, -1, -2))
 
     def kernel(self, theta) -> np.ndarray:
         """The kernel H = (1/N) h.h, shape (..., TP, TP), rows t*P+p."""
@@ -202,8 +364,7 @@ class Reduction:
     def _likelihood(self, H, need_grad: bool):
         pr = self.problem
         S = self.S
-        HS = H[..., S[:, None], S[None, :]]
-        Km = pr.v * HS + pr.kappa * np.eye(len(S))
+        Km = readout_kernel(pr, H)
         Lk = np.linalg.cholesky(Km)
         logdet = 2.0 * np.sum(np.log(np.diagonal(Lk, axis1=-2, axis2=-1)), axis=-1)
         alpha = np.linalg.solve(Km, np.broadcast_to(self.y, Km.shape[:-1])[..., None])[..., 0]
@@ -248,7 +409,7 @@ class Reduction:
     def _limit_likelihood(self, H):
         pr = self.problem
         S = self.S
-        Km = pr.v * H[..., S[:, None], S[None, :]] + pr.kappa * np.eye(len(S))
+        Km = readout_kernel(pr, H)
         alpha = np.linalg.solve(Km, np.broadcast_to(self.y, Km.shape[:-1])[..., None])[..., 0]
         Hbar = np.zeros_like(H)
         Hbar[..., S[:, None], S[None, :]] = 0.5 * pr.v * alpha[..., :, None] * alpha[..., None, :]
@@ -333,11 +494,15 @@ class ExactResult:
     """The exact finite-N posterior of a problem, by HMC on the reduced variables.
 
     ``kernel`` (TP, TP): posterior mean of H = (1/N) h.h, each draw brought to
-    the Z2 representative with m = H^{T-1,T-2} >= 0 (:func:`fix_z2_sign`)
-    before averaging; ``stderr``, ``ess``, ``rhat``: Monte Carlo standard
-    error, effective sample size and rank-normalised split R-hat of every
-    entry.  ``order_parameter``: posterior mean of m (same sign convention),
-    with ``order_parameter_stderr``.  ``predictions`` (T, P): posterior mean
+    the Z2 representative with m = H^{T-1,T-2} >= 0 (and every shared group's
+    m_g >= 0; :func:`~linkernel.problem.fix_z2_sign`) before averaging;
+    ``stderr``, ``ess``, ``rhat``: Monte Carlo standard error, effective
+    sample size and rank-normalised split R-hat of every entry (R-hat is NaN,
+    None in :meth:`to_dict`, for one chain).  ``order_parameter``: posterior
+    mean of m (same sign convention), with ``order_parameter_stderr``;
+    ``order_parameters``: each shared W group's ``m_g = H^{t_g, t_g-1}``
+    (:meth:`~linkernel.problem.Problem.order_parameters`) as
+    ``{group: (mean, stderr)}``.  ``predictions`` (T, P): posterior mean
     outputs (exact given H, averaged over draws).  ``samples`` draws per chain
     after ``warmup``; ``acceptance`` mean Metropolis acceptance;
     ``n_gradients`` gradient evaluations per chain; ``draws`` the sign-fixed
@@ -361,38 +526,54 @@ class ExactResult:
     n_gradients: int
     seconds: float
     draws: np.ndarray
+    order_parameters: dict = None
 
     @property
     def max_rhat(self) -> float:
-        return float(np.nanmax(self.rhat))
+        return float(np.nanmax(self.rhat)) if np.any(np.isfinite(self.rhat)) else float("nan")
 
     @property
     def min_ess(self) -> float:
         return float(np.nanmin(self.ess))
 
     def to_dict(self) -> dict:
-        return {
+        """Strict-JSON data (NaN, e.g. R-hat of a single chain, becomes None)."""
+        return jsonable({
             "problem": self.problem.to_dict(), "N": self.N,
-            "kernel": self.kernel.tolist(), "stderr": self.stderr.tolist(),
-            "ess": self.ess.tolist(), "rhat": self.rhat.tolist(),
+            "kernel": self.kernel, "stderr": self.stderr, "ess": self.ess, "rhat": self.rhat,
             "order_parameter": self.order_parameter, "order_parameter_stderr": self.order_parameter_stderr,
-            "predictions": self.predictions.tolist(),
+            "order_parameters": {str(g): {"steps": list(self.problem.arch.W[g]), "mean": m, "stderr": s}
+                                 for g, (m, s) in (self.order_parameters or {}).items()},
+            "predictions": self.predictions,
             "chains": self.chains, "samples": self.samples, "warmup": self.warmup,
             "acceptance": self.acceptance, "divergences": self.divergences,
             "n_gradients": self.n_gradients, "max_rhat": self.max_rhat, "min_ess": self.min_ess,
             "seconds": self.seconds,
-        }
+        })
 
+    def summary(self) -> str:
+        """The text ``linkernel exact`` prints: the kernel, its error bars, m, the sampler's diagnostics.
 
-def fix_z2_sign_batch(problem: Problem, H: np.ndarray) -> np.ndarray:
-    """:func:`linkernel.problem.fix_z2_sign` applied to every kernel of a stack (..., TP, TP)."""
-    H = np.asarray(H)
-    if not problem.has_z2:
-        return H
-    m = np.array([order_parameter(h, problem.T, problem.P) for h in H.reshape(-1, problem.n, problem.n)])
-    s = problem.parity_signs
-    flipped = s[:, None] * H * s[None, :]
-    return np.where((m < 0).reshape(H.shape[:-2] + (1, 1)), flipped, H)
+        For a pattern other than the RNN and the DNN, one more line gives every
+        shared group's order parameter m_g.
+        """
+        pr = self.problem
+        lines = [f"{task_name(pr)}, exact posterior at N={self.N}: T={pr.T} P={pr.P} lambda={pr.lam:g} "
+                 f"{hyper_text(pr)}",
+                 f"posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..{pr.T - 1}):",
+                 format_matrix(self.kernel), "Monte Carlo standard errors:", format_matrix(self.stderr, "{:10.2e}"),
+                 f"order parameter m = {self.order_parameter:.6g} +- {self.order_parameter_stderr:.2g}"]
+        if str(pr.arch) not in ("rnn", "dnn") and self.order_parameters:
+            lines.append("shared groups: " + "   ".join(
+                f"m_{g} = H^({pr.arch.order_pair(g)[0]},{pr.arch.order_pair(g)[1]}) (steps "
+                f"{','.join(map(str, pr.arch.W[g]))}) = {m:.6g} +- {s:.2g}"
+                for g, (m, s) in self.order_parameters.items()))
+        lines.append(f"{self.chains} chains x {self.samples} draws: min ESS {self.min_ess:.0f}, "
+                     f"max R-hat {self.max_rhat:.4f}, acceptance {self.acceptance:.2f}, "
+                     f"divergences {self.divergences}, {self.seconds:.2f} s")
+        return "\n".join(lines)
+
+    __str__ = summary
 
 
 def _check_int(name, value, low):
@@ -405,6 +586,7 @@ def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, w
                     seed: int = 0, progress: bool = True) -> ExactResult:
     """The exact posterior mean kernel of ``problem`` at width ``N`` (HMC on the reduced variables).
 
+    Any weight-sharing pattern (:class:`~linkernel.architecture.Architecture`).
     Conventions as in :class:`~linkernel.problem.Problem` (T hidden states
     t = 0..T-1, muP scaling, H rows t*P+p).  ``chains`` HMC chains of
     ``warmup + samples`` iterations each, started around the posterior mode
@@ -427,7 +609,7 @@ def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, w
     init = theta0 + 1.5 * rng.normal(size=(chains, red.dim)) @ Lc.T
     ch = hmc(red.log_posterior_and_grad, init, Lc, n_samples=samples, n_warmup=warmup,
              seed=int(rng.integers(2 ** 31)), progress=progress, desc=f"exact N={red.N}")
-    Hd = fix_z2_sign_batch(problem, red.kernel(ch.theta))            # (chains, samples, n, n)
+    Hd = fix_z2_sign(problem, red.kernel(ch.theta))                  # (chains, samples, n, n)
     n = problem.n
     kernel = Hd.mean(axis=(0, 1))
     se = np.empty((n, n))
@@ -439,10 +621,11 @@ def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, w
             es[i, j] = es[j, i] = ess(x)
             rh[i, j] = rh[j, i] = rhat(x) if chains > 1 else float("nan")
             se[i, j] = se[j, i] = np.std(x, ddof=1) / math.sqrt(es[i, j])
-    m = Hd[:, :, (problem.T - 1) * problem.P, (problem.T - 2) * problem.P] if problem.T > 1 else None
-    if m is not None and problem.P > 1:
-        m = np.mean([Hd[:, :, (problem.T - 1) * problem.P + p, (problem.T - 2) * problem.P + p]
-                     for p in range(problem.P)], axis=0)
+    m = kernel_entry(Hd, problem.T - 1, problem.T - 2, problem.P) if problem.T > 1 else None
+    groups = {}
+    for g in problem.arch.shared_groups():
+        mg = kernel_entry(Hd, *problem.arch.order_pair(g), problem.P)
+        groups[g] = (float(mg.mean()), mcse(mg))
     preds = np.mean([predictions(problem, h) for h in Hd.reshape(-1, n, n)], axis=0)
     return ExactResult(
         problem=problem, N=red.N, kernel=kernel, stderr=se, ess=es, rhat=rh,
@@ -450,4 +633,4 @@ def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, w
         order_parameter_stderr=mcse(m) if m is not None else 0.0,
         predictions=preds, chains=chains, samples=samples, warmup=warmup,
         acceptance=float(ch.accept.mean()), divergences=ch.divergences, n_gradients=ch.n_grad,
-        seconds=time.perf_counter() - t0, draws=Hd)
+        seconds=time.perf_counter() - t0, draws=Hd, order_parameters=groups)

@@ -22,120 +22,40 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq, minimize
 
-from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, odd_coordinates, prior_kernel,
-                              to_vector)
+from linkernel.theory.action import action
+from linkernel.theory.special_points import (constrained_minimum, critical_lambda, odd_hessian_minimum,  # noqa: F401
+                                             require_symmetry, symmetric_saddle)
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.problem import Problem
-from linkernel.theory.saddle import ConvergenceError, saddle_point, stationary_point
+from linkernel.theory.saddle import saddle_point
 
 #: E|x| for the density ~ exp(-x^4): Gamma(1/2) / Gamma(1/4)
 QUARTIC_MEAN_ABS = math.gamma(0.5) / math.gamma(0.25)
 
 
 def _require_z2(problem: Problem) -> None:
-    if not problem.has_z2:
-        raise ValueError(f"problem {problem.name!r} ({problem.arch}) has no Z2 symmetry W -> -W; "
-                         "the order parameter m and its transition are defined only for Z2-symmetric problems")
+    require_symmetry(problem)
 
 
-def symmetric_kernel(problem: Problem, tol: float = 1e-13) -> np.ndarray:
-    """The symmetric (time-uncorrelated) stationary point of S: Newton from the prior kernel.
-
-    Its Z2-odd entries vanish (the odd subspace is invariant under the Newton
-    map when the problem has the Z2 symmetry); raises ConvergenceError if not.
-    """
-    _require_z2(problem)
-    H, res, ok = stationary_point(problem, prior_kernel(problem), tol=tol)
-    odd = from_vector(odd_coordinates(problem).astype(float), problem.n) > 0
-    if not ok or np.abs(H[odd]).max() > 1e-8 * np.abs(H).max():
-        raise ConvergenceError(f"Newton from the prior kernel did not reach the symmetric branch at lam={problem.lam} "
-                               f"(residual {res:.2e}); try a smaller lam or continue the branch in small steps")
-    H = H.copy()
-    H[odd] = 0.0
-    return H
-
-
-def odd_hessian_minimum(problem: Problem, H=None) -> float:
-    """Smallest eigenvalue of the Z2-odd block of the Hessian of S on the symmetric branch."""
-    H = symmetric_kernel(problem) if H is None else H
-    odd = odd_coordinates(problem)
-    return float(np.linalg.eigvalsh(hessian(problem, H)[np.ix_(odd, odd)])[0])
-
-
-def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max: float = 20.0) -> float:
-    """lam_c: where the symmetric branch loses stability to a Z2-odd mode.
-
-    Root of :func:`odd_hessian_minimum` in lam by Brent's method (bisection-safeguarded)
-    inside ``bracket``; without one, lam is scanned in steps of 0.1 from 0.1
-    up to ``lam_max`` for a sign change.  The eigenvalue is computed to
-    ~1e-16 and its slope in lam is ~4e-3 for the T = 4 endpoint task, so
-    lam_c is good to ~1e-12.
-    """
-    _require_z2(problem)
-
-    def mu(lam):
-        return odd_hessian_minimum(problem.with_(lam=lam))
-
-    if bracket is None:
-        grid = np.arange(0.1, lam_max + 1e-9, 0.1)
-        vals = [mu(grid[0])]
-        for k in range(1, len(grid)):
-            vals.append(mu(grid[k]))
-            if vals[-2] > 0 >= vals[-1]:
-                bracket = (grid[k - 1], grid[k])
-                break
-        else:
-            raise ConvergenceError(f"the symmetric branch stays stable up to lam={lam_max}; no transition found")
-    lo, hi = bracket
-    if not mu(lo) > 0 > mu(hi):
-        raise ValueError(f"bracket={bracket!r} is invalid; the odd Hessian eigenvalue must be > 0 at "
-                         f"{lo} and < 0 at {hi}")
-    return float(brentq(mu, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps, maxiter=200))
+#: the symmetric saddle (one home: :func:`linkernel.theory.special_points.symmetric_saddle`)
+symmetric_kernel = symmetric_saddle
 
 
 def landau_quartic(problem: Problem, ms=(0.05, 0.1, 0.15, 0.2)) -> tuple:
     """The quartic Landau coefficient b at ``problem.lam`` (meant to be lam_c).
 
     ``f(m) = min { S(H) : H^{T-1,T-2} = m } - S(H_sym)`` for the given m
-    (L-BFGS on the other entries of H, then Newton); at lam_c
+    (:func:`linkernel.theory.special_points.constrained_minimum`); at lam_c
     ``f = b m^4 + b6 m^6 + ...``: returns ``(b, b6)`` from a least-squares fit of
     f/m^4 against m^2.  b > 0: second-order transition.  P = 1 only.
     """
     _require_z2(problem)
     if problem.P != 1:
         raise ValueError(f"P={problem.P} is invalid here; landau_quartic handles P = 1 (m is one kernel entry)")
-    H0 = symmetric_kernel(problem)
+    H0 = symmetric_saddle(problem)
     S0 = action(problem, H0)
-    n = problem.n
-    i, j = np.triu_indices(n)
-    k = int(np.where((i == n - 2) & (j == n - 1))[0][0])
-    free = np.ones(len(i), bool)
-    free[k] = False
-    v0 = to_vector(H0)
-
-    def kernel(x, m):
-        v = v0.copy()
-        v[free] = x
-        v[k] = math.sqrt(2.0) * m
-        return from_vector(v, n)
-
-    f = []
-    for m in ms:
-        def fun(x):
-            try:
-                H = kernel(x, m)
-                return action(problem, H) - S0, to_vector(gradient(problem, H))[free]
-            except (KernelError, np.linalg.LinAlgError):
-                return 1e10, np.zeros_like(x)
-
-        x = minimize(fun, v0[free], jac=True, method="L-BFGS-B",
-                     options={"gtol": 1e-14, "ftol": 1e-17, "maxiter": 10000}).x
-        for _ in range(6):
-            H = kernel(x, m)
-            x = x - np.linalg.solve(hessian(problem, H)[np.ix_(free, free)], to_vector(gradient(problem, H))[free])
-        f.append(action(problem, kernel(x, m)) - S0)
+    f = [constrained_minimum(problem, m).action - S0 for m in ms]
     ms = np.asarray(ms, dtype=float)
     A = np.stack([np.ones_like(ms), ms ** 2], axis=1)
     b, b6 = np.linalg.lstsq(A, np.asarray(f) / ms ** 4, rcond=None)[0]

@@ -1,25 +1,29 @@
 """Sampling the weight posterior of real finite-width linear networks (THEORY.md section 1).
 
 The posterior over all weights is prior x likelihood, the stationary law of
-Langevin dynamics at temperature 1.  Two samplers of it, both vectorised over
-``chains`` independent chains (:class:`linkernel.finite_n.networks.Network`):
+Langevin dynamics at temperature 1.  :func:`sample_networks` (formerly
+``sample_posterior`` / ``run_sgld``, kept as aliases) samples it for any
+weight-sharing pattern (one W matrix per W group of ``problem.arch``, with its
+own variance, one U matrix per U group), with two samplers, both vectorised
+over ``chains`` independent chains (:class:`linkernel.finite_n.networks.Network`):
 
 ``method="gibbs"`` (default, exact: no discretisation bias)
     Blocked Gibbs sampling in whitened coordinates.  Given the other blocks,
-    f_S is *affine* in v, in U, and in every DNN layer ``[W^(t), U^(t)]``, so
-    their conditionals are Gaussian: prior N(0, I) times a likelihood of rank
-    k = |S|.  They are drawn exactly (Matheron's rule: a prior draw corrected
-    along the rows of the Jacobian, O(k) Woodbury algebra).  This is the
-    ``step -> infinity`` limit of preconditioned Langevin dynamics with the
-    exact Ornstein-Uhlenbeck solution for the prior and the stiff low-rank
-    likelihood directions.  The RNN's shared W enters f as W^{T-1}: for
-    T >= 3 it is updated a random block of ``block_rows`` rows at a time with
-    the same Gaussian built from the likelihood linearised at the current
-    point (a Crank-Nicolson / Gauss-Newton proposal, ``rho = 0``: full
-    refresh of the block), and a Metropolis-Hastings test that makes the step
-    exact.  The nonlinearity seen by one block step is O(rows / sqrt(N)), so
-    ``block_rows`` is adapted during burn-in to an acceptance of about 0.45
-    and then frozen (the chain after burn-in is a fixed reversible kernel).
+    f_S is *affine* in v, in every U group, in every W used at one step, and in
+    every DNN layer ``[W^(t), U^(t)]``, so their conditionals are Gaussian:
+    prior N(0, I) times a likelihood of rank k = |S|.  They are drawn exactly
+    (Matheron's rule: a prior draw corrected along the rows of the Jacobian,
+    O(k) Woodbury algebra).  This is the ``step -> infinity`` limit of
+    preconditioned Langevin dynamics with the exact Ornstein-Uhlenbeck
+    solution for the prior and the stiff low-rank likelihood directions.  A W
+    used at several steps (the RNN's W enters f as W^{T-1}) is updated a
+    random block of ``block_rows`` rows at a time with the same Gaussian built
+    from the likelihood linearised at the current point (a Crank-Nicolson /
+    Gauss-Newton proposal, ``rho = 0``: full refresh of the block), and a
+    Metropolis-Hastings test that makes the step exact.  The nonlinearity seen
+    by one block step is O(rows / sqrt(N)), so ``block_rows`` is adapted
+    during burn-in to an acceptance of about 0.45 and then frozen (the chain
+    after burn-in is a fixed reversible kernel).
 ``method="langevin"`` (the naive reference)
     Preconditioned unadjusted Langevin (SGLD at temperature 1): Euler steps
     ``z <- z - step (z + grad Phi) + sqrt(2 step) xi`` on all whitened weights
@@ -27,11 +31,12 @@ Langevin dynamics at temperature 1.  Two samplers of it, both vectorised over
     step sizes and extrapolates to zero.
 
 Per recorded sample the chains' kernels ``H = h^T h / N`` get their Z2 sign
-fixed (m = H^{T-1,T-2} >= 0, :func:`linkernel.problem.fix_z2_sign`); note this
-turns a symmetric-phase m into |m|, a positive O(N^-1/2) bias that the exact
-finite-N reduction shares.  Error bars, effective sample sizes and R-hat
-(rank-normalised, split chains) per kernel entry come from :mod:`linkernel.finite_n.mcmc`,
-shared with the exact sampler (:mod:`linkernel.finite_n.exact`).
+fixed (m = H^{T-1,T-2} >= 0 and every shared group's m_g >= 0,
+:func:`linkernel.problem.fix_z2_sign`); note this turns a symmetric-phase m
+into |m|, a positive O(N^-1/2) bias that the exact finite-N reduction shares.
+Error bars, effective sample sizes and R-hat (rank-normalised, split chains)
+per kernel entry come from :mod:`linkernel.finite_n.mcmc`, shared with the
+exact sampler (:mod:`linkernel.finite_n.exact`).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ import numpy as np
 
 from linkernel.finite_n.mcmc import ess as _ess, mcse as _mcse, rhat as _rhat
 from linkernel.finite_n.networks import Network
-from linkernel.problem import Problem, fix_z2_sign, order_parameter
+from linkernel.formatting import format_matrix, task_name
+from linkernel.problem import Problem, fix_z2_sign, kernel_entry
+from linkernel.serialize import jsonable
 
 METHODS = ("gibbs", "langevin")
 
@@ -102,18 +109,19 @@ class _Sampler:
         a[0] += net.C
         a[1] += net.C
 
-    def mh_rows(self, rows: np.ndarray, R: np.ndarray, rho: float = 0.0) -> np.ndarray:
-        """Metropolis-adjusted Gauss-Newton Crank-Nicolson update of rows ``rows`` of the RNN's W.
+    def mh_rows(self, name: str, rows: np.ndarray, R: dict, rho: float = 0.0) -> dict:
+        """Metropolis-adjusted Gauss-Newton Crank-Nicolson update of rows ``rows`` of W group ``name``.
 
         Proposal: the Gaussian g_z = prior x likelihood linearised at the
         current z, moved by ``z' = mu + rho (z - mu) + sqrt(1 - rho^2) eta``,
         eta ~ N(0, Q^-1) (reversible for g_z).  The acceptance ratio is
         written so that every O(N^2) term cancels analytically: only
-        k-vectors remain.  Returns the new backward vectors R.
+        k-vectors remain.  ``R``: the backward vectors of the block
+        (:meth:`Network.backward`); returns the new ones.
         """
         net = self.net
-        ZW, C, k, s2, y = net.Z["W"], net.C, net.k, net.s2, net.y
-        F = net.factors("W", R, rows)
+        ZW, C, k, s2, y = net.block_arrays(name)[0], net.C, net.k, net.s2, net.y
+        F = net.factors(name, R, rows)
         z = ZW[:, rows, :]
         Jz = F.apply([z])
         b = net.fS - Jz
@@ -130,9 +138,9 @@ class _Sampler:
         Jzn = rho * Jz + sq * Jxi + np.einsum("ckl,cl->ck", G, c)
 
         h_old, f_old, fS_old = net.h, net.f, net.fS
-        net.h, net.f, R2 = net.set_rows(rows, znew, R)
+        net.h, net.f, R2 = net.set_rows(name, rows, znew, R)
         net.fS = net.f[:, net.S]
-        F2 = net.factors("W", R2, rows)
+        F2 = net.factors(name, R2, rows)
         J2z, J2zn = F2.apply([z]), F2.apply([znew])
         G2 = F2.gram()
         K2 = G2 + s2 * self.eye
@@ -156,58 +164,60 @@ class _Sampler:
         if rej.size:
             ZW[rej[:, None], rows[None, :], :] = z[rej]
             net.h[rej], net.f[rej], net.fS[rej] = h_old[rej], f_old[rej], fS_old[rej]
-            R2[rej] = R[rej]
-        acc = self.accepted.setdefault("W", [0, 0])
+            for key in R2:
+                R2[key][rej] = R[key][rej]
+        acc = self.accepted.setdefault(name, [0, 0])
         acc[0] += int(accept.sum())
         acc[1] += C
         return R2
 
     def gibbs_sweep(self, block_rows: int) -> float:
-        """One sweep over all blocks; returns the W acceptance rate of this sweep (1.0 when exact)."""
+        """One sweep over all blocks; returns the Metropolis acceptance rate of this sweep (1.0 when all exact).
+
+        Blocks in :meth:`Network.blocks` order.  The hidden states are
+        recomputed only when a block needs states a previous block changed
+        (h^s for s below a block's steps are untouched by it: the DNN's layers,
+        updated top down, need one forward pass per sweep).
+        """
         net = self.net
         T = net.problem.T
         self.exact_block("v")
         net.f = net.readout(net.h)
         net.fS = net.f[:, net.S]
-        if net.problem.arch.is_dnn:
-            R = None
-            for tau in range(T - 1, -1, -1):
-                R = net.backward(tau, above=R)
-                self.exact_block(f"L{tau}", R)
+        net.forget_backward()
+        stale = T                         # h^t is out of date for t >= stale
+        tried0 = {n: a[:] for n, a in self.accepted.items()}
+        mh = []
+        for name in net.blocks()[1:]:
+            b = net.block(name)
+            if b.kind in ("W", "layer") and stale <= max(b.steps) - 1:
+                net.forward()
+                stale = T
+            if net.is_linear(name):
+                self.exact_block(name)
+                stale = min(stale, min(b.steps))
+                if b.wgroup is not None:
+                    net.forget_backward(b.wgroup)
+                continue
+            R = net.backward(b.keys)
+            perm = self.rng.permutation(net.N)
+            for start in range(0, net.N, block_rows):
+                R = self.mh_rows(name, np.sort(perm[start:start + block_rows]), R)
+            net.keep_backward(R, b.wgroup)
+            mh.append(name)
+        if stale < T:
             net.forward()
+        if not mh:
             return 1.0
-        R = net.backward()
-        self.exact_block("U", R)
-        net.forward()
-        if T == 1:
-            return 1.0
-        R = net.backward()
-        if net.is_linear("W"):
-            self.exact_block("W", R)
-            net.forward()
-            return 1.0
-        perm = self.rng.permutation(net.N)
-        acc0 = self.accepted.get("W", [0, 0])[:]
-        for start in range(0, net.N, block_rows):
-            R = self.mh_rows(np.sort(perm[start:start + block_rows]), R)
-        acc1 = self.accepted["W"]
-        return (acc1[0] - acc0[0]) / max(acc1[1] - acc0[1], 1)
+        acc = sum(self.accepted[n][0] - tried0.get(n, [0, 0])[0] for n in mh)
+        tried = sum(self.accepted[n][1] - tried0.get(n, [0, 0])[1] for n in mh)
+        return acc / max(tried, 1)
 
     def langevin_step(self, step: float) -> None:
         """One preconditioned Euler-Maruyama Langevin step of every weight (all gradients at the old point)."""
         net = self.net
         resid = (net.fS - net.y) / net.s2                  # dPhi/df_S
-        updates = []
-        if net.problem.arch.is_rnn:
-            R = net.backward()
-            names = [(n, R) for n in net.blocks()]
-        else:
-            names, R = [("v", None)], None
-            for tau in range(net.problem.T - 1, -1, -1):
-                R = net.backward(tau, above=R)
-                names.append((f"L{tau}", R))
-        for name, Rn in names:
-            updates.append((net.factors(name, Rn), net.block_arrays(name)))
+        updates = [(net.factors(name), net.block_arrays(name)) for name in net.blocks()]
         noise = float(np.sqrt(2.0 * step))
         for F, zs in updates:
             grads = [np.zeros_like(z) for z in zs]
@@ -221,15 +231,18 @@ class _Sampler:
 
 # --- the result ------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class SGLDResult:
+class NetworkPosterior:
     """Posterior-mean kernel of a real width-N network, with what is needed to judge it.
 
     ``kernel`` (TP, TP): mean of H over chains and recorded sweeps, Z2 sign
-    fixed per sample (m >= 0); ``stderr``: its Monte Carlo standard error per
-    entry (sd / sqrt(ESS)).  ``ess`` is the smallest effective sample size over
-    entries and ``tau = samples / ess`` the matching integrated autocorrelation
-    time in sweeps; ``tau_m`` that of the (sign-fixed) order parameter, the
-    slow mode near the transition; ``m_trace`` the raw signed m (chains, samples); ``rhat`` the largest R-hat over entries.
+    fixed per sample (m >= 0, and every shared group's m_g >= 0); ``stderr``:
+    its Monte Carlo standard error per entry (sd / sqrt(ESS)).  ``ess`` is the
+    smallest effective sample size over entries and ``tau = samples / ess``
+    the matching integrated autocorrelation time in sweeps; ``tau_m`` that of
+    the (sign-fixed) order parameter, the slow mode near the transition;
+    ``m_trace`` the raw signed m (chains, samples); ``rhat`` the largest R-hat
+    over entries.  ``order_parameters``: each shared W group's
+    ``m_g = H^{t_g, t_g-1}`` as ``{group: (mean, stderr)}``.
     ``bias_estimate``: the discretisation bias (max over entries): 0 for
     ``gibbs`` (exact conditionals and Metropolis-Hastings: the stationary law
     is the posterior itself), ``max |K(step) - K(step/2)|`` for
@@ -237,6 +250,9 @@ class SGLDResult:
     size; ``bias_method`` says which.  ``drift``: max |mean(first half) -
     mean(second half)| / its error (a burn-in check, O(1) when equilibrated).
     ``checkpoints``: (sweep, seconds, running-mean kernel) at regular sweeps.
+    ``theory_kernel``, ``exact_kernel``/``exact_stderr``: the references
+    :func:`sample_networks` attaches on request.  (Formerly ``SGLDResult``,
+    still an alias.)
     """
 
     problem: Problem
@@ -268,6 +284,7 @@ class SGLDResult:
     exact_kernel: np.ndarray | None = None
     exact_stderr: np.ndarray | None = None
     step_kernels: tuple | None = None     # ((step, K), (step/2, K)) behind a Richardson extrapolation
+    order_parameters: dict | None = None
 
     @property
     def bias_method(self) -> str:
@@ -294,27 +311,70 @@ class SGLDResult:
         return None if self.theory_kernel is None else max_rel_error(self.kernel, self.theory_kernel)
 
     def to_dict(self) -> dict:
+        """Strict-JSON data (NaN becomes None)."""
         d = {
             "problem": self.problem.to_dict(), "N": self.N, "method": self.method, "chains": self.chains,
             "sweeps": self.sweeps, "burn": self.burn, "dtype": self.dtype, "seed": self.seed,
-            "kernel": self.kernel.tolist(), "stderr": self.stderr.tolist(),
+            "kernel": self.kernel, "stderr": self.stderr,
             "order_parameter": self.order_parameter, "order_parameter_stderr": self.order_parameter_stderr,
+            "order_parameters": {str(g): {"steps": list(self.problem.arch.W[g]), "mean": m, "stderr": s}
+                                 for g, (m, s) in (self.order_parameters or {}).items()},
             "tau": self.tau, "tau_m": self.tau_m, "ess": self.ess, "rhat": self.rhat,
             "acceptance": self.acceptance, "block_rows": self.block_rows, "step": self.step,
             "bias_estimate": self.bias_estimate, "bias_method": self.bias_method, "drift": self.drift,
-            "checkpoints": [{"sweep": s, "seconds": t, "kernel": K.tolist()} for s, t, K in self.checkpoints],
+            "checkpoints": [{"sweep": s, "seconds": t, "kernel": K} for s, t, K in self.checkpoints],
             "seconds": self.seconds, "seconds_per_sweep": self.seconds_per_sweep,
         }
         if self.theory_kernel is not None:
-            d |= {"theory_kernel": self.theory_kernel.tolist(), "cka": self.cka,
-                  "max_rel_error": self.max_rel_error}
+            d |= {"theory_kernel": self.theory_kernel, "cka": self.cka, "max_rel_error": self.max_rel_error}
         if self.step_kernels is not None:
-            d["step_kernels"] = [{"step": h, "kernel": K.tolist()} for h, K in self.step_kernels]
+            d["step_kernels"] = [{"step": h, "kernel": K} for h, K in self.step_kernels]
         if self.exact_kernel is not None:
-            d |= {"exact_kernel": self.exact_kernel.tolist(), "exact_stderr": self.exact_stderr.tolist(),
+            d |= {"exact_kernel": self.exact_kernel, "exact_stderr": self.exact_stderr,
                   "exact_max_rel_error": max_rel_error(self.kernel, self.exact_kernel),
                   "exact_max_z": self.exact_max_z}
-        return d
+        return jsonable(d)
+
+    def summary(self) -> str:
+        """The text ``linkernel sample`` (``sgld``) prints: the kernel, error bars, references, diagnostics.
+
+        For a pattern other than the RNN and the DNN, one more line gives every
+        shared group's order parameter m_g.
+        """
+        pr = self.problem
+        lines = [f"{task_name(pr)}: T={pr.T} P={pr.P} lambda={pr.lam:g} kappa={pr.kappa:g}  "
+                 f"N={self.N}  {self.method}, {self.chains} chains x {self.sweeps - self.burn} sweeps after "
+                 f"{self.burn} burn-in, {self.dtype}",
+                 "posterior-mean kernel H (Z2 sign fixed per sample, m >= 0):", format_matrix(self.kernel),
+                 "standard error:", format_matrix(self.stderr)]
+        if self.theory_kernel is not None:
+            lines += ["theory (saddle point):", format_matrix(self.theory_kernel),
+                      f"max |H - H_theory| / max|H_theory| = {self.max_rel_error:.4f}   CKA = {self.cka:.6f}"]
+        if self.exact_kernel is not None:
+            lines += [f"exact finite-N posterior mean at N={self.N} (rotation-invariant reduction):",
+                      format_matrix(self.exact_kernel),
+                      f"max |H - H_exact| / max|H_exact| = {max_rel_error(self.kernel, self.exact_kernel):.4f}   "
+                      f"max |H - H_exact| / error bar = {self.exact_max_z:.2f}"]
+        lines.append(f"m = {self.order_parameter:.5g} +- {self.order_parameter_stderr:.2g}   tau = {self.tau:.3g} "
+                     f"sweeps (m: {self.tau_m:.3g})   ESS = {self.ess:.0f}   R-hat = {self.rhat:.4f}   "
+                     f"drift = {self.drift:.2f}")
+        if str(pr.arch) not in ("rnn", "dnn") and self.order_parameters:
+            lines.append("shared groups: " + "   ".join(
+                f"m_{g} = H^({pr.arch.order_pair(g)[0]},{pr.arch.order_pair(g)[1]}) (steps "
+                f"{','.join(map(str, pr.arch.W[g]))}) = {m:.5g} +- {s:.2g}"
+                for g, (m, s) in self.order_parameters.items()))
+        acc = " ".join(f"{k}={v:.2f}" for k, v in self.acceptance.items()) or "n/a (unadjusted Langevin)"
+        lines.append(f"acceptance: {acc}" + (f"   rows/step = {self.block_rows}" if self.block_rows else "")
+                     + f"   {self.seconds:.1f} s ({self.seconds_per_sweep * 1e3:.1f} ms/sweep)")
+        bias = "unknown" if self.bias_estimate is None else f"{self.bias_estimate:.3g}"
+        lines.append(f"discretisation bias estimate = {bias}  ({self.bias_method})")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+SGLDResult = NetworkPosterior
+"""The former name of :class:`NetworkPosterior` (an alias, kept for existing code)."""
 
 
 # --- drivers -----------------------------------------------------------------------------
@@ -332,21 +392,11 @@ def _check_args(N, sweeps, chains, burn, method, step, dtype):
         raise ValueError(f"dtype={dtype!r} is invalid; dtype must be float32 or float64")
 
 
-def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
-                     method: str = "gibbs", step: float | None = None, block_rows: int | None = None,
-                     dtype=np.float64, seed: int = 0, progress: bool | None = None,
-                     n_checkpoints: int = 20) -> SGLDResult:
-    """Sample the weight posterior of ``chains`` width-``N`` networks; return the posterior-mean kernel.
-
-    ``sweeps``: Gibbs sweeps (every weight updated once) or Langevin steps;
-    the first ``burn`` (default sweeps // 5) are discarded and, for Gibbs,
-    used to adapt ``block_rows`` (rows of the RNN's W per Metropolis step;
-    default: adapted from ``sqrt(N) / 2``; pass an integer to fix it).
-    ``step``: the Langevin step (whitened units: the prior relaxes at rate 1).
-    ``dtype=np.float32`` halves memory and draws; kernels are accumulated in
-    float64.  ``progress``: tqdm bar (default: when stderr is a terminal).
-    Chains start from independent prior draws.
-    """
+def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
+            method: str = "gibbs", step: float | None = None, block_rows: int | None = None,
+            dtype=np.float64, seed: int = 0, progress: bool | None = None,
+            n_checkpoints: int = 20) -> NetworkPosterior:
+    """The sampler itself (no references); see :func:`sample_networks`."""
     _check_args(N, sweeps, chains, burn, method, step, dtype)
     from tqdm import tqdm
 
@@ -381,9 +431,8 @@ def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 
         if it >= burn:
             j = it - burn
             Hc = net.kernel()
-            for c in range(chains):
-                m_raw[c, j] = order_parameter(Hc[c], problem.T, problem.P)
-                Hs[c, j] = fix_z2_sign(problem, Hc[c])
+            m_raw[:, j] = kernel_entry(Hc, problem.T - 1, problem.T - 2, problem.P) if problem.T > 1 else 0.0
+            Hs[:, j] = fix_z2_sign(problem, Hc)
             running += (Hs[:, j].mean(axis=0) - running) / (j + 1)
             if (j + 1) % every == 0 or j + 1 == kept:
                 checkpoints.append((it + 1, time.perf_counter() - t0, running.copy()))
@@ -403,11 +452,16 @@ def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 
         se[i, j] = se[j, i] = _mcse(x)
         if half >= 2 and se[i, j] > 0:
             drift = max(drift, abs(x[:, :half].mean() - x[:, half:].mean()) / (2 * se[i, j]))
-    ess_min = float(np.nanmin(esss))
-    mfix = np.array([[order_parameter(H, problem.T, problem.P) for H in Hc] for Hc in Hs])
+    ess_min = float(np.nanmin(esss)) if np.any(np.isfinite(esss)) else float("nan")
+    mfix = kernel_entry(Hs, problem.T - 1, problem.T - 2, problem.P) if problem.T > 1 else np.zeros((chains, kept))
     tau_m = mfix.size / _ess(mfix) if problem.T > 1 else 1.0
+    groups = {}
+    for g in problem.arch.shared_groups():
+        mg = kernel_entry(Hs, *problem.arch.order_pair(g), problem.P)
+        groups[g] = (float(mg.mean()), _mcse(mg))
     acceptance = {k: a / max(t, 1) for k, (a, t) in sampler.accepted.items()}
-    return SGLDResult(
+    nonlinear = any(not net.is_linear(b) for b in net.blocks())
+    return NetworkPosterior(
         problem=problem, N=N, method=method, chains=chains, sweeps=sweeps, burn=burn,
         dtype=np.dtype(dtype).name, seed=seed, kernel=K, stderr=se,
         order_parameter=float(mfix.mean()),
@@ -415,13 +469,14 @@ def sample_posterior(problem: Problem, N: int, sweeps: int = 400, chains: int = 
         tau=chains * kept / ess_min, tau_m=float(tau_m), ess=ess_min,
         rhat=float(np.nanmax(rhats)) if np.any(np.isfinite(rhats)) else float("nan"),
         acceptance=acceptance,
-        block_rows=int(round(rows)) if (method == "gibbs" and problem.arch.is_rnn and problem.T >= 3) else None,
+        block_rows=int(round(rows)) if (method == "gibbs" and nonlinear) else None,
         step=step if method == "langevin" else None,
         bias_estimate=0.0 if method == "gibbs" else None, drift=float(drift),
-        checkpoints=tuple(checkpoints), seconds=seconds, seconds_per_sweep=seconds / sweeps, m_trace=m_raw)
+        checkpoints=tuple(checkpoints), seconds=seconds, seconds_per_sweep=seconds / sweeps, m_trace=m_raw,
+        order_parameters=groups)
 
 
-def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float, **kw) -> SGLDResult:
+def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float, **kw) -> NetworkPosterior:
     """Langevin at ``step`` and ``step/2`` for the same time ``duration``, Richardson-extrapolated to step 0.
 
     The Euler bias is O(step) *asymptotically*, so ``K0 = 2 K(step/2) - K(step)``;
@@ -439,8 +494,8 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
     runs = []
     for h in (step, step / 2):
         sweeps = max(int(round(duration / h)), 8)
-        runs.append(sample_posterior(problem, N, sweeps=sweeps, burn=int(burn_frac * sweeps),
-                                     method="langevin", step=h, **kw))
+        runs.append(_sample(problem, N, sweeps=sweeps, burn=int(burn_frac * sweeps),
+                            method="langevin", step=h, **kw))
     r1, r2 = runs
     idx = problem.supervised_index
     stiff = step * problem.v * float(np.max(np.diag(r2.kernel)[idx])) / problem.kappa
@@ -456,29 +511,58 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
                    step_kernels=((step, r1.kernel), (step / 2, r2.kernel)))
 
 
-def run_sgld(problem: Problem, N: int, theory: bool = True, exact: bool = False, **kw) -> SGLDResult:
-    """:func:`sample_posterior` (or :func:`langevin_extrapolated` when ``extrapolate_duration`` is given)
-    with references attached: the theory's kernel (:func:`linkernel.theory.saddle.saddle_point`) when
-    ``theory``, the exact finite-N posterior mean at the same N (:func:`linkernel.finite_n.exact.exact_posterior`,
-    HMC on the rotation-invariant reduction) when ``exact``."""
+def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
+                    method: str = "gibbs", step: float | None = None, block_rows: int | None = None,
+                    dtype=np.float64, seed: int = 0, progress: bool | None = None, n_checkpoints: int = 20,
+                    theory: bool = False, exact: bool = False,
+                    extrapolate_duration: float | None = None) -> NetworkPosterior:
+    """Sample the weight posterior of ``chains`` real width-``N`` networks; return the posterior-mean kernel.
+
+    Any weight-sharing pattern (``problem.arch``: one W matrix per W group,
+    with its own variance, one U matrix per U group).  ``sweeps``: Gibbs
+    sweeps (every weight updated once) or Langevin steps; the first ``burn``
+    (default sweeps // 5) are discarded and, for Gibbs, used to adapt
+    ``block_rows`` (rows of a shared W per Metropolis step; default: adapted
+    from ``sqrt(N) / 2``; pass an integer to fix it).  ``step``: the Langevin
+    step (whitened units: the prior relaxes at rate 1).
+    ``extrapolate_duration``: run Langevin at ``step`` and ``step/2`` for this
+    Langevin time and extrapolate to step 0 (:func:`langevin_extrapolated`;
+    ``method``, ``sweeps``, ``burn`` are then ignored).  ``dtype=np.float32``
+    halves memory and draws; kernels are accumulated in float64.
+    ``progress``: tqdm bar (default: when stderr is a terminal).  Chains start
+    from independent prior draws.
+
+    References attached on request: ``theory`` the saddle-point kernel
+    (:func:`linkernel.theory.saddle.saddle_point`), ``exact`` the exact
+    finite-N posterior mean at the same N (:func:`linkernel.finite_n.exact.exact_posterior`,
+    HMC on the rotation-invariant reduction; skipped when N is below the
+    reduction's number of directions).
+    """
     from dataclasses import replace
-    duration = kw.pop("extrapolate_duration", None)
-    if duration is not None:
-        kw.pop("method", None)
-        kw.pop("sweeps", None)
-        kw.pop("burn", None)
-        res = langevin_extrapolated(problem, N, kw.pop("step"), duration, **kw)
+    kw = dict(chains=chains, block_rows=block_rows, dtype=dtype, seed=seed, progress=progress,
+              n_checkpoints=n_checkpoints)
+    if extrapolate_duration is not None:
+        res = langevin_extrapolated(problem, N, step, extrapolate_duration, **kw)
     else:
-        res = sample_posterior(problem, N, **kw)
+        res = _sample(problem, N, sweeps=sweeps, burn=burn, method=method, step=step, **kw)
     if theory:
         from linkernel.theory.saddle import saddle_point
         res = replace(res, theory_kernel=saddle_point(problem).kernel)
     if exact:
         from linkernel.finite_n.exact import exact_posterior
         try:
-            ex = exact_posterior(problem, N, chains=4, samples=1000, warmup=500, seed=kw.get("seed", 0),
-                                 progress=False)
+            ex = exact_posterior(problem, N, chains=4, samples=1000, warmup=500, seed=seed, progress=False)
         except ValueError:      # the reduction needs N >= its number of directions: no reference then
             return res
         res = replace(res, exact_kernel=ex.kernel, exact_stderr=ex.stderr)
     return res
+
+
+def sample_posterior(problem: Problem, N: int, **kw) -> NetworkPosterior:
+    """The former name of :func:`sample_networks` (an alias: no references unless asked for)."""
+    return sample_networks(problem, N, **kw)
+
+
+def run_sgld(problem: Problem, N: int, theory: bool = True, exact: bool = False, **kw) -> NetworkPosterior:
+    """The former name of :func:`sample_networks` with the theory's kernel attached by default (an alias)."""
+    return sample_networks(problem, N, theory=theory, exact=exact, **kw)

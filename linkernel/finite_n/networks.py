@@ -1,32 +1,47 @@
-"""Real finite-width linear networks (THEORY.md section 1), batched over chains.
+"""Real finite-width linear networks (THEORY.md section 1), any weight-sharing pattern, batched over chains.
 
 The weights of ``C`` independent copies (MCMC chains) of one network are held
 in *whitened* (prior-preconditioned) coordinates ``Z``: every entry of every
 ``Z`` has prior N(0, 1), and the physical weights are
 
-    W = sqrt(w/N) Z_W,    U = sqrt(u/D) Z_U,    v = sqrt(v) z_v
+    W_g = sqrt(w_g/N) Z_{W_g},    U_u = sqrt(u/D) Z_{U_u},    v = sqrt(v) z_v
 
-(muP / mean-field scaling; the readout is ``f = (1/N) v . h``).  The RNN has one
-``W`` and one ``U`` (shared over time); the DNN has ``U^(t)`` for
-``t = 0..T-1`` and ``W^(t)`` for ``t = 1..T-1``.  Hidden states are
-``h_p^0 = U x_p^0``, ``h_p^t = W h_p^{t-1} + U x_p^t`` and the kernel is
-``H = h^T h / N`` in the ordering ``t * P + p`` (:func:`linkernel.problem.index`).
+(muP / mean-field scaling; the readout is ``f = (1/N) v . h``).  There is one
+matrix per W group and per U group of the :class:`~linkernel.architecture.Architecture`
+(``w_g`` the group's own variance): the RNN has one ``W`` and one ``U``, the
+DNN ``U^(t)`` for ``t = 0..T-1`` and ``W^(t)`` for ``t = 1..T-1``.  Hidden
+states are ``h_p^0 = U x_p^0``, ``h_p^t = W^(t) h_p^{t-1} + U^(t) x_p^t`` and the
+kernel is ``H = h^T h / N`` in the ordering ``t * P + p`` (:func:`linkernel.problem.index`).
+
+Names: ``"v"``; a group's matrix is ``"W"`` / ``"U"`` when it is the only one
+of its kind (and not part of a layer), otherwise ``"W{s}"`` / ``"U{s}"`` with
+``s`` its first step.  Gibbs *blocks*: ``"v"``; a *layer* ``"L{t}"`` =
+``[W^(t), U^(t)]`` where both are used at step t only (the DNN layer; ``L0`` is
+``[U^(0)]`` when ``W^(1)`` is such a layer's); every other group on its own,
+under its matrix's name.  Update order: v, then by last step, latest first
+(a U group before a W group ending at the same step): RNN v, U, W; DNN v,
+L_{T-1} .. L_0.
 
 The likelihood depends on the weights only through the supervised outputs
-``f_S``.  For one *block* of weights (v, U, W, a DNN layer, or a set of rows
-of the RNN's W) with the others held fixed, the Jacobian ``J = d f_S / dZ_block``
-has the low-rank form
+``f_S``.  For one block (the others held fixed) the Jacobian
+``J = d f_S / dZ_block`` has the low-rank form
 
     J_k = A coef_k B^T       (A: (C, n1, ma), B: (C, n2, mb), coef: (k, ma, mb))
 
-(a sum of a few outer products of forward states h and backward vectors
-r_j = (W^T)^j v).  :class:`Factors` does the three things a sampler needs with
+a sum of outer products of *backward vectors* ``r^{t->s}`` (A; f_p^t depends on
+h^s as ``(1/N) r^{t->s} . h_p^s``, with ``r^{t->t} = v`` and
+``r^{t->s-1} = W^(s)T r^{t->s}``) and forward vectors (B: the states ``h^{s-1}``
+a W group acts on, the inputs ``x^s`` of a U group).  ``r^{t->s}`` depends only
+on which groups act at steps ``s+1..t``, its *key*; the RNN's are
+``(W^T)^{t-s} v``.  :class:`Factors` does the three things a sampler needs with
 it (``J z``, ``J J^T``, ``J^T c``) in O(n1 n2 (ma + mb)) work and never forms J.
-A block may consist of several arrays sharing A (a DNN layer is ``[W^(t), U^(t)]``
+A block may consist of several arrays sharing A (a layer ``[W^(t), U^(t)]``
 acting on ``[h^{t-1}; x^t]``): then B has one part per array.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -64,120 +79,252 @@ class Factors:
                 out[ch] += L[ch] @ B[ch].T
 
 
-class Network:
-    """``chains`` copies of a linear RNN/DNN of width ``N`` for ``problem``, weights drawn from the prior.
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One Gibbs block: ``kind`` "v", "layer", "U" or "W"; the Z names it updates (``arrays``); the
+    steps its arrays act at; its W and U group indices; the keys of its backward vectors (A's columns);
+    ``coef`` (k, len(keys), mb) of its Jacobian; ``lo``: first state column of B (W blocks)."""
 
-    ``dtype`` (float64 or float32) is the precision of the weights and hidden
-    states; small matrices (Grams, kernels, acceptance ratios) are float64.
+    name: str
+    kind: str
+    arrays: tuple
+    steps: tuple
+    wgroup: int | None
+    ugroup: int | None
+    keys: tuple = ()
+    coef: np.ndarray | None = field(default=None, repr=False)
+    lo: int = 0
+
+
+class Network:
+    """``chains`` copies of a linear network of width ``N`` for ``problem``, weights drawn from the prior.
+
+    Any weight-sharing pattern (``problem.arch``).  ``dtype`` (float64 or
+    float32) is the precision of the weights and hidden states; small
+    matrices (Grams, kernels, acceptance ratios) are float64.  Weights are
+    drawn in the order v, then step by step the matrices first used there
+    (U before W): RNN v, U, W; DNN v, U0, U1, W1, U2, W2, ...
     """
 
     def __init__(self, problem: Problem, N: int, chains: int, rng: np.random.Generator, dtype=np.float64):
         self.problem, self.N, self.C, self.dtype = problem, int(N), int(chains), np.dtype(dtype)
-        T, P, D = problem.T, problem.P, problem.D
+        arch = problem.arch
+        T, D = problem.T, problem.D
         # Python floats: a NumPy float64 scalar would promote float32 arrays to float64 (NEP 50)
-        self.sw, self.su, self.sv = (float(np.sqrt(a)) for a in (problem.w / N, problem.u / D, problem.v))
+        self.sws = [float(np.sqrt(var / N)) for var in arch.group_variances(problem.w)]
+        self.su, self.sv = (float(np.sqrt(a)) for a in (problem.u / D, problem.v))
         self.x = [np.ascontiguousarray(problem.x[t].T, dtype=self.dtype) for t in range(T)]  # (D, P)
         self.has_input = [bool(np.any(problem.x[t] != 0)) for t in range(T)]
         self.S = problem.supervised_index
         self.y = problem.y_S.astype(np.float64)
         self.s2 = problem.kappa / N      # noise variance of f_S (muP)
         self.k = len(self.S)
+        self.w_of = [None] + [arch.w_group(t) for t in range(1, T)]
+        self.u_of = [next(i for i, g in enumerate(arch.U) if t in g) for t in range(T)]
+        single_w = [len(g) == 1 for g in arch.W]
+        layer = [len(arch.U[self.u_of[t]]) == 1 and (single_w[self.w_of[t]] if t >= 1 else
+                                                     (T >= 2 and single_w[self.w_of[1]])) for t in range(T)]
+        in_layer_w = {self.w_of[t] for t in range(1, T) if layer[t]}
+        in_layer_u = {self.u_of[t] for t in range(T) if layer[t]}
+        self.wname = ["W" if len(arch.W) == 1 and g not in in_layer_w else f"W{arch.W[g][0]}"
+                      for g in range(len(arch.W))]
+        self.uname = ["U" if len(arch.U) == 1 and u not in in_layer_u else f"U{arch.U[u][0]}"
+                      for u in range(len(arch.U))]
         draw = lambda *shape: rng.standard_normal((self.C,) + shape, dtype=self.dtype)  # noqa: E731
         self.Z = {"v": draw(N, 1)}
-        if problem.arch.is_rnn:
-            self.Z["U"] = draw(N, D)
-            if T > 1:
-                self.Z["W"] = draw(N, N)
-        else:
-            for t in range(T):
-                self.Z[f"U{t}"] = draw(N, D)
-                if t > 0:
-                    self.Z[f"W{t}"] = draw(N, N)
+        for t in range(T):
+            if arch.U[self.u_of[t]][0] == t:
+                self.Z[self.uname[self.u_of[t]]] = draw(N, D)
+            if t >= 1 and arch.W[self.w_of[t]][0] == t:
+                self.Z[self.wname[self.w_of[t]]] = draw(N, N)
+        self._blocks = self._make_blocks(layer)
+        self._r = {}                     # backward vectors by key, valid for the current weights
         self.forward()
+
+    # --- structure -----------------------------------------------------------------
+    def _key(self, s: int, t: int) -> tuple:
+        """Key of r^{t->s}: the W groups acting at steps s+1..t."""
+        return tuple(self.w_of[s + 1:t + 1])
+
+    def _make_blocks(self, layer) -> dict:
+        arch, T, P, N = self.problem.arch, self.problem.T, self.problem.P, self.N
+        tS, pS = self.S // P, self.S % P
+        specs = []                                     # (name, kind, arrays, steps, wgroup, ugroup)
+        for t in range(T):
+            if layer[t]:
+                g = self.w_of[t] if t >= 1 else None
+                arrays = ((self.wname[g],) if t >= 1 else ()) + (self.uname[self.u_of[t]],)
+                specs.append((f"L{t}", "layer", arrays, (t,), g, self.u_of[t]))
+        for u, members in enumerate(arch.U):
+            if not (len(members) == 1 and layer[members[0]]):
+                specs.append((self.uname[u], "U", (self.uname[u],), tuple(members), None, u))
+        for g, members in enumerate(arch.W):
+            if not (len(members) == 1 and layer[members[0]]):
+                specs.append((self.wname[g], "W", (self.wname[g],), tuple(members), g, None))
+        specs.sort(key=lambda s: (-max(s[3]), s[1] == "W"))
+        blocks = {"v": Block("v", "v", ("v",), tuple(range(T)), None, None)}
+        for name, kind, arrays, steps, g, u in specs:
+            keys = []
+            for s in steps:
+                for t in range(s, T):
+                    if self._key(s, t) not in keys:
+                        keys.append(self._key(s, t))
+            keys = sorted(keys, key=len)
+            index = {key: i for i, key in enumerate(keys)}
+            # B: a layer's h^{t-1} (or x^t); a U group's inputs; a W group's states from its first use on
+            lo = (min(steps) - 1) * P if kind == "W" else 0
+            mb = {"layer": P, "U": len(steps) * P, "W": T * P - lo}[kind]
+            coef = np.zeros((self.k, len(keys), mb))
+            for kk, (t, p) in enumerate(zip(tS, pS)):
+                for i, s in enumerate(steps):
+                    if s > t:
+                        continue
+                    b = {"layer": p, "U": i * P + p, "W": (s - 1) * P + p - lo}[kind]
+                    coef[kk, index[self._key(s, t)], b] = 1.0 / N
+            blocks[name] = Block(name, kind, arrays, steps, g, u, tuple(keys), coef, lo)
+        return blocks
+
+    def block(self, name: str) -> Block:
+        return self._blocks[name]
+
+    def blocks(self) -> list:
+        """The Gibbs blocks in update order: v, then by last step, latest first (RNN v, U, W; DNN v, L_{T-1} .. L_0)."""
+        return list(self._blocks)
+
+    def block_arrays(self, name: str) -> list:
+        return [self.Z[a] for a in self._blocks[name].arrays]
+
+    def is_linear(self, name: str) -> bool:
+        """Whether f_S is affine in the block (exact Gaussian conditional): all but W groups used at several steps."""
+        b = self._blocks[name]
+        return not (b.kind == "W" and len(b.steps) >= 2)
 
     # --- forward and backward passes -------------------------------------------
     def _ux(self, t):
-        name = "U" if self.problem.arch.is_rnn else f"U{t}"
-        return np.matmul(self.Z[name], self.su * self.x[t])            # (C, N, P)
-
-    def _W(self, t):
-        return self.Z["W"] if self.problem.arch.is_rnn else self.Z[f"W{t}"]
+        return np.matmul(self.Z[self.uname[self.u_of[t]]], self.su * self.x[t])      # (C, N, P)
 
     def forward(self) -> None:
-        """Recompute the hidden states ``h`` (C, N, TP) and outputs ``f`` (C, TP) from the weights."""
+        """Recompute the hidden states ``h`` (C, N, TP) and outputs ``f`` (C, TP) from the weights.
+
+        Also forgets the backward vectors (they are recomputed when next needed).
+        """
         T, P = self.problem.T, self.problem.P
         h = np.empty((self.C, self.N, T * P), dtype=self.dtype)
         h[:, :, :P] = self._ux(0)
         for t in range(1, T):
-            ht = np.matmul(self._W(t), self.sw * h[:, :, (t - 1) * P:t * P])
+            g = self.w_of[t]
+            ht = np.matmul(self.Z[self.wname[g]], self.sws[g] * h[:, :, (t - 1) * P:t * P])
             if self.has_input[t]:
                 ht += self._ux(t)
             h[:, :, t * P:(t + 1) * P] = ht
         self.h = h
         self.f = self.readout(h)
         self.fS = self.f[:, self.S]     # tracked by the samplers between forward passes
+        self._r = {}
 
     def readout(self, h) -> np.ndarray:
         """``f = (1/N) v . h`` at every (t, p): (C, TP) float64."""
         v = self.sv * self.Z["v"][:, :, 0].astype(np.float64)
         return np.einsum("cn,cnk->ck", v, h.astype(np.float64)) / self.N
 
-    def backward(self, top: int | None = None, above=None) -> np.ndarray:
-        """Backward vectors, the left factors of the Jacobians.
+    @staticmethod
+    def _closure(keys) -> list:
+        """The keys and all their suffixes (r^{t->s} is built from r^{t->s+1}), shortest first."""
+        out = set()
+        for key in keys:
+            for i in range(len(key) + 1):
+                out.add(tuple(key[i:]))
+        return sorted(out, key=lambda k: (len(k), k))
 
-        RNN: ``r_j = (W^T)^j v`` for j = 0..T-1, as (C, N, T).
-        DNN: for layer ``top`` the vectors ``(W^(top+1))^T ... (W^(t))^T v`` for
-        t = top..T-1, as (C, N, T - top); ``above`` may pass those of layer
-        ``top + 1`` (one matrix product instead of T - 1 - top).
+    def backward(self, keys=None) -> dict:
+        """Backward vectors ``{key: r (C, N, 1)}`` for ``keys`` (default: all) and their suffixes.
+
+        ``r[()] = v``; ``r[(g,) + key] = W_g^T r[key]``.  Cached until the
+        weights change (:meth:`forget_backward`, :meth:`forward`); the missing
+        ones with the same matrix are computed in one product (the DNN layer:
+        all of ``(W^(t))^T [r^{t'->t}]_{t'}`` at once).
         """
-        T = self.problem.T
-        v = self.sv * self.Z["v"]                                          # (C, N, 1)
-        if self.problem.arch.is_rnn:
-            R = np.empty((self.C, self.N, T), dtype=self.dtype)
-            R[:, :, :1] = v
-            for j in range(1, T):
-                R[:, :, j:j + 1] = np.matmul(self.Z["W"].transpose(0, 2, 1), self.sw * R[:, :, j - 1:j])
-            return R
-        if top == T - 1:
-            return v
-        if above is None:
-            above = self.backward(top + 1)
-        return np.concatenate([v, np.matmul(self.Z[f"W{top + 1}"].transpose(0, 2, 1), self.sw * above)], axis=2)
+        if keys is None:
+            keys = [key for b in self._blocks.values() for key in b.keys]
+        need = self._closure(keys)
+        if () not in self._r:
+            self._r[()] = self.sv * self.Z["v"]
+        pending = [k for k in need if k not in self._r]
+        while pending:
+            groups = {}
+            for key in pending:
+                if key[1:] in self._r:
+                    groups.setdefault(key[0], []).append(key)
+            for g, ks in groups.items():
+                above = self._r[ks[0][1:]] if len(ks) == 1 else np.concatenate([self._r[k[1:]] for k in ks], axis=2)
+                out = np.matmul(self.Z[self.wname[g]].transpose(0, 2, 1), self.sws[g] * above)
+                for i, key in enumerate(ks):
+                    self._r[key] = out[:, :, i:i + 1]
+            pending = [k for k in pending if k not in self._r]
+        return {k: self._r[k] for k in need}
 
-    def set_rows(self, rows: np.ndarray, znew: np.ndarray, R: np.ndarray):
-        """Write ``znew`` into rows ``rows`` of the RNN's Z_W; return the new (h, f, R), the old ones untouched.
+    def forget_backward(self, group: int | None = None) -> None:
+        """Drop the cached backward vectors that involve W group ``group`` (all of them: None, e.g. v changed)."""
+        self._r = {} if group is None else {k: r for k, r in self._r.items() if group not in k}
 
-        Incremental: with Delta = W' - W supported on the rows, the changes of
-        h^t and of r_j = (W^T)^j v obey
-            dh^t = E_rows Delta h^{t-1} + W' dh^{t-1},   dr_j = Delta^T (r_{j-1})_rows + W'^T dr_{j-1},
-        where dh^1 lives on the rows (W' dh^1 needs only the columns ``rows``
-        of W').  Cost O(N rows T) plus 2 (T - 3) full matrix-vector products,
-        instead of 2 (T - 1).  r_{T-1} is left stale (the W block does not use
-        it; :meth:`backward` refreshes it).
+    def keep_backward(self, R: dict, group: int) -> None:
+        """After W group ``group`` changed: keep the vectors ``R`` (updated along), forget the other ones it enters."""
+        self.forget_backward(group)
+        self._r.update(R)
+
+    def set_rows(self, name: str, rows: np.ndarray, znew: np.ndarray, R: dict):
+        """Write ``znew`` into rows ``rows`` of W group ``name``; return the new (h, f, R), the old ones untouched.
+
+        ``R``: backward vectors (a dict by key, closed under suffixes, e.g.
+        :meth:`backward` of the block's keys); the returned dict has the same
+        keys, updated.  Incremental: with Delta = W_g' - W_g supported on the
+        rows, the changes of h^t and of r[key] obey
+            dh^t = [t in g] E_rows Delta h^{t-1} + W^(t)' dh^{t-1},
+            dr[(g0,) + key] = [g0 = g] Delta^T r[key]_rows + W_g0'^T dr[key],
+        where dh at g's first step lives on the rows (W' dh there needs only the
+        columns ``rows`` of W').  For the RNN: cost O(N rows T) plus 2 (T - 3)
+        full matrix-vector products, instead of 2 (T - 1).
         """
-        T, P, sw = self.problem.T, self.problem.P, self.sw
-        ZW = self.Z["W"]
+        T, P = self.problem.T, self.problem.P
+        g = self._blocks[name].wgroup
+        sw = self.sws[g]
+        ZW = self.Z[self.wname[g]]
         Delta = sw * (znew - ZW[:, rows, :])                               # (C, r, N)
         ZW[:, rows, :] = znew
         cols = sw * ZW[:, :, rows]                                         # W'[:, rows], (C, N, r)
-        h, R2 = self.h.copy(), R.copy()
-        dh = None
+        h = self.h.copy()
+        dh, on_rows = None, False
         for t in range(1, T):
-            d = np.zeros((self.C, self.N, P), dtype=self.dtype)
-            d[:, rows, :] = np.matmul(Delta, self.h[:, :, (t - 1) * P:t * P])
-            if t == 2:
-                d += np.matmul(cols, dh[:, rows, :])
-            elif t > 2:
-                d += np.matmul(ZW, sw * dh)
-            h[:, :, t * P:(t + 1) * P] += d
+            gt = self.w_of[t]
+            d = None
+            if gt == g:
+                d = np.zeros((self.C, self.N, P), dtype=self.dtype)
+                d[:, rows, :] = np.matmul(Delta, self.h[:, :, (t - 1) * P:t * P])
+            if dh is not None:
+                if on_rows:
+                    c = cols if gt == g else self.sws[gt] * self.Z[self.wname[gt]][:, :, rows]
+                    e = np.matmul(c, dh[:, rows, :])
+                else:
+                    e = np.matmul(self.Z[self.wname[gt]], self.sws[gt] * dh)
+                d = e if d is None else d + e
+            if d is not None:
+                h[:, :, t * P:(t + 1) * P] += d
+            on_rows = dh is None and d is not None
             dh = d
-        dr = None
-        for j in range(1, T - 1):
-            e = np.matmul(Delta.transpose(0, 2, 1), R[:, rows, j - 1:j])
-            if j > 1:
-                e += np.matmul(ZW.transpose(0, 2, 1), sw * dr)
-            R2[:, :, j:j + 1] += e
-            dr = e
+        R2, dr = dict(R), {}
+        for key in sorted(R, key=lambda k: (len(k), k)):
+            if not key:
+                continue
+            g0, sub = key[0], key[1:]
+            e = None
+            if g0 == g:
+                e = np.matmul(Delta.transpose(0, 2, 1), R[sub][:, rows, :])
+            if sub in dr:
+                term = np.matmul(self.Z[self.wname[g0]].transpose(0, 2, 1), self.sws[g0] * dr[sub])
+                e = term if e is None else e + term
+            if e is not None:
+                R2[key] = R[key] + e
+                dr[key] = e
         return h, self.readout(h), R2
 
     def kernel(self) -> np.ndarray:
@@ -185,54 +332,28 @@ class Network:
         h = self.h.astype(np.float64)
         return np.matmul(h.transpose(0, 2, 1), h) / self.N
 
-    # --- blocks ------------------------------------------------------------------
-    def blocks(self) -> list:
-        """The Gibbs blocks in update order: RNN v, U, W; DNN v, then layers T-1 .. 0."""
-        if self.problem.arch.is_rnn:
-            return ["v", "U"] + (["W"] if self.problem.T > 1 else [])
-        return ["v"] + [f"L{t}" for t in range(self.problem.T - 1, -1, -1)]
-
-    def block_arrays(self, name: str) -> list:
-        if name.startswith("L"):
-            t = int(name[1:])
-            return [self.Z[f"W{t}"], self.Z[f"U{t}"]] if t > 0 else [self.Z["U0"]]
-        return [self.Z[name]]
-
-    def is_linear(self, name: str) -> bool:
-        """Whether f_S is affine in the block (exact Gaussian conditional): all but the RNN's W for T >= 3."""
-        return not (name == "W" and self.problem.T >= 3)
-
+    # --- Jacobians ---------------------------------------------------------------
     def factors(self, name: str, R=None, rows=None) -> Factors:
-        """The Jacobian of f_S with respect to block ``name`` (rows ``rows`` of the RNN's W) at the current state.
+        """The Jacobian of f_S with respect to block ``name`` (rows ``rows`` of a W group) at the current state.
 
-        ``R`` is the matching :meth:`backward` output (recomputed when None).
+        ``R``: the backward vectors (dict by key, :meth:`backward`; from the cache when None).
         """
-        T, P, k, N = self.problem.T, self.problem.P, self.k, self.N
-        tS, pS = self.S // P, self.S % P
+        P, N = self.problem.P, self.N
         if name == "v":
-            coef = np.zeros((k, T * P, 1))
-            coef[np.arange(k), self.S, 0] = 1.0 / N
+            coef = np.zeros((self.k, self.problem.T * P, 1))
+            coef[np.arange(self.k), self.S, 0] = 1.0 / N
             return Factors(self.h, [np.full((self.C, 1, 1), self.sv, dtype=self.dtype)], coef)
-        if self.problem.arch.is_rnn:
-            R = self.backward() if R is None else R
-            coef = np.zeros((k, T, T * P))
-            for kk, (t, p) in enumerate(zip(tS, pS)):
-                for s in range(t + 1):
-                    if name == "U":                    # r_{t-s} x_p^s
-                        coef[kk, t - s, s * P + p] = 1.0 / N
-                    elif s < t:                        # r_{t-1-s} h_p^s
-                        coef[kk, t - 1 - s, s * P + p] = 1.0 / N
-            if name == "U":
-                X = np.concatenate([self.su * self.x[s] for s in range(T)], axis=1)     # (D, TP)
-                return Factors(R, [np.broadcast_to(X, (self.C,) + X.shape)], coef)
-            A = R[:, :, :T - 1] if rows is None else R[:, rows, :T - 1]     # r_{T-1} does not enter
-            return Factors(A, [self.sw * self.h], coef[:, :T - 1])
-        tau = int(name[1:])
-        R = self.backward(tau) if R is None else R
-        coef = np.zeros((k, T - tau, P))
-        for kk, (t, p) in enumerate(zip(tS, pS)):
-            if t >= tau:
-                coef[kk, t - tau, p] = 1.0 / N
-        xin = np.broadcast_to(self.su * self.x[tau], (self.C,) + self.x[tau].shape)
-        Bs = [xin] if tau == 0 else [self.sw * self.h[:, :, (tau - 1) * P:tau * P], xin]
-        return Factors(R, Bs, coef)     # Bs in the order of block_arrays: [W^(t), U^(t)]
+        b = self._blocks[name]
+        R = self.backward(b.keys) if R is None else R
+        A = R[b.keys[0]] if len(b.keys) == 1 else np.concatenate([R[key] for key in b.keys], axis=2)
+        if rows is not None:
+            A = A[:, rows, :]
+        if b.kind == "W":
+            return Factors(A, [self.sws[b.wgroup] * self.h[:, :, b.lo:]], b.coef)
+        if b.kind == "U":
+            X = np.concatenate([self.su * self.x[s] for s in b.steps], axis=1)       # (D, |steps| P)
+            return Factors(A, [np.broadcast_to(X, (self.C,) + X.shape)], b.coef)
+        t = b.steps[0]
+        xin = np.broadcast_to(self.su * self.x[t], (self.C,) + self.x[t].shape)
+        Bs = [xin] if t == 0 else [self.sws[b.wgroup] * self.h[:, :, (t - 1) * P:t * P], xin]
+        return Factors(A, Bs, b.coef)     # Bs in the order of block_arrays: [W^(t), U^(t)]

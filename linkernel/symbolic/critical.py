@@ -25,7 +25,9 @@ from linkernel.symbolic.stability import critical_ratio, hessian_blocks
 from linkernel.symbolic.action import kappa, u, v, w
 
 # --- one problem -----------------------------------------------------------------
-ORDERS = ("second", "first", "tricritical")
+# the package's one vocabulary for the order of a transition (CriticalPoint.order, Trace.transition,
+# ExponentEstimate.transition); a critical point is never "none"
+ORDERS = ("second order", "first order", "tricritical", "none")
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,8 +43,8 @@ class CriticalPoint:
     when lambda(r) folds before r_c); ``lambda_fold``: where the stable part
     of the branch ends in that case (a saddle-node of the even sector at
     ``r < r_c``; the symmetric state jumps there, before or after lambda_c,
-    which then lies on an unstable part of the branch), else None; ``order``: 'second' (b > 0), 'first'
-    (b < 0, or the branch folded first), 'tricritical' (b = 0 within
+    which then lies on an unstable part of the branch), else None; ``order``: 'second order' (b > 0),
+    'first order' (b < 0, or the branch folded first), 'tricritical' (b = 0 within
     ``tol``); ``beta``: 1/2 for second order, else None; ``amplitude``: A in
     ``m ~ A (lambda - lambda_c)^beta`` (second order only); ``landau``: a and b
     of ``S_eff = S_0 + a m^2 + b m^4`` at lambda_c and their lambda-derivatives;
@@ -76,6 +78,31 @@ class CriticalPoint:
             "problem": {k: self.problem.to_dict()[k] for k in ("arch", "T", "P", "w", "v", "u", "kappa")},
             "seconds": self.seconds,
         }
+
+    def summary(self) -> str:
+        """lambda_c (number and closed form), the branch there, Landau a and b, the order, beta, tricritical kappa."""
+        pr = self.problem
+        L, tc = self.landau, self.tricritical
+        note = "" if self.branch_stable else (f" (the symmetric branch folds at lambda_fold = {self.lambda_fold:.10g}, "
+                                              "before r_c: the symmetric state ends there)")
+        lines = [f"RNN endpoint task: T={pr.T} P={pr.P} kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}",
+                 f"lambda_c = {self.lambda_c:.12g}      ({self.latex})",
+                 f"branch at lambda_c: r_c = H^tt/Sigma^tt = {self.r_c:.10g}, rho_c = H^(t+1,t+1)/H^tt = "
+                 f"{self.rho_c:.10g}, load x_c = v H^(T-1,T-1)/kappa = {self.load_c:.8g}",
+                 "kernel diagonal at lambda_c: " + " ".join(f"{h:.8g}" for h in np.diag(self.kernel_c)),
+                 f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
+                 f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}",
+                 f"order: {self.order}{note}"]
+        if self.beta is not None:
+            lines.append(f"m ~ A (lambda - lambda_c)^beta with beta = {self.beta:g}, A = {self.amplitude:.8g}")
+        if tc["load"]:
+            lines.append("tricritical (b = 0) at kappa = " + ", ".join(f"{k:.8g}" for k in tc["kappa"])
+                         + " for these w, v, u")
+        else:
+            lines.append(f"no tricritical point for T={pr.T} (b < 0 wherever the branch is stable at r_c)")
+        return "\n".join(lines)
+
+    __str__ = summary
 
 
 def _val(expr, subs) -> float:
@@ -118,14 +145,14 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     db = P ** 4 * _val(sp.diff(L.b, r), at) * math.sqrt(q) / dlam1
     be = _val(landau_coefficients(T, True).b_e, {x: load_c})
     if not branch_stable:
-        order = "first"
+        order = "first order"
     elif abs(be) <= tol * (1 + abs(load_c)):
         order = "tricritical"
     else:
-        order = "second" if be > 0 else "first"
+        order = "second order" if be > 0 else "first order"
     lambda_fold = None if branch_stable else _fold(problem, q, float(rc))
-    beta = 0.5 if order == "second" else None
-    amplitude = math.sqrt(-da / (2 * b_c)) if order == "second" else None
+    beta = 0.5 if order == "second order" else None
+    amplitude = math.sqrt(-da / (2 * b_c)) if order == "second order" else None
     xs = tricritical_load(T)
     hc_v = _val(br.load * kappa, at)                    # v h_c: the kappa at which x_c hits a load x is v h_c / x
     cs = [P ** 6 * _val(sixth_order_coefficient(T, s).c, at) for s in xs]

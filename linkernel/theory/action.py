@@ -90,6 +90,18 @@ def check_kernel(problem: Problem, H) -> np.ndarray:
     return 0.5 * (H + H.T)
 
 
+# --- the readout kernel -------------------------------------------------------
+def readout_kernel(problem: Problem, H) -> np.ndarray:
+    """K = v H_SS + kappa I: the covariance of the outputs on the supervised set (one home).
+
+    ``H`` may be a stack ``(..., TP, TP)``; returns ``(..., |S|, |S|)``.  The
+    likelihood term is 1/2 y_S^T K^-1 y_S and the predictions v H_{*S} K^-1 y_S.
+    """
+    H = np.asarray(H, dtype=float)
+    idx = problem.supervised_index
+    return problem.v * H[..., idx[:, None], idx[None, :]] + problem.kappa * np.eye(len(idx))
+
+
 # --- the action -------------------------------------------------------------
 def _logdet(A: np.ndarray) -> float:
     return 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(A)))))
@@ -106,9 +118,7 @@ def kl_term(problem: Problem, H) -> float:
 
 def likelihood_term(problem: Problem, H) -> float:
     """1/2 y_S^T (v H_SS + kappa I)^-1 y_S: the readout integrated out (muP, O(N))."""
-    H = np.asarray(H, dtype=float)
-    idx = problem.supervised_index
-    K = problem.v * H[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx))
+    K = readout_kernel(problem, H)
     y = problem.y_S
     return 0.5 * float(y @ np.linalg.solve(K, y))
 
@@ -125,7 +135,7 @@ def _pieces(problem: Problem, H: np.ndarray):
     A = np.linalg.inv(Sig)
     Hinv = np.linalg.inv(H)
     idx = problem.supervised_index
-    Kinv = np.linalg.inv(problem.v * H[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx)))
+    Kinv = np.linalg.inv(readout_kernel(problem, H))
     a = Kinv @ problem.y_S
     return H, A, Hinv, idx, Kinv, a
 
@@ -196,14 +206,19 @@ def odd_coordinates(problem: Problem) -> np.ndarray:
     return problem.odd_mask[i, j]
 
 
-def m_vector(problem: Problem) -> np.ndarray:
-    """a with a . to_vector(H) = m(H), the pattern-averaged H^{T-1,T-2} (the gradient of m)."""
+def m_vector(problem: Problem, group: int | None = None) -> np.ndarray:
+    """a with a . to_vector(H) = m(H), the pattern-averaged H^{T-1,T-2} (the gradient of m).
+
+    With ``group``: the gradient of that W group's m_g = H^{t_g, s_g}
+    (:meth:`linkernel.problem.Problem.order_parameters`).
+    """
     if problem.T < 2:
         raise ValueError(f"T={problem.T} is invalid here; the order parameter needs T >= 2")
-    T, P, n = problem.T, problem.P, problem.n
+    P, n = problem.P, problem.n
+    t, s = (problem.T - 1, problem.T - 2) if group is None else problem.arch.order_pair(group)
     E = np.zeros((n, n))
     for p in range(P):
-        a, b = (T - 1) * P + p, (T - 2) * P + p
+        a, b = t * P + p, s * P + p
         E[a, b] = E[b, a] = 0.5 / P
     return to_vector(E)
 
@@ -233,6 +248,6 @@ def predictions(problem: Problem, H) -> np.ndarray:
     """Posterior-mean outputs f* = v H_{*S} (v H_SS + kappa I)^-1 y_S at every (t, p), shape (T, P)."""
     H = np.asarray(H, dtype=float)
     idx = problem.supervised_index
-    K = problem.v * H[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx))
+    K = readout_kernel(problem, H)
     f = problem.v * H[:, idx] @ np.linalg.solve(K, problem.y_S)
     return f.reshape(problem.T, problem.P)

@@ -26,19 +26,29 @@ class ContinuationPoint:
     order_parameter: float
     min_eigenvalue: float
     n_negative: int
+    #: each shared W group's m_g = H^{t_g, t_g-1} (:meth:`Problem.order_parameters`), by group index
+    order_parameters: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"lam": self.lam, "kernel": self.kernel.tolist(), "action": self.action,
                 "stable": self.stable, "residual": self.residual,
                 "order_parameter": self.order_parameter, "min_eigenvalue": self.min_eigenvalue,
-                "n_negative": self.n_negative}
+                "n_negative": self.n_negative,
+                "order_parameters": {str(g): v for g, v in self.order_parameters.items()}}
+
+    def summary(self) -> str:
+        return (f"lambda = {self.lam:.10g}  m = {self.order_parameter:.6g}  S = {self.action:.12g}  "
+                f"{'stable' if self.stable else f'unstable ({self.n_negative} negative)'}  "
+                f"residual = {self.residual:.1e}")
+
+    __str__ = summary
 
 
 @dataclass(frozen=True, eq=False)
 class Branch:
     """A traced branch: ``kind`` is 'symmetric' (Z2-invariant), 'broken' or 'regular' (no Z2)."""
 
-    arch: str
+    arch: object
     kind: str
     points: tuple
 
@@ -49,6 +59,10 @@ class Branch:
     @property
     def m(self) -> np.ndarray:
         return np.array([p.order_parameter for p in self.points])
+
+    def m_group(self, g: int) -> np.ndarray:
+        """Shared W group g's order parameter m_g along the branch."""
+        return np.array([p.order_parameters.get(g, 0.0) for p in self.points])
 
     @property
     def stable(self) -> np.ndarray:
@@ -64,6 +78,17 @@ class Branch:
 
     def to_dict(self) -> dict:
         return {"arch": str(self.arch), "kind": self.kind, "points": [p.to_dict() for p in self.points]}
+
+    def summary(self) -> str:
+        return f"{self.kind} branch: {_branch_text(self)}"
+
+    __str__ = summary
+
+
+def _branch_text(b: Branch) -> str:
+    res = max(pt.residual for pt in b.points)
+    return (f"{len(b.points)} points, lambda {b.lam.min():.6g}..{b.lam.max():.6g}, m up to {b.m.max():.6g}, "
+            f"stable at {int(b.stable.sum())}, max residual {res:.1e}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +118,13 @@ class SpecialPoint:
                 "action": self.action, "residual": self.residual,
                 "order_parameter": self.order_parameter, "test_value": self.test_value,
                 "branch": self.branch, "z2": self.z2}
+
+    def summary(self) -> str:
+        kind = self.kind + (" (Z2)" if self.z2 else "")
+        return (f"{kind:20s} lambda = {self.lam:.15g}  m = {self.order_parameter:.6g}  "
+                f"S = {self.action:.12g}  test = {self.test_value:.1e}  residual = {self.residual:.1e}")
+
+    __str__ = summary
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,3 +169,25 @@ class Trace:
                 "special_points": [s.to_dict() for s in self.special_points],
                 "transition": self.transition, "spinodals": self.spinodals,
                 "steps": self.steps, "seconds": self.seconds}
+
+    def summary(self, refined=None) -> str:
+        """One line for the trace, one per branch, one per special point (not every point).
+
+        ``refined``: optionally, one entry per special point, None or the dict
+        of :func:`linkernel.theory.highprec.refine_special_points` (keys lam,
+        digits, residual), printed under its point.
+        """
+        from linkernel.formatting import task_name
+        pr = self.problem
+        lines = [f"{task_name(pr)} T={pr.T} P={pr.P} kappa={pr.kappa:g} "
+                 f"lambda {self.lam_range[0]:g}..{self.lam_range[1]:g}: transition {self.transition} "
+                 f"({self.steps} steps, {self.seconds:.2f} s)"]
+        lines += [f"  branch {k} ({b.kind}): {_branch_text(b)}" for k, b in enumerate(self.branches)]
+        refined = [None] * len(self.special_points) if refined is None else refined
+        for sp, r in zip(self.special_points, refined):
+            lines.append(f"  {sp.summary()}")
+            if r is not None:
+                lines.append(f"  {'':20s} lambda = {r['lam']}  ({r['digits']} digits, residual {r['residual']:.0e})")
+        return "\n".join(lines)
+
+    __str__ = summary

@@ -38,7 +38,7 @@ import time
 import numpy as np
 from scipy.optimize import brentq
 
-from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, m_vector, odd_coordinates,
+from linkernel.theory.action import (KernelError, action, readout_kernel, from_vector, gradient, hessian, m_vector, odd_coordinates,
                               prior_kernel, to_vector)
 from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
@@ -55,7 +55,7 @@ def gradient_lambda(problem: Problem, H) -> np.ndarray:
     """
     H = np.asarray(H, dtype=float)
     idx = problem.supervised_index
-    K = problem.v * H[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx))
+    K = readout_kernel(problem, H)
     a = np.linalg.solve(K, np.array([problem.yhat[t, p] for t, p in problem.supervised]))
     out = np.zeros_like(H)
     out[np.ix_(idx, idx)] = -problem.v * problem.lam * np.outer(a, a)
@@ -69,7 +69,7 @@ class _Equations:
         self.problem = problem
         self.n = problem.n
         self.dim = self.n * (self.n + 1) // 2
-        self.odd = odd_coordinates(problem) if problem.has_z2 else np.zeros(self.dim, bool)
+        self.odd = odd_coordinates(problem)
 
     def at(self, lam: float) -> Problem:
         return self.problem.with_(lam=float(lam))
@@ -149,7 +149,8 @@ def _point(eq: _Equations, X, Hs=None) -> ContinuationPoint:
         lam=float(X[-1]), kernel=Hz, action=action(p, H),
         residual=float(np.linalg.norm(eq.F(X))),
         stable=bool(eig[0] > -1e-9 * max(1.0, np.abs(eig).max())),
-        order_parameter=order_parameter(Hz, p.T, p.P), min_eigenvalue=float(eig[0]),
+        order_parameter=order_parameter(Hz, p.T, p.P), order_parameters=p.order_parameters(Hz),
+        min_eigenvalue=float(eig[0]),
         n_negative=int(np.sum(eig < -1e-9 * max(1.0, np.abs(eig).max()))))
 
 
@@ -298,13 +299,16 @@ def continue_branch(eq: _Equations, X0, tau0, lam_range, sym: bool, branch: int 
 
 # --- starting points and branch switching -----------------------------------------
 def _start(eq: _Equations, lam0: float, tol: float):
-    """The symmetric saddle at lam0 (Z2 problems) or the global minimum of S (otherwise)."""
+    """The symmetric saddle at lam0 (problems with a Z2) or the global minimum of S (otherwise)."""
     p = eq.at(lam0)
     e = np.zeros(eq.dim + 1)
     e[-1] = 1.0
-    if p.has_z2:
-        from linkernel.theory.saddle import stationary_point
-        H, _, _ = stationary_point(p, prior_kernel(p), tol=tol)
+    if eq.odd.any():
+        from linkernel.theory.special_points import symmetric_saddle
+        try:
+            H = symmetric_saddle(p, tol=tol)
+        except ConvergenceError:
+            H = prior_kernel(p)
         X = np.append(to_vector(H), lam0)
         X[:-1][eq.odd] = 0.0
         res = _correct(eq, X, e, True, tol, maxiter=30)
@@ -323,7 +327,9 @@ def switch_branch(eq: _Equations, bp: SpecialPoint, tol: float = 1e-11, h: float
     broken branch (lambda - lambda_c ~ h^2) is reached, not the symmetric one.
     """
     phi = bp.null_vector / np.linalg.norm(bp.null_vector)
-    if phi @ m_vector(eq.problem) < 0:
+    # orient along +m_g of the group the null vector excites most (for the RNN: m = H^{T-1,T-2} > 0)
+    proj = [phi @ m_vector(eq.problem, g) for g in eq.problem.arch.shared_groups()] or [phi @ m_vector(eq.problem)]
+    if proj[int(np.argmax(np.abs(proj)))] < 0:
         phi = -phi
     X_bp = np.append(to_vector(bp.kernel), bp.lam)
     X_bp[:-1][eq.odd] = 0.0

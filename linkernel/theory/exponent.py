@@ -74,6 +74,25 @@ class ExponentEstimate:
                 "T": self.problem.T, "arch": self.problem.arch, "kappa": self.problem.kappa,
                 "seconds": self.seconds}
 
+    def summary(self) -> str:
+        """lambda_c and beta with all their digits, the error, and the local slopes behind the fit."""
+        from linkernel.formatting import task_name
+        pr = self.problem
+        lines = [f"{task_name(pr)} T={pr.T} P={pr.P} kappa={pr.kappa:g}: {self.transition} transition"]
+        if self.beta is None:
+            lines += [f"  branch point (spinodal of the symmetric phase) = {self.lambda_c_digits}   "
+                      f"({self.digits} digits)",
+                      f"  beta: not fitted; {self.message}"]
+            return "\n".join(lines)
+        lines += [f"  lambda_c = {self.lambda_c_digits}   ({self.digits} digits)",
+                  f"  beta     = {self.beta_digits}   error estimate {self.error:.1e}",
+                  f"  {self.message} ({self.seconds:.1f} s)"]
+        lines += [f"    m = {m:.6e}   local slope d ln m / d ln(lambda - lambda_c) = {s:.15f}"
+                  for m, s in zip(self.m_values, self.local_slopes)]
+        return "\n".join(lines)
+
+    __str__ = summary
+
 
 def _richardson(values, ratio):
     """Diagonal of the Richardson table for values at h, h/ratio, h/ratio^2, ... (errors in powers of h)."""

@@ -24,10 +24,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq, minimize
+from scipy.optimize import brentq
 
-from linkernel.theory.action import KernelError, action, from_vector, gradient, hessian, to_vector
+from linkernel.theory.action import from_vector, to_vector
 from linkernel.theory.continuation import _Equations, _start, m_vector
+from linkernel.theory.special_points import constrained_minimum, constraint_basis
 from linkernel.problem import Problem
 from linkernel.theory.saddle import ConvergenceError
 
@@ -65,6 +66,13 @@ class LandscapeCurve:
                 "curvature": self.curvature.tolist(), "slope": self.slope.tolist(), "m_min": self.m_min,
                 "action_min": self.action_min}
 
+    def summary(self) -> str:
+        return (f"lambda = {self.lam:g}: minimum at m = {self.m_min:.10g}, S_min - S(m=0) = "
+                f"{self.action_min - self.action[0]:.6e}, S(m_max) - S(0) = {self.delta_action[-1]:.4e}, "
+                f"max residual {self.residual.max():.1e}, min curvature {self.curvature.min():.2e}")
+
+    __str__ = summary
+
 
 @dataclass(frozen=True, eq=False)
 class Landscape:
@@ -77,49 +85,15 @@ class Landscape:
         return {"problem": {k: v for k, v in pr.to_dict().items() if k not in ("x", "yhat", "lam")},
                 "curves": [c.to_dict() for c in self.curves], "seconds": self.seconds}
 
+    def summary(self) -> str:
+        """One line per lambda: where S at fixed m is lowest, how deep, and how well converged."""
+        from linkernel.formatting import task_name
+        pr = self.problem
+        return "\n".join([f"{task_name(pr)} T={pr.T} P={pr.P} kappa={pr.kappa:g}: "
+                          f"S minimised at fixed m = H^(T-1,T-2) ({self.seconds:.1f} s)"]
+                         + [f"  {c.summary()}" for c in self.curves])
 
-def _symmetric_start(problem: Problem) -> np.ndarray:
-    return from_vector(_start(_Equations(problem), problem.lam, 1e-11)[0][:-1], problem.n)
-
-
-def _constrained_minimum(problem, a, Q, m, y0, gtol):
-    n = problem.n
-    base = m * a / (a @ a)
-
-    def H_of(y):
-        return from_vector(base + Q @ y, n)
-
-    def f(y):
-        try:
-            return action(problem, H_of(y))
-        except (KernelError, np.linalg.LinAlgError):
-            return np.inf
-
-    def jac(y):
-        try:
-            return Q.T @ to_vector(gradient(problem, H_of(y)))
-        except (KernelError, np.linalg.LinAlgError):
-            return np.zeros_like(y)
-
-    def hess(y):
-        try:
-            return Q.T @ hessian(problem, H_of(y)) @ Q
-        except (KernelError, np.linalg.LinAlgError):
-            return np.eye(len(y))
-
-    res = minimize(f, y0, jac=jac, hess=hess, method="trust-exact", options={"gtol": gtol, "maxiter": 500})
-    y = res.x
-    for _ in range(3):  # Newton polish: trust-exact stops at gtol, Newton reaches rounding level
-        g, B = jac(y), hess(y)
-        if np.linalg.eigvalsh(B)[0] <= 0:
-            break
-        y_new = y - np.linalg.solve(B, g)
-        if not np.linalg.norm(jac(y_new)) < np.linalg.norm(g):
-            break
-        y = y_new
-    H = H_of(y)
-    slope = float(to_vector(gradient(problem, H)) @ a / (a @ a))  # dS_m/dm (envelope theorem)
-    return y, H, float(f(y)), float(np.linalg.norm(jac(y))), float(np.linalg.eigvalsh(hess(y))[0]), slope
+    __str__ = summary
 
 
 def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float = 1e-10) -> LandscapeCurve:
@@ -129,8 +103,8 @@ def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float =
     if not (isinstance(points, (int, np.integer)) and points >= 3):
         raise ValueError(f"points={points!r} is invalid; points must be an integer >= 3")
     a = m_vector(problem)
-    Q = np.linalg.svd(a[None, :])[2][1:].T  # orthonormal complement of a
-    H0 = _symmetric_start(problem)
+    Q = constraint_basis(a)
+    H0 = from_vector(_start(_Equations(problem), problem.lam, 1e-11)[0][:-1], problem.n)
     y0 = Q.T @ to_vector(H0)
     grids = [np.linspace(0.0, m_max, points)]
     if not problem.has_z2:
@@ -141,8 +115,9 @@ def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float =
         y = y0
         out = {}
         for k in order:
-            y, H, S, r, c, g = _constrained_minimum(problem, a, Q, grid[k], y, gtol)
-            out[k] = (grid[k], S, H, r, c, g, y)
+            cm = constrained_minimum(problem, grid[k], y, a, Q, gtol)
+            y = cm.y
+            out[k] = (grid[k], cm.action, cm.kernel, cm.residual, cm.curvature, cm.slope, y)
         rows += [out[k] for k in range(len(grid))]
     m = np.array([r[0] for r in rows])
     S = np.array([r[1] for r in rows])
@@ -157,11 +132,13 @@ def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float =
             cache = {}
 
             def g(mm, y=rows[j][6]):
-                cache[mm] = _constrained_minimum(problem, a, Q, mm, y, gtol)
-                return cache[mm][5]
+                cache[mm] = constrained_minimum(problem, mm, y, a, Q, gtol)
+                return cache[mm].slope
 
             m_min = brentq(g, m[j], m[j + 1], xtol=1e-13)
-            S_min = cache[m_min][2] if m_min in cache else g(m_min) and cache[m_min][2]
+            if m_min not in cache:
+                g(m_min)
+            S_min = cache[m_min].action
     return LandscapeCurve(lam=problem.lam, m=m, action=S, kernels=np.array([r[2] for r in rows]),
                           residual=np.array([r[3] for r in rows]), curvature=np.array([r[4] for r in rows]),
                           slope=slope,

@@ -49,6 +49,12 @@ class Minimum:
                 "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
                 "order_parameter": self.order_parameter, "is_minimum": self.is_minimum}
 
+    def summary(self) -> str:
+        return (f"S = {self.action:.12g}  m = {self.order_parameter:.6g}  "
+                f"min Hessian eig = {self.hessian_min_eigenvalue:.3e}")
+
+    __str__ = summary
+
 
 @dataclass(frozen=True, eq=False)
 class SaddlePoint:
@@ -90,6 +96,39 @@ class SaddlePoint:
             "n_starts": self.n_starts,
             "seconds": self.seconds,
         }
+
+    def summary(self) -> str:
+        """The problem, the kernel, m, the action, how well converged, and every minimum found."""
+        from linkernel.formatting import format_matrix, hyper_text, task_name
+        pr = self.problem
+        lines = [f"{task_name(pr)}: T={pr.T} P={pr.P} {hyper_text(pr, ('lam', 'kappa', 'w', 'v', 'u'))}",
+                 f"kernel H (rows t*P+p, t = 0..{pr.T - 1}):",
+                 format_matrix(self.kernel),
+                 f"order parameter m = H^(T-1,T-2) = {self.order_parameter:.10g}",
+                 *self._group_lines(),
+                 f"action S = {self.action:.12g}   (KL {self.kl:.8g} + likelihood {self.likelihood:.8g})",
+                 f"residual |dS/dH| = {self.grad_norm:.2e}   smallest Hessian eigenvalue = "
+                 f"{self.hessian_eigenvalues[0]:.4e}",
+                 "predictions f*(t, p): " + " ".join(f"{f:.6g}" for f in self.predictions.ravel()),
+                 f"distinct minima found: {len(self.minima)} (from {self.n_starts} starts, {self.seconds:.2f} s)"]
+        lines += [f"  [{k}] {m.summary()}" for k, m in enumerate(self.minima)]
+        return "\n".join(lines)
+
+    __str__ = summary
+
+    def _group_lines(self) -> list:
+        """One line per shared W group when the pattern is not the plain RNN (whose one m_g is m)."""
+        arch = self.problem.arch
+        if arch.is_rnn or not arch.shared_groups():
+            return []
+        parts = [f"W{list(arch.W[g])} H^({arch.order_pair(g)[0]},{arch.order_pair(g)[1]}) = {m:.10g}"
+                 for g, m in self.order_parameters.items()]
+        return ["order parameters m_g of the shared W groups: " + ", ".join(parts)]
+
+    @property
+    def order_parameters(self) -> dict:
+        """Each shared W group's m_g = H^{t_g, t_g-1} (:meth:`Problem.order_parameters`), by group index."""
+        return self.problem.order_parameters(self.kernel)
 
 
 # --- log-Cholesky coordinates -------------------------------------------------

@@ -17,12 +17,15 @@ import pytest
 from scipy.special import gammaln
 
 from linkernel import tasks
+from linkernel.architecture import (Architecture, dnn_with_tied_pair, redrawn_every,
+                                    shared_w_untied_u)
 from linkernel.theory.action import action
 from linkernel.cli import main
-from linkernel.finite_n.exact import Reduction, exact_posterior, fix_z2_sign_batch, limit_kernel
+from linkernel.finite_n.exact import Reduction, exact_posterior, limit_kernel
 from linkernel.finite_n.mcmc import ess, hmc, mcse, rhat
-from linkernel.problem import Problem
+from linkernel.problem import Problem, fix_z2_sign
 from linkernel.theory.saddle import saddle_point
+from tests.references import importance_posterior, moment_z, simulate_kernels
 
 
 def _problems():
@@ -40,49 +43,28 @@ def _problems():
     ]
 
 
-# --- direct simulation of the full network (independent of the reduction) --------------
-def simulate_kernels(problem, N, n, rng, chunk=20000):
-    """H = (1/N) h.h of n networks drawn from the prior, by explicit Gaussian weight matrices."""
-    T, P, D = problem.T, problem.P, problem.D
-    out = []
-    for start in range(0, n, chunk):
-        B = min(chunk, n - start)
-        hs = []
-        if problem.arch.is_rnn:
-            W = rng.normal(scale=math.sqrt(problem.w / N), size=(B, N, N))
-            U = rng.normal(scale=math.sqrt(problem.u / D), size=(B, N, D))
-        for t in range(T):
-            if problem.arch.is_dnn:
-                W = rng.normal(scale=math.sqrt(problem.w / N), size=(B, N, N))
-                U = rng.normal(scale=math.sqrt(problem.u / D), size=(B, N, D))
-            h = U @ problem.x[t].T                                   # (B, N, P)
-            if t > 0:
-                h = h + W @ hs[-1]
-            hs.append(h)
-        G = np.concatenate(hs, axis=-1)                              # columns t*P+p
-        out.append(np.swapaxes(G, -1, -2) @ G / N)
-    return np.concatenate(out)
+def _pattern_problems():
+    """Weight-sharing patterns between the RNN and the DNN (THEORY.md 2b), each exercising another block kind."""
+    rng = np.random.default_rng(11)
+    x5 = rng.normal(size=(5, 2, 3))
+    return {
+        "tied 123|45": tasks.endpoint(Architecture(6, W=[[1, 2, 3], [4, 5]], U=[list(range(6))]), T=6, lam=1.3),
+        "tied 123|45 P=2": tasks.endpoint(Architecture(6, W=[[1, 2, 3], [4, 5]], U=[list(range(6))]), T=6, P=2,
+                                          lam=1.3),
+        "shared W untied U, inputs everywhere": Problem(shared_w_untied_u(5), 5, x5, ((4, 0), (3, 1)),
+                                                        rng.normal(size=(5, 2)), lam=1.0),
+        "tied pair 2,4": tasks.endpoint(dnn_with_tied_pair(5, 2, 4), T=5, P=2, lam=1.2),
+        "tied pair 1,3": tasks.endpoint(dnn_with_tied_pair(5, 1, 3), T=5, lam=1.2),
+        "redrawn every 2": tasks.endpoint(redrawn_every(6, 2), T=6, lam=1.2),
+        "redrawn every 1": tasks.endpoint(redrawn_every(4, 1), T=4, lam=1.2),
+        "group variances 125|3|4": tasks.endpoint(Architecture(6, W=[[1, 2, 5], [3], [4]], U=[list(range(6))],
+                                                               w=[0.7, None, 1.3]), T=6, lam=1.2),
+        "mixed U groups": Problem(Architecture(5, W=[[1, 2, 4], [3]], U=[[0, 2], [1, 3], [4]]), 5, x5,
+                                  ((4, 0), (2, 1)), rng.normal(size=(5, 2)), lam=1.0),
+    }
 
 
-def importance_posterior(problem, N, n, seed):
-    """Posterior mean of the sign-fixed kernel by importance sampling prior networks.
-
-    Weights: the likelihood with the readout v integrated out *in the full
-    network* (f_S | h is Gaussian with covariance (v/N^2) h_S.h_S), written
-    without reference to the reduction.  Returns (mean, standard error).
-    """
-    rng = np.random.default_rng(seed)
-    H = simulate_kernels(problem, N, n, rng)
-    S, y = problem.supervised_index, problem.y_S
-    cov = problem.v * H[:, S[:, None], S[None, :]] / N + problem.kappa / N * np.eye(len(S))
-    sign, logdet = np.linalg.slogdet(cov)
-    logw = -0.5 * logdet - 0.5 * np.einsum("i,bij,j->b", y, np.linalg.inv(cov), y)
-    w = np.exp(logw - logw.max())
-    w /= w.sum()
-    H = fix_z2_sign_batch(problem, H)
-    mean = np.einsum("b,bij->ij", w, H)
-    se = np.sqrt(np.einsum("b,bij->ij", w ** 2, (H - mean) ** 2))
-    return mean, se
+PATTERNS = _pattern_problems()
 
 
 # --- the reduction itself ----------------------------------------------------------------
@@ -114,6 +96,40 @@ def test_limit_is_minus_action_pointwise(k, rng):
                                                                                   abs=1e-12)
 
 
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_pattern_gradient_and_limit(name, rng):
+    """Every block kind (Krylov, projected, fresh maps, U groups, own variances): analytic gradient vs finite
+    differences; where K = TP the N -> infinity limit is -S(H) pointwise, S the action of the pattern."""
+    p = PATTERNS[name]
+    red = Reduction(p, 60)
+    theta = 0.3 * rng.normal(size=(2, red.dim))
+    lp, g = red.log_posterior_and_grad(theta)
+    eps = 1e-6
+    fd = np.array([(red.log_posterior(theta + eps * e) - red.log_posterior(theta - eps * e)) / (2 * eps)
+                   for e in np.eye(red.dim)]).T
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6 * np.abs(g).max())
+    _, glim = red.log_posterior_and_grad(theta, limit=True)
+    fd = np.array([(red.limit_log_density(theta + eps * e) - red.limit_log_density(theta - eps * e)) / (2 * eps)
+                   for e in np.eye(red.dim)]).T
+    np.testing.assert_allclose(glim, fd, rtol=1e-6, atol=1e-7)
+    if red.K == p.n:
+        for th in 0.4 * rng.normal(size=(3, red.dim)):
+            assert red.limit_log_density(th) - red.limit_constant == pytest.approx(-action(p, red.kernel(th)),
+                                                                                   abs=1e-12)
+
+
+def test_pattern_layouts():
+    """The blocks drawn: the minimal TP directions wherever inputs enter at t = 0 only."""
+    assert Reduction(PATTERNS["tied 123|45"], 8).K == 6
+    lay = Reduction(PATTERNS["tied 123|45"], 8).layout
+    assert [s.split(":")[1].split("(")[0].strip() for s in lay[1:]] == ["W group 0"] * 3 + ["W group 1"] * 2
+    assert "Krylov" in lay[3] and "projected" in lay[4]
+    for name in ("tied pair 2,4", "tied pair 1,3", "redrawn every 2", "redrawn every 1", "group variances 125|3|4"):
+        assert Reduction(PATTERNS[name], 64).K == PATTERNS[name].n, name
+    # untied U with inputs at every step: each U^(t) and each new direction of W (2T - 1) P
+    assert Reduction(PATTERNS["shared W untied U, inputs everywhere"], 64).K == 9 * 2
+
+
 def test_log_posterior_over_N_converges_to_limit(rng):
     p = tasks.endpoint("rnn", T=4, lam=2.0)
     theta = 0.3 * rng.normal(size=Reduction(p, 8).dim)
@@ -137,24 +153,22 @@ def test_limit_maximum_is_the_saddle_point(arch, lam, T, P):
     np.testing.assert_allclose(H, sp.kernel, atol=1e-6 * np.abs(sp.kernel).max())
 
 
-def test_reduced_prior_matches_gaussian_matrices():
-    """E[H] and E[H (x) H] of the reduced prior vs explicit Gaussian weights at N = 8."""
-    for p in (tasks.endpoint("rnn", T=4, lam=0.0), tasks.endpoint("dnn", T=3, P=2, lam=0.0)):
-        N, n = 8, 40000
-        red = Reduction(p, N)
-        Hr = red.kernel(red.sample_prior(n, seed=1)).reshape(n, -1)
-        Hd = simulate_kernels(p, N, n, np.random.default_rng(2)).reshape(n, -1)
-        for f in (lambda H: H, lambda H: (H[:, :, None] * H[:, None, :]).reshape(n, -1)):
-            a, b = f(Hr), f(Hd)
-            se = np.sqrt(a.var(0) / n + b.var(0) / n) + 1e-12
-            z = (a.mean(0) - b.mean(0)) / se
-            assert np.max(np.abs(z)) < 5.0, np.max(np.abs(z))
-        if p.arch.is_rnn:
-            # exact finite-N moments (Wick): E H^{00} = u, E H^{11} = u w, E H^{22} = u w^2 (1 + 2/N^2),
-            # E H^{20} = u w / N (from E tr W^2 = w); here u = w = 1
-            H = Hr.reshape(n, 4, 4)
-            for (i, j), exact in {(0, 0): 1.0, (1, 1): 1.0, (2, 2): 1 + 2 / N ** 2, (2, 0): 1 / N}.items():
-                assert H[:, i, j].mean() == pytest.approx(exact, abs=5 * H[:, i, j].std() / math.sqrt(n))
+@pytest.mark.parametrize("p", [tasks.endpoint("rnn", T=4, lam=0.0), tasks.endpoint("dnn", T=3, P=2, lam=0.0),
+                               PATTERNS["tied 123|45"], PATTERNS["tied pair 2,4"],
+                               PATTERNS["group variances 125|3|4"], PATTERNS["mixed U groups"]],
+                         ids=["rnn", "dnn-P2", "tied", "pair", "variances", "mixed-U"])
+def test_reduced_prior_matches_gaussian_matrices(p):
+    """E[H] and E[H (x) H] of the reduced prior vs explicit Gaussian weights at N = 8 (tests/references.py)."""
+    N, n = max(8, Reduction(p, 10 ** 6).K), 40000          # N >= K, the reduction's number of directions
+    red = Reduction(p, N)
+    Hr = red.kernel(red.sample_prior(n, seed=1))
+    Hd = simulate_kernels(p, N, n, np.random.default_rng(2))
+    assert moment_z(Hr, Hd) < 5.0
+    if p.arch.is_rnn:
+        # exact finite-N moments (Wick): E H^{00} = u, E H^{11} = u w, E H^{22} = u w^2 (1 + 2/N^2),
+        # E H^{20} = u w / N (from E tr W^2 = w); here u = w = 1
+        for (i, j), exact in {(0, 0): 1.0, (1, 1): 1.0, (2, 2): 1 + 2 / N ** 2, (2, 0): 1 / N}.items():
+            assert Hr[:, i, j].mean() == pytest.approx(exact, abs=5 * Hr[:, i, j].std() / math.sqrt(n))
 
 
 # --- the sampler against independent posteriors ----------------------------------------------
@@ -163,7 +177,7 @@ def test_posterior_matches_importance_sampling_of_networks(arch, lam):
     """N = 8: HMC on the reduced variables vs importance-weighted explicit networks (v integrated out)."""
     p = tasks.endpoint(arch, T=4, lam=lam)
     N = 8
-    ref, ref_se = importance_posterior(p, N, 200000, seed=3)
+    ref, ref_se, _ = importance_posterior(p, N, 200000, seed=3)
     r = exact_posterior(p, N, chains=4, samples=1500, warmup=700, seed=4, progress=False)
     assert r.max_rhat < 1.02
     z = (r.kernel - ref) / np.sqrt(r.stderr ** 2 + ref_se ** 2)
@@ -174,7 +188,7 @@ def test_posterior_matches_importance_sampling_of_networks(arch, lam):
 def test_block_posterior_matches_importance_sampling_of_networks(k, N):
     """P = 2, and inputs at every time with an unusual supervised set (the redundant block-Arnoldi RNN)."""
     p = _problems()[k]
-    ref, ref_se = importance_posterior(p, N, 100000, seed=3)
+    ref, ref_se, _ = importance_posterior(p, N, 100000, seed=3)
     r = exact_posterior(p, N, chains=4, samples=1000, warmup=500, seed=4, progress=False)
     assert r.max_rhat < 1.02
     z = (r.kernel - ref) / np.sqrt(r.stderr ** 2 + ref_se ** 2)
@@ -272,7 +286,7 @@ def full_network_rnn_posterior(p, N, chains=4, samples=1500, warmup=1500, seed=0
     d = N * N + N
     ch = hmc(logp_grad, np.random.default_rng(seed).normal(size=(chains, d)), np.eye(d), n_samples=samples,
              n_warmup=warmup, seed=seed, progress=False)
-    H = fix_z2_sign_batch(p, forward(ch.theta)[3])
+    H = fix_z2_sign(p, forward(ch.theta)[3])
     es = np.array([[ess(H[:, :, i, j]) for j in range(T)] for i in range(T)])
     se = H.std(axis=(0, 1)) / np.sqrt(es)
     return (H.mean(axis=(0, 1)), se, max(rhat(H[:, :, i, j]) for i in range(T) for j in range(T)),
@@ -363,3 +377,30 @@ def test_cli_json(capsys):
     H = np.array(d["kernel"])
     assert H.shape == (3, 3) and H[2, 1] >= 0
     assert main(["exact", "--N", "2"]) == 2
+
+
+def _matrix_text(M, fmt="{:10.6f}"):
+    return "\n".join("  " + " ".join(fmt.format(x + 0.0) for x in np.round(row, 12)) for row in np.asarray(M))
+
+
+def test_summary_is_the_text_of_linkernel_exact_and_to_dict_is_strict_json():
+    p = tasks.endpoint("rnn", T=3, lam=3.2)
+    r = exact_posterior(p, 64, chains=1, samples=60, warmup=60, seed=0, progress=False)
+    assert np.isnan(r.max_rhat)                                  # one chain: no R-hat
+    expected = "\n".join([
+        "RNN endpoint task, exact posterior at N=64: T=3 P=1 lambda=3.2 kappa=0.1 w=1 v=1 u=1",
+        "posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..2):",
+        _matrix_text(r.kernel), "Monte Carlo standard errors:", _matrix_text(r.stderr, "{:10.2e}"),
+        f"order parameter m = {r.order_parameter:.6g} +- {r.order_parameter_stderr:.2g}",
+        f"1 chains x 60 draws: min ESS {r.min_ess:.0f}, max R-hat nan, acceptance {r.acceptance:.2f}, "
+        f"divergences {r.divergences}, {r.seconds:.2f} s"])
+    assert r.summary() == expected and str(r) == expected
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert d["max_rhat"] is None and d["rhat"][0][0] is None and d["N"] == 64
+    assert np.array(d["kernel"]).shape == (3, 3) and d["order_parameters"]["0"]["steps"] == [1, 2]
+    # a pattern: one more line with every shared group's order parameter
+    tied = tasks.endpoint(Architecture(4, W=[[1, 2], [3]], U=[[0, 1, 2, 3]]), T=4, lam=2.0)
+    rt = exact_posterior(tied, 64, chains=2, samples=30, warmup=30, seed=0, progress=False)
+    (m, s), = rt.order_parameters.values()
+    assert rt.summary().splitlines()[0].startswith('{"W":[[1,2],[3]],"U":[[0,1,2,3]]} endpoint task, exact posterior')
+    assert rt.summary().splitlines()[-2] == f"shared groups: m_0 = H^(2,1) (steps 1,2) = {m:.6g} +- {s:.2g}"

@@ -254,7 +254,7 @@ def test_second_order_transition_T4():
     """Default T = 4: m = 0 just below lambda_c, m ~ A sqrt(lambda - lambda_c) just above, one minimum."""
     p = tasks.endpoint("rnn", T=4)
     cp = critical_point(p)
-    assert cp.order == "second" and cp.beta == 0.5
+    assert cp.order == "second order" and cp.beta == 0.5
     below = saddle_point(p.with_(lam=cp.lambda_c * (1 - 1e-3)))
     assert below.order_parameter < 1e-6 and len(below.minima) == 1
     above = saddle_point(p.with_(lam=cp.lambda_c + 1e-4), n_starts=4)
@@ -268,7 +268,7 @@ def test_beta_one_half_where_b_positive(T, w, v, u, kappa):
     """b > 0 at lambda_c: the numerical m grows like (lambda - lambda_c)^(1/2) with the predicted amplitude."""
     p = tasks.endpoint("rnn", T=T, w=w, v=v, u=u, kappa=kappa)
     cp = critical_point(p)
-    assert cp.landau["b"] > 0 and cp.order == "second" and cp.beta == 0.5
+    assert cp.landau["b"] > 0 and cp.order == "second order" and cp.beta == 0.5
     d1, d2 = 1e-5 * cp.lambda_c, 1e-4 * cp.lambda_c
     m1, m2 = (saddle_point(p.with_(lam=cp.lambda_c + d)).order_parameter for d in (d1, d2))
     assert np.log(m2 / m1) / np.log(d2 / d1) == pytest.approx(0.5, abs=0.01)
@@ -288,7 +288,7 @@ def test_first_order_transition_shows_coexisting_minima(T, kappa):
     """b < 0: just below lambda_c a broken minimum coexists with the symmetric one; m jumps."""
     p = tasks.endpoint("rnn", T=T, kappa=kappa)
     cp = critical_point(p)
-    assert cp.order == "first" and cp.beta is None and cp.landau["b"] < 0
+    assert cp.order == "first order" and cp.beta is None and cp.landau["b"] < 0
     sp_ = saddle_point(p.with_(lam=cp.lambda_c * (1 - 1e-3)), n_starts=8)
     ms = sorted(mn.order_parameter for mn in sp_.minima)
     assert ms[0] < 1e-6 and ms[-1] > 0.1
@@ -320,7 +320,7 @@ def test_folded_branch_is_first_order():
     """Large kappa (x_c < 1/(2T-1)): lambda(r) folds before r_c and a broken minimum wins before lambda_c."""
     p = tasks.endpoint("rnn", T=4, kappa=50.0)
     cp = critical_point(p)
-    assert not cp.branch_stable and cp.order == "first"
+    assert not cp.branch_stable and cp.order == "first order"
     assert cp.load_c < cp.tricritical["fold_load"]
     sp_ = saddle_point(p.with_(lam=0.95 * cp.lambda_c), n_starts=8)
     assert sp_.order_parameter > 1.0
@@ -362,4 +362,4 @@ def test_order_map_against_direct_numerics(T, w, v, u):
             continue
         below = saddle_point(p.with_(lam=row["lambda_c"] * (1 - 2e-3)), n_starts=10)
         coexist = max(mn.order_parameter for mn in below.minima) > 1e-3
-        assert coexist == (row["order"] == "first"), row
+        assert coexist == (row["order"] == "first order"), row

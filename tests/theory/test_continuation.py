@@ -148,19 +148,19 @@ def test_bad_range_is_rejected():
 
 
 def test_cli_trace_json_csv_and_plot(tmp_path, capsys):
-    assert main(["trace", "--T", "3", "--lam", "2.5:3.2", "--json"]) == 0
+    assert main(["trace", "--T", "3", "--lam-range", "2.5:3.2", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert set(d["branches"][0][0]) >= {"lam", "kernel", "action", "stable"}
     bp = d["special_points"][0]
     assert bp["kind"] == "branch_point" and 2.5 < bp["lam"] < 3.2 and len(bp["kernel"]) == 3
-    assert main(["trace", "--T", "3", "--lam", "2.5:3.2", "--csv"]) == 0
+    assert main(["trace", "--T", "3", "--lam-range", "2.5:3.2", "--csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("arch,T,branch,kind,lam,m,action,stable")
     png = tmp_path / "trace.png"
-    assert main(["trace", "--T", "2,3", "--lam", "2.5:3.2", "--plot", str(png)]) == 0
+    assert main(["trace", "--T", "2,3", "--lam-range", "2.5:3.2", "--plot", str(png)]) == 0
     assert png.stat().st_size > 10000
     with pytest.raises(SystemExit) as exc:
-        main(["trace", "--lam", "3:1"])
+        main(["trace", "--lam-range", "3:1"])
     assert exc.value.code == 2
 
 

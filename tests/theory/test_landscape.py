@@ -73,7 +73,7 @@ def test_z2_mirror_and_bad_input():
 
 def test_cli_landscape(tmp_path, capsys):
     png = tmp_path / "land.png"
-    assert main(["landscape", "--T", "3", "--lam", "2.5,3.2", "--points", "9", "--m-max", "3",
+    assert main(["landscape", "--T", "3", "--lams", "2.5,3.2", "--points", "9", "--m-max", "3",
                  "--json", "--plot", str(png)]) == 0
     d = json.loads(capsys.readouterr().out)
     assert [c["lam"] for c in d["curves"]] == [2.5, 3.2]

@@ -563,7 +563,7 @@ class ExactResult:
                  f"posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..{pr.T - 1}):",
                  format_matrix(self.kernel), "Monte Carlo standard errors:", format_matrix(self.stderr, "{:10.2e}"),
                  f"order parameter m = {self.order_parameter:.6g} +- {self.order_parameter_stderr:.2g}"]
-        if str(pr.arch) not in ("rnn", "dnn") and self.order_parameters:
+        if not (pr.arch.is_rnn or pr.arch.is_dnn) and self.order_parameters:
             lines.append("shared groups: " + "   ".join(
                 f"m_{g} = H^({pr.arch.order_pair(g)[0]},{pr.arch.order_pair(g)[1]}) (steps "
                 f"{','.join(map(str, pr.arch.W[g]))}) = {m:.6g} +- {s:.2g}"

@@ -1,7 +1,7 @@
-"""Finite-size scaling of the RNN transition with the exact finite-N posterior.
+"""Finite-size scaling of a Z2-breaking transition with the exact finite-N posterior.
 
 At a second-order point the Landau expansion of the action along the Z2-odd
-order parameter, after the Z2-even modes are solved out, is
+order parameter, after the other modes are solved out, is
 ``S(m) = S0 + a (lam - lam_c) m^2 + b m^4`` with ``a(lam_c) = 0``; the posterior
 of m at width N is then ``P(m) ~ exp(-N b m^4)`` at ``lam = lam_c`` (the O(1)
 terms of the exact log-posterior add ``c m^2``, a relative correction of
@@ -13,6 +13,15 @@ This module computes ``lam_c`` (a bracketing root of the smallest Z2-odd
 Hessian eigenvalue on the symmetric branch), ``b`` (minimising S at fixed m),
 runs :func:`linkernel.finite_n.exact.exact_posterior` at ``lam_c`` for a range of N and
 fits the power of N; :func:`rounding` gives m(lam) at several N.
+
+Which order parameter: for the RNN, m = H^{T-1,T-2}.  For another sharing
+pattern, the shared W group g that breaks, with ``m_g = H^{t_g, s_g}``
+(:meth:`linkernel.architecture.Architecture.order_pair`): by default the group
+whose m_g has the largest overlap with the null vector of the odd Hessian block
+on the symmetric saddle at lambda_c (:func:`critical_group`).  m = H^{T-1,T-2}
+need not be critical there (e.g. W tied on steps {1,2,3} and on {4,5} at T = 6:
+group 0 breaks, and m is the order parameter of group 1).  Every function takes
+``group=`` to choose it explicitly.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkernel.theory.action import action
+from linkernel.theory.action import action, hessian, m_vector
 from linkernel.theory.special_points import (constrained_minimum, critical_lambda, odd_hessian_minimum,  # noqa: F401
                                              require_symmetry, symmetric_saddle)
 from linkernel.finite_n.exact import exact_posterior
@@ -42,20 +51,93 @@ def _require_z2(problem: Problem) -> None:
 symmetric_kernel = symmetric_saddle
 
 
-def landau_quartic(problem: Problem, ms=(0.05, 0.1, 0.15, 0.2)) -> tuple:
+def critical_overlaps(problem: Problem, H=None, rtol: float = 1e-6) -> dict:
+    """|cos| between each shared group's m_g and the critical odd mode at ``problem.lam`` (meant to be lam_c).
+
+    The critical mode is the eigenspace of the smallest eigenvalue of the odd
+    block of the Hessian of S on the symmetric saddle ``H`` (default
+    :func:`symmetric_saddle`; eigenvalues within ``rtol`` times the spread of
+    the spectrum of the smallest count as degenerate with it); the overlap of
+    group g is the norm of the projection of ``m_vector(problem, g)`` onto that
+    space over the norm of the vector.  ``{g: overlap}`` over
+    :meth:`~linkernel.architecture.Architecture.shared_groups`.
+    """
+    odd = require_symmetry(problem)
+    H = symmetric_saddle(problem) if H is None else H
+    w, V = np.linalg.eigh(hessian(problem, H)[np.ix_(odd, odd)])
+    null = V[:, w - w[0] <= rtol * max(w[-1] - w[0], 1e-300)]
+    out = {}
+    for g in problem.arch.shared_groups():
+        a = m_vector(problem, g)[odd]
+        out[g] = float(np.linalg.norm(null.T @ a) / np.linalg.norm(a))
+    return out
+
+
+def critical_group(problem: Problem, H=None) -> int:
+    """The shared W group that breaks at ``problem.lam`` (meant to be lam_c): largest :func:`critical_overlaps`.
+
+    Ties go to the lowest index.  ValueError when the pattern has no shared group.
+    """
+    ov = critical_overlaps(problem, H)
+    if not ov:
+        raise ValueError(f"arch {problem.arch} has no shared W group; no group can break spontaneously")
+    return max(ov, key=lambda g: (ov[g], -g))
+
+
+def resolve_group(problem: Problem, group=None):
+    """The group whose m_g the finite-size functions measure at ``problem.lam`` (meant to be lam_c).
+
+    ``group`` given: checked to be a shared group and returned.  None: None for
+    the RNN (m = H^{T-1,T-2}, which is its one group's m_g) and for a pattern
+    with no shared group, else :func:`critical_group`.
+    """
+    shared = problem.arch.shared_groups()
+    if group is not None:
+        if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or int(group) not in shared:
+            raise ValueError(f"group={group!r} is invalid; the shared W groups of arch {problem.arch} are "
+                             f"{list(shared)}")
+        return int(group)
+    if problem.arch.is_rnn or not shared:
+        return None
+    return critical_group(problem)
+
+
+def order_pair(problem: Problem, group=None) -> tuple:
+    """(t, s) of the measured order parameter H^{t,s}: (T-1, T-2) for ``group=None``, else the group's pair."""
+    return (problem.T - 1, problem.T - 2) if group is None else tuple(problem.arch.order_pair(group))
+
+
+def _measured(r, group) -> tuple:
+    """(mean, stderr) of the order parameter of ``group`` (None: m) in an exact-posterior result."""
+    if group is None:
+        return r.order_parameter, r.order_parameter_stderr
+    return r.order_parameters[group]
+
+
+def _saddle_m(sp, group) -> float:
+    """The order parameter of ``group`` (None: m) of a saddle-point result (its kernel is sign-fixed)."""
+    return sp.order_parameter if group is None else sp.order_parameters[group]
+
+
+def landau_quartic(problem: Problem, ms=(0.05, 0.1, 0.15, 0.2), group=None) -> tuple:
     """The quartic Landau coefficient b at ``problem.lam`` (meant to be lam_c).
 
-    ``f(m) = min { S(H) : H^{T-1,T-2} = m } - S(H_sym)`` for the given m
-    (:func:`linkernel.theory.special_points.constrained_minimum`); at lam_c
-    ``f = b m^4 + b6 m^6 + ...``: returns ``(b, b6)`` from a least-squares fit of
-    f/m^4 against m^2.  b > 0: second-order transition.  P = 1 only.
+    ``f(m) = min { S(H) : m(H) = m } - S(H_sym)`` for the given m
+    (:func:`linkernel.theory.special_points.constrained_minimum` with
+    ``a = m_vector(problem, group)``), m the order parameter of ``group``
+    (:func:`resolve_group`: m = H^{T-1,T-2} for the RNN, else by default the
+    group that breaks); at lam_c ``f = b m^4 + b6 m^6 + ...``: returns
+    ``(b, b6)`` from a least-squares fit of f/m^4 against m^2.  b > 0:
+    second-order transition.  P = 1 only.
     """
     _require_z2(problem)
     if problem.P != 1:
         raise ValueError(f"P={problem.P} is invalid here; landau_quartic handles P = 1 (m is one kernel entry)")
     H0 = symmetric_saddle(problem)
+    group = resolve_group(problem, group)
+    a = m_vector(problem, group)
     S0 = action(problem, H0)
-    f = [constrained_minimum(problem, m).action - S0 for m in ms]
+    f = [constrained_minimum(problem, m, a=a).action - S0 for m in ms]
     ms = np.asarray(ms, dtype=float)
     A = np.stack([np.ones_like(ms), ms ** 2], axis=1)
     b, b6 = np.linalg.lstsq(A, np.asarray(f) / ms ** 4, rcond=None)[0]
@@ -82,9 +164,10 @@ def power_law_fit(N, y, se) -> tuple:
 
 @dataclass(frozen=True, eq=False)
 class FiniteSizeScaling:
-    """m = E|H^{T-1,T-2}| at lam_c against N, its fitted power and the Landau prediction.
+    """m = E|m_g| at lam_c against N, its fitted power and the Landau prediction.
 
-    ``exponent`` +- ``exponent_stderr``: fitted power of N over ``N >= fit_min_N``;
+    ``group``: the W group whose ``m_g = H^{order_pair}`` is measured (None:
+    m = H^{T-1,T-2}, the RNN's; :func:`resolve_group`); ``exponent`` +- ``exponent_stderr``: fitted power of N over ``N >= fit_min_N``;
     ``amplitude``: the fitted prefactor; ``landau_b`` the quartic coefficient and
     ``predicted_amplitude = Gamma(1/2)/Gamma(1/4) b^{-1/4}`` (so the prediction is
     ``predicted_amplitude * N^{-1/4}``); ``max_rhat``/``min_ess`` per N.
@@ -105,45 +188,55 @@ class FiniteSizeScaling:
     landau_b: float
     predicted_amplitude: float
     seconds: float
+    group: int | None = None
+    order_pair: tuple = None
 
     def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()
-                if k != "problem"} | {"problem": self.problem.to_dict()}
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v)
+                for k, v in self.__dict__.items() if k != "problem"} | {"problem": self.problem.to_dict()}
 
 
 def finite_size_scaling(problem: Problem, Ns, lam_c=None, fit_min_N: int = 10 ** 5, chains: int = 4,
                         samples: int = 1000, warmup: int = 1000, seed: int = 0,
-                        progress: bool = True) -> FiniteSizeScaling:
-    """Run the exact posterior at lam_c for every N in ``Ns`` and fit m ~ A N^alpha for N >= fit_min_N."""
+                        progress: bool = True, group=None) -> FiniteSizeScaling:
+    """Run the exact posterior at lam_c for every N in ``Ns`` and fit m ~ A N^alpha for N >= fit_min_N.
+
+    m is the order parameter of ``group`` (:func:`resolve_group`: the RNN's
+    m = H^{T-1,T-2}, else by default the shared group that breaks at lam_c);
+    the Landau b is taken along the same direction.
+    """
     _require_z2(problem)
     t0 = time.perf_counter()
     lam_c = critical_lambda(problem) if lam_c is None else float(lam_c)
     pc = problem.with_(lam=lam_c)
+    group = resolve_group(pc, group)
     rows = []
     for k, N in enumerate(Ns):
         r = exact_posterior(pc, int(N), chains=chains, samples=samples, warmup=warmup, seed=seed + k,
                             progress=progress)
-        rows.append((r.N, r.order_parameter, r.order_parameter_stderr, r.max_rhat, r.min_ess))
+        rows.append((r.N, *_measured(r, group), r.max_rhat, r.min_ess))
     N, m, se, rh, es = (np.array(c) for c in zip(*rows))
     sel = N >= fit_min_N
     if sel.sum() < 2:
         raise ValueError(f"fit_min_N={fit_min_N} leaves {sel.sum()} widths; the fit needs at least two")
     alpha, err, A, chi2 = power_law_fit(N[sel], m[sel], se[sel])
-    b, _ = landau_quartic(pc) if problem.P == 1 else (float("nan"), None)
+    b, _ = landau_quartic(pc, group=group) if problem.P == 1 else (float("nan"), None)
     return FiniteSizeScaling(problem=pc, lam_c=lam_c, N=N, m=m, m_stderr=se, max_rhat=rh, min_ess=es,
                              exponent=alpha, exponent_stderr=err, amplitude=A, chi2_dof=chi2,
                              fit_min_N=int(fit_min_N), landau_b=b,
                              predicted_amplitude=QUARTIC_MEAN_ABS * b ** -0.25 if b > 0 else float("nan"),
-                             seconds=time.perf_counter() - t0)
+                             seconds=time.perf_counter() - t0, group=group, order_pair=order_pair(pc, group))
 
 
-def landau_quadratic(problem: Problem, lam_c: float, b: float, delta: float = 1e-3) -> float:
+def landau_quadratic(problem: Problem, lam_c: float, b: float, delta: float = 1e-3, group=None) -> float:
     """alpha in f(m) = -alpha (lam - lam_c) m^2 + b m^4 near lam_c, from the saddle point just above lam_c.
 
     Above lam_c the minimum sits at m^2 = alpha (lam - lam_c) / (2 b); m^2 at
     lam_c + delta and lam_c + 2 delta, Richardson-extrapolated, gives alpha.
+    m (and b) refer to ``group`` (:func:`resolve_group` at lam_c).
     """
-    m2 = [saddle_point(problem.with_(lam=lam_c + k * delta)).order_parameter ** 2 / (k * delta) for k in (1, 2)]
+    group = resolve_group(problem.with_(lam=lam_c), group)
+    m2 = [_saddle_m(saddle_point(problem.with_(lam=lam_c + k * delta)), group) ** 2 / (k * delta) for k in (1, 2)]
     return float(2.0 * b * (2.0 * m2[0] - m2[1]))
 
 
@@ -180,7 +273,8 @@ class Rounding:
     ``lam`` (len(N), k): the signals of each width (one common grid, or
     ``lam_c + x / sqrt(N)`` for a scaling collapse); ``m``, ``m_stderr`` the
     same shape; ``m_infinite`` (k,) the saddle-point m on a common grid (None
-    for a collapse); ``x`` the scaling variable (lam - lam_c) sqrt(N).
+    for a collapse); ``x`` the scaling variable (lam - lam_c) sqrt(N);
+    ``group`` the W group whose m_g is measured (None: m = H^{T-1,T-2}).
     """
 
     lam: np.ndarray
@@ -189,6 +283,7 @@ class Rounding:
     m_stderr: np.ndarray
     m_infinite: np.ndarray | None
     lam_c: float
+    group: int | None = None
 
     @property
     def x(self) -> np.ndarray:
@@ -199,15 +294,17 @@ class Rounding:
 
 
 def rounding(problem: Problem, lams, Ns, lam_c=None, scaled: bool = False, chains: int = 4, samples: int = 500,
-             warmup: int = 500, seed: int = 0, progress: bool = True) -> Rounding:
+             warmup: int = 500, seed: int = 0, progress: bool = True, group=None) -> Rounding:
     """The transition rounded by finite width: E|m| over a grid of lam for each N.
 
     ``scaled=False``: ``lams`` is one grid of signals for every N, and the
     saddle-point m (N = infinity) is added.  ``scaled=True``: ``lams`` are
     values of x and width N runs at ``lam_c + x / sqrt(N)`` (scaling collapse).
+    m is the order parameter of ``group`` (:func:`resolve_group` at lam_c).
     """
     _require_z2(problem)
     lam_c = critical_lambda(problem) if lam_c is None else float(lam_c)
+    group = resolve_group(problem.with_(lam=lam_c), group)
     grid = np.asarray(lams, dtype=float)
     Ns = np.asarray([int(N) for N in Ns])
     lam = lam_c + grid[None, :] / np.sqrt(Ns)[:, None] if scaled else np.tile(grid, (len(Ns), 1))
@@ -217,6 +314,6 @@ def rounding(problem: Problem, lams, Ns, lam_c=None, scaled: bool = False, chain
         for c in range(lam.shape[1]):
             r = exact_posterior(problem.with_(lam=float(lam[a, c])), int(N), chains=chains, samples=samples,
                                 warmup=warmup, seed=seed + 1000 * a + c, progress=progress)
-            m[a, c], se[a, c] = r.order_parameter, r.order_parameter_stderr
-    minf = None if scaled else np.array([saddle_point(problem.with_(lam=float(v))).order_parameter for v in grid])
-    return Rounding(lam=lam, N=Ns, m=m, m_stderr=se, m_infinite=minf, lam_c=lam_c)
+            m[a, c], se[a, c] = _measured(r, group)
+    minf = None if scaled else np.array([_saddle_m(saddle_point(problem.with_(lam=float(v))), group) for v in grid])
+    return Rounding(lam=lam, N=Ns, m=m, m_stderr=se, m_infinite=minf, lam_c=lam_c, group=group)

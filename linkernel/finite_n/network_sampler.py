@@ -358,7 +358,7 @@ class NetworkPosterior:
         lines.append(f"m = {self.order_parameter:.5g} +- {self.order_parameter_stderr:.2g}   tau = {self.tau:.3g} "
                      f"sweeps (m: {self.tau_m:.3g})   ESS = {self.ess:.0f}   R-hat = {self.rhat:.4f}   "
                      f"drift = {self.drift:.2f}")
-        if str(pr.arch) not in ("rnn", "dnn") and self.order_parameters:
+        if not (pr.arch.is_rnn or pr.arch.is_dnn) and self.order_parameters:
             lines.append("shared groups: " + "   ".join(
                 f"m_{g} = H^({pr.arch.order_pair(g)[0]},{pr.arch.order_pair(g)[1]}) (steps "
                 f"{','.join(map(str, pr.arch.W[g]))}) = {m:.5g} +- {s:.2g}"

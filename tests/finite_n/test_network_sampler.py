@@ -344,7 +344,7 @@ def test_summary_is_the_text_of_linkernel_sample_and_to_dict_is_strict_json():
     assert isinstance(r, NetworkPosterior) and SGLDResult is NetworkPosterior
     ex = replace(r, exact_kernel=r.kernel + 0.01, exact_stderr=r.stderr)
     expected = "\n".join([
-        f"RNN endpoint task: T=3 P=1 lambda=2 kappa=0.1  N=24  gibbs, 2 chains x 32 sweeps after 8 burn-in, float64",
+        "RNN endpoint task: T=3 P=1 lambda=2 kappa=0.1  N=24  gibbs, 2 chains x 32 sweeps after 8 burn-in, float64",
         "posterior-mean kernel H (Z2 sign fixed per sample, m >= 0):", _matrix_text(r.kernel),
         "standard error:", _matrix_text(r.stderr),
         "theory (saddle point):", _matrix_text(r.theory_kernel),

@@ -7,7 +7,6 @@ every pattern at T = 5.
 
 import math
 
-import numpy as np
 import pytest
 import sympy as sp
 from sympy.utilities.iterables import multiset_partitions
@@ -19,7 +18,7 @@ from linkernel.symbolic.landau import landau_coefficients
 from linkernel.symbolic.patterns import (derived_order, hessian_blocks, lambda_of_ratio, pattern_critical_point,
                                         pattern_landau)
 from linkernel.symbolic.stability import critical_ratio as rnn_critical_ratio
-from linkernel.symbolic.symmetric_branch import r, x
+from linkernel.symbolic.symmetric_branch import r
 from linkernel.theory.saddle import ConvergenceError
 from linkernel.theory.special_points import critical_lambda, odd_hessian_minimum
 

@@ -40,7 +40,7 @@ def test_vector_coordinates_are_orthonormal(rng):
 from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 
 from linkernel import Architecture, Problem  # noqa: E402
-from linkernel.theory.action import kl_term, likelihood_term, prior_kernel, sigma  # noqa: E402
+from linkernel.theory.action import kl_term, prior_kernel, sigma  # noqa: E402
 from linkernel.symbolic.action import symbolic_action  # noqa: E402
 
 hyper = dict(w=st.floats(0.3, 3.0), v=st.floats(0.3, 3.0), u=st.floats(0.3, 3.0),

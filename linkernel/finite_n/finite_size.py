@@ -43,10 +43,6 @@ from linkernel.theory.saddle import saddle_point
 QUARTIC_MEAN_ABS = math.gamma(0.5) / math.gamma(0.25)
 
 
-def _require_z2(problem: Problem) -> None:
-    require_symmetry(problem)
-
-
 #: the symmetric saddle (one home: :func:`linkernel.theory.special_points.symmetric_saddle`)
 symmetric_kernel = symmetric_saddle
 
@@ -130,7 +126,7 @@ def landau_quartic(problem: Problem, ms=(0.05, 0.1, 0.15, 0.2), group=None) -> t
     ``(b, b6)`` from a least-squares fit of f/m^4 against m^2.  b > 0:
     second-order transition.  P = 1 only.
     """
-    _require_z2(problem)
+    require_symmetry(problem)
     if problem.P != 1:
         raise ValueError(f"P={problem.P} is invalid here; landau_quartic handles P = 1 (m is one kernel entry)")
     H0 = symmetric_saddle(problem)
@@ -205,7 +201,7 @@ def finite_size_scaling(problem: Problem, Ns, lam_c=None, fit_min_N: int = 10 **
     m = H^{T-1,T-2}, else by default the shared group that breaks at lam_c);
     the Landau b is taken along the same direction.
     """
-    _require_z2(problem)
+    require_symmetry(problem)
     t0 = time.perf_counter()
     lam_c = critical_lambda(problem) if lam_c is None else float(lam_c)
     pc = problem.with_(lam=lam_c)
@@ -302,7 +298,7 @@ def rounding(problem: Problem, lams, Ns, lam_c=None, scaled: bool = False, chain
     values of x and width N runs at ``lam_c + x / sqrt(N)`` (scaling collapse).
     m is the order parameter of ``group`` (:func:`resolve_group` at lam_c).
     """
-    _require_z2(problem)
+    require_symmetry(problem)
     lam_c = critical_lambda(problem) if lam_c is None else float(lam_c)
     group = resolve_group(problem.with_(lam=lam_c), group)
     grid = np.asarray(lams, dtype=float)

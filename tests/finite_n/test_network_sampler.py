@@ -57,6 +57,18 @@ def _assert_jvp_matches_finite_differences(net, name, rng):
     return F, zs, dz
 
 
+def _assert_row_update_matches_forward(net, name, rows, znew):
+    """Incremental row update of block ``name``: states, outputs and backward vectors equal a fresh forward pass."""
+    keys = net.block(name).keys
+    h, f, R = net.set_rows(name, rows, znew, net.backward(keys))
+    net.forward()
+    np.testing.assert_allclose(h, net.h, atol=1e-12)
+    np.testing.assert_allclose(f, net.f, atol=1e-12)
+    fresh = net.backward(keys)
+    for key in keys:
+        np.testing.assert_allclose(R[key], fresh[key], atol=1e-12)
+
+
 # --- the network and its Jacobians ---------------------------------------------
 @pytest.mark.parametrize("arch", ["rnn", "dnn"])
 def test_jacobian_factors_match_finite_differences(arch):
@@ -80,14 +92,7 @@ def test_incremental_row_update_matches_full_passes(T):
     net = Network(p, 30, 2, np.random.default_rng(0))
     rows = np.array([1, 4, 5, 17, 29])
     znew = np.random.default_rng(1).standard_normal((2, len(rows), 30))
-    keys = net.block("W").keys
-    h, f, R = net.set_rows("W", rows, znew, net.backward(keys))
-    net.forward()
-    np.testing.assert_allclose(h, net.h, atol=1e-12)
-    np.testing.assert_allclose(f, net.f, atol=1e-12)
-    fresh = net.backward(keys)
-    for key in keys:
-        np.testing.assert_allclose(R[key], fresh[key], atol=1e-12)
+    _assert_row_update_matches_forward(net, "W", rows, znew)
 
 
 def test_metropolis_ratio_is_one_when_the_block_is_linear():
@@ -146,15 +151,8 @@ def test_pattern_incremental_row_update_matches_full_passes(name):
     for bname in net.blocks():
         if net.is_linear(bname):
             continue
-        keys = net.block(bname).keys
         znew = np.random.default_rng(1).standard_normal((2, len(rows), 30))
-        h, f, R = net.set_rows(bname, rows, znew, net.backward(keys))
-        net.forward()
-        np.testing.assert_allclose(h, net.h, atol=1e-12)
-        np.testing.assert_allclose(f, net.f, atol=1e-12)
-        fresh = net.backward(keys)
-        for key in keys:
-            np.testing.assert_allclose(R[key], fresh[key], atol=1e-12)
+        _assert_row_update_matches_forward(net, bname, rows, znew)
 
 
 @pytest.mark.parametrize("name", ["tied 12|3", "pair 1,3", "shared W untied U", "mixed U"])

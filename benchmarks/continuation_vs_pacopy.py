@@ -1,10 +1,11 @@
 """Benchmark: linkernel's continuation against pacopy on the same saddle-point equations.
 
-    python benchmarks/continuation_vs_pacopy.py [--T 4] [--kappa 0.1] [--repeats 3]
+    python benchmarks/continuation_vs_pacopy.py [--T 4] [--kappa 0.1] [--repeats 3] [--quick]
 
 Both codes solve F(x, lambda) = to_vector(dS/dH) = 0 with the same analytic
-Jacobian (the Hessian of S) and dF/dlambda, from the same start, with the
-same initial and maximal step (0.05, 0.25) and Newton tolerance.  Printed:
+Jacobian (the Hessian of S, assembled by :func:`linkernel.theory.hessian.dense_hessian`)
+and dF/dlambda, from the same start, with the same initial and maximal step
+(0.05, 0.25) and Newton tolerance.  Printed, with the ratio pacopy / linkernel:
 
 * time per traced branch: the symmetric branch lambda = 0.5 .. 3 and the
   broken branch lambda = 1.7 .. 3 (best of ``--repeats``), with the number of
@@ -15,10 +16,16 @@ same initial and maximal step (0.05, 0.25) and Newton tolerance.  Printed:
   it with ``euler_newton(..., converge_onto_zero_eigenvalue=True)`` tracking
   the same test function (its stopping rule is |eigenvalue| < 1e-10).
 
-pacopy is a benchmark-only dependency.  The PyPI releases 0.2.x are a
-licensed binary; this script needs the open-source pacopy 0.1.x (GPL-3.0,
-pure Python, needs ``rich``), e.g. ``pip install "pacopy<0.2"`` where that is
-available, or its ``src/`` directory on PYTHONPATH.
+pacopy is a benchmark-only dependency.  PyPI has only the licensed binary
+releases 0.2.16 and 0.2.29 (``pip install pacopy`` installs 0.2.29, which
+fails at import without a licence; ``pip install "pacopy<0.2"`` finds
+nothing).  This script needs the open-source pacopy 0.1.x (GPL-3.0, pure
+Python, no dependencies for ``euler_newton``): its source at
+github.com/nschloe/pacopy (tag v0.1.3, the last commit; its setup.cfg says 0.1.4),
+with the ``pacopy/`` directory on PYTHONPATH, e.g.
+
+    git clone https://github.com/nschloe/pacopy /tmp/pacopy_src
+    PYTHONPATH=/tmp/pacopy_src python benchmarks/continuation_vs_pacopy.py
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linkernel.theory.action import KernelError, from_vector, gradient, hessian, prior_kernel, to_vector  # noqa: E402
+from linkernel.theory.hessian import Pieces, dense_hessian  # noqa: E402
 from linkernel.theory.continuation import (follow, gradient_lambda,  # noqa: E402
                                     odd_coordinates, trace)
 from linkernel.theory.saddle import saddle_point, stationary_point  # noqa: E402
@@ -54,7 +62,8 @@ class PacopyProblem:
         import pacopy
         self.problem, self.n = problem, problem.n
         self.odd = odd_coordinates(problem)
-        self.error = pacopy.JacobianSolverError
+        # pacopy 0.1.3 has no JacobianSolverError: a zero step then fails its Newton test, which retries
+        self.error = getattr(pacopy, "JacobianSolverError", None)
         self.last = None
 
     def _at(self, u, lmbda):
@@ -68,7 +77,7 @@ class PacopyProblem:
 
     def f(self, u, lmbda):
         try:
-            return to_vector(gradient(*self._at(u, lmbda)))
+            return to_vector(Pieces(*self._at(u, lmbda)).gradient())
         except (KernelError, np.linalg.LinAlgError):
             return np.full(len(u), 1e10)  # outside the PD cone: a huge residual makes pacopy retry
 
@@ -77,13 +86,15 @@ class PacopyProblem:
 
     def jacobian_solver(self, u, lmbda, rhs):
         try:
-            return np.linalg.solve(hessian(*self._at(u, lmbda)), rhs)
+            return np.linalg.solve(dense_hessian(*self._at(u, lmbda)), rhs)
         except (KernelError, np.linalg.LinAlgError) as e:
+            if self.error is None:
+                return np.zeros_like(rhs)
             raise self.error(str(e)) from None
 
     def jacobian_eigenvalue(self, u, lmbda):
         self.last = (u.copy(), float(lmbda))
-        Hs = hessian(*self._at(u, lmbda))
+        Hs = dense_hessian(*self._at(u, lmbda))
         w, V = np.linalg.eigh(Hs[np.ix_(self.odd, self.odd)])
         vec = np.zeros(len(u))
         vec[self.odd] = V[:, 0]
@@ -158,14 +169,21 @@ def main():
     ap.add_argument("--T", type=int, default=4)
     ap.add_argument("--kappa", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one repeat (under a minute)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeats = 1
     try:
         import pacopy  # noqa: F401
     except Exception as e:  # the 0.2.x binaries fail at import without a licence
         sys.exit(f"pacopy 0.1.x is needed for this benchmark ({type(e).__name__}: {e}); see the docstring")
 
-    print(f"machine: {platform.platform()}, python {platform.python_version()}, {os.cpu_count()} CPUs "
-          f"(shared: timings under contention are inflated), pacopy from {Path(pacopy.__file__).parent}")
+    from linkernel.threads import blas_threads
+    stack = contextlib.ExitStack()
+    stack.enter_context(blas_threads(1))  # both codes: small matrices, one thread
+    print(f"machine: {platform.platform()}, python {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} (shared: timings under contention are inflated), "
+          f"pacopy from {Path(pacopy.__file__).parent}")
     p = endpoint("rnn", T=args.T, kappa=args.kappa)
     lo, hi = 0.5, 3.0
     p0 = p.with_(lam=lo)
@@ -193,14 +211,17 @@ def main():
           f"{'last m':>10s}")
     for r in rows:
         print(f"{r[0]:40s} {r[1]:10s} {r[2]:8.3f} {r[3]:7d} {r[4]:12.1e} {r[5]:12.6f} {r[6]:10.6f}")
+    for k in (0, 2):
+        print(f"  {rows[k][0]}: pacopy / linkernel = {rows[k + 1][2] / rows[k][2]:.1f}x")
     print("(pacopy stops at its first point beyond lambda = 3; linkernel lands on lambda = 3 exactly)")
 
     ref = reference_branch_point(p, 1.5, 1.7)
-    lk = [s for s in tr.special_points if s.type == "branch_point" and s.z2][0].lam
+    lk = [s for s in tr.special_points if s.kind == "branch_point" and s.z2][0].lam
     t_pc, pc = best(lambda: pacopy_branch_point(p, H_sym, lo), 1)
     print(f"\nbranch point: reference (bisection on the odd eigenvalue) lambda_c = {ref:.16f}")
     print(f"  linkernel trace:   {lk:.16f}   relative error {abs(lk / ref - 1):.1e}")
     print(f"  pacopy (zero-eigenvalue stop, {t_pc:.2f} s): {pc:.16f}   relative error {abs(pc / ref - 1):.1e}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

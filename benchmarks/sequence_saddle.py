@@ -12,7 +12,6 @@ import json
 import platform
 import time
 
-import numpy as np
 
 from linkernel.theory.saddle import saddle_point
 from linkernel.sequence import add_mirror_minima, sequence_problem

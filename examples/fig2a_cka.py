@@ -1,58 +1,31 @@
-"""Fig. 2a: CKA between sampled finite-width kernels and the theory, vs width N.
+"""Fig. 2 (linear analogue): CKA of finite-width kernels with the theory vs N, on the paper's sinusoid task.
 
-For each case (RNN above and below its transition, DNN) the posterior-mean
-kernel of real width-N networks (:func:`linkernel.finite_n.network_sampler.sample_networks`,
-Z2 sign fixed per sample) is compared with the saddle point
-(:func:`linkernel.theory.saddle.saddle_point`): 1 - CKA and the max relative error
-fall with N (as 1/N where the theory's m != 0; as N^-1/2 where the sign fix
-turns a vanishing m into |m|).
+A thin front end of :func:`linkernel.figures.make_figure` (``linkernel figure 2``): the sinusoidal
+response ``y^t = cos(2 pi t / T)``, T = 10, one input at t = 0; (a) 1 - CKA vs N for RNN and DNN,
+(b) the RNN kernel at several N next to the theory, (c) the anti-diagonal autocorrelation.  Writes
+fig2.png, fig2.pdf and fig2.json (every panel's numbers) to ``--out``.
 
-    python examples/fig2a_cka.py --out fig2a_cka.png        # ~5 min on 2 busy cores
+    python examples/fig2a_cka.py --quick                  # exact finite-N posterior, N <= 64: < 1 min
+    python examples/fig2a_cka.py --N 2048                 # sampled networks up to N = 2048 (states its time)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 
-import numpy as np
-
-from linkernel import tasks
-from linkernel.plots import plot_sgld_cka
-from linkernel.finite_n.network_sampler import sample_networks
-
-CASES = {"RNN lambda=3.2 (broken)": ("rnn", 3.2), "RNN lambda=1.0 (symmetric)": ("rnn", 1.0),
-         "DNN lambda=3.2": ("dnn", 3.2)}
+from linkernel.figures import make_figure
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--Ns", type=int, nargs="+", default=[32, 64, 128, 256, 512, 1024])
-    ap.add_argument("--T", type=int, default=4)
-    ap.add_argument("--sweeps", type=int, default=200)
-    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--N", type=int, default=None, help="largest width (default 2048; quick: 64)")
+    ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="fig2a_cka.png")
-    ap.add_argument("--json", default=None, help="also write the numbers here")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures"))
     args = ap.parse_args(argv)
-
-    series = {}
-    for label, (arch, lam) in CASES.items():
-        d = series.setdefault(label, {"N": [], "cka": [], "max_rel_error": [], "seconds": []})
-        for N in args.Ns:
-            r = sample_networks(tasks.endpoint(arch, T=args.T, lam=lam), N, sweeps=args.sweeps, chains=args.chains,
-                                dtype=np.float32, seed=args.seed, progress=False, theory=True)
-            d["N"].append(N)
-            d["cka"].append(r.cka)
-            d["max_rel_error"].append(r.max_rel_error)
-            d["seconds"].append(r.seconds)
-            print(f"{label:28s} N={N:5d}  CKA = {r.cka:.6f}  max rel error = {r.max_rel_error:.4f}  "
-                  f"tau = {r.tau:.1f}  R-hat = {r.rhat:.3f}  {r.seconds:.1f} s", flush=True)
-    plot_sgld_cka(series, args.out)
-    print(f"wrote {args.out}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(series, fh, indent=1)
+    res = make_figure(2, N=args.N, quick=args.quick, out=args.out, seed=args.seed)
+    print(res.summary())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,13 @@ phase's m into |m| ~ N^-1/2: the dotted lines are the theory's prediction of
 that offset, sqrt(2/pi) times the Gaussian width of m under exp(-N S(H))
 (from the Hessian of S on the symmetric branch).
 
+The sampled points (networks and exact posterior at each T, lambda) run as one
+sweep (linkernel.sweep): a LocalCluster of 2 worker processes by default,
+``--scheduler ADDRESS`` for a running dask cluster, ``--serial`` in this process;
+finished points are cached in ``<out>.nc.cache/`` and the grid is written to ``<out>.nc``.
+
     python examples/fig4a_sgld.py --N 512 --out fig4a_sgld.png        # ~5-10 min on 2 busy cores
+    python examples/fig4a_sgld.py --quick                              # T = 3, 4; a few points; N = 64
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 
 import numpy as np
 
@@ -27,6 +34,22 @@ from linkernel.finite_n.exact import exact_posterior
 from linkernel.plots import plot_sgld_order_parameter
 from linkernel.theory.saddle import saddle_point
 from linkernel.finite_n.network_sampler import sample_networks
+from linkernel.sweep import sweep
+
+
+def sampled_point(T, lam, *, N, sweeps, chains, exact, seed, exact_samples=1000):
+    """Width-N networks (and the exact finite-N posterior) at one (T, lambda): the numbers of one point."""
+    p = tasks.endpoint("rnn", T=T, lam=lam)
+    r = sample_networks(p, N, sweeps=sweeps, chains=chains, dtype=np.float32, seed=seed, progress=False)
+    m_ex = m_ex_se = float("nan")
+    if exact:
+        ex = exact_posterior(p, N, chains=4, samples=exact_samples, warmup=exact_samples // 2, seed=seed,
+                             progress=False)
+        m_ex, m_ex_se = ex.order_parameter, ex.order_parameter_stderr
+    acc = r.acceptance.get("W")
+    return {"m": r.order_parameter, "m_stderr": r.order_parameter_stderr, "m_exact": m_ex,
+            "m_exact_stderr": m_ex_se, "tau_m": r.tau_m, "rhat": r.rhat,
+            "acceptance_W": float("nan") if acc is None else acc, "seconds": r.seconds}
 
 
 def m_width(problem, sp, N):
@@ -53,7 +76,13 @@ def main(argv=None):
     ap.add_argument("--json", default=None, help="also write the numbers here")
     ap.add_argument("--replot", default=None, metavar="JSON",
                     help="redraw from the points of an earlier --json output (recomputes only the theory)")
+    ap.add_argument("--quick", action="store_true", help="T = 3, 4, four signals, N = 64, short chains")
+    ap.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+    ap.add_argument("--serial", action="store_true", help="no dask: run the points in this process")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.Ts, args.lams, args.N, args.sweeps, args.grid = [3, 4], [1.0, 2.0, 3.0, 4.0], 64, 150, 0.25
+    exact_samples = 300 if args.quick else 1000
     old = json.load(open(args.replot))["points"] if args.replot else None
     if old:
         args.Ts = sorted({r["T"] for r in old})
@@ -61,6 +90,15 @@ def main(argv=None):
         args.N = old[0]["N"]
 
     theory, baseline, points, exact, rows = {}, {}, {}, {}, []
+    res = None
+    if not old:
+        run = sweep(partial(sampled_point, N=args.N, sweeps=args.sweeps, chains=args.chains, exact=not args.no_exact,
+                            exact_samples=exact_samples),
+                    {"T": args.Ts, "lam": args.lams}, seed=args.seed, output=str(args.out).rsplit(".", 1)[0] + ".nc",
+                    scheduler=args.scheduler, serial=args.serial,
+                    name=f"fig4a-N{args.N}-s{args.sweeps}-c{args.chains}-x{int(not args.no_exact) * exact_samples}")
+        print(run.summary(), flush=True)
+        res = run.dataset
     grid = np.round(np.arange(0.5, max(args.lams) + 1e-9, args.grid), 10)
     for T in args.Ts:
         t0 = time.perf_counter()
@@ -78,29 +116,18 @@ def main(argv=None):
         for lam in args.lams:
             if old:
                 row = next(r for r in old if r["T"] == T and r["lam"] == lam)
-                pl.append(lam), pm.append(row["m"]), pe.append(row["m_stderr"])
-                if np.isfinite(row["m_exact"]):
-                    em.append(row["m_exact"])
-                rows.append(row)
-                continue
-            p = tasks.endpoint("rnn", T=T, lam=lam)
-            r = sample_networks(p, args.N, sweeps=args.sweeps, chains=args.chains, dtype=np.float32,
-                                seed=args.seed, progress=False)
-            pl.append(lam)
-            pm.append(r.order_parameter)
-            pe.append(r.order_parameter_stderr)
-            m_th = float(np.interp(lam, *theory[T]))
-            m_ex = m_ex_se = float("nan")
-            if not args.no_exact:
-                ex = exact_posterior(p, args.N, chains=4, samples=1000, warmup=500, seed=args.seed, progress=False)
-                m_ex, m_ex_se = ex.order_parameter, ex.order_parameter_stderr
-                em.append(m_ex)
-            rows.append({"T": T, "lam": lam, "N": args.N, "m": r.order_parameter, "m_stderr": r.order_parameter_stderr,
-                         "m_theory": m_th, "m_exact": m_ex, "m_exact_stderr": m_ex_se, "tau_m": r.tau_m,
-                         "rhat": r.rhat, "acceptance_W": r.acceptance.get("W"), "seconds": r.seconds})
-            print(f"  T={T} lambda={lam:<4g} m = {r.order_parameter:8.4f} +- {r.order_parameter_stderr:.4f}  "
-                  f"exact {m_ex:8.4f} +- {m_ex_se:.4f}  theory {m_th:8.4f}  tau_m = {r.tau_m:5.1f} sweeps  "
-                  f"R-hat = {r.rhat:.3f}  {r.seconds:.1f} s", flush=True)
+            else:
+                pt = res.sel(T=T, lam=lam)
+                row = {"T": T, "lam": lam, "N": args.N, **{k: float(pt[k]) for k in res.data_vars},
+                       "m_theory": float(np.interp(lam, *theory[T]))}
+                print(f"  T={T} lambda={lam:<4g} m = {row['m']:8.4f} +- {row['m_stderr']:.4f}  "
+                      f"exact {row['m_exact']:8.4f} +- {row['m_exact_stderr']:.4f}  theory {row['m_theory']:8.4f}  "
+                      f"tau_m = {row['tau_m']:5.1f} sweeps  R-hat = {row['rhat']:.3f}  {row['seconds']:.1f} s",
+                      flush=True)
+            pl.append(lam), pm.append(row["m"]), pe.append(row["m_stderr"])
+            if np.isfinite(row["m_exact"]):
+                em.append(row["m_exact"])
+            rows.append(row)
         points[T] = (pl, pm, pe)
         if em:
             exact[T] = (pl, em)

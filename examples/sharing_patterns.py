@@ -49,7 +49,7 @@ def patterns(T: int) -> list:
     steps = list(range(T))
     out = [("RNN", lk.rnn(T)), ("DNN", lk.dnn(T)),
            ("DNN + tied {1,2}", lk.dnn_with_tied_pair(T, 1, 2)),
-           (f"DNN + tied {{T-2,T-1}}", lk.dnn_with_tied_pair(T, T - 2, T - 1))]
+           ("DNN + tied {T-2,T-1}", lk.dnn_with_tied_pair(T, T - 2, T - 1))]
     if T >= 4:
         out.append(("DNN + tied {1,3}", lk.dnn_with_tied_pair(T, 1, 3)))
     out += [("tied blocks of 2 (shared U)", lk.tied_blocks(T, 2, shared_u=True)),

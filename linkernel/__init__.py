@@ -11,7 +11,8 @@ The flow of the package is the layout of its folders; each layer imports only th
                                    stability, Landau, critical point, LaTeX
     finite_n/                      exact rotation-invariant reduction, HMC and diagnostics (mcmc),
                                    networks and their sampler, finite-size scaling
-    sequence, plots, report        sequence tasks and sweeps, figures, the main job
+    sequence, sweep, figures,      sequence tasks, grids on a distributed engine, the paper's figures,
+    plots, report                  plots, the main job
     cli                            parses, calls one function, prints its summary
 """
 
@@ -31,15 +32,23 @@ from linkernel.symbolic.critical import CriticalPoint, critical_point, order_map
 from linkernel.symbolic.equations import SaddleEquations, saddle_point_equations
 from linkernel.symbolic.latex import derivation_document, write_derivation
 from linkernel.symbolic.patterns import PatternCriticalPoint, pattern_critical_point, pattern_landau
+from linkernel.symbolic.order import general_order, landau_b, transition_order, tricritical_kappa
 
-from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
+from linkernel.theory.branches import Branch, ContinuationPoint, ContinuationWarning, SpecialPoint, Trace
 from linkernel.theory.continuation import follow, point_at, trace, trace_endpoint
 from linkernel.theory.exponent import ExponentEstimate, critical_exponent
 from linkernel.theory.special_points import (ConstrainedMinimum, constrained_minimum, critical_lambda,
                                              odd_hessian_minimum, symmetric_saddle)
 from linkernel.theory.landscape import Landscape, LandscapeCurve, landscape, landscape_at
+from linkernel.theory.finite_width import FiniteWidth, FiniteWidthWarning, finite_width
+from linkernel.theory.spectrum import (SpectrumReport, WeightSpectrum, network_weights, sampled_spectrum,
+                                       spectral_threshold, spectrum_report, weight_spectrum)
+from linkernel.theory.phase_diagram import (PhaseDiagram, PhaseDiagramWarning, PhaseSummary, phase_diagram,
+                                            phase_summary)
 
 from linkernel.finite_n.exact import ExactResult, Reduction, exact_posterior, limit_kernel
+from linkernel.finite_n.diagnostics import Diagnostics, SamplerWarning
+from linkernel.finite_n.spectra import WeightSpectra
 from linkernel.finite_n.finite_size import FiniteSizeScaling, Rounding, finite_size_scaling, rounding
 from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDDivergence, SGLDResult, cka, langevin_extrapolated,
                                                 run_sgld, sample_networks, sample_posterior)
@@ -48,5 +57,8 @@ from linkernel.sequence import (SequenceResult, SequenceSimulation, SequenceSwee
                                 supervised_steps, sweep_lambda, sweep_supervised)
 
 from linkernel.report import Report, run_report
+from linkernel.figures import FigureResult, make_figure
+# ``linkernel.sweep`` is the function (the module stays importable as ``from linkernel.sweep import ...``)
+from linkernel.sweep import SweepResult, run_sweep_config, sweep
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Which timesteps share which weights (THEORY.md section 2b).
+"""Which timesteps share which weights (derivations/exact_reduction.tex, "Any weight-sharing pattern").
 
 An RNN is a DNN with shared weights.  Give every recurrent step ``t = 1..T-1``
 a matrix ``W^(t)`` and every step ``t = 0..T-1`` an input matrix ``U^(t)``,
@@ -111,7 +111,7 @@ class Architecture:
         return np.array([w if x is None else x for x in self.w], dtype=float)
 
     def recurrent_mask(self, w: float = 1.0) -> np.ndarray:
-        """``(T, T)``: ``w_g`` where ``t, t' >= 1`` use the same W_g, else 0 (M of THEORY.md, weighted)."""
+        """``(T, T)``: ``w_g`` where ``t, t' >= 1`` use the same W_g, else 0 (the mask M of the action, derivations/rnn_T4_P1.tex eq. (sigma), weighted)."""
         M = np.zeros((self.T, self.T))
         var = self.group_variances(w)
         for g, members in enumerate(self.W):
@@ -122,7 +122,7 @@ class Architecture:
 
     @property
     def shares(self) -> np.ndarray:
-        """``(T, T)`` 0/1: 1 where ``t, t' >= 1`` use the same recurrent matrix (M of THEORY.md)."""
+        """``(T, T)`` 0/1: 1 where ``t, t' >= 1`` use the same recurrent matrix (the mask M of the action, derivations/rnn_T4_P1.tex eq. (sigma))."""
         return (self.recurrent_mask(1.0) > 0).astype(float)
 
     @property

@@ -5,10 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 
+def _zero_signed(fmt: str, x: float) -> str:
+    """``fmt`` of x, with a value that prints as zero printed as 0 (no -0.000000)."""
+    text = fmt.format(x)
+    try:
+        return fmt.format(0.0) if float(text) == 0 else text
+    except ValueError:
+        return text
+
+
 def format_matrix(M, fmt: str = "{:10.6f}") -> str:
-    """Rows of formatted numbers, indented two spaces; adding 0.0 turns printed -0.000000 into 0.000000."""
-    M = np.round(np.atleast_2d(np.asarray(M, dtype=float)), 12) + 0.0
-    return "\n".join("  " + " ".join(fmt.format(x) for x in row) for row in M)
+    """Rows of formatted numbers, indented two spaces; entries that print as zero print as 0.000000."""
+    M = np.atleast_2d(np.asarray(M, dtype=float))
+    return "\n".join("  " + " ".join(_zero_signed(fmt, x) for x in row) for row in M)
+
+
+def chop(x: float, scale: float, rtol: float = 1e-12) -> float:
+    """x, or 0.0 when |x| is rounding noise against ``scale`` (an m = 4e-56 on the symmetric branch is 0)."""
+    return 0.0 if abs(x) <= rtol * abs(scale) else float(x)
 
 
 def task_name(problem) -> str:

@@ -1,6 +1,6 @@
 """What is being asked: the network, the data, the hyperparameters, the signal.
 
-Conventions (THEORY.md section 1 and 2):
+Conventions (derivations/rnn_T4_P1.tex, "Model and task" and "The action"):
 
 * ``T`` counts hidden states, ``t = 0 .. T-1`` as in the paper; the last state
   is ``t = T-1``.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -31,6 +32,59 @@ def index(t: int, p: int, P: int) -> int:
 def time_blocks(A: np.ndarray, P: int) -> np.ndarray:
     """A ``(T, T)`` matrix over times expanded to the ``(TP, TP)`` kernel ordering (each entry a P x P block)."""
     return np.kron(np.asarray(A, dtype=float), np.ones((P, P)))
+
+
+# cached properties that depend on lambda (dropped by with_(lam=...)); the others depend on the data only
+_LAM_DEPENDENT = ("y_S", "symmetries", "has_z2", "odd_mask")
+
+
+def _finite(name: str, value) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be a finite real number")
+    try:
+        val = float(value)
+    except (TypeError, ValueError):
+        val = float("nan")
+    if not math.isfinite(val):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be a finite real number")
+    return val
+
+
+def _real_array(name: str, value) -> np.ndarray:
+    """A float array from real numbers (complex, strings or ragged lists are refused, not cast)."""
+    try:
+        a = np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{name} is invalid; {name} must be a rectangular array of real numbers") from None
+    if a.dtype.kind == "c":
+        raise ValueError(f"{name} has complex entries; {name} must be real")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name} has entries of type {a.dtype}; {name} must be an array of real numbers")
+    return a.astype(float)
+
+
+def _pairs(supervised) -> tuple:
+    """The supervised set as a tuple of integer (t, p) pairs; 1.7 is not a timestep."""
+    bad = ValueError(f"supervised={supervised!r} is invalid; supervised must be a list of integer (t, p) pairs")
+    if isinstance(supervised, (str, bytes)):
+        raise bad
+    try:
+        pairs = [tuple(s) for s in supervised]
+    except TypeError:
+        raise bad from None
+    out = []
+    for pair in pairs:
+        if len(pair) != 2:
+            raise bad
+        ints = []
+        for v in pair:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)):
+                raise bad
+            if not float(v).is_integer():
+                raise ValueError(f"supervised pair {pair!r} is invalid; t and p must be integers")
+            ints.append(int(v))
+        out.append(tuple(ints))
+    return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,20 +125,16 @@ class Problem:
     def __post_init__(self):
         T = _count("T", self.T)
         object.__setattr__(self, "T", T)
+        # the data's shape is checked before the architecture is built for T (a T of 1e308 is refused by
+        # its mismatch with x, not by building a partition of 1e308 steps)
+        x = _real_array("x", self.x)
+        if x.ndim != 3 or x.shape[0] != T or min(x.shape) < 1:
+            raise ValueError(f"x has shape {x.shape}; x must have shape (T, P, D) = ({T}, P, D) with P, D >= 1")
         object.__setattr__(self, "arch", Architecture.from_spec(self.arch, T))
         for name in ("w", "v", "u", "kappa"):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
-        try:
-            lam = float(self.lam)
-        except (TypeError, ValueError):
-            lam = float("nan")
-        if not math.isfinite(lam):
-            raise ValueError(f"lam={self.lam!r} is invalid; lam must be a finite real number")
-        object.__setattr__(self, "lam", lam)
+        object.__setattr__(self, "lam", _finite("lam", self.lam))
 
-        x = np.asarray(self.x, dtype=float)
-        if x.ndim != 3 or x.shape[0] != T or min(x.shape) < 1:
-            raise ValueError(f"x has shape {x.shape}; x must have shape (T, P, D) = ({T}, P, D) with P, D >= 1")
         if not np.all(np.isfinite(x)):
             raise ValueError("x contains non-finite values; inputs must be finite")
         P = x.shape[1]
@@ -95,10 +145,7 @@ class Problem:
                 "linearly independent (nonzero, and P <= D), otherwise the kernel at t=0 is singular")
         object.__setattr__(self, "x", _readonly(x))
 
-        try:
-            S = tuple((int(t), int(p)) for t, p in self.supervised)
-        except (TypeError, ValueError):
-            raise ValueError(f"supervised={self.supervised!r} is invalid; supervised must be a list of (t, p) pairs") from None
+        S = _pairs(self.supervised)
         if not S:
             raise ValueError("supervised=() is empty; supervise at least one (t, p) pair")
         for t, p in S:
@@ -108,7 +155,7 @@ class Problem:
             raise ValueError(f"supervised={S!r} has repeated pairs; each (t, p) may appear once")
         object.__setattr__(self, "supervised", S)
 
-        yhat = np.asarray(self.yhat, dtype=float)
+        yhat = _real_array("yhat", self.yhat)
         if yhat.shape != (T, P):
             raise ValueError(f"yhat has shape {yhat.shape}; yhat must have shape (T, P) = ({T}, {P})")
         if not np.all(np.isfinite(yhat)):
@@ -129,36 +176,38 @@ class Problem:
         """Size of the kernel, ``T * P``."""
         return self.T * self.P
 
-    @property
+    @cached_property
     def supervised_index(self) -> np.ndarray:
         """Kernel rows of the supervised pairs, in the order of S."""
-        return np.array([index(t, p, self.P) for t, p in self.supervised], dtype=int)
+        idx = np.array([index(t, p, self.P) for t, p in self.supervised], dtype=int)
+        idx.setflags(write=False)
+        return idx
 
-    @property
+    @cached_property
     def y_S(self) -> np.ndarray:
         """Targets on the supervised set, ``lam * yhat_S``."""
-        return self.lam * np.array([self.yhat[t, p] for t, p in self.supervised])
+        return _readonly(self.lam * np.array([self.yhat[t, p] for t, p in self.supervised]))
 
     @property
     def targets(self) -> np.ndarray:
         """Targets ``lam * yhat`` at every ``(t, p)``, shape ``(T, P)``."""
         return self.lam * np.asarray(self.yhat)
 
-    @property
+    @cached_property
     def input_kernel(self) -> np.ndarray:
         """C: ``(u/D) x_p^t . x_p'^t'`` where ``U^(t)`` and ``U^(t')`` are one matrix, else 0; ``(TP, TP)``.
 
         RNN: all pairs of times (U is shared).  DNN: only ``t = t'``.
         """
         X = self.x.reshape(self.n, self.D)
-        return (self.u / self.D) * (X @ X.T) * time_blocks(self.arch.input_mask, self.P)
+        return _readonly((self.u / self.D) * (X @ X.T) * time_blocks(self.arch.input_mask, self.P))
 
-    @property
+    @cached_property
     def time_mask(self) -> np.ndarray:
         """``(TP, TP)`` 0/1 matrix that is 1 where ``t = t'`` (block diagonal in time)."""
-        return time_blocks(np.eye(self.T), self.P)
+        return _readonly(time_blocks(np.eye(self.T), self.P))
 
-    @property
+    @cached_property
     def mask(self) -> np.ndarray:
         """Architecture mask M^{tt'} over times, shape ``(T, T)``: 1 where W^(t), W^(t') are one matrix.
 
@@ -166,18 +215,18 @@ class Problem:
         never enter) for the RNN; the identity for the DNN.
         """
         if self.arch.is_rnn:
-            return np.ones((self.T, self.T))
-        M = self.arch.shares
+            return _readonly(np.ones((self.T, self.T)))
+        M = np.array(self.arch.shares, dtype=float)
         M[0, 0] = 1.0
-        return M
+        return _readonly(M)
 
-    @property
+    @cached_property
     def recurrent_mask(self) -> np.ndarray:
         """``(TP, TP)``: the group variance ``w_g`` where W^(t), W^(t') are the same W_g (t, t' >= 1), else 0.
 
         Sigma(H) = C + recurrent_mask * shift(H), with shift(H)^{tt'} = H^{t-1,t'-1}.
         """
-        return time_blocks(self.arch.recurrent_mask(self.w), self.P)
+        return _readonly(time_blocks(self.arch.recurrent_mask(self.w), self.P))
 
     def _is_symmetry(self, s: np.ndarray) -> bool:
         C = self.input_kernel
@@ -187,7 +236,7 @@ class Problem:
         sy = s[self.supervised_index] * y
         return bool(np.allclose(sy, y) or np.allclose(sy, -y))
 
-    @property
+    @cached_property
     def symmetries(self) -> tuple:
         """The W groups whose flip ``W_g -> -W_g`` leaves S invariant, as ``(g, signs)`` with signs of shape (TP,).
 
@@ -202,7 +251,7 @@ class Problem:
                 out.append((g, s))
         return tuple(out)
 
-    @property
+    @cached_property
     def has_z2(self) -> bool:
         """Whether ``W -> -W`` for every W at once is a symmetry: H^{tt'} -> (-1)^(t+t') H^{tt'} leaves S invariant.
 
@@ -212,7 +261,7 @@ class Problem:
         """
         return self.T >= 2 and self._is_symmetry(self.parity_signs)
 
-    @property
+    @cached_property
     def odd_mask(self) -> np.ndarray:
         """``(TP, TP)`` bool: entries that change sign under at least one symmetry (zero on the symmetric branch)."""
         odd = np.zeros((self.n, self.n), bool)
@@ -220,12 +269,13 @@ class Problem:
             odd |= np.outer(s, s) < 0
         if self.has_z2:
             odd |= np.outer(self.parity_signs, self.parity_signs) < 0
+        odd.setflags(write=False)
         return odd
 
-    @property
+    @cached_property
     def parity_signs(self) -> np.ndarray:
         """``(-1)^t`` for each kernel row, shape ``(TP,)``: the flip of every W group at once."""
-        return np.repeat((-1.0) ** np.arange(self.T), self.P)
+        return _readonly(np.repeat((-1.0) ** np.arange(self.T), self.P))
 
     def order_parameters(self, H: np.ndarray) -> dict:
         """Each shared W group's order parameter ``m_g = H^{t_g, s_g}`` (pattern-averaged), by group index.
@@ -236,16 +286,93 @@ class Problem:
         return {g: _entry(H, *self.arch.order_pair(g), self.P) for g in self.arch.shared_groups()}
 
     def with_(self, **changes) -> "Problem":
-        """A copy with some fields changed (validated again), e.g. ``p.with_(lam=2.0)``."""
+        """A copy with some fields changed (validated again), e.g. ``p.with_(lam=2.0)``.
+
+        Changing only ``lam`` (what continuation does at every step) skips the
+        re-validation of the unchanged data and keeps the cached kernels and
+        masks, which do not depend on lambda.
+        """
+        if set(changes) == {"lam"}:
+            lam = _finite("lam", changes["lam"])
+            new = object.__new__(type(self))
+            keep = {k: v for k, v in self.__dict__.items() if k not in _LAM_DEPENDENT}
+            new.__dict__.update(keep)
+            object.__setattr__(new, "lam", lam)
+            return new
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
+        """Problem's own arguments (and the derived P, D, architecture) as JSON data; read back by :meth:`from_dict`."""
         return {
             "name": self.name, "arch": str(self.arch), "architecture": self.arch.to_dict(), "T": self.T, "P": self.P, "D": self.D,
             "w": self.w, "v": self.v, "u": self.u, "kappa": self.kappa, "lam": self.lam,
             "supervised": [list(s) for s in self.supervised],
             "x": self.x.tolist(), "yhat": self.yhat.tolist(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Problem":
+        """The Problem that :meth:`to_dict` wrote (or any dict of Problem's own arguments).
+
+        Keys: ``arch`` (``"rnn"``, ``"dnn"`` or a pattern, :meth:`Architecture.from_spec`),
+        ``T``, ``x`` (T, P, D), ``supervised`` (list of [t, p]), ``yhat`` (T, P),
+        and optionally ``w, v, u, kappa, lam, name``.  The derived keys ``P``,
+        ``D`` and ``architecture`` that to_dict adds are checked against the
+        data; any other key is an error (a misspelt ``kapa`` must not fall back
+        to the default silently).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"problem={type(data).__name__} is invalid; a problem is a JSON object (dict)")
+        own = {"arch", "T", "x", "supervised", "yhat", "w", "v", "u", "kappa", "lam", "name"}
+        derived = {"P", "D", "architecture"}
+        unknown = sorted(set(data) - own - derived - {"_doc"})
+        if unknown:
+            raise ValueError(f"problem key {unknown[0]!r} is invalid; the keys are Problem's arguments: "
+                             + ", ".join(sorted(own)))
+        missing = [k for k in ("T", "x", "supervised", "yhat") if k not in data]
+        if missing:
+            raise ValueError(f"problem key {missing[0]!r} is missing; a problem needs T, x, supervised and yhat")
+        kw = {k: data[k] for k in own if k in data}
+        if "architecture" in data and "arch" not in data:
+            kw["arch"] = data["architecture"]
+        kw.setdefault("arch", "rnn")
+        problem = cls(**kw)
+        for k in ("P", "D"):
+            if k in data and data[k] != getattr(problem, k):
+                raise ValueError(f"problem key {k}={data[k]!r} is invalid; x has {k} = {getattr(problem, k)}")
+        return problem
+
+    @classmethod
+    def from_file(cls, path, name: str | None = None) -> "Problem":
+        """A problem from a JSON file of :meth:`to_dict`'s keys (ValueError naming the file when it cannot be read).
+
+        A file may also hold a collection ``{"problems": [{...}, ...]}`` (as
+        ``problems/ill_conditioned.json``); ``name`` picks one by its ``name``
+        key or its index.
+        """
+        import json
+        try:
+            with open(path) as fh:
+                data = json.load(fh)
+        except OSError as e:
+            raise ValueError(f"problem={str(path)!r} is invalid; the file cannot be read ({e.strerror})") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"problem={str(path)!r} is invalid; not JSON ({e.msg} at line {e.lineno})") from None
+        if isinstance(data, dict) and isinstance(data.get("problems"), list):
+            items = data["problems"]
+            names = [str(d.get("name", k)) if isinstance(d, dict) else str(k) for k, d in enumerate(items)]
+            if name is None and len(items) == 1:
+                return cls.from_dict(items[0])
+            if name is None:
+                raise ValueError(f"problem={str(path)!r} holds {len(items)} problems; pick one as FILE:NAME, "
+                                 "NAME one of " + ", ".join(names))
+            for k, n in enumerate(names):
+                if name in (n, str(k)):
+                    return cls.from_dict(items[k])
+            raise ValueError(f"problem name {name!r} is invalid; {str(path)!r} holds " + ", ".join(names))
+        if name is not None:
+            raise ValueError(f"problem={str(path)!r} holds one problem; drop the name {name!r}")
+        return cls.from_dict(data)
 
 
 def kernel_entry(H: np.ndarray, t: int, s: int, P: int):
@@ -268,7 +395,7 @@ def order_parameter(H: np.ndarray, T: int, P: int) -> float:
     return _entry(H, T - 1, T - 2, P)
 
 
-def _z2_generators(problem: "Problem") -> tuple:
+def z2_generators(problem: "Problem") -> tuple:
     """The flips whose sign conventions are fixed, each with the kernel entry that must end up >= 0.
 
     One per shared W group g whose flip is a symmetry (entry ``m_g``,
@@ -298,7 +425,7 @@ def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
     ``H^{tt'}`` whose rows sit on opposite sides of an odd number of g's steps
     flip sign; which of the mirror kernels a sample or a minimiser lands on is
     arbitrary.  Every module uses this helper to report one representative:
-    among the products of the flips of :func:`_z2_generators` (each shared
+    among the products of the flips of :func:`z2_generators` (each shared
     group g with a symmetry, with entry ``m_g = H^{t_g, s_g}``; and, if the
     last step's W is unshared, all unshared W at once, with entry m), the
     first (in the order of the groups) that makes every such entry >= 0 is
@@ -312,7 +439,7 @@ def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
     vanishes as N -> infinity.
     """
     H = np.asarray(H)
-    gens = _z2_generators(problem)
+    gens = z2_generators(problem)
     if not gens:
         return H
     P, k = problem.P, len(gens)

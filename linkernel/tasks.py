@@ -1,4 +1,4 @@
-"""The paper's tasks (THEORY.md section 1) as :class:`~linkernel.problem.Problem` constructors.
+"""The paper's tasks (the paper's section 2; conventions in :mod:`linkernel.problem`) as :class:`~linkernel.problem.Problem` constructors.
 
 All take the hyperparameters ``w, v, u, kappa`` and the signal ``lam`` as
 keywords (defaults: the paper's ``w = v = u = 1``, ``kappa = 0.1``).
@@ -9,7 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 from linkernel.problem import Problem
-from linkernel.validation import count as _count
+from linkernel.validation import count as _count, positive as _positive
+
+
+def _steps(supervised, T: int) -> list:
+    """The supervised timesteps (default: all), as integers; a string such as '01' is refused, not iterated."""
+    if supervised is None:
+        return list(range(T))
+    if isinstance(supervised, (str, bytes)) or not hasattr(supervised, "__iter__"):
+        raise ValueError(f"supervised={supervised!r} is invalid; supervised must be a list of integer timesteps")
+    return [_count("supervised timestep", t, low=0) for t in supervised]
 
 
 def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, labels=None,
@@ -29,7 +38,10 @@ def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, la
     x[0, :, :P] = np.sqrt(D) * np.eye(P)
     if labels is None:
         labels = [(-1.0) ** p for p in range(P)]
-    labels = np.asarray(labels, dtype=float)
+    try:
+        labels = np.asarray(labels, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"labels={labels!r} is invalid; labels must be {P} real numbers") from None
     if labels.shape != (P,):
         raise ValueError(f"labels has shape {labels.shape}; labels must have one entry per pattern, shape ({P},)")
     yhat = np.zeros((T, P))
@@ -47,8 +59,7 @@ def sinusoid(arch: str = "rnn", T: int = 10, supervised=None, **hyper) -> Proble
     x = np.zeros((T, 1, 1))
     x[0, 0, 0] = 1.0
     yhat = np.cos(2 * np.pi * np.arange(T) / T)[:, None]
-    steps = range(T) if supervised is None else supervised
-    return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in steps], yhat=yhat,
+    return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in _steps(supervised, T)], yhat=yhat,
                    name="sinusoid", **hyper)
 
 
@@ -61,9 +72,9 @@ def teacher_outputs(T: int, period: float = 10.0, radius: float = 1.0) -> np.nda
     so ``yhat^t = radius^t cos(2 pi t / period)``.  Returned shape ``(T,)``.
     """
     T = _count("T", T)
-    if not (np.isfinite(period) and period > 0):
-        raise ValueError(f"period={period!r} is invalid; period must be a positive number of steps")
-    if not (np.isfinite(radius) and 0 < radius <= 1):
+    period = _positive("period", period)
+    radius = _positive("radius", radius)
+    if not radius <= 1:
         raise ValueError(f"radius={radius!r} is invalid; the teacher's eigenvalues must lie in 0 < |z| <= 1")
     phi = 2 * np.pi / period
     W = radius * np.array([[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]])
@@ -87,6 +98,5 @@ def teacher_sequence(arch: str = "rnn", T: int = 10, period: float = 10.0, radiu
     x = np.zeros((T, 1, 1))
     x[0, 0, 0] = 1.0
     yhat = teacher_outputs(T, period, radius)[:, None]
-    steps = range(T) if supervised is None else supervised
-    return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in steps], yhat=yhat,
+    return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in _steps(supervised, T)], yhat=yhat,
                    name="teacher", **hyper)

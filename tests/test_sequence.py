@@ -1,6 +1,6 @@
 """Sequence tasks (issue 6): every check compares two independent computations or a property that must hold.
 
-The independent route used here re-writes the action from THEORY.md section 2
+The independent route used here re-writes the action from its definition (derivations/rnn_T4_P1.tex, "The action")
 with explicit loops (no code shared with linkernel.theory.action), differentiates it
 by complex steps, minimises it with BFGS from the identity kernel in a plain
 Cholesky parametrisation, polishes with Newton (finite-difference Jacobian),

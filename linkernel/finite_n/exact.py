@@ -76,8 +76,8 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import minimize
 
-from linkernel.theory.action import predictions, readout_kernel
-from linkernel.finite_n.mcmc import ess, hmc, mcse, rhat
+from linkernel.theory.action import readout_kernel
+from linkernel.finite_n.mcmc import hmc
 from linkernel.formatting import format_matrix, hyper_text, task_name
 from linkernel.problem import Problem, fix_z2_sign, kernel_entry
 from linkernel.serialize import jsonable
@@ -489,24 +489,114 @@ def limit_kernel(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float 
 
 
 # --- the sampler's front end ------------------------------------------------------------
+N_MAX = 10 ** 12
+"""Largest width the reduction samples: the log density is O(N) and its float64 rounding, ~1e-16 N,
+must stay far below the O(1) energy differences HMC tests (at 1e12 it is ~1e-4)."""
+
+
+def output_draws(problem: Problem, H) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of the outputs f given the kernel, for a stack of kernels ``H`` (..., TP, TP).
+
+    The readout v ~ N(0, v I) is independent of the hidden states, so given h
+    (of a real network, or of a reduced draw) ``f = h^T v / N`` is Gaussian,
+    ``N(0, v H / N)``, and conditioning on ``y_S = f_S + N(0, kappa/N)`` gives
+    exactly (``derivations/exact_reduction.tex``, "The readout integrates out")
+
+        E[f | H, y]   = v H_{:S} (v H_SS + kappa I)^-1 y_S
+        Var[f | H, y] = (1/N) v diag(H - v H_{:S} (v H_SS + kappa I)^-1 H_{S:})
+
+    Returned with shape (..., T, P) each, the variance *without* its factor
+    1/N (N is not an argument: multiply by 1/N).  Averaging the conditional mean over draws is the
+    Rao-Blackwellised posterior mean of f.
+    """
+    H = np.asarray(H, dtype=float)
+    idx = problem.supervised_index
+    Km = readout_kernel(problem, H)
+    HS = H[..., :, idx]                                                           # (..., n, |S|)
+    alpha = np.linalg.solve(Km, np.broadcast_to(problem.y_S, Km.shape[:-1])[..., None])        # (..., |S|, 1)
+    mean = problem.v * (HS @ alpha)[..., 0]
+    KiHS = np.linalg.solve(Km, np.swapaxes(HS, -1, -2))                           # (..., |S|, n)
+    var = problem.v * (np.diagonal(H, axis1=-2, axis2=-1) - problem.v * np.sum(HS * np.swapaxes(KiHS, -1, -2), -1))
+    shape = H.shape[:-2] + (problem.T, problem.P)
+    return mean.reshape(shape), np.maximum(var, 0.0).reshape(shape)
+
+
+class _DrawsResult:
+    """What the sampler results share: the verdict, the draws as ArviZ InferenceData, NetCDF output.
+
+    Subclasses are frozen dataclasses with ``problem``, ``N``, ``draws``
+    (chains, samples, TP, TP: sign-fixed kernels), ``f_draws`` (chains,
+    samples, T, P), ``diagnostics`` (:class:`~linkernel.finite_n.diagnostics.Diagnostics`).
+    """
+
+    @property
+    def converged(self) -> bool:
+        """R-hat <= 1.01 (>= 2 chains), bulk ESS >= 100 for every entry, no divergences."""
+        return self.diagnostics.converged
+
+    @property
+    def warnings(self) -> tuple:
+        """The failed checks, one line each (empty when converged)."""
+        return self.diagnostics.warnings
+
+    def _sample_stats(self) -> dict:
+        return {}
+
+    def to_inference_data(self):
+        """``arviz.InferenceData``: posterior draws of the kernel entries ``H`` (dims t, p, t2, p2: the
+        entry H_{pp2}^{t t2}), the order parameter ``m`` and the outputs ``f`` (t, p); the Z2 sign of every
+        draw fixed as in ``kernel``; sampler statistics where the sampler has them."""
+        from linkernel.finite_n.diagnostics import inference_data
+        pr = self.problem
+        C, S = self.draws.shape[:2]
+        Hd = self.draws.reshape(C, S, pr.T, pr.P, pr.T, pr.P)
+        m = (kernel_entry(self.draws, pr.T - 1, pr.T - 2, pr.P) if pr.T > 1 else np.zeros((C, S)))
+        coords = {"t": np.arange(pr.T), "p": np.arange(pr.P), "t2": np.arange(pr.T), "p2": np.arange(pr.P)}
+        dims = {"H": ["t", "p", "t2", "p2"], "f": ["t", "p"], "m": []}
+        attrs = {"linkernel_result": type(self).__name__, "N": int(self.N), "problem": _json(pr.to_dict()),
+                 "sign_convention": "Z2 sign fixed per draw: m = H^{T-1,T-2} >= 0 and every shared group's m_g >= 0",
+                 "f": "E[f | H, y] per draw (the readout integrated out exactly)"}
+        return inference_data({"H": Hd, "m": m, "f": self.f_draws}, coords, dims, self._sample_stats(), attrs)
+
+    def save(self, path) -> str:
+        """Write :meth:`to_inference_data` as NetCDF (``arviz.InferenceData.to_netcdf``); returns the path."""
+        import os
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"path={path!r} is invalid; the folder {folder} does not exist")
+        self.to_inference_data().to_netcdf(path)
+        return path
+
+
+def _json(d) -> str:
+    from linkernel.serialize import dumps
+    return dumps(d, indent=None)
+
+
 @dataclass(frozen=True, eq=False)
-class ExactResult:
+class ExactResult(_DrawsResult):
     """The exact finite-N posterior of a problem, by HMC on the reduced variables.
 
     ``kernel`` (TP, TP): posterior mean of H = (1/N) h.h, each draw brought to
     the Z2 representative with m = H^{T-1,T-2} >= 0 (and every shared group's
     m_g >= 0; :func:`~linkernel.problem.fix_z2_sign`) before averaging;
-    ``stderr``, ``ess``, ``rhat``: Monte Carlo standard error, effective
-    sample size and rank-normalised split R-hat of every entry (R-hat is NaN,
-    None in :meth:`to_dict`, for one chain).  ``order_parameter``: posterior
-    mean of m (same sign convention), with ``order_parameter_stderr``;
-    ``order_parameters``: each shared W group's ``m_g = H^{t_g, t_g-1}``
-    (:meth:`~linkernel.problem.Problem.order_parameters`) as
-    ``{group: (mean, stderr)}``.  ``predictions`` (T, P): posterior mean
-    outputs (exact given H, averaged over draws).  ``samples`` draws per chain
-    after ``warmup``; ``acceptance`` mean Metropolis acceptance;
-    ``n_gradients`` gradient evaluations per chain; ``draws`` the sign-fixed
-    kernel draws (chains, samples, TP, TP), not in :meth:`to_dict`.
+    ``stderr`` its Monte Carlo standard error, ``ess`` the bulk effective
+    sample size and ``rhat`` the rank-normalised split R-hat of every entry
+    (:mod:`linkernel.finite_n.diagnostics`; ``rhat`` is None for one chain:
+    undefined).  ``order_parameter``: posterior mean of m (same sign
+    convention), with ``order_parameter_stderr``; ``order_parameters``: each
+    shared W group's ``m_g = H^{t_g, t_g-1}`` as ``{group: (mean, stderr)}``.
+    ``predictions`` (T, P): posterior-mean outputs E f (the conditional mean
+    given H, exact, averaged over draws: :func:`output_draws`), with
+    ``predictions_stderr`` (its MCSE) and ``predictions_sd`` (the posterior
+    standard deviation of f itself, conditional variance included).
+    ``samples`` draws per chain after ``warmup``; ``acceptance`` mean
+    Metropolis acceptance; ``divergences`` divergent transitions after
+    warm-up; ``n_gradients`` gradient evaluations per chain;
+    ``diagnostics`` the verdict (``converged``, ``warnings``); ``draws`` the
+    sign-fixed kernel draws (chains, samples, TP, TP) and ``f_draws`` (chains,
+    samples, T, P), not in :meth:`to_dict` (see :meth:`to_inference_data`, :meth:`save`).
     """
 
     problem: Problem
@@ -514,7 +604,7 @@ class ExactResult:
     kernel: np.ndarray
     stderr: np.ndarray
     ess: np.ndarray
-    rhat: np.ndarray
+    rhat: np.ndarray | None
     order_parameter: float
     order_parameter_stderr: float
     predictions: np.ndarray
@@ -527,32 +617,41 @@ class ExactResult:
     seconds: float
     draws: np.ndarray
     order_parameters: dict = None
+    predictions_stderr: np.ndarray = None
+    predictions_sd: np.ndarray = None
+    f_draws: np.ndarray = None
+    diagnostics: object = None
+    step_size: float | None = None
 
     @property
-    def max_rhat(self) -> float:
-        return float(np.nanmax(self.rhat)) if np.any(np.isfinite(self.rhat)) else float("nan")
+    def max_rhat(self) -> float | None:
+        """Largest R-hat over entries; None for one chain (undefined)."""
+        return self.diagnostics.max_rhat
 
     @property
-    def min_ess(self) -> float:
-        return float(np.nanmin(self.ess))
+    def min_ess(self) -> float | None:
+        return self.diagnostics.min_ess
 
     def to_dict(self) -> dict:
-        """Strict-JSON data (NaN, e.g. R-hat of a single chain, becomes None)."""
+        """Strict-JSON data (a missing number, e.g. R-hat of a single chain, is None with a reason)."""
         return jsonable({
             "problem": self.problem.to_dict(), "N": self.N,
             "kernel": self.kernel, "stderr": self.stderr, "ess": self.ess, "rhat": self.rhat,
             "order_parameter": self.order_parameter, "order_parameter_stderr": self.order_parameter_stderr,
             "order_parameters": {str(g): {"steps": list(self.problem.arch.W[g]), "mean": m, "stderr": s}
                                  for g, (m, s) in (self.order_parameters or {}).items()},
-            "predictions": self.predictions,
+            "predictions": self.predictions, "predictions_stderr": self.predictions_stderr,
+            "predictions_sd": self.predictions_sd,
             "chains": self.chains, "samples": self.samples, "warmup": self.warmup,
-            "acceptance": self.acceptance, "divergences": self.divergences,
+            "acceptance": self.acceptance, "divergences": self.divergences, "step_size": self.step_size,
             "n_gradients": self.n_gradients, "max_rhat": self.max_rhat, "min_ess": self.min_ess,
+            "converged": self.converged, "warnings": list(self.warnings),
+            "diagnostics": self.diagnostics.to_dict(),
             "seconds": self.seconds,
         })
 
     def summary(self) -> str:
-        """The text ``linkernel exact`` prints: the kernel, its error bars, m, the sampler's diagnostics.
+        """The text ``linkernel exact`` prints: the kernel, its error bars, m, f, the sampler's diagnostics.
 
         For a pattern other than the RNN and the DNN, one more line gives every
         shared group's order parameter m_g.
@@ -568,12 +667,24 @@ class ExactResult:
                 f"m_{g} = H^({pr.arch.order_pair(g)[0]},{pr.arch.order_pair(g)[1]}) (steps "
                 f"{','.join(map(str, pr.arch.W[g]))}) = {m:.6g} +- {s:.2g}"
                 for g, (m, s) in self.order_parameters.items()))
-        lines.append(f"{self.chains} chains x {self.samples} draws: min ESS {self.min_ess:.0f}, "
-                     f"max R-hat {self.max_rhat:.4f}, acceptance {self.acceptance:.2f}, "
-                     f"divergences {self.divergences}, {self.seconds:.2f} s")
+        lines.append("posterior-mean outputs f (rows t, columns p; +- MCSE):")
+        lines.append(_format_f(self.predictions, self.predictions_stderr))
+        d = self.diagnostics
+        rh = "R-hat n/a (1 chain)" if d.max_rhat is None else f"max R-hat {d.max_rhat:.4f}"
+        es = "n/a" if d.min_ess is None else f"{d.min_ess:.0f}"
+        lines.append(f"{self.chains} chains x {self.samples} draws: min ESS {es}, {rh}, "
+                     f"acceptance {self.acceptance:.2f}, divergences {self.divergences}, {self.seconds:.2f} s")
+        if not self.converged:
+            lines.append("WARNING: not converged: " + "; ".join(self.warnings))
         return "\n".join(lines)
 
     __str__ = summary
+
+
+def _format_f(f, se) -> str:
+    f, se = np.atleast_2d(f), np.atleast_2d(se)
+    return "\n".join("  t=%-3d " % t + "  ".join(f"{a:10.5g} +- {b:.2g}" for a, b in zip(f[t], se[t]))
+                     for t in range(f.shape[0]))
 
 
 def _check_int(name, value, low):
@@ -582,55 +693,115 @@ def _check_int(name, value, low):
     return int(value)
 
 
+def summarize_draws(problem: Problem, Hd: np.ndarray) -> dict:
+    """Per-entry statistics of sign-fixed kernel draws ``Hd`` (chains, samples, TP, TP) and their outputs.
+
+    Returns kernel, stderr, ess (bulk), rhat (None for one chain), m (mean, stderr), the shared groups'
+    m_g, and the outputs f: draws (chains, samples, T, P), mean, stderr, sd (:func:`output_draws`).
+    """
+    from linkernel.finite_n.diagnostics import entry_stats
+    n = problem.n
+    C, S = Hd.shape[:2]
+    iu = np.triu_indices(n)
+    st = entry_stats(Hd[:, :, iu[0], iu[1]])
+
+    def sym(v):
+        out = np.empty((n, n))
+        out[iu] = v
+        out[iu[1], iu[0]] = v
+        return out
+
+    fm, fv = output_draws(problem, Hd)
+    fst = entry_stats(fm)
+    m = kernel_entry(Hd, problem.T - 1, problem.T - 2, problem.P) if problem.T > 1 else np.zeros((C, S))
+    mst = entry_stats(m[..., None])
+    groups = {}
+    for g in problem.arch.shared_groups():
+        mg = kernel_entry(Hd, *problem.arch.order_pair(g), problem.P)
+        groups[g] = (float(mg.mean()), float(entry_stats(mg[..., None])["mcse"][0]))
+    return {"kernel": Hd.mean(axis=(0, 1)), "stderr": np.nan_to_num(sym(st["mcse"]), nan=0.0),
+            "ess": sym(st["ess_bulk"]), "rhat": None if st["rhat"] is None else sym(st["rhat"]),
+            "ess_all": np.concatenate([st["ess_bulk"], fst["ess_bulk"].ravel(), mst["ess_bulk"]]),
+            "rhat_all": None if st["rhat"] is None else np.concatenate([st["rhat"], fst["rhat"].ravel(),
+                                                                        mst["rhat"]]),
+            "m": (float(m.mean()), float(np.nan_to_num(mst["mcse"][0]))), "groups": groups,
+            "f_draws": fm, "f_var": fv, "f": fm.mean(axis=(0, 1)), "f_stderr": np.nan_to_num(fst["mcse"], nan=0.0)}
+
+
+def _finish_outputs(stats: dict, N: int) -> np.ndarray:
+    """Posterior sd of f: sqrt(E Var(f | H) + Var E(f | H)), the conditional variance being (1/N) per unit."""
+    fm, fv = stats["f_draws"], stats["f_var"]
+    return np.sqrt(fv.mean(axis=(0, 1)) / N + fm.reshape(-1, *fm.shape[2:]).var(axis=0))
+
+
 def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, warmup: int = 1000,
-                    seed: int = 0, progress: bool = True) -> ExactResult:
+                    seed: int = 0, progress: bool = True, target_accept: float = 0.9,
+                    warn: bool = True) -> ExactResult:
     """The exact posterior mean kernel of ``problem`` at width ``N`` (HMC on the reduced variables).
 
     Any weight-sharing pattern (:class:`~linkernel.architecture.Architecture`).
     Conventions as in :class:`~linkernel.problem.Problem` (T hidden states
     t = 0..T-1, muP scaling, H rows t*P+p).  ``chains`` HMC chains of
     ``warmup + samples`` iterations each, started around the posterior mode
-    with the Laplace covariance as initial metric.  The cost per effective
-    sample does not depend on N.  Check ``max_rhat`` (< 1.01) and
-    ``min_ess`` of the result before trusting it.
+    with the Laplace covariance as initial metric, then Stan's windowed
+    adaptation of a dense metric pooled over chains and dual averaging of the
+    step size towards ``target_accept`` (:func:`linkernel.finite_n.mcmc.hmc`).
+    The cost per effective sample does not depend on N (``N <= N_MAX``).
+    A :class:`~linkernel.finite_n.diagnostics.SamplerWarning` (one line) is
+    emitted when the run did not converge (R-hat > 1.01, bulk ESS < 100 or
+    divergences; ``result.converged``, ``result.warnings``); ``warn=False``
+    leaves it to the caller.
     """
+    from linkernel import validation
+    validation.require_problem("problem", problem)
     chains = _check_int("chains", chains, 1)
     samples = _check_int("samples", samples, 10)
     warmup = _check_int("warmup", warmup, 0)
+    seed = validation.seed("seed", seed)
+    target_accept = validation.probability("target_accept", target_accept, 0.0, 1.0)
+    N = _count_N(N)
+    if N > N_MAX:
+        raise ValueError(f"N={N} is invalid; the reduction works in float64 up to N = {N_MAX:.0e} "
+                         "(its O(N) log density must resolve O(1) energy differences)")
     t0 = time.perf_counter()
     red = Reduction(problem, N)
     rng = np.random.default_rng(seed)
-    theta0, _ = red.mode(seed=int(rng.integers(2 ** 31)))
-    Hs = red.neg_hessian(theta0)
-    w, V = np.linalg.eigh(Hs)
-    w = np.maximum(w, 1e-6 * w.max())          # near a critical point the mode is flat: floor it
-    cov = (V / w) @ V.T
-    Lc = np.linalg.cholesky(cov)
+    try:
+        with np.errstate(all="ignore"):
+            theta0, lp0 = red.mode(seed=int(rng.integers(2 ** 31)))
+            Hs = red.neg_hessian(theta0)
+        if not (np.isfinite(lp0) and np.all(np.isfinite(Hs))):
+            raise np.linalg.LinAlgError("non-finite log density or Hessian at the mode")
+        w, V = np.linalg.eigh(Hs)
+        w = np.maximum(w, 1e-6 * w.max())          # near a critical point the mode is flat: floor it
+        cov = (V / w) @ V.T
+        Lc = np.linalg.cholesky(cov)
+    except (np.linalg.LinAlgError, ValueError) as e:
+        from linkernel.theory.saddle import ConvergenceError
+        raise ConvergenceError(f"the exact reduction found no usable posterior mode ({e}); the posterior is "
+                               f"too sharp or ill-conditioned at kappa={problem.kappa:g}, N={N}: increase kappa "
+                               "or decrease lambda") from None
     init = theta0 + 1.5 * rng.normal(size=(chains, red.dim)) @ Lc.T
-    ch = hmc(red.log_posterior_and_grad, init, Lc, n_samples=samples, n_warmup=warmup,
-             seed=int(rng.integers(2 ** 31)), progress=progress, desc=f"exact N={red.N}")
+    try:
+        ch = hmc(red.log_posterior_and_grad, init, Lc, n_samples=samples, n_warmup=warmup,
+                 seed=int(rng.integers(2 ** 31)), progress=progress, desc=f"exact N={red.N}",
+                 target_accept=target_accept)
+    except (np.linalg.LinAlgError, ValueError) as e:
+        from linkernel.theory.saddle import ConvergenceError
+        raise ConvergenceError(f"HMC on the exact reduction could not start ({e}) at kappa={problem.kappa:g}, "
+                               f"N={N}: increase kappa or decrease lambda") from None
     Hd = fix_z2_sign(problem, red.kernel(ch.theta))                  # (chains, samples, n, n)
-    n = problem.n
-    kernel = Hd.mean(axis=(0, 1))
-    se = np.empty((n, n))
-    es = np.empty((n, n))
-    rh = np.empty((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            x = Hd[:, :, i, j]
-            es[i, j] = es[j, i] = ess(x)
-            rh[i, j] = rh[j, i] = rhat(x) if chains > 1 else float("nan")
-            se[i, j] = se[j, i] = np.std(x, ddof=1) / math.sqrt(es[i, j])
-    m = kernel_entry(Hd, problem.T - 1, problem.T - 2, problem.P) if problem.T > 1 else None
-    groups = {}
-    for g in problem.arch.shared_groups():
-        mg = kernel_entry(Hd, *problem.arch.order_pair(g), problem.P)
-        groups[g] = (float(mg.mean()), mcse(mg))
-    preds = np.mean([predictions(problem, h) for h in Hd.reshape(-1, n, n)], axis=0)
+    st = summarize_draws(problem, Hd)
+    from linkernel.finite_n.diagnostics import assess, warn as _warn
+    diag = assess(st["ess_all"], st["rhat_all"], ch.divergences, chains, samples)
+    if warn:
+        _warn(diag, f"exact_posterior (N={red.N}, {chains} chains x {samples} draws after {warmup} warm-up)",
+              advice="increase warmup and samples" + ("" if chains > 1 else ", use >= 2 chains"))
     return ExactResult(
-        problem=problem, N=red.N, kernel=kernel, stderr=se, ess=es, rhat=rh,
-        order_parameter=float(m.mean()) if m is not None else 0.0,
-        order_parameter_stderr=mcse(m) if m is not None else 0.0,
-        predictions=preds, chains=chains, samples=samples, warmup=warmup,
+        problem=problem, N=red.N, kernel=st["kernel"], stderr=st["stderr"], ess=st["ess"], rhat=st["rhat"],
+        order_parameter=st["m"][0], order_parameter_stderr=st["m"][1],
+        predictions=st["f"], chains=chains, samples=samples, warmup=warmup,
         acceptance=float(ch.accept.mean()), divergences=ch.divergences, n_gradients=ch.n_grad,
-        seconds=time.perf_counter() - t0, draws=Hd, order_parameters=groups)
+        seconds=time.perf_counter() - t0, draws=Hd, order_parameters=st["groups"],
+        predictions_stderr=st["f_stderr"], predictions_sd=_finish_outputs(st, red.N), f_draws=st["f_draws"],
+        diagnostics=diag, step_size=float(ch.step_size[0]))

@@ -210,7 +210,9 @@ def finite_size_scaling(problem: Problem, Ns, lam_c=None, fit_min_N: int = 10 **
     for k, N in enumerate(Ns):
         r = exact_posterior(pc, int(N), chains=chains, samples=samples, warmup=warmup, seed=seed + k,
                             progress=progress)
-        rows.append((r.N, *_measured(r, group), r.max_rhat, r.min_ess))
+        nan = float("nan")     # one chain: R-hat undefined (null in JSON)
+        rows.append((r.N, *_measured(r, group), nan if r.max_rhat is None else r.max_rhat,
+                     nan if r.min_ess is None else r.min_ess))
     N, m, se, rh, es = (np.array(c) for c in zip(*rows))
     sel = N >= fit_min_N
     if sel.sum() < 2:

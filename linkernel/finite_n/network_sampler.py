@@ -1,4 +1,4 @@
-"""Sampling the weight posterior of real finite-width linear networks (THEORY.md section 1).
+"""Sampling the weight posterior of real finite-width linear networks (``derivations/exact_reduction.tex``, "Setting").
 
 The posterior over all weights is prior x likelihood, the stationary law of
 Langevin dynamics at temperature 1.  :func:`sample_networks` (formerly
@@ -24,6 +24,15 @@ over ``chains`` independent chains (:class:`linkernel.finite_n.networks.Network`
     by one block step is O(rows / sqrt(N)), so ``block_rows`` is adapted
     during burn-in to an acceptance of about 0.45 and then frozen (the chain
     after burn-in is a fixed reversible kernel).
+    For the RNN (default when ``N >= 4 T P``) a sweep is instead the
+    *collapsed kernel move* :class:`_ReducedMove` followed by an exact refresh
+    of the weights the outputs never see: the network's own block Arnoldi
+    coordinates (``derivations/exact_reduction.tex``) are moved by HMC on the
+    exact reduced density, the readout's frame components drawn exactly, and
+    the images written back.  The kernel entries then mix in about 1-2 sweeps
+    at T = 8, P = 4 (measured: ``benchmarks/network_fig3.py``), against ~35
+    sweeps for the row-block Metropolis steps alone (``reduced_moves=False``,
+    the independent check of the reduced density).
 ``method="langevin"`` (the naive reference)
     Preconditioned unadjusted Langevin (SGLD at temperature 1): Euler steps
     ``z <- z - step (z + grad Phi) + sqrt(2 step) xi`` on all whitened weights
@@ -35,19 +44,21 @@ fixed (m = H^{T-1,T-2} >= 0 and every shared group's m_g >= 0,
 :func:`linkernel.problem.fix_z2_sign`); note this turns a symmetric-phase m
 into |m|, a positive O(N^-1/2) bias that the exact finite-N reduction shares.
 Error bars, effective sample sizes and R-hat (rank-normalised, split chains)
-per kernel entry come from :mod:`linkernel.finite_n.mcmc`, shared with the
-exact sampler (:mod:`linkernel.finite_n.exact`).
+per kernel entry come from :mod:`linkernel.finite_n.diagnostics`, shared with
+the exact sampler (:mod:`linkernel.finite_n.exact`); a run that did not
+converge says so (``converged``, ``warnings``) and emits one SamplerWarning.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from linkernel.finite_n.mcmc import ess as _ess, mcse as _mcse, rhat as _rhat
+from linkernel.finite_n.exact import _DrawsResult, _format_f
 from linkernel.finite_n.networks import Network
 from linkernel.formatting import format_matrix, task_name
 from linkernel.problem import Problem, fix_z2_sign, kernel_entry
@@ -229,9 +240,162 @@ class _Sampler:
         net.forward()
 
 
+class _ReducedMove:
+    """Collapsed move of the RNN's kernel: the exact reduction's HMC applied to the network's own weights.
+
+    The block Arnoldi decomposition of the current network
+    (``derivations/exact_reduction.tex``, "RNN: block Arnoldi") gives the
+    frame ``Q`` (N x K orthonormal: the input images ``U e_j``, then ``W q_j``
+    step by step, Gram-Schmidt), the Bartlett coordinates ``theta`` of those
+    images in the frame and ``c = Q^T v``.  Under the prior ``theta`` is
+    independent of ``Q`` and of the parts of ``U``, ``W``, ``v`` outside the
+    probed directions (the lemma of the derivation), so given those the pair
+    ``(theta, c)`` has density ``Bartlett(theta) N(c; 0, v I) p(y | f_S)`` and,
+    with ``c`` integrated out, ``theta`` has exactly the reduced density
+    :meth:`~linkernel.finite_n.exact.Reduction.log_posterior_and_grad`.  The
+    move draws ``theta'`` by HMC transitions leaving that density invariant
+    (metric and step size adapted once, on the reduction alone, before the
+    run), then ``c'`` from its exact Gaussian conditional, and writes the new
+    images back into ``U`` and ``W`` (rank-K changes along the probed
+    directions, the frame kept).  The kernel H and the outputs depend on the
+    weights only through ``(theta, c)``, so they mix as in the reduction: in
+    O(1) sweeps at any T, P, N.  The row-block Metropolis steps of the sweep
+    still move everything else (the frame, the unprobed parts).
+
+    Only for the RNN (one W, one U group); note that with this move the
+    network sampler and :func:`~linkernel.finite_n.exact.exact_posterior` share
+    the reduced density, so their agreement checks the decomposition and the
+    bookkeeping, not the density (plain Gibbs, ``reduced_moves=False``, is the
+    independent check).
+    """
+
+    def __init__(self, net: Network, rng: np.random.Generator, transitions: int = 3, warmup: int | None = None):
+        from linkernel.finite_n.exact import Reduction
+        from linkernel.finite_n.mcmc import hmc
+        pr = net.problem
+        self.net, self.rng, self.transitions = net, rng, int(transitions)
+        self.red = red = Reduction(pr, net.N)
+        (cols, _), = red._udraw.values()
+        self.r, K, T = cols.stop - cols.start, red.K, pr.T
+        ok = all(st.kind in ("input", "krylov") for st in red.steps) and (
+            T == 1 or list(red._krylov.get(0, [])) == [0, self.r * (T - 1), self.r, K])
+        if not ok:
+            raise ValueError("reduced_moves needs a problem whose reduction is pure block Arnoldi (the RNN)")
+        Xin = pr.x.reshape(T * pr.P, pr.D)
+        self.Vt = np.linalg.svd(Xin, full_matrices=False)[2][:self.r]               # e_j, rows (r, D)
+        self.su_phys = math.sqrt(pr.u / pr.D)
+        self.sw_phys = math.sqrt(pr.w)
+        warmup = min(500, 200 + 2 * red.dim) if warmup is None else int(warmup)
+        theta0, _ = red.mode(seed=int(rng.integers(2 ** 31)))
+        Hs = red.neg_hessian(theta0)
+        w, V = np.linalg.eigh(Hs)
+        w = np.maximum(w, 1e-6 * w.max())
+        Lc = np.linalg.cholesky((V / w) @ V.T)
+        # the metric of a 528-variable posterior needs draws: warm up at least 4 chains (pooled)
+        init = theta0 + rng.normal(size=(max(net.C, 4), red.dim)) @ Lc.T
+        ch = hmc(red.log_posterior_and_grad, init, Lc, n_samples=1, n_warmup=warmup, progress=False,
+                 seed=int(rng.integers(2 ** 31)), target_accept=0.9)
+        self.L, self.eps = ch.metric_chol, float(ch.step_size[0])
+        self.start = ch.theta[:net.C, -1]              # equilibrated reduced draws, one per chain
+        self.accepted, self.tried = 0, 0
+
+    def frame(self):
+        """(Q (C, N, K), X (C, K, K), images of the probed directions W Q_p (C, N, K - r))."""
+        net, r, K = self.net, self.r, self.red.K
+        N = net.N
+        U = self.su_phys * net.Z["U"]                                 # physical U (C, N, D)
+        W = net.sws[0] * net.Z["W"]
+        Q = np.zeros((net.C, N, K))
+        Rc = np.zeros((net.C, K, K))
+        WQ = np.zeros((net.C, N, K - r))
+        block = np.matmul(U, self.Vt.T.astype(U.dtype)).astype(np.float64)     # U e_j
+        for s in range(self.red.problem.T):
+            lo = s * r
+            if s >= 1:
+                block = np.matmul(W, Q[:, :, lo - r:lo].astype(W.dtype)).astype(np.float64)
+                WQ[:, :, lo - r:lo] = block
+            res = block.copy()
+            if lo:
+                for _ in range(2):                                   # classical Gram-Schmidt, twice
+                    coef = np.matmul(Q[:, :, :lo].transpose(0, 2, 1), res)
+                    Rc[:, :lo, lo:lo + r] += coef
+                    res = res - np.matmul(Q[:, :, :lo], coef)
+            q, rr = np.linalg.qr(res)
+            sg = np.sign(np.diagonal(rr, axis1=1, axis2=2))
+            sg[sg == 0] = 1.0
+            Q[:, :, lo:lo + r] = q * sg[:, None, :]
+            Rc[:, lo:lo + r, lo:lo + r] = rr * sg[:, :, None]
+        X = Rc.copy()
+        X[:, :, :r] /= self.su_phys * math.sqrt(N)
+        X[:, :, r:] /= self.sw_phys
+        return Q, X, WQ
+
+    def set_theta(self, theta, Q, WQ):
+        """Write the images of ``theta`` (C, dim) into U and W along the frame, draw c = Q^T v exactly."""
+        net, red, r, pr = self.net, self.red, self.r, self.red.problem
+        N = net.N
+        X = red.unpack(theta)
+        G, _ = red.states(X)                                             # (C, K, TP)
+        # c | theta, y: prior N(0, v I_K), f_S = c . G_S / sqrt(N), noise kappa / N
+        A = np.swapaxes(G[:, :, red.S], 1, 2) / math.sqrt(N)            # (C, k, K)
+        prec = np.eye(red.K) / pr.v + (N / pr.kappa) * np.swapaxes(A, 1, 2) @ A
+        Lp = np.linalg.cholesky(prec)
+        b = (N / pr.kappa) * np.einsum("ckK,k->cK", A, red.y)
+        mean = np.linalg.solve(prec, b[..., None])[..., 0]
+        xi = self.rng.standard_normal((net.C, red.K))
+        c_new = mean + np.linalg.solve(np.swapaxes(Lp, 1, 2), xi[..., None])[..., 0]
+        v = net.sv * net.Z["v"][:, :, 0].astype(np.float64)
+        c_old = np.einsum("cnk,cn->ck", Q, v)
+        v = v + np.einsum("cnk,ck->cn", Q, c_new - c_old)
+        net.Z["v"][:, :, 0] = (v / net.sv).astype(net.dtype)
+        U = self.su_phys * net.Z["U"].astype(np.float64)
+        M0 = np.matmul(U, self.Vt.T)
+        M0n = self.su_phys * math.sqrt(N) * np.matmul(Q, X[:, :, :r])
+        net.Z["U"][...] = ((U + np.matmul(M0n - M0, self.Vt)) / self.su_phys).astype(net.dtype)
+        if red.K > r:
+            Img = self.sw_phys * np.matmul(Q, X[:, :, r:])
+            dW = np.matmul(Img - WQ, Q[:, :, :red.K - r].transpose(0, 2, 1))
+            net.Z["W"] += (dW / net.sws[0]).astype(net.dtype)
+        net.forward()
+
+    def refresh_complements(self, Q) -> None:
+        """Exact Gibbs draw of everything f does not see: W on the complement of the probed directions, U on
+        the complement of the inputs' span, v on the complement of the frame (their conditionals are the prior)."""
+        net, K, r = self.net, self.red.K, self.r
+        dt = net.dtype
+        Qp = Q[:, :, :K - r].astype(dt)
+        Zn = self.rng.standard_normal(net.Z["W"].shape, dtype=dt)
+        net.Z["W"][...] = Zn + np.matmul(np.matmul(net.Z["W"] - Zn, Qp), Qp.transpose(0, 2, 1))
+        if self.Vt.shape[0] < net.problem.D:
+            Vt = self.Vt.astype(dt)
+            Zn = self.rng.standard_normal(net.Z["U"].shape, dtype=dt)
+            net.Z["U"][...] = Zn + np.matmul(np.matmul(net.Z["U"] - Zn, Vt.T), Vt)
+        Qd = Q.astype(dt)
+        xi = self.rng.standard_normal(net.Z["v"].shape, dtype=dt)
+        net.Z["v"][...] = xi + np.matmul(Qd, np.matmul(Qd.transpose(0, 2, 1), net.Z["v"] - xi))
+        net.forward()
+
+    def __call__(self, first: bool = False, refresh: bool = True) -> None:
+        from linkernel.finite_n.mcmc import hmc
+        Q, X, WQ = self.frame()
+        if first:
+            theta = self.start
+        else:
+            theta0 = self.red.pack(X)
+            ch = hmc(self.red.log_posterior_and_grad, theta0, self.L, n_samples=self.transitions, n_warmup=0,
+                     progress=False, seed=int(self.rng.integers(2 ** 31)), step_size=self.eps)
+            theta = ch.theta[:, -1]
+            self.accepted += float(ch.accept.sum())
+            self.tried += ch.accept.size
+        self.set_theta(theta, Q, WQ)
+        if refresh:
+            self.refresh_complements(Q)
+        return Q
+
+
 # --- the result ------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class NetworkPosterior:
+class NetworkPosterior(_DrawsResult):
     """Posterior-mean kernel of a real width-N network, with what is needed to judge it.
 
     ``kernel`` (TP, TP): mean of H over chains and recorded sweeps, Z2 sign
@@ -250,6 +414,20 @@ class NetworkPosterior:
     size; ``bias_method`` says which.  ``drift``: max |mean(first half) -
     mean(second half)| / its error (a burn-in check, O(1) when equilibrated).
     ``checkpoints``: (sweep, seconds, running-mean kernel) at regular sweeps.
+    ``predictions`` (T, P): posterior-mean outputs, Rao-Blackwellised (given
+    the hidden states the readout's conditional is Gaussian, so each sweep
+    contributes ``E[f | h, y] = v H_{:S} (v H_SS + kappa I)^-1 y_S`` with its
+    sign-fixed H: :func:`linkernel.finite_n.exact.output_draws`), with
+    ``predictions_stderr`` (MCSE) and ``predictions_sd`` (posterior sd of f).
+    ``ess`` / ``rhat`` are the worst entry's (bulk ESS, rank R-hat; R-hat None
+    for one chain); ``ess_entries`` / ``rhat_entries`` per kernel entry;
+    ``diagnostics``: the verdict (``converged``, ``warnings``);
+    ``spectra``: :class:`~linkernel.finite_n.spectra.WeightSpectra` of every W
+    group at a few recorded sweeps (None when none were asked for);
+    ``draws`` (chains, kept, TP, TP) sign-fixed kernels and ``f_draws``
+    (chains, kept, T, P), not in :meth:`to_dict` (:meth:`to_inference_data`,
+    :meth:`save`).  ``reduced_moves``: whether the collapsed kernel move
+    (:class:`_ReducedMove`) was used.
     ``theory_kernel``, ``exact_kernel``/``exact_stderr``: the references
     :func:`sample_networks` attaches on request.  (Formerly ``SGLDResult``,
     still an alias.)
@@ -267,10 +445,10 @@ class NetworkPosterior:
     stderr: np.ndarray
     order_parameter: float
     order_parameter_stderr: float
-    tau: float
-    tau_m: float
-    ess: float
-    rhat: float
+    tau: float | None
+    tau_m: float | None
+    ess: float | None
+    rhat: float | None
     acceptance: dict
     block_rows: int | None
     step: float | None
@@ -285,6 +463,17 @@ class NetworkPosterior:
     exact_stderr: np.ndarray | None = None
     step_kernels: tuple | None = None     # ((step, K), (step/2, K)) behind a Richardson extrapolation
     order_parameters: dict | None = None
+    predictions: np.ndarray | None = None
+    predictions_stderr: np.ndarray | None = None
+    predictions_sd: np.ndarray | None = None
+    draws: np.ndarray | None = field(default=None, repr=False)
+    f_draws: np.ndarray | None = field(default=None, repr=False)
+    diagnostics: object = None
+    ess_entries: np.ndarray | None = field(default=None, repr=False)
+    rhat_entries: np.ndarray | None = field(default=None, repr=False)
+    spectra: object = None
+    reduced_moves: bool = False
+    _what: str = field(default="sample_networks", repr=False)
 
     @property
     def bias_method(self) -> str:
@@ -296,7 +485,12 @@ class NetworkPosterior:
 
     @property
     def cka(self) -> float | None:
-        return None if self.theory_kernel is None else cka(self.kernel, self.theory_kernel)
+        """Centred alignment with the theory's kernel; None without one, and None for T P = 1 (centring a
+        1 x 1 kernel leaves nothing to align: undefined)."""
+        if self.theory_kernel is None or self.problem.n < 2:
+            return None
+        v = cka(self.kernel, self.theory_kernel)
+        return v if np.isfinite(v) else None
 
     @property
     def exact_max_z(self) -> float | None:
@@ -320,6 +514,12 @@ class NetworkPosterior:
             "order_parameters": {str(g): {"steps": list(self.problem.arch.W[g]), "mean": m, "stderr": s}
                                  for g, (m, s) in (self.order_parameters or {}).items()},
             "tau": self.tau, "tau_m": self.tau_m, "ess": self.ess, "rhat": self.rhat,
+            "ess_entries": self.ess_entries, "rhat_entries": self.rhat_entries,
+            "predictions": self.predictions, "predictions_stderr": self.predictions_stderr,
+            "predictions_sd": self.predictions_sd, "reduced_moves": self.reduced_moves,
+            "converged": self.converged, "warnings": list(self.warnings),
+            "diagnostics": None if self.diagnostics is None else self.diagnostics.to_dict(),
+            "spectra": None if self.spectra is None else self.spectra.to_dict(),
             "acceptance": self.acceptance, "block_rows": self.block_rows, "step": self.step,
             "bias_estimate": self.bias_estimate, "bias_method": self.bias_method, "drift": self.drift,
             "checkpoints": [{"sweep": s, "seconds": t, "kernel": K} for s, t, K in self.checkpoints],
@@ -349,15 +549,21 @@ class NetworkPosterior:
                  "standard error:", format_matrix(self.stderr)]
         if self.theory_kernel is not None:
             lines += ["theory (saddle point):", format_matrix(self.theory_kernel),
-                      f"max |H - H_theory| / max|H_theory| = {self.max_rel_error:.4f}   CKA = {self.cka:.6f}"]
+                      f"max |H - H_theory| / max|H_theory| = {self.max_rel_error:.4f}   CKA = "
+                      + ("n/a (undefined for a 1 x 1 kernel)" if self.cka is None else f"{self.cka:.6f}")]
         if self.exact_kernel is not None:
             lines += [f"exact finite-N posterior mean at N={self.N} (rotation-invariant reduction):",
                       format_matrix(self.exact_kernel),
                       f"max |H - H_exact| / max|H_exact| = {max_rel_error(self.kernel, self.exact_kernel):.4f}   "
                       f"max |H - H_exact| / error bar = {self.exact_max_z:.2f}"]
-        lines.append(f"m = {self.order_parameter:.5g} +- {self.order_parameter_stderr:.2g}   tau = {self.tau:.3g} "
-                     f"sweeps (m: {self.tau_m:.3g})   ESS = {self.ess:.0f}   R-hat = {self.rhat:.4f}   "
+        num = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
+        lines.append(f"m = {self.order_parameter:.5g} +- {self.order_parameter_stderr:.2g}   tau = "
+                     f"{num(self.tau, '.3g')} sweeps (m: {num(self.tau_m, '.3g')})   ESS = {num(self.ess, '.0f')}   "
+                     f"R-hat = {num(self.rhat, '.4f') if self.rhat is not None else 'n/a (1 chain)'}   "
                      f"drift = {self.drift:.2f}")
+        if self.predictions is not None:
+            lines.append("posterior-mean outputs f (rows t, columns p; +- MCSE):")
+            lines.append(_format_f(self.predictions, self.predictions_stderr))
         if not (pr.arch.is_rnn or pr.arch.is_dnn) and self.order_parameters:
             lines.append("shared groups: " + "   ".join(
                 f"m_{g} = H^({pr.arch.order_pair(g)[0]},{pr.arch.order_pair(g)[1]}) (steps "
@@ -368,6 +574,10 @@ class NetworkPosterior:
                      + f"   {self.seconds:.1f} s ({self.seconds_per_sweep * 1e3:.1f} ms/sweep)")
         bias = "unknown" if self.bias_estimate is None else f"{self.bias_estimate:.3g}"
         lines.append(f"discretisation bias estimate = {bias}  ({self.bias_method})")
+        if self.spectra is not None:
+            lines.append(self.spectra.summary())
+        if self.diagnostics is not None and not self.converged:
+            lines.append("WARNING: not converged: " + "; ".join(self.warnings))
         return "\n".join(lines)
 
     __str__ = summary
@@ -378,33 +588,62 @@ SGLDResult = NetworkPosterior
 
 
 # --- drivers -----------------------------------------------------------------------------
-def _check_args(N, sweeps, chains, burn, method, step, dtype):
+def _check_args(N, sweeps, chains, burn, method, step, dtype, block_rows=None, seed=0):
+    from linkernel import validation
     for name, val, lo in (("N", N, 1), ("sweeps", sweeps, 4), ("chains", chains, 1)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
             raise ValueError(f"{name}={val!r} is invalid; {name} must be an integer >= {lo}")
-    if burn is not None and not (isinstance(burn, (int, np.integer)) and 0 <= burn <= sweeps - 4):
+    if burn is not None and not (isinstance(burn, (int, np.integer)) and not isinstance(burn, bool)
+                                 and 0 <= burn <= sweeps - 4):
         raise ValueError(f"burn={burn!r} is invalid; burn must be an integer in [0, sweeps - 4] = [0, {sweeps - 4}]")
     if method not in METHODS:
         raise ValueError(f"method={method!r} is invalid; method must be one of {', '.join(METHODS)}")
-    if method == "langevin" and not (step is not None and np.isfinite(step) and 0 < step < 1):
+    if method == "langevin" and not (isinstance(step, (int, float, np.floating)) and np.isfinite(step)
+                                     and 0 < step < 1):
         raise ValueError(f"step={step!r} is invalid; the Langevin step must be a number in (0, 1), e.g. 1e-3")
-    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if method == "gibbs" and step is not None:
+        raise ValueError(f"step={step!r} is invalid with method='gibbs' (exact conditionals, no step size); "
+                         "use method='langevin' for a Langevin step")
+    if block_rows is not None:
+        if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or not 1 <= block_rows <= N:
+            raise ValueError(f"rows={block_rows!r} is invalid; rows (block_rows, rows of a shared W per Metropolis "
+                             f"step) must be an integer in [1, N] = [1, {N}]")
+    validation.seed("seed", seed)
+    try:
+        ok = np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64))
+    except TypeError:
+        ok = False
+    if not ok:
         raise ValueError(f"dtype={dtype!r} is invalid; dtype must be float32 or float64")
 
 
 def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
             method: str = "gibbs", step: float | None = None, block_rows: int | None = None,
             dtype=np.float64, seed: int = 0, progress: bool | None = None,
-            n_checkpoints: int = 20) -> NetworkPosterior:
+            n_checkpoints: int = 20, reduced_moves: bool | None = None, spectra: int = 1,
+            keep_snapshots: bool = False, row_sweep: bool | None = None) -> NetworkPosterior:
     """The sampler itself (no references); see :func:`sample_networks`."""
-    _check_args(N, sweeps, chains, burn, method, step, dtype)
+    from linkernel.threads import blas_threads, blas_threads_for
+    _check_args(N, sweeps, chains, burn, method, step, dtype, block_rows, seed)
     from tqdm import tqdm
+    from linkernel.finite_n.spectra import SpectraRecorder
 
     t0 = time.perf_counter()
     burn = sweeps // 5 if burn is None else int(burn)
     rng = np.random.default_rng(seed)
-    net = Network(problem, N, chains, rng, dtype)
+    auto = reduced_moves is None
+    if auto:
+        reduced_moves = method == "gibbs" and problem.arch.is_rnn and problem.T >= 2 and N >= 4 * problem.n
+    with blas_threads_for(N):
+        net = Network(problem, N, chains, rng, dtype)
     sampler = _Sampler(net, rng)
+    move = None
+    if reduced_moves:
+        if method != "gibbs":
+            raise ValueError(f"reduced_moves=True is invalid with method={method!r}; it is a move of method='gibbs'")
+        with blas_threads(1):
+            move = _ReducedMove(net, rng)
+    row_sweep = (move is None) if row_sweep is None else bool(row_sweep)
     adapt = block_rows is None
     rows = float(max(1, round(np.sqrt(N) / 2))) if adapt else float(block_rows)
     n, kept = problem.n, sweeps - burn
@@ -412,15 +651,26 @@ def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: 
     m_raw = np.empty((chains, kept))
     every = max(1, kept // max(n_checkpoints, 1))
     checkpoints, running = [], np.zeros((n, n))
+    snap = sorted({burn + int(round((i + 1) * kept / spectra)) - 1 for i in range(spectra)}) if spectra else []
+    rec = SpectraRecorder(net, snap, keep=keep_snapshots)
     bar = tqdm(total=sweeps, desc=f"{method} N={N}", unit="sweep" if method == "gibbs" else "step",
                disable=not (sys.stderr.isatty() if progress is None else progress), leave=False)
     for it in range(sweeps):
-        if method == "gibbs":
-            acc = sampler.gibbs_sweep(int(round(rows)))
-            if adapt and it < burn and acc < 1.0:
-                rows = float(np.clip(rows * np.exp(0.6 * (acc - 0.45)), 1.0, N))
-        else:
-            sampler.langevin_step(step)
+        if move is not None:
+            with blas_threads(1):
+                Q = move(first=it == 0, refresh=False)
+            if it in rec.sweeps:
+                # H and f depend only on (theta, c): the parts the outputs never see are independent of them
+                # a posteriori, so they are drawn (exactly, from their prior) only where a snapshot reads them
+                with blas_threads_for(N):
+                    move.refresh_complements(Q)
+        with blas_threads_for(N):
+            if method == "gibbs" and row_sweep:
+                acc = sampler.gibbs_sweep(int(round(rows)))
+                if adapt and it < burn and acc < 1.0:
+                    rows = float(np.clip(rows * np.exp(0.6 * (acc - 0.45)), 1.0, N))
+            elif method == "langevin":
+                sampler.langevin_step(step)
         if not (np.all(np.isfinite(net.fS)) and np.max(np.abs(net.fS)) < 1e3 * (1.0 + np.max(np.abs(net.y)))):
             bar.close()
             if method == "langevin":
@@ -436,44 +686,55 @@ def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: 
             running += (Hs[:, j].mean(axis=0) - running) / (j + 1)
             if (j + 1) % every == 0 or j + 1 == kept:
                 checkpoints.append((it + 1, time.perf_counter() - t0, running.copy()))
+            if snap:
+                with blas_threads_for(N):
+                    rec.maybe(it)
         bar.update(1)
     bar.close()
     seconds = time.perf_counter() - t0
 
-    iu = np.triu_indices(n)
-    K = Hs.mean(axis=(0, 1))
-    se, esss, rhats = np.zeros((n, n)), [], []
+    from linkernel.finite_n.diagnostics import assess
+    from linkernel.finite_n.exact import _finish_outputs, summarize_draws
+    st = summarize_draws(problem, Hs)
+    diag = assess(st["ess_all"], st["rhat_all"], None, chains, kept)
+    K = st["kernel"]
+    se = st["stderr"]
     half = kept // 2
     drift = 0.0
-    for i, j in zip(*iu):          # diagnostics of linkernel.finite_n.mcmc (shared with the exact sampler)
+    iu = np.triu_indices(n)
+    for i, j in zip(*iu):
         x = Hs[:, :, i, j]
-        esss.append(_ess(x))
-        rhats.append(_rhat(x))
-        se[i, j] = se[j, i] = _mcse(x)
         if half >= 2 and se[i, j] > 0:
             drift = max(drift, abs(x[:, :half].mean() - x[:, half:].mean()) / (2 * se[i, j]))
-    ess_min = float(np.nanmin(esss)) if np.any(np.isfinite(esss)) else float("nan")
-    mfix = kernel_entry(Hs, problem.T - 1, problem.T - 2, problem.P) if problem.T > 1 else np.zeros((chains, kept))
-    tau_m = mfix.size / _ess(mfix) if problem.T > 1 else 1.0
-    groups = {}
-    for g in problem.arch.shared_groups():
-        mg = kernel_entry(Hs, *problem.arch.order_pair(g), problem.P)
-        groups[g] = (float(mg.mean()), _mcse(mg))
+    ess_min = diag.min_ess
+    tau_m = None
+    if problem.T > 1:
+        em = float(_ess_bulk_of(kernel_entry(Hs, problem.T - 1, problem.T - 2, problem.P)))
+        tau_m = chains * kept / em if em > 0 and np.isfinite(em) else None
     acceptance = {k: a / max(t, 1) for k, (a, t) in sampler.accepted.items()}
+    if move is not None and move.tried:
+        acceptance["reduced"] = move.accepted / move.tried
     nonlinear = any(not net.is_linear(b) for b in net.blocks())
+    what = (f"sample_networks ({method}, N={N}, {chains} chains x {kept} sweeps after {burn} burn-in)")
     return NetworkPosterior(
         problem=problem, N=N, method=method, chains=chains, sweeps=sweeps, burn=burn,
         dtype=np.dtype(dtype).name, seed=seed, kernel=K, stderr=se,
-        order_parameter=float(mfix.mean()),
-        order_parameter_stderr=_mcse(mfix) if problem.T > 1 else 0.0,
-        tau=chains * kept / ess_min, tau_m=float(tau_m), ess=ess_min,
-        rhat=float(np.nanmax(rhats)) if np.any(np.isfinite(rhats)) else float("nan"),
-        acceptance=acceptance,
-        block_rows=int(round(rows)) if (method == "gibbs" and nonlinear) else None,
+        order_parameter=st["m"][0], order_parameter_stderr=st["m"][1],
+        tau=None if not ess_min else chains * kept / ess_min, tau_m=tau_m, ess=ess_min,
+        rhat=diag.max_rhat, acceptance=acceptance,
+        block_rows=int(round(rows)) if (method == "gibbs" and nonlinear and row_sweep) else None,
         step=step if method == "langevin" else None,
         bias_estimate=0.0 if method == "gibbs" else None, drift=float(drift),
         checkpoints=tuple(checkpoints), seconds=seconds, seconds_per_sweep=seconds / sweeps, m_trace=m_raw,
-        order_parameters=groups)
+        order_parameters=st["groups"], predictions=st["f"], predictions_stderr=st["f_stderr"],
+        predictions_sd=_finish_outputs(st, N), draws=Hs, f_draws=st["f_draws"], diagnostics=diag,
+        ess_entries=st["ess"], rhat_entries=st["rhat"], spectra=rec.result(),
+        reduced_moves=bool(reduced_moves), _what=what)
+
+
+def _ess_bulk_of(x):
+    from linkernel.finite_n.diagnostics import ess_bulk
+    return ess_bulk(x[..., None])[0]
 
 
 def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float, **kw) -> NetworkPosterior:
@@ -488,8 +749,14 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
     extrapolation is not to be trusted (use ``method="gibbs"``).
     """
     from dataclasses import replace
-    if not (np.isfinite(duration) and duration > 0):
-        raise ValueError(f"duration={duration!r} is invalid; duration must be a positive Langevin time")
+    emit = kw.pop("warn", True)
+    if not (isinstance(step, (int, float, np.floating)) and np.isfinite(step) and 0 < step < 1):
+        raise ValueError(f"step={step!r} is invalid; the Langevin step must be a number in (0, 1), e.g. 1e-3")
+    if not (isinstance(duration, (int, float, np.floating)) and np.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration={duration!r} is invalid; duration (extrapolate) must be a positive Langevin time")
+    if duration / step > 1e8:
+        raise ValueError(f"extrapolate={duration!r} is invalid with step={step!r}: it asks for "
+                         f"{duration / step:.3g} Langevin steps; at most 1e8 (duration <= {1e8 * step:.3g})")
     burn_frac = kw.pop("burn_fraction", 0.2)
     runs = []
     for h in (step, step / 2):
@@ -506,16 +773,34 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
                       UserWarning, stacklevel=2)
     K0 = 2 * r2.kernel - r1.kernel
     se = np.sqrt(4 * r2.stderr ** 2 + r1.stderr ** 2)
-    return replace(r2, kernel=K0, stderr=se, bias_estimate=float(np.max(np.abs(r1.kernel - r2.kernel))),
-                   seconds=r1.seconds + r2.seconds, step=step,
-                   step_kernels=((step, r1.kernel), (step / 2, r2.kernel)))
+    from linkernel.finite_n.diagnostics import Diagnostics
+    d1, d2 = r1.diagnostics, r2.diagnostics
+    worst = lambda a, b, f: None if a is None or b is None else f(a, b)  # noqa: E731
+    diag = Diagnostics(chains=d2.chains, draws=d2.draws, min_ess=worst(d1.min_ess, d2.min_ess, min),
+                       max_rhat=worst(d1.max_rhat, d2.max_rhat, max), divergences=None,
+                       warnings=tuple(f"step {h:g}: {w}" for h, d in ((step, d1), (step / 2, d2)) for w in d.warnings),
+                       rhat_note=d2.rhat_note)
+    res = replace(r2, kernel=K0, stderr=se, bias_estimate=float(np.max(np.abs(r1.kernel - r2.kernel))),
+                  seconds=r1.seconds + r2.seconds, step=step, diagnostics=diag, ess=diag.min_ess, rhat=diag.max_rhat,
+                  step_kernels=((step, r1.kernel), (step / 2, r2.kernel)))
+    if emit:
+        _emit(res)
+    return res
+
+
+def _emit(res: NetworkPosterior) -> None:
+    from linkernel.finite_n.diagnostics import warn
+    warn(res.diagnostics, res._what, advice="run more sweeps" + (" or more chains" if res.chains == 1 else ""),
+         stacklevel=4)
 
 
 def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
-                    method: str = "gibbs", step: float | None = None, block_rows: int | None = None,
+                    method: str | None = None, step: float | None = None, block_rows: int | None = None,
                     dtype=np.float64, seed: int = 0, progress: bool | None = None, n_checkpoints: int = 20,
                     theory: bool = False, exact: bool = False,
-                    extrapolate_duration: float | None = None) -> NetworkPosterior:
+                    extrapolate_duration: float | None = None, reduced_moves: bool | None = None,
+                    spectra: int = 1, keep_snapshots: bool = False, warn: bool = True,
+                    row_sweep: bool | None = None) -> NetworkPosterior:
     """Sample the weight posterior of ``chains`` real width-``N`` networks; return the posterior-mean kernel.
 
     Any weight-sharing pattern (``problem.arch``: one W matrix per W group,
@@ -532,6 +817,24 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
     ``progress``: tqdm bar (default: when stderr is a terminal).  Chains start
     from independent prior draws.
 
+    ``method``: None (default) picks "langevin" when ``step`` or
+    ``extrapolate_duration`` is given, else "gibbs"; an explicit "gibbs" with
+    a step or an extrapolation is refused (ValueError), never silently changed.
+    ``reduced_moves`` (default: on for the RNN with ``N >= 4 T P``, off
+    otherwise): each sweep is then the collapsed kernel move
+    (:class:`_ReducedMove`: HMC of the exact reduction on the network's own
+    Arnoldi coordinates, the readout's frame components drawn exactly) plus an
+    exact refresh of everything the outputs do not see (W off the probed
+    directions, U off the inputs' span, v off the frame: independent of the
+    kernel a posteriori, so drawn only before a spectrum snapshot reads them);
+    the kernel then mixes in O(1) sweeps at any T, P, N, at O(N^2 T P) cost.  ``row_sweep`` (default: only without
+    reduced moves) adds the blocked Gibbs sweep below.  ``spectra``: snapshots
+    per chain of the eigenvalues of every W group
+    (:class:`~linkernel.finite_n.spectra.WeightSpectra`; ``keep_snapshots``
+    keeps the matrices).  ``warn``: one
+    :class:`~linkernel.finite_n.diagnostics.SamplerWarning` when the run did
+    not converge (R-hat > 1.01 or bulk ESS < 100 for some kernel entry, f or m).
+
     References attached on request: ``theory`` the saddle-point kernel
     (:func:`linkernel.theory.saddle.saddle_point`), ``exact`` the exact
     finite-N posterior mean at the same N (:func:`linkernel.finite_n.exact.exact_posterior`,
@@ -539,12 +842,25 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
     reduction's number of directions).
     """
     from dataclasses import replace
+
+    from linkernel.validation import require_problem
+    require_problem("problem", problem)
+    if method is None:       # what the other arguments ask for
+        method = "langevin" if (step is not None or extrapolate_duration is not None) else "gibbs"
     kw = dict(chains=chains, block_rows=block_rows, dtype=dtype, seed=seed, progress=progress,
-              n_checkpoints=n_checkpoints)
+              n_checkpoints=n_checkpoints, spectra=spectra, keep_snapshots=keep_snapshots)
+    if isinstance(spectra, bool) or not isinstance(spectra, (int, np.integer)) or spectra < 0:
+        raise ValueError(f"spectra={spectra!r} is invalid; spectra (snapshots per chain) must be an integer >= 0")
     if extrapolate_duration is not None:
-        res = langevin_extrapolated(problem, N, step, extrapolate_duration, **kw)
+        if method != "langevin":
+            raise ValueError(f"extrapolate_duration={extrapolate_duration!r} is invalid with method={method!r}; "
+                             "the step-size extrapolation is for method='langevin'")
+        if reduced_moves:
+            raise ValueError("reduced_moves=True is invalid with Langevin extrapolation (a move of method='gibbs')")
+        res = langevin_extrapolated(problem, N, step, extrapolate_duration, warn=False, **kw)
     else:
-        res = _sample(problem, N, sweeps=sweeps, burn=burn, method=method, step=step, **kw)
+        res = _sample(problem, N, sweeps=sweeps, burn=burn, method=method, step=step, reduced_moves=reduced_moves,
+                      row_sweep=row_sweep, **kw)
     if theory:
         from linkernel.theory.saddle import saddle_point
         res = replace(res, theory_kernel=saddle_point(problem).kernel)
@@ -553,8 +869,11 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
         try:
             ex = exact_posterior(problem, N, chains=4, samples=1000, warmup=500, seed=seed, progress=False)
         except ValueError:      # the reduction needs N >= its number of directions: no reference then
-            return res
-        res = replace(res, exact_kernel=ex.kernel, exact_stderr=ex.stderr)
+            ex = None
+        if ex is not None:
+            res = replace(res, exact_kernel=ex.kernel, exact_stderr=ex.stderr)
+    if warn:
+        _emit(res)
     return res
 
 

@@ -28,6 +28,8 @@ from linkernel.symbolic.action import kappa, u, v, w
 # the package's one vocabulary for the order of a transition (CriticalPoint.order, Trace.transition,
 # ExponentEstimate.transition); a critical point is never "none"
 ORDERS = ("second order", "first order", "tricritical", "none")
+# measured: T = 9 in 14 s, T = 10 in 94 s on 2 cores under load 10; refused beyond, not left to run
+T_MAX = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,10 +87,13 @@ class CriticalPoint:
         L, tc = self.landau, self.tricritical
         note = "" if self.branch_stable else (f" (the symmetric branch folds at lambda_fold = {self.lambda_fold:.10g}, "
                                               "before r_c: the symmetric state ends there)")
+        # for P > 1 the ratios hold in the label sector (the chain of sum_p yhat_p h_p / |yhat|), not
+        # entry by entry: the printed diagonal mixes the label sector with the unlabelled ones
+        sector = " (label sector)" if pr.P > 1 else ""
         lines = [f"RNN endpoint task: T={pr.T} P={pr.P} kappa={pr.kappa:g} w={pr.w:g} v={pr.v:g} u={pr.u:g}",
                  f"lambda_c = {self.lambda_c:.12g}      ({self.latex})",
                  f"branch at lambda_c: r_c = H^tt/Sigma^tt = {self.r_c:.10g}, rho_c = H^(t+1,t+1)/H^tt = "
-                 f"{self.rho_c:.10g}, load x_c = v H^(T-1,T-1)/kappa = {self.load_c:.8g}",
+                 f"{self.rho_c:.10g}{sector}, load x_c = v H^(T-1,T-1)/kappa = {self.load_c:.8g}{sector}",
                  "kernel diagonal at lambda_c: " + " ".join(f"{h:.8g}" for h in np.diag(self.kernel_c)),
                  f"Landau S_eff = S0 + a m^2 + b m^4: a = {L['a']:.3g}, da/dlambda = {L['da_dlambda']:.8g}, "
                  f"b = {L['b']:.8g}, db/dlambda = {L['db_dlambda']:.8g}",
@@ -118,6 +123,9 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     the chain's lag-1 entry, so ``a -> P^2 a``, ``b -> P^4 b``.  ``tol``: relative
     size of b below which the point counts as tricritical.
     """
+    from linkernel.validation import require_problem, tolerance
+    require_problem("problem", problem)
+    tol = tolerance("tol", tol)
     t0 = time.perf_counter()
     if not problem.arch.is_rnn:
         raise ValueError(f"arch={problem.arch}: the closed-form critical point is derived for the RNN; for the "
@@ -125,9 +133,14 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
                          "pattern use the numerical linkernel.critical_lambda")
     q = endpoint_structure(problem)
     T, P = problem.T, problem.P
+    if T > T_MAX:
+        raise ValueError(f"T={T} is too large for the closed-form critical point; T must be <= {T_MAX} (the SymPy "
+                         "work grows about 3x per step of T: T = 10 takes 1-2 minutes on 2 cores); for larger T "
+                         "use the numerical linkernel.critical_lambda")
     if T < 3:
         raise ValueError(f"T={T}: no critical point; for T < 3 the RNN's symmetric branch is stable at every "
                          "lambda (no Z2-odd Hessian block becomes singular); use T >= 3")
+    _check_representable(problem)
     rc = critical_ratio(T)
     L = landau_coefficients(T)
     br = symmetric_branch(T, "rnn")
@@ -143,10 +156,10 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     b_c = P ** 4 * _val(L.b, at)
     da = P ** 2 * _val(sp.diff(L.a, r), at) * math.sqrt(q) / dlam1
     db = P ** 4 * _val(sp.diff(L.b, r), at) * math.sqrt(q) / dlam1
-    be = _val(landau_coefficients(T, True).b_e, {x: load_c})
+    be, be_scale = _value_and_scale(landau_coefficients(T, True).b_e, load_c)
     if not branch_stable:
         order = "first order"
-    elif abs(be) <= tol * (1 + abs(load_c)):
+    elif abs(be) <= tol * be_scale:
         order = "tricritical"
     else:
         order = "second order" if be > 0 else "first order"
@@ -158,7 +171,7 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     cs = [P ** 6 * _val(sixth_order_coefficient(T, s).c, at) for s in xs]
     tric = {"load": [float(s) for s in xs], "kappa": [hc_v / float(s) for s in xs], "c": cs,
             "beta": [0.25 if c > 0 else None for c in cs],
-            "amplitude": [(-da / (3 * c)) ** 0.25 if c > 0 else None for c in cs],
+            "amplitude": [(-da / (3 * c)) ** 0.25 if c > 0 and -da / c > 0 else None for c in cs],
             "fold_load": 1.0 / (2 * T - 1), "fold_kappa": hc_v * (2 * T - 1)}
     lc_expr = sp.simplify(lam1.subs(r, rc) / sp.sqrt(sp.Integer(1) if q == 1 else sp.nsimplify(q)))
     latex = r"\lambda_c = " + sp.latex(lc_expr)
@@ -169,22 +182,65 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
                          tricritical=tric, latex=latex, seconds=time.perf_counter() - t0)
 
 
+def _check_representable(problem: Problem) -> None:
+    """Refuse hyperparameters whose critical point overflows float64 (before any work).
+
+    Every quantity at lambda_c depends on the hyperparameters through the
+    load scale ``c = v u w^(T-1) / kappa`` (lambda_c^2 grows like kappa / c);
+    outside about 1e-250 < c < 1e250 the numbers are not representable.
+    """
+    log_c = (math.log(problem.v) + math.log(problem.u) + (problem.T - 1) * math.log(problem.w)
+             - math.log(problem.kappa))
+    log_lam2 = math.log(problem.kappa) - log_c
+    if not (abs(log_c) < 575 and abs(log_lam2) < 575):  # e^575 = 1e250
+        raise ValueError(f"kappa={problem.kappa!r}, w={problem.w!r}, v={problem.v!r}, u={problem.u!r} are invalid "
+                         f"here: the load scale v u w^(T-1)/kappa = 10^{log_c / math.log(10):.1f} puts lambda_c outside float64 range; "
+                         "keep v u w^(T-1)/kappa and kappa^2/(v u w^(T-1)) within 1e-250..1e250")
+
+
+def _value_and_scale(expr, load: float) -> tuple:
+    """b_e(x) at the load x and the size of its terms there, sum_k |c_k| x^k / |denominator|.
+
+    "b = 0" is decided against that size: the terms of b_e's numerator cancel
+    at a tricritical point, and their size (not the load itself) says how
+    much rounding the cancellation leaves.
+    """
+    num, den = sp.fraction(sp.together(expr))
+    num_p = sp.Poly(sp.expand(num), x)
+    scale = sum(abs(float(c)) * load ** k for (k,), c in num_p.terms())
+    d = abs(float(sp.N(den.subs(x, load), 30)))
+    return _val(expr, {x: load}), scale / d
+
+
 def _fold(problem: Problem, q: float, rc: float) -> float:
     """lambda at the first fold of lambda(r) in (1, r_c): root of d ln lambda^2/d ln r = 0.
 
     ``d ln lambda^2 / d ln r = r/(r-1) + T (x-1)/(x+1)`` with ``x = c r^T``, whose
     numerator ``(T+1) r x - (T-1) r - T x + T`` is the lag-0 block's determinant.
     """
-    T = problem.T
-    c = problem.v * problem.u * problem.w ** (T - 1) / problem.kappa
-    poly = np.polynomial.Polynomial
-    xr = poly([0.0] * T + [c])
-    f = (T + 1) * poly([0.0, 1.0]) * xr - (T - 1) * poly([0.0, 1.0]) - T * xr + T
-    roots = [z.real for z in f.roots() if abs(z.imag) < 1e-9 and 1 < z.real < rc]
-    if not roots:
-        raise AssertionError("the branch is unstable at r_c but lambda(r) has no fold before it")
+    from scipy.optimize import brentq
+
     from linkernel.symbolic.symmetric_branch import lam_of_ratio
-    return float(lam_of_ratio(min(roots), T, problem.w, problem.v, problem.u, problem.kappa, q))
+    from linkernel.theory.saddle import ConvergenceError
+    T = problem.T
+    # c underflows to 0 for extreme hyperparameters; f(r) is evaluated directly (not as polynomial
+    # roots, which lose the root when the leading coefficient is tiny): then f is linear, root T/(T-1)
+    c = problem.v * problem.u * problem.w ** (T - 1) / problem.kappa
+
+    def f(rr):
+        xr = c * rr ** T
+        return (T + 1) * rr * xr - (T - 1) * rr - T * xr + T
+
+    grid = np.linspace(1.0, rc, 2001)[1:]
+    vals = np.array([f(g) for g in grid])
+    change = np.nonzero(np.sign(vals[:-1]) * np.sign(vals[1:]) <= 0)[0]
+    if len(change) == 0:
+        raise ConvergenceError(f"the symmetric branch is unstable at r_c = {rc:.6g} but no fold of lambda(r) was "
+                               f"found in (1, r_c) (T={T}, kappa={problem.kappa!r}, w={problem.w!r}, "
+                               f"v={problem.v!r}, u={problem.u!r}); the hyperparameters may be out of float range")
+    k = change[0]
+    root = grid[k] if vals[k] == 0 else brentq(f, grid[k], grid[k + 1], xtol=1e-15)
+    return float(lam_of_ratio(root, T, problem.w, problem.v, problem.u, problem.kappa, q))
 
 
 def order_map(Ts=(3, 4, 5, 6), kappas=(0.01, 0.1, 1.0, 5.0, 10.0, 30.0, 50.0), w_: float = 1.0,

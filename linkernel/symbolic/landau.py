@@ -102,8 +102,10 @@ def general_critical_point() -> dict:
 
     r_c, lambda_c and a_e are proved for every T >= 3 (the lag-1 chain's
     determinant and leading minor, :mod:`linkernel.symbolic.stability`: a_e is
-    det/(2 minor) = (n - (n-1) r)/(2n), n = T-1); b_e is the pattern found from
-    the derivations for T = 3..9 and checked against each derived T by the tests.
+    det/(2 minor) = (n - (n-1) r)/(2n), n = T-1); b_e is derived for every T
+    (symbolic n = T-1 for T >= 12, exact dense algebra below:
+    :mod:`linkernel.symbolic.order`, derivations/landau_general_T.tex) and
+    agrees with each per-T derivation of this module for T = 3..9.
     """
     Ts = sp.Symbol("T", positive=True, integer=True)
     rc = (Ts - 1) / (Ts - 2)

@@ -298,8 +298,18 @@ def derivation_document(arch: str = "rnn", T: int = 4, P: int = 1) -> str:
     return "\n".join(parts)
 
 
+# The symbolic work grows about 1.4x per step of T: T = 6, 7, 8, 9 took 25, 64, 92, 121 s on 2 cores
+# under load 12 (1/5 of that idle).  Beyond T_MAX a derivation is refused up front, not left to run.
+T_MAX = 11
+
+
 def write_derivation(arch: str, T: int, P: int = 1, out: str | Path = "derivations") -> Path:
-    """Write :func:`derivation_document` to ``out/<arch>_T<T>_P<P>.tex``; returns the path."""
+    """Write :func:`derivation_document` to ``out/<arch>_T<T>_P<P>.tex``; returns the path (T <= :data:`T_MAX`)."""
+    from linkernel.validation import count
+    T = count("T", T)
+    if T > T_MAX:
+        raise ValueError(f"T={T} is too large for the symbolic derivation; T must be <= {T_MAX} (the SymPy work "
+                         "grows about 1.4x per step of T: T = 9 takes about 2 minutes on 2 busy cores)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / filename(arch, T, P)

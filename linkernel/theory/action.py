@@ -233,15 +233,11 @@ def hessian(problem: Problem, H) -> np.ndarray:
 
     Its eigenvalues are those of the second variation of S with respect to
     the Frobenius metric on symmetric matrices; all > 0 at a minimum.
+    Assembled in O(dim^2) by :func:`linkernel.theory.hessian.dense_hessian`
+    (the same matrix as :func:`hessian_vector` on every basis element).
     """
-    n = problem.n
-    dim = n * (n + 1) // 2
-    Hess = np.empty((dim, dim))
-    for k in range(dim):
-        e = np.zeros(dim)
-        e[k] = 1.0
-        Hess[:, k] = to_vector(hessian_vector(problem, H, from_vector(e, n)))
-    return 0.5 * (Hess + Hess.T)
+    from linkernel.theory.hessian import dense_hessian
+    return dense_hessian(problem, H)
 
 
 def predictions(problem: Problem, H) -> np.ndarray:

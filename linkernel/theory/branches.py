@@ -14,6 +14,10 @@ import numpy as np
 from linkernel.problem import Problem
 
 
+class ContinuationWarning(UserWarning):
+    """A continuation result that is cut short (a branch stopped before the end of its lambda range)."""
+
+
 @dataclass(frozen=True, eq=False)
 class ContinuationPoint:
     """One point of a branch: kernel (TP, TP), action S, |dS/dH| residual, Hessian spectrum."""
@@ -46,11 +50,17 @@ class ContinuationPoint:
 
 @dataclass(frozen=True, eq=False)
 class Branch:
-    """A traced branch: ``kind`` is 'symmetric' (Z2-invariant), 'broken' or 'regular' (no Z2)."""
+    """A traced branch: ``kind`` is 'symmetric' (Z2-invariant), 'broken' or 'regular' (no Z2).
+
+    ``complete`` is False when the branch stopped before leaving the lambda
+    range (``max_steps`` ran out); ``stop_reason`` then says where and what to change.
+    """
 
     arch: object
     kind: str
     points: tuple
+    complete: bool = True
+    stop_reason: str = ""
 
     @property
     def lam(self) -> np.ndarray:
@@ -77,7 +87,8 @@ class Branch:
         return np.array([np.diag(p.kernel) for p in self.points])
 
     def to_dict(self) -> dict:
-        return {"arch": str(self.arch), "kind": self.kind, "points": [p.to_dict() for p in self.points]}
+        return {"arch": str(self.arch), "kind": self.kind, "points": [p.to_dict() for p in self.points],
+                "complete": self.complete, "stop_reason": self.stop_reason or None}
 
     def summary(self) -> str:
         return f"{self.kind} branch: {_branch_text(self)}"
@@ -87,17 +98,19 @@ class Branch:
 
 def _branch_text(b: Branch) -> str:
     res = max(pt.residual for pt in b.points)
-    return (f"{len(b.points)} points, lambda {b.lam.min():.6g}..{b.lam.max():.6g}, m up to {b.m.max():.6g}, "
+    text = (f"{len(b.points)} points, lambda {b.lam.min():.6g}..{b.lam.max():.6g}, m up to {b.m.max():.6g}, "
             f"stable at {int(b.stable.sum())}, max residual {res:.1e}")
+    return text if b.complete else f"{text}; INCOMPLETE: {b.stop_reason}"
 
 
 @dataclass(frozen=True, eq=False)
 class SpecialPoint:
     """A refined special point: 'branch_point', 'fold' or 'coexistence'.
 
-    ``test_value`` is the test function at the refined point (smallest Z2-odd
-    Hessian eigenvalue for a Z2 branch point, the tangent's lambda component
-    for a fold, the action difference for coexistence); ``branch`` indexes
+    ``test_value`` is the test function at the refined point (the Z2-odd
+    Hessian eigenvalue nearest zero for a Z2 branch point, the eigenvalue of
+    the Jacobian nearest zero for another branch point, the tangent's lambda
+    component for a fold, the action difference for coexistence); ``branch`` indexes
     :attr:`Trace.branches`; ``null_vector`` is the odd null vector (to_vector
     coordinates) at a Z2 branch point.
     """
@@ -144,6 +157,11 @@ class Trace:
     steps: int
     seconds: float
 
+    @property
+    def complete(self) -> bool:
+        """Whether every branch was followed to the end of ``lam_range`` (or to where it left it)."""
+        return all(b.complete for b in self.branches)
+
     def points_of(self, kind: str) -> list:
         return [s for s in self.special_points if s.kind == kind]
 
@@ -166,6 +184,8 @@ class Trace:
                 "lam_range": list(self.lam_range),
                 "branches": [[p.to_dict() for p in b.points] for b in self.branches],
                 "branch_kinds": [b.kind for b in self.branches],
+                "complete": self.complete,
+                "stop_reasons": [b.stop_reason or None for b in self.branches],
                 "special_points": [s.to_dict() for s in self.special_points],
                 "transition": self.transition, "spinodals": self.spinodals,
                 "steps": self.steps, "seconds": self.seconds}
@@ -181,7 +201,8 @@ class Trace:
         pr = self.problem
         lines = [f"{task_name(pr)} T={pr.T} P={pr.P} kappa={pr.kappa:g} "
                  f"lambda {self.lam_range[0]:g}..{self.lam_range[1]:g}: transition {self.transition} "
-                 f"({self.steps} steps, {self.seconds:.2f} s)"]
+                 f"({self.steps} steps, {self.seconds:.2f} s)"
+                 + ("" if self.complete else "; INCOMPLETE: some branches stop before the end of the range")]
         lines += [f"  branch {k} ({b.kind}): {_branch_text(b)}" for k, b in enumerate(self.branches)]
         refined = [None] * len(self.special_points) if refined is None else refined
         for sp, r in zip(self.special_points, refined):

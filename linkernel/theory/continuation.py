@@ -1,52 +1,93 @@
 """Pseudo-arclength continuation of the saddle-point equations dS/dH = 0 in lambda.
 
 The unknowns are ``X = (x, lam)`` with ``x = to_vector(H)`` (the kernel in the
-Frobenius-orthonormal coordinates of :mod:`linkernel.theory.action`, so that the
-Jacobian ``dF/dx`` is the Hessian of S); the equations are
-``F(x, lam) = to_vector(dS/dH) = 0``.  Each step predicts along the unit
-tangent ``tau`` (the null vector of ``[dF/dx | dF/dlam]``) and corrects by
-Newton's method on ``F = 0`` plus the arclength condition
-``tau . (X - X_pred) = 0``, with the step length adapted to the Newton
-iteration count and to the turning of the tangent.
+Frobenius-orthonormal coordinates of :mod:`linkernel.theory.action`, kernel
+rows ``t*P + p``, ``dim = n(n+1)/2`` with ``n = TP``), so that the Jacobian
+``dF/dx`` of ``F(x, lam) = to_vector(dS/dH)`` is the Hessian of S.  Each step
+predicts along the unit tangent ``tau`` (the null vector of
+``[dF/dx | dF/dlam]``) and corrects on ``F = 0`` plus the arclength condition
+``tau . (X - X_pred) = 0``; the step length is adapted to the corrector's
+iteration count and to the turning of the tangent, and is measured relative
+to ``max(1, |X|_inf)`` so that wide ranges (lambda = 100 .. 1000) take as many
+steps as narrow ones.
 
-Along a branch every point carries its residual |dS/dH|, its Hessian
-eigenvalues and its stability (all eigenvalues > 0: a local minimum of S).
-Three test functions are watched between consecutive points and their zeros
-refined by Brent's method along the arclength:
+Linear algebra (the structure of BifurcationKit.jl's and LOCA's bordered
+solvers, in its two flavours):
+
+* **dense** (``dim <= DENSE_MAX_DIM``): one Hessian assembly per accepted point
+  (:func:`linkernel.theory.hessian.dense_hessian`), one Bunch-Kaufman
+  factorisation ``A = L D L^T`` of the kept block (on the symmetric branch
+  the Z2-even and the Z2-odd blocks separately: they decouple there) and one
+  LU factorisation of the bordered matrix ``[[A, dF/dlam], [tau^T]]``.  The
+  corrector of the *next* step is a chord Newton on that LU (no new
+  assembly while it contracts); the inertia of ``D`` (Sylvester's law) gives
+  the number of negative Hessian eigenvalues per sector exactly;
+* **matrix-free** (larger dim): the bordered systems are solved by
+  bordering (two solves with the Hessian) with MINRES on
+  :func:`linkernel.theory.hessian.hessian_operator`, preconditioned by the
+  inverse of the KL term's curvature (the Fisher metric ``E -> 2 H E H``);
+  the eigenvalue counts come from the few lowest eigenpairs per sector
+  (:func:`linkernel.theory.hessian.lowest_eigenpairs`, Lanczos/LOBPCG).
+
+Along a branch every point carries its residual |dS/dH|, its smallest
+Hessian eigenvalue, the number of negative ones and its stability (none
+negative: a local minimum of S).  Three test functions are watched between
+consecutive points and their zeros refined along the arclength (Illinois
+regula falsi; the side of the zero is decided by the integer eigenvalue
+count, the interpolation uses the eigenvalue nearest zero):
 
 * ``tau_lam`` (the lambda component of the tangent) changes sign at a *fold*
   (limit point, a spinodal of a first-order transition);
-* on a Z2-symmetric branch (``problem.has_z2`` and all odd-lag entries zero)
-  the Hessian splits into a Z2-even and a Z2-odd block; the smallest
-  eigenvalue of the *odd* block crosses zero at the symmetry-breaking
-  *branch point*.  Its odd null vector gives the direction of the broken
-  branch (branch switching); the broken branch is traced in the Z2
-  representative with ``m = H^{T-1,T-2} >= 0``;
-* the sign of ``det [[dF/dx, dF/dlam], [tau]]`` changes at any simple branch
-  point (reported as ``branch_point`` with ``z2 = False`` when it is not the
-  symmetry-breaking one).
+* on a Z2-symmetric branch (``problem.has_z2`` or a group symmetry, all odd
+  entries zero) the number of negative eigenvalues of the *odd* block
+  changes at a symmetry-breaking *branch point*.  Its odd null vector gives
+  the direction of the broken branch (branch switching); the broken branch
+  is traced in the Z2 representative with ``m = H^{T-1,T-2} >= 0``;
+* ``sign det [[dF/dx, dF/dlam], [tau]] = (-1)^(negative eigenvalues of dF/dx)
+  * sign(tau_lam)`` changes at any other simple branch point (reported as
+  ``branch_point`` with ``z2 = False``; folds leave it unchanged).
 
 When a broken branch coexists with the stable symmetric branch (first-order
 transition), the lambda of equal action (*coexistence*) is located by Brent's
-method on the action difference.
+method on the action difference.  A branch that stops before the end of the
+range (``max_steps``) is flagged (:attr:`Branch.complete`, ``stop_reason``)
+and one :class:`~linkernel.theory.branches.ContinuationWarning` is emitted.
 """
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 
 import numpy as np
+from scipy.linalg import lapack, lu_factor, lu_solve
 from scipy.optimize import brentq
+from scipy.sparse.linalg import LinearOperator, eigsh, minres
 
-from linkernel.theory.action import (KernelError, action, readout_kernel, from_vector, gradient, hessian, m_vector, odd_coordinates,
-                              prior_kernel, to_vector)
-from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
+from linkernel.theory.action import (KernelError, from_vector, m_vector, odd_coordinates,  # noqa: F401
+                                     prior_kernel, readout_kernel, to_vector)
+from linkernel.theory.branches import Branch, ContinuationPoint, ContinuationWarning, SpecialPoint, Trace
+from linkernel.theory.hessian import Pieces, dense_hessian, hessian_operator, lowest_eigenpairs
+from linkernel.theory.hessian import mat as _mat, vec as _vec
 from linkernel.theory.saddle import ConvergenceError, saddle_point
+from linkernel.threads import blas_threads_for
+
+#: dense Hessian + factorisations up to this many coordinates, matrix-free above.
+#: Measured on 2 cores: at dim = 528 (T = 8, P = 4) an assembly takes ~0.1 s and
+#: both factorisations ~0.03 s; at dim = 2080 (T = 16, P = 4) 2.3 s and 0.9 s.
+DENSE_MAX_DIM = 2500
+#: blocks up to this size get their smallest eigenvalue from a full ``eigvalsh``.
+_EIGH_MAX = 600
+_LINALG = (KernelError, np.linalg.LinAlgError)
+#: dense systems from this size may use every core (threadpoolctl); below it one thread (see _threads)
+_PARALLEL_DIM = 4000
+#: above this many coordinates the corrector reuses one factorisation (chord Newton)
+_CHORD_MIN_DIM = 150
+
 
 # --- the equations ----------------------------------------------------------------
-
-
 def gradient_lambda(problem: Problem, H) -> np.ndarray:
     """d(dS/dH)/dlam at fixed H: only the likelihood depends on lam (y = lam * yhat).
 
@@ -62,239 +103,575 @@ def gradient_lambda(problem: Problem, H) -> np.ndarray:
     return out
 
 
-class _Equations:
-    """F(x, lam) = to_vector(dS/dH) with its Jacobian, for one base problem."""
+class _Constants:
+    """The arrays of a Problem that S, its gradient and Hessian read, computed once; ``y_S`` per lambda.
+
+    Stands in for the Problem in :class:`linkernel.theory.hessian.Pieces` and
+    :func:`~linkernel.theory.hessian.dense_hessian`: Problem recomputes its
+    derived arrays on every access and is re-validated by ``with_(lam=...)``,
+    which at T = 4 costs more than the linear algebra.  Any other attribute
+    is read from the real Problem at this lambda.
+    """
 
     def __init__(self, problem: Problem):
+        self._base = problem
+        self.n, self.P, self.T = problem.n, problem.P, problem.T
+        self.odd_mask = problem.odd_mask
+        self.v, self.kappa = problem.v, problem.kappa
+        self.recurrent_mask = problem.recurrent_mask
+        self.input_kernel = problem.input_kernel
+        self.supervised_index = problem.supervised_index
+        self.yhat_S = np.array([problem.yhat[t, p] for t, p in problem.supervised])
+        self.lam = float(problem.lam)
+        self.y_S = self.lam * self.yhat_S
+
+    def at(self, lam: float) -> "_Constants":
+        out = object.__new__(_Constants)
+        out.__dict__.update(self.__dict__)
+        out.lam = float(lam)
+        out.y_S = out.lam * self.yhat_S
+        out.__dict__.pop("_real", None)
+        return out
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("_base", "_real"):
+            raise AttributeError(name)
+        real = self.__dict__.get("_real")
+        if real is None:
+            real = self.__dict__["_real"] = self._base.with_(lam=self.lam)
+        return getattr(real, name)
+
+
+class _Equations:
+    """F(x, lam) = to_vector(dS/dH) and its Jacobian, for one base problem.
+
+    ``dense`` chooses the linear algebra (None: by :data:`DENSE_MAX_DIM`).
+    """
+
+    def __init__(self, problem: Problem, dense: bool | None = None):
         self.problem = problem
+        self.consts = _Constants(problem)
         self.n = problem.n
         self.dim = self.n * (self.n + 1) // 2
         self.odd = odd_coordinates(problem)
+        self.i_odd = np.flatnonzero(self.odd)
+        self.i_even = np.flatnonzero(~self.odd)
+        self.dense = self.dim <= DENSE_MAX_DIM if dense is None else bool(dense)
+        self._problems = {}
 
     def at(self, lam: float) -> Problem:
-        return self.problem.with_(lam=float(lam))
+        lam = float(lam)
+        p = self._problems.get(lam)
+        if p is None:
+            if len(self._problems) > 64:
+                self._problems.clear()
+            p = self._problems[lam] = self.problem.with_(lam=lam)
+        return p
+
+    def pieces(self, X) -> Pieces:
+        """:class:`Pieces` at X; raises KernelError outside the positive-definite cone."""
+        return Pieces(self.consts.at(X[-1]), _mat(X[:-1], self.n))
 
     def F(self, X):
-        return to_vector(gradient(self.at(X[-1]), from_vector(X[:-1], self.n)))
+        """The residual to_vector(dS/dH)."""
+        return _vec(self.pieces(X).gradient())
 
-    def J(self, X):
-        """(Hessian, dF/dlam), the two blocks of the Jacobian."""
-        p, H = self.at(X[-1]), from_vector(X[:-1], self.n)
-        return hessian(p, H), to_vector(gradient_lambda(p, H))
+    def Fl(self, X, pc: Pieces | None = None):
+        """dF/dlam = to_vector(-v lam E_S(K^-1 yhat yhat^T K^-1)) (see :func:`gradient_lambda`)."""
+        pc = self.pieces(X) if pc is None else pc
+        a = pc.Kinv @ self.consts.yhat_S
+        out = np.zeros((self.n, self.n))
+        idx = self.consts.supervised_index
+        out[np.ix_(idx, idx)] = -self.consts.v * float(X[-1]) * np.outer(a, a)
+        return _vec(out)
 
     def keep(self, sym: bool) -> np.ndarray:
-        """Indices of X solved for: all, or (on the symmetric branch) the Z2-even ones and lam."""
-        return np.flatnonzero(np.append(~self.odd, True)) if sym else np.arange(self.dim + 1)
+        """Coordinates of x solved for: all, or (on the symmetric branch) the Z2-even ones."""
+        return self.i_even if sym else np.arange(self.dim)
+
+    def jacobian(self, X, sym: bool) -> "_Jacobian":
+        return _Jacobian(self, X, sym)
 
 
-def _bordered(eq, Hs, Fl, row, sym):
-    """[[dF/dx, dF/dlam], [row]] restricted to the kept coordinates (square)."""
+def _ldl(A: np.ndarray):
+    """Bunch-Kaufman ``A = L D L^T``: (factors, ipiv, number of negative eigenvalues) or None if singular."""
+    m = A.shape[0]
+    if m == 0:
+        return None, None, 0
+    lw = int(lapack.dsytrf_lwork(m, lower=1)[0])
+    ldu, ipiv, info = lapack.dsytrf(A, lower=1, lwork=max(lw, 1))
+    if info != 0:
+        return None
+    d = np.diag(ldu).copy()
+    neg, k = 0, 0
+    while k < m:  # 1x1 pivots: their sign; 2x2 pivots: the signs of the block's eigenvalues
+        if ipiv[k] > 0:
+            neg += d[k] < 0
+            k += 1
+        else:
+            b = ldu[k + 1, k]
+            tr, det = d[k] + d[k + 1], d[k] * d[k + 1] - b * b
+            neg += 1 if det < 0 else (2 if tr < 0 else 0)
+            k += 2
+    return ldu, ipiv, int(neg)
+
+
+def _fisher_preconditioner(pc: Pieces, idx: np.ndarray, n: int, dim: int) -> LinearOperator:
+    """E -> 2 H E H on the coordinates idx: the inverse of the KL term's curvature 1/2 H^-1 E H^-1.
+
+    It maps each Z2 sector to itself (H is even on the symmetric branch) and
+    is positive definite, as MINRES needs.
+    """
+    H = pc.H
+
+    def mv(y):
+        x = np.zeros(dim)
+        x[idx] = np.ravel(y)
+        return to_vector(2.0 * H @ from_vector(x, n) @ H)[idx]
+
+    return LinearOperator((len(idx), len(idx)), matvec=mv, dtype=float)
+
+
+class _Jacobian:
+    """The Jacobian at one point X: the Hessian block on the kept coordinates and dF/dlam.
+
+    Dense: the block, its LDL^T (inertia, solves) and, once a border row is
+    set, the LU of the bordered matrix.  Matrix-free: the Hessian operator and
+    MINRES.  ``neg`` is the number of negative eigenvalues of the kept block,
+    ``neg_odd`` that of the odd block on the symmetric branch (None where not
+    computed).
+    """
+
+    def __init__(self, eq: _Equations, X, sym: bool):
+        self.eq, self.X, self.sym = eq, np.array(X, dtype=float), sym
+        self.pc = eq.pieces(X)
+        p, H = self.pc.problem, self.pc.H
+        self.k = eq.keep(sym)
+        self.Fl = eq.Fl(X, self.pc)
+        self.b = self.Fl[self.k]
+        self.border = None
+        self._odd = None
+        if eq.dense:
+            Hd = dense_hessian(p, H, pieces=self.pc)
+            self.Hd = Hd
+            self.A = Hd[np.ix_(self.k, self.k)] if sym else Hd
+            self.ldl = _ldl(self.A)
+            self.neg = None if self.ldl is None else self.ldl[2]
+        else:
+            self.Hd = None
+            self.op = hessian_operator(eq.at(X[-1]), H, pieces=self.pc)
+            self.M = _fisher_preconditioner(self.pc, self.k, eq.n, eq.dim)
+            self.neg = None
+
+    # --- solves with the kept Hessian block
+    def matvec(self, y):
+        if self.Hd is not None:
+            return self.A @ y
+        x = np.zeros(self.eq.dim)
+        x[self.k] = y
+        return self.op.matvec(x)[self.k]
+
+    def solve(self, r):
+        """A^-1 r (None where A is singular or MINRES fails)."""
+        if self.Hd is not None:
+            if self.ldl is None:
+                return None
+            x, info = lapack.dsytrs(self.ldl[0], self.ldl[1], r, lower=1)
+            return x if info == 0 and np.all(np.isfinite(x)) else None
+        m = len(self.k)
+        op = LinearOperator((m, m), matvec=self.matvec, dtype=float)
+        x, info = minres(op, r, M=self.M, rtol=1e-13, maxiter=20 * m)
+        return x if info == 0 else None
+
+    # --- the tangent and the bordered systems
+    def tangent(self, ref) -> np.ndarray:
+        """Unit null vector of [A | dF/dlam] (kept coordinates and lambda), oriented along ``ref``."""
+        eq = self.eq
+        y = self.solve(self.b)
+        tk = None if y is None else np.append(-y, 1.0)
+        if tk is None or not np.all(np.isfinite(tk)) or np.linalg.norm(tk) > 1e12:
+            if self.Hd is None:
+                raise ConvergenceError("the Jacobian is singular at lambda="
+                                       f"{self.X[-1]:.10g} and the matrix-free tangent failed")
+            J = np.column_stack([self.A, self.b])
+            tk = np.linalg.svd(J)[2][-1]  # exactly at a singular point: any null vector
+        t = np.zeros(eq.dim + 1)
+        t[self.k] = tk[:-1]
+        t[-1] = tk[-1]
+        t /= np.linalg.norm(t)
+        if t @ ref < 0:
+            t = -t
+        return t
+
+    def set_border(self, tau):
+        """Factorise [[A, dF/dlam], [tau]] (dense) for the chord corrector."""
+        self.border = np.append(tau[self.k], tau[-1])
+        self._lu = None
+        if self.Hd is not None:
+            B = np.vstack([np.column_stack([self.A, self.b]), self.border])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # LinAlgWarning on an exactly singular matrix
+                self._lu = lu_factor(B, check_finite=False)
+
+    def bordered_solve(self, r, r_last):
+        """[[A, b], [border]] z = [r, r_last]; returns z (kept coordinates, then lambda) or None."""
+        if self._lu is not None:
+            z = lu_solve(self._lu, np.append(r, r_last), check_finite=False)
+            return z if np.all(np.isfinite(z)) else None
+        c, d = self.border[:-1], self.border[-1]  # bordering: two solves with A
+        y1, y2 = self.solve(r), self.solve(self.b)
+        if y1 is None or y2 is None or abs(d - c @ y2) < 1e-300:
+            return None
+        dl = (r_last - c @ y1) / (d - c @ y2)
+        return np.append(y1 - dl * y2, dl)
+
+    # --- spectra
+    def odd_block(self):
+        """(odd block, its LDL^T) of the full Hessian (dense path, symmetric branch)."""
+        if self._odd is None:
+            io = self.eq.i_odd
+            B = self.Hd[np.ix_(io, io)]
+            self._odd = (B, _ldl(B))
+        return self._odd
+
+    def counts(self):
+        """(negative eigenvalues of the kept block, of the odd block or None off the symmetric branch).
+
+        Exact (Sylvester's law on the LDL^T) on the dense path; matrix-free,
+        counted among the 4 lowest eigenvalues per sector, so a crossing of
+        the 5th or a higher one is not seen there.
+        """
+        sym_odd = self.sym and len(self.eq.i_odd) > 0
+        if self.Hd is not None:
+            neg = self.neg if self.neg is not None else int(np.sum(np.linalg.eigvalsh(self.A) < 0))
+            if not sym_odd:
+                return neg, None
+            B, f = self.odd_block()
+            return neg, (f[2] if f is not None else int(np.sum(np.linalg.eigvalsh(B) < 0)))
+        p, H = self.eq.at(self.X[-1]), self.pc.H
+        sec = "even" if self.sym else None
+        w, _ = lowest_eigenpairs(p, H, k=4, sector=sec, pieces=self.pc)
+        neg = int(np.sum(w < 0))
+        if not sym_odd:
+            return neg, None
+        wo, _ = lowest_eigenpairs(p, H, k=4, sector="odd", pieces=self.pc)
+        return neg, int(np.sum(wo < 0))
+
+    def nearest_zero(self, odd: bool):
+        """(eigenvalue of the kept (or odd) block nearest zero, its eigenvector in full coordinates)."""
+        eq = self.eq
+        idx = eq.i_odd if odd else self.k
+        if self.Hd is not None:
+            B, f = self.odd_block() if odd else (self.A, self.ldl)
+            if len(idx) <= 150 or f is None:
+                w, V = np.linalg.eigh(B)
+                j = int(np.argmin(np.abs(w)))
+                val, v = w[j], V[:, j]
+            else:
+                inv = LinearOperator(B.shape, dtype=float,
+                                     matvec=lambda r: lapack.dsytrs(f[0], f[1], r, lower=1)[0])
+                w, V = eigsh(B, k=1, sigma=0.0, OPinv=inv, which="LM", tol=1e-14)
+                val, v = w[0], V[:, 0]
+        else:
+            p, H = eq.at(self.X[-1]), self.pc.H
+            w, V = lowest_eigenpairs(p, H, k=4, sector="odd" if odd else ("even" if self.sym else None),
+                                     pieces=self.pc)
+            j = int(np.argmin(np.abs(w)))
+            return float(w[j]), V[:, j]
+        full = np.zeros(eq.dim)
+        full[idx] = v
+        return float(val), full
+
+    def lowest(self, neg=None, neg_odd=None) -> float:
+        """Smallest eigenvalue of the whole Hessian (both blocks on the symmetric branch).
+
+        ``neg``, ``neg_odd``: the blocks' negative-eigenvalue counts where known;
+        a block without negative eigenvalues has its smallest one nearest zero
+        (shift-invert on the factorisation, cheaper than a full ``eigvalsh``).
+        """
+        if self.Hd is None:
+            return float(lowest_eigenpairs(self.eq.at(self.X[-1]), self.pc.H, k=1, pieces=self.pc)[0][0])
+        blocks = [(self.A, neg, False)]
+        if self.sym and len(self.eq.i_odd):
+            blocks.append((self.odd_block()[0], neg_odd, True))
+        out = []
+        for B, count, odd in blocks:
+            if count == 0 and len(B) > 150:
+                out.append(self.nearest_zero(odd)[0])
+            elif len(B) <= _EIGH_MAX:
+                out.append(np.linalg.eigvalsh(B)[0])
+            else:
+                out.append(eigsh(B, k=1, which="SA", tol=1e-12, maxiter=50 * len(B))[0][0])
+        return float(min(out))
+
+
+# --- one converged point ------------------------------------------------------------
+class _State:
+    """A converged point X with its Jacobian, unit tangent (oriented along ``ref``) and eigenvalue counts.
+
+    ``neg``: negative eigenvalues of the kept Hessian block (the even block on
+    the symmetric branch), ``neg_odd``: of the odd block (symmetric branch
+    only, else None).  The Jacobian's border is the tangent, ready for the
+    chord corrector of the next step.
+    """
+
+    def __init__(self, eq: _Equations, X, ref, sym: bool, jac: _Jacobian | None = None):
+        self.X, self.sym = X, sym
+        self.jac = eq.jacobian(X, sym) if jac is None or jac.X is not X else jac
+        self.tau = self.jac.tangent(ref)
+        self.jac.set_border(self.tau)
+        self.neg, self.neg_odd = self.jac.counts()
+
+    @property
+    def fold(self) -> float:
+        return float(self.tau[-1])
+
+    @property
+    def det_sign(self) -> int:
+        """sign det [[dF/dx, dF/dlam], [tau]] = (-1)^neg sign(tau_lam): flips at branch points, not at folds."""
+        return (-1) ** self.neg * (1 if self.tau[-1] >= 0 else -1)
+
+
+def _correct(eq: _Equations, X_pred, tau, sym: bool, tol: float, maxiter: int = 15, jac=None, cache=None):
+    """Newton on [F(X) = 0, tau.(X - X_pred) = 0]; returns (X, iterations) or None.
+
+    Where the Jacobian is expensive (``dim > _CHORD_MIN_DIM``): a chord
+    iteration on ``jac`` (the factorised bordered Jacobian at a nearby point
+    whose border is ``tau``) when given, refreshed at the current iterate
+    whenever it contracts by less than a factor 4 per step.  Small systems
+    take plain Newton steps (a new Jacobian costs less than the iterations
+    it saves).  ``cache`` (a dict) keeps the last Jacobian for the next call
+    with the same border ``tau`` (repeated solves at nearby points).
+    """
+    if cache is not None and jac is None and eq.dim > _CHORD_MIN_DIM:
+        jac = cache.get("jac")
+    X = np.array(X_pred, dtype=float)
     k = eq.keep(sym)
-    A = np.vstack([np.column_stack([Hs, Fl]), row])
-    return A[np.ix_(np.append(k[:-1], eq.dim), k)], k
-
-
-def _tangent(eq, Hs, Fl, ref, sym):
-    A, k = _bordered(eq, Hs, Fl, ref, sym)
-    rhs = np.zeros(len(k))
-    rhs[-1] = 1.0
-    t = np.zeros(eq.dim + 1)
-    try:
-        t[k] = np.linalg.solve(A, rhs)
-    except np.linalg.LinAlgError:  # exactly at a branch point: any null vector of the Jacobian
-        t[k] = np.linalg.svd(A[:-1])[2][-1]
-    t[np.abs(t) < 1e-200] = 0.0  # denormals from repeated solves upset LAPACK's det
-    return t / np.linalg.norm(t)
-
-
-def _correct(eq: _Equations, X_pred, tau, sym: bool, tol: float, maxiter: int = 10):
-    """Newton on [F(X) = 0, tau.(X - X_pred) = 0]; returns (X, iterations) or None."""
-    X = X_pred.copy()
     scale = max(1.0, np.abs(X).max())
+    newton = eq.dim <= _CHORD_MIN_DIM
+    refresh = jac is None or newton
+    prev = np.inf
+    F = None
     for it in range(1, maxiter + 1):
         try:
-            F = eq.F(X)
-            Hs, Fl = eq.J(X)
-        except (KernelError, np.linalg.LinAlgError):
+            if refresh:
+                jac = eq.jacobian(X, sym)
+                jac.set_border(tau)
+                F = _vec(jac.pc.gradient())
+                refresh = False
+                if cache is not None:
+                    cache["jac"] = jac
+            elif F is None:
+                F = eq.F(X)
+        except _LINALG:
             return None
-        A, k = _bordered(eq, Hs, Fl, tau, sym)
-        r = np.append(F, tau @ (X - X_pred))[np.append(k[:-1], eq.dim)]
+        z = jac.bordered_solve(-F[k], -(tau @ (X - X_pred)))
+        if z is None:
+            return None
         dX = np.zeros_like(X)
-        try:
-            dX[k] = np.linalg.solve(A, -r)
-        except np.linalg.LinAlgError:
-            return None
+        dX[k] = z[:-1]
+        dX[-1] = z[-1]
         X = X + dX
-        if np.linalg.norm(dX) < 1e-10 * scale:
+        F = None
+        nd = float(np.linalg.norm(dX))
+        if not np.isfinite(nd):
+            return None
+        if nd < 1e-10 * scale:
             try:
-                if np.linalg.norm(eq.F(X)) < tol * scale:
-                    return X, it
-            except (KernelError, np.linalg.LinAlgError):
+                F = eq.F(X)
+            except _LINALG:
                 return None
+            if np.linalg.norm(F) < tol * scale:
+                return X, it
+        elif newton or nd > 0.25 * prev:
+            refresh = True
+        prev = nd
     try:
         ok = np.linalg.norm(eq.F(X)) < tol * scale
-    except (KernelError, np.linalg.LinAlgError):
+    except _LINALG:
         return None
     return (X, maxiter) if ok else None
 
 
-# --- one branch -------------------------------------------------------------------
-def _point(eq: _Equations, X, Hs=None) -> ContinuationPoint:
-    p, H = eq.at(X[-1]), from_vector(X[:-1], eq.n)
-    if Hs is None:
-        Hs = hessian(p, H)
-    eig = np.linalg.eigvalsh(Hs)
+def _stability_threshold(jac: _Jacobian) -> float:
+    A = jac.A if jac.Hd is not None else None
+    rho = float(np.abs(A).sum(axis=1).max()) if A is not None and A.size else 1.0
+    return 1e-9 * max(1.0, rho)
+
+
+def _point(eq: _Equations, st: _State) -> ContinuationPoint:
+    X, jac = st.X, st.jac
+    p, H = eq.problem, _mat(X[:-1], eq.n)  # the Z2 sign and m do not depend on lambda
+    low = jac.lowest(st.neg, st.neg_odd)
+    n_neg = st.neg + (st.neg_odd or 0)
+    if low >= -_stability_threshold(jac):
+        n_neg = 0  # eigenvalues at rounding level (at a branch point itself) do not count
     Hz = fix_z2_sign(p, H)
     return ContinuationPoint(
-        lam=float(X[-1]), kernel=Hz, action=action(p, H),
-        residual=float(np.linalg.norm(eq.F(X))),
-        stable=bool(eig[0] > -1e-9 * max(1.0, np.abs(eig).max())),
-        order_parameter=order_parameter(Hz, p.T, p.P), order_parameters=p.order_parameters(Hz),
-        min_eigenvalue=float(eig[0]),
-        n_negative=int(np.sum(eig < -1e-9 * max(1.0, np.abs(eig).max()))))
+        lam=float(X[-1]), kernel=Hz, action=jac.pc.action(),
+        residual=float(np.linalg.norm(_vec(jac.pc.gradient()))),
+        stable=n_neg == 0, order_parameter=order_parameter(Hz, p.T, p.P),
+        order_parameters=p.order_parameters(Hz), min_eigenvalue=low, n_negative=int(n_neg))
 
 
-def _tests(eq: _Equations, X, ref, sym: bool):
-    """Tangent at X (oriented along ref) and the test functions.
+def _locate(eq, Sa: _State, Sb: _State, sym, tol, side, value):
+    """The zero of a test function between the consecutive points Sa, Sb, along Sa's tangent.
 
-    ``fold``: the tangent's lambda component; ``det``: the bordered
-    determinant (restricted to the even subspace on the symmetric branch);
-    ``z2``: the sorted Z2-odd Hessian eigenvalues (symmetric branch only).
+    ``side(state)`` says on which side of the zero a state lies (compared
+    with Sb), ``value(state) >= 0`` is the distance from it (an eigenvalue
+    or tau_lam): Illinois regula falsi on the signed value, the bracket kept
+    by ``side``.  Returns the refined state nearer the zero.
     """
-    Hs, Fl = eq.J(X)
-    tau = _tangent(eq, Hs, Fl, ref, sym)
-    if tau @ ref < 0:
-        tau = -tau
-    z2 = np.linalg.eigvalsh(Hs[np.ix_(eq.odd, eq.odd)]) if sym else np.zeros(0)
-    bdet = np.linalg.det(_bordered(eq, Hs, Fl, tau, sym)[0])
-    return tau, {"fold": tau[-1], "z2": z2, "det": bdet}, Hs
+    X, tau = Sa.X, Sa.tau
+    target = side(Sb)
 
+    def g(st):
+        v = abs(value(st))
+        return v if side(st) == target else -v
 
-class _Singular(Exception):
-    pass
-
-
-def _locate(eq, X, tau, ds, key, sym, tol, j=0):
-    """Zero of test function ``key`` (``z2``: the j-th odd eigenvalue) along X + s tau, s in [0, ds].
-
-    Illinois (modified regula falsi) on s, which tolerates the corrector
-    failing right at a singular point (a branch point inside the corrected
-    subspace): the bracket then shrinks by bisection and the end with the
-    smaller test value is returned.
-    """
-    def g(s):
-        res = _correct(eq, X + s * tau, tau, sym, tol)
-        if res is None:
-            raise _Singular
-        t, tests, Hs = _tests(eq, res[0], tau, sym)
-        val = tests[key][j] if key == "z2" else tests[key]
-        return val, (res[0], t, tests, Hs)
-
-    a, b = 0.0, ds
-    (ga, fa), (gb, fb) = g(a), g(b)
-    side = 0
-    for _ in range(200):
-        if abs(b - a) <= 1e-15 * max(1.0, ds) or ga == 0 or gb == 0:
+    a, b = 0.0, float(tau @ (Sb.X - X))
+    ga, gb = g(Sa), g(Sb)
+    fa, fb = Sa, Sb
+    stop = 2e-15 * max(1.0, np.abs(X).max())
+    sgn = 0
+    for _ in range(80):
+        if b - a <= stop or ga == 0 or gb == 0:
             break
-        s = b - gb * (b - a) / (gb - ga)
-        if not min(a, b) < s < max(a, b):
+        s = b - gb * (b - a) / (gb - ga) if gb != ga else 0.5 * (a + b)
+        if not a < s < b:
             s = 0.5 * (a + b)
-        try:
-            gs, fs = g(s)
-        except _Singular:
-            try:
-                s = 0.5 * (a + b)
-                gs, fs = g(s)
-            except _Singular:
+        res = _correct(eq, X + s * tau, tau, sym, tol, jac=Sa.jac)
+        if res is None:
+            s = 0.5 * (a + b)
+            res = _correct(eq, X + s * tau, tau, sym, tol)
+            if res is None:
                 break
-        if np.sign(gs) == np.sign(gb):
-            b, gb, fb = s, gs, fs
-            if side == -1:
+        try:
+            st = _State(eq, res[0], tau, sym)
+        except (*_LINALG, ConvergenceError):
+            break
+        gs = g(st)
+        if gs >= 0:
+            b, gb, fb = s, gs, st
+            if sgn == 1:
                 ga *= 0.5
-            side = -1
+            sgn = 1
         else:
-            a, ga, fa = s, gs, fs
-            if side == 1:
+            a, ga, fa = s, gs, st
+            if sgn == -1:
                 gb *= 0.5
-            side = 1
-    # ga, gb may have been halved: report the end whose recomputed test value is smaller
-    va = fa[2][key][j] if key == "z2" else fa[2][key]
-    vb = fb[2][key][j] if key == "z2" else fb[2][key]
-    return fa if abs(va) <= abs(vb) else fb
+            sgn = -1
+    return fa if abs(value(fa)) <= abs(value(fb)) else fb
 
 
-def _special(eq, type_, key, found, branch, j=0):
-    X, t, tests, Hs = found
-    pt = _point(eq, X, Hs)
-    phi, value = None, tests[key]
-    if key == "z2":
-        o = eq.odd
-        w, V = np.linalg.eigh(Hs[np.ix_(o, o)])
-        phi = np.zeros(eq.dim)
-        phi[o] = V[:, j]
-        value = w[j]
-    return SpecialPoint(kind=type_, lam=pt.lam, kernel=pt.kernel, action=pt.action,
-                        residual=pt.residual, order_parameter=pt.order_parameter,
-                        test_value=float(value), branch=branch, z2=(key == "z2"),
-                        null_vector=phi), X
+def _special(eq, kind: str, st: _State, branch: int, z2: bool = False):
+    pt = _point(eq, st)
+    phi = None
+    if z2:
+        value, phi = st.jac.nearest_zero(odd=True)
+    elif kind == "fold":
+        value = st.fold
+    else:
+        value = st.jac.nearest_zero(odd=False)[0]
+    sp = SpecialPoint(kind=kind, lam=pt.lam, kernel=pt.kernel, action=pt.action,
+                      residual=pt.residual, order_parameter=pt.order_parameter,
+                      test_value=float(value), branch=branch, z2=z2, null_vector=phi)
+    return sp, pt, st.X
+
+
+class _Run:
+    """What :func:`continue_branch` returns: points, their X, special points, steps, and whether it finished."""
+
+    def __init__(self):
+        self.X, self.points, self.specials, self.steps = [], [], [], 0
+        self.complete, self.reason = True, ""
+
+
+def _scale(X) -> float:
+    """Steps are relative to max(1, |X|_inf): a step in log lambda (and log H) where they are large."""
+    return max(1.0, float(np.abs(X).max()))
 
 
 def continue_branch(eq: _Equations, X0, tau0, lam_range, sym: bool, branch: int = 0,
                     ds: float = 0.05, ds_min: float = 1e-7, ds_max: float = 0.25,
-                    max_steps: int = 2000, tol: float = 1e-11, bar=None):
+                    max_steps: int = 2000, tol: float = 1e-11, bar=None) -> _Run:
     """Pseudo-arclength continuation from (X0, tau0) until lambda leaves ``lam_range``.
 
-    Returns ``(points X, special points, steps)``.  ``sym`` keeps the Z2-odd
-    coordinates at zero (the symmetric branch, an invariant subspace).
+    ``ds`` (initial), ``ds_min`` and ``ds_max`` are in units of
+    ``max(1, |X|_inf)`` (X = (to_vector(H), lambda)).  ``sym`` keeps the Z2-odd coordinates at zero (the
+    symmetric branch, an invariant subspace).  Stops after ``max_steps``
+    accepted or rejected steps with ``complete = False``.
     """
     lo, hi = lam_range
-    Xs = [X0]
-    tau, tests, _ = _tests(eq, X0, tau0, sym)
-    X, specials, steps = X0, [], 0
-    while steps < max_steps:
-        steps += 1
-        res = _correct(eq, X + ds * tau, tau, sym, tol)
+    run = _Run()
+    S = _State(eq, np.asarray(X0, dtype=float), tau0, sym)
+    run.X.append(S.X)
+    run.points.append(_point(eq, S))
+    while True:
+        if run.steps >= max_steps:
+            run.complete = False
+            run.reason = (f"max_steps={max_steps} reached at lambda={S.X[-1]:.10g} before the end of "
+                          f"lam_range=({lo:g}, {hi:g}); raise max_steps or ds_max")
+            break
+        run.steps += 1
+        h = ds * _scale(S.X)
+        res = _correct(eq, S.X + h * S.tau, S.tau, sym, tol, jac=S.jac)
+        Sn = None
         if res is not None:
             Xn, its = res
-            tau_n, tests_n, _ = _tests(eq, Xn, tau, sym)
-        if res is None or (tau_n @ tau < 0.97 and ds > 2 * ds_min):
+            try:
+                Sn = _State(eq, Xn, S.tau, sym)
+            except (*_LINALG, ConvergenceError):
+                Sn = None
+        if Sn is None or (Sn.tau @ S.tau < 0.97 and ds > 2 * ds_min):
             ds *= 0.5
             if ds < ds_min:
-                raise ConvergenceError(f"continuation stalled at lambda={X[-1]:.8g} (step below "
+                raise ConvergenceError(f"continuation stalled at lambda={S.X[-1]:.8g} (step below "
                                        f"ds_min={ds_min:g}); try a smaller tol or a different range")
             continue
         if bar is not None:
             bar.update(1)
         found = []
-        if np.sign(tests["fold"]) * np.sign(tests_n["fold"]) < 0:
-            found.append(_special(eq, "fold", "fold", _locate(eq, X, tau, ds, "fold", sym, tol), branch))
-        if np.sign(tests["det"]) * np.sign(tests_n["det"]) < 0:
-            found.append(_special(eq, "branch_point", "det",
-                                  _locate(eq, X, tau, ds, "det", sym, tol), branch))
-        a, b = np.sum(tests["z2"] < 0), np.sum(tests_n["z2"] < 0)
-        for j in range(min(a, b), max(a, b)):  # the j-th odd eigenvalue crosses zero
-            found.append(_special(eq, "branch_point", "z2",
-                                  _locate(eq, X, tau, ds, "z2", sym, tol, j), branch, j))
-        for sp, Xsp in sorted(found, key=lambda f: tau @ (f[1] - X)):
-            if np.linalg.norm(Xsp - X) > 1e-12 and lo <= Xsp[-1] <= hi:
-                specials.append(sp)
-                Xs.append(Xsp)
-        lam_n = Xn[-1]
+        if np.sign(S.fold) * np.sign(Sn.fold) < 0:
+            found.append(_special(eq, "fold", _locate(
+                eq, S, Sn, sym, tol, lambda st: st.fold > 0, lambda st: st.fold), branch))
+        if S.det_sign != Sn.det_sign:
+            found.append(_special(eq, "branch_point", _locate(
+                eq, S, Sn, sym, tol, lambda st: st.det_sign,
+                lambda st: st.jac.nearest_zero(odd=False)[0]), branch))
+        if S.neg_odd is not None and Sn.neg_odd is not None:
+            for j in range(min(S.neg_odd, Sn.neg_odd), max(S.neg_odd, Sn.neg_odd)):
+                # the (j+1)-th odd eigenvalue crosses zero
+                found.append(_special(eq, "branch_point", _locate(
+                    eq, S, Sn, sym, tol, lambda st, j=j: st.neg_odd > j,
+                    lambda st: st.jac.nearest_zero(odd=True)[0]), branch, z2=True))
+        for sp, pt, Xsp in sorted(found, key=lambda f: S.tau @ (f[2] - S.X)):
+            if np.linalg.norm(Xsp - S.X) > 1e-12 and lo <= Xsp[-1] <= hi:
+                run.specials.append(sp)
+                run.X.append(Xsp)
+                run.points.append(pt)
+        lam_n = Sn.X[-1]
         if not lo <= lam_n <= hi:
             bound = hi if lam_n > hi else lo
-            f = (bound - X[-1]) / (lam_n - X[-1])
-            guess = X + f * (Xn - X)
+            f = (bound - S.X[-1]) / (lam_n - S.X[-1])
+            guess = S.X + f * (Sn.X - S.X)
             guess[-1] = bound
-            e = np.zeros_like(X)
+            e = np.zeros_like(guess)
             e[-1] = 1.0
-            res = _correct(eq, guess, e, sym, tol)
-            if res is not None:
-                Xs.append(res[0])
+            end = _correct(eq, guess, e, sym, tol, maxiter=30)
+            if end is not None:
+                try:
+                    run.points.append(_point(eq, _State(eq, end[0], S.tau, sym)))
+                    run.X.append(end[0])
+                except (*_LINALG, ConvergenceError):
+                    pass
             break
-        Xs.append(Xn)
-        X, tau, tests = Xn, tau_n, tests_n
-        ds = min(ds * 1.5, ds_max) if its <= 3 else (ds * 0.6 if its >= 6 else ds)
-    return Xs, specials, steps
+        run.X.append(Sn.X)
+        run.points.append(_point(eq, Sn))
+        S = Sn
+        fast, slow = (4, 9) if eq.dim <= _CHORD_MIN_DIM else (7, 12)  # chord steps contract linearly
+        ds = min(ds * 1.5, ds_max) if its <= fast else (ds * 0.6 if its >= slow else ds)
+    return run
 
 
 # --- starting points and branch switching -----------------------------------------
@@ -343,7 +720,11 @@ def switch_branch(eq: _Equations, bp: SpecialPoint, tol: float = 1e-11, h: float
 
 
 # --- coexistence ------------------------------------------------------------------
-def _solve_at(eq, Xs, lam, sym, tol):
+def _action(eq, X):
+    return eq.pieces(X).action()
+
+
+def _solve_at(eq, Xs, lam, sym, tol, cache=None):
     """The saddle on a traced (monotone) segment at lambda, from linear interpolation."""
     lams = np.array([X[-1] for X in Xs])
     k = int(np.clip(np.searchsorted(lams, lam) if lams[-1] >= lams[0] else
@@ -353,7 +734,10 @@ def _solve_at(eq, Xs, lam, sym, tol):
     guess[-1] = lam
     e = np.zeros_like(guess)
     e[-1] = 1.0
-    res = _correct(eq, guess, e, sym, tol, maxiter=30)
+    res = _correct(eq, guess, e, sym, tol, maxiter=30, cache=cache)
+    if res is None and cache:
+        cache.clear()
+        res = _correct(eq, guess, e, sym, tol, maxiter=30)
     if res is None:
         raise ConvergenceError(f"Newton failed at lambda={lam:.8g} while locating coexistence")
     return res[0]
@@ -376,11 +760,11 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
         return []
     hi_stable = max(stable)  # the symmetric phase exists as a minimum only up to here
 
+    sym_cache = {}
+
     def diff(Xb):
-        lam = Xb[-1]
-        Xa = _solve_at(eq, seg, lam, True, tol)
-        p = eq.at(lam)
-        return action(p, from_vector(Xb[:-1], eq.n)) - action(p, from_vector(Xa[:-1], eq.n))
+        Xa = _solve_at(eq, seg, Xb[-1], True, tol, sym_cache)
+        return _action(eq, Xb) - _action(eq, Xa)
 
     out = []
     for k in range(len(brk_X) - 1):
@@ -395,8 +779,13 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
         L = np.linalg.norm(X1 - X0)
         u = (X1 - X0) / L
 
-        def on_branch(s):
-            res = _correct(eq, X0 + s * u, u, False, tol)
+        brk_cache = {}
+
+        def on_branch(s, brk_cache=brk_cache):
+            res = _correct(eq, X0 + s * u, u, False, tol, cache=brk_cache)
+            if res is None and brk_cache:
+                brk_cache.clear()
+                res = _correct(eq, X0 + s * u, u, False, tol)
             if res is None:
                 raise ConvergenceError("corrector failed while locating coexistence; try a smaller ds_max")
             return res[0]
@@ -405,7 +794,7 @@ def _coexistence(eq, sym_X, sym_pts, brk_X, brk_pts, branch, tol):
         Xc = on_branch(s)
         if Xc[-1] > hi_stable + 1e-12 * hi_stable:
             continue  # equal action with the unstable continuation of the symmetric branch
-        pt = _point(eq, Xc)
+        pt = _point(eq, _State(eq, Xc, u, False))
         out.append(SpecialPoint(kind="coexistence", lam=pt.lam, kernel=pt.kernel, action=pt.action,
                                 residual=pt.residual, order_parameter=pt.order_parameter,
                                 test_value=float(diff(Xc)), branch=branch))
@@ -418,6 +807,54 @@ def _loses_stability(pts, lam):
     return bool(below) and below[-1].stable
 
 
+def _threads(problem: Problem):
+    """One BLAS thread unless the dense systems are large (dim >= _PARALLEL_DIM).
+
+    Each step runs many small products and factorisations; on a shared
+    machine a second thread whose core is busy made them 10-40x slower
+    (measured at dim = 528: eigvalsh 1.2 s instead of 0.03 s).
+    """
+    dim = problem.n * (problem.n + 1) // 2
+    return blas_threads_for(problem.n) if dim < _PARALLEL_DIM else blas_threads_for(dim)
+
+
+# --- input checks -------------------------------------------------------------------
+def _check_range(lam_range, name: str = "lam_range"):
+    """Two finite numbers 0 < lo < hi."""
+    try:
+        vals = [float(v) for v in lam_range]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={lam_range!r} is invalid; {name} must be two numbers (lo, hi) "
+                         "with 0 < lo < hi") from None
+    if len(vals) != 2 or not all(math.isfinite(v) for v in vals) or not vals[1] > vals[0]:
+        raise ValueError(f"{name}={lam_range!r} is invalid; {name} must be two finite numbers (lo, hi) "
+                         "with 0 < lo < hi")
+    if vals[0] <= 0:
+        raise ValueError(f"{name}={lam_range!r} is invalid; lambda must be > 0 (use a small lo)")
+    return vals[0], vals[1]
+
+
+def _check_problem(problem) -> None:
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem={problem!r} is invalid; problem must be a linkernel Problem "
+                         "(e.g. linkernel.tasks.endpoint('rnn', T=4))")
+
+
+def _check_steps(ds, ds_max, tol, max_steps):
+    from linkernel.validation import count, positive, tolerance
+    ds, ds_max, tol = positive("ds", ds), positive("ds_max", ds_max), tolerance("tol", tol)
+    max_steps = count("max_steps", max_steps)
+    return min(ds, ds_max), ds_max, tol, max_steps
+
+
+def _warn_incomplete(branches) -> None:
+    cut = [b for b in branches if not b.complete]
+    if cut:
+        warnings.warn(ContinuationWarning(
+            f"{len(cut)} of {len(branches)} branches stopped before the end of the range: "
+            + "; ".join(f"{b.kind}: {b.stop_reason}" for b in cut)), stacklevel=3)
+
+
 # --- the whole picture ------------------------------------------------------------
 def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: float = 0.25,
           tol: float = 1e-11, max_steps: int = 2000, progress: bool = False) -> Trace:
@@ -427,13 +864,20 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
     when the problem has no Z2 symmetry), detects and refines folds and branch
     points, switches onto the broken branch at every Z2 branch point (traced
     in the representative with m >= 0) and locates coexistence points.
-    Branch 0 is the starting branch; broken branches follow.
+    Branch 0 is the starting branch; broken branches follow.  ``ds`` and
+    ``ds_max`` are arclength steps in units of max(1, |X|_inf), X = (to_vector(H), lambda); ``max_steps``
+    bounds the steps per branch.  A branch cut short by ``max_steps`` is
+    marked (``Branch.complete``, ``Trace.complete``) with one
+    :class:`ContinuationWarning`.
     """
-    lo, hi = (float(lam_range[0]), float(lam_range[1]))
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-        raise ValueError(f"lam_range={lam_range!r} is invalid; need two finite numbers lo < hi")
-    if lo <= 0:
-        raise ValueError(f"lam_range={lam_range!r} is invalid; lambda must be > 0 (use a small lo)")
+    _check_problem(problem)
+    lo, hi = _check_range(lam_range)
+    ds, ds_max, tol, max_steps = _check_steps(ds, ds_max, tol, max_steps)
+    with _threads(problem):
+        return _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress)
+
+
+def _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress):
     t0 = time.perf_counter()
     eq = _Equations(problem.with_(lam=lo))
     X0, sym = _start(eq, lo, tol)
@@ -443,39 +887,44 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
     if progress:
         from tqdm import tqdm
         bar = tqdm(desc=f"trace {problem.arch} T={problem.T}", unit="step", leave=False)
+
+    def make_branch(kind, run):
+        return Branch(problem.arch, kind, tuple(run.points), complete=run.complete, stop_reason=run.reason)
+
     try:
-        Xs, specials, steps = continue_branch(eq, X0, e, (lo, hi), sym, 0, ds, 1e-7, ds_max,
-                                              max_steps, tol, bar)
-        pts = [_point(eq, X) for X in Xs]
-        branches = [Branch(problem.arch, "symmetric" if sym else "regular", tuple(pts))]
+        run = continue_branch(eq, X0, e, (lo, hi), sym, 0, ds, 1e-7, ds_max, max_steps, tol, bar)
+        Xs, pts, specials, steps = run.X, run.points, list(run.specials), run.steps
+        branches = [make_branch("symmetric" if sym else "regular", run)]
         transition = "none"
         for bp in [s for s in specials if s.z2]:
             X_bp, X1, tau = switch_branch(eq, bp, tol)
             k = len(branches)
-            Xb, sp_b, st = continue_branch(eq, X1, tau, (lo, hi), False, k, ds, 1e-7, ds_max,
-                                           max_steps, tol, bar)
-            Xb = [X_bp] + Xb
-            steps += st
-            pts_b = [_point(eq, X) for X in Xb]
-            branches.append(Branch(problem.arch, "broken", tuple(pts_b)))
-            specials += [s for s in sp_b if not (s.kind == "branch_point" and abs(s.lam - bp.lam) < 1e-6)]
-            supercritical = Xb[1][-1] > X_bp[-1]
+            rb = continue_branch(eq, X1, tau, (lo, hi), False, k, ds, 1e-7, ds_max, max_steps, tol, bar)
+            bp_pt = _point(eq, _State(eq, X_bp, tau, False))
+            rb.X.insert(0, X_bp)
+            rb.points.insert(0, bp_pt)
+            steps += rb.steps
+            branches.append(make_branch("broken", rb))
+            specials += [s for s in rb.specials
+                         if not (s.kind == "branch_point" and abs(s.lam - bp.lam) < 1e-6 * max(1.0, bp.lam))]
+            supercritical = rb.X[1][-1] > X_bp[-1]
             if transition == "none" and _loses_stability(pts, bp.lam):
                 transition = "second order" if supercritical else "first order"
             if not supercritical:
-                specials += _coexistence(eq, Xs, pts, Xb, pts_b, k, tol)
+                specials += _coexistence(eq, Xs, pts, rb.X, rb.points, k, tol)
         if sym and not pts[0].stable and len(branches) == 1:
             # the range starts above the transition: follow the broken minimum found by minimisation
             H = saddle_point(eq.at(lo), n_starts=4).kernel
-            Xb, sp_b, st = continue_branch(eq, np.append(to_vector(H), lo), e, (lo, hi), False, 1, ds,
-                                           1e-7, ds_max, max_steps, tol, bar)
-            steps += st
-            branches.append(Branch(problem.arch, "broken", tuple(_point(eq, X) for X in Xb)))
-            specials += sp_b
+            rb = continue_branch(eq, np.append(to_vector(H), lo), e, (lo, hi), False, 1, ds, 1e-7, ds_max,
+                                 max_steps, tol, bar)
+            steps += rb.steps
+            branches.append(make_branch("broken", rb))
+            specials += rb.specials
     finally:
         if bar is not None:
             bar.close()
     specials.sort(key=lambda s: (s.lam, s.kind))
+    _warn_incomplete(branches)
     return Trace(problem=problem, lam_range=(lo, hi), branches=tuple(branches),
                  special_points=tuple(specials), transition=transition, steps=steps,
                  seconds=time.perf_counter() - t0)
@@ -488,24 +937,41 @@ def follow(problem: Problem, H0, lam0: float, lam_range, direction: int = 1, ds:
 
     H0 is first polished by Newton's method at lam0.  A Z2-symmetric H0 (all
     odd-lag entries below 1e-12) is continued inside the symmetric subspace.
-    Stops when lambda leaves ``lam_range`` (or at ``max_steps``).
+    Stops when lambda leaves ``lam_range`` (or at ``max_steps``: then
+    ``complete`` is False and a :class:`ContinuationWarning` is emitted).
     """
     if direction not in (1, -1):
         raise ValueError(f"direction={direction!r} is invalid; direction must be +1 or -1")
+    _check_problem(problem)
+    lo, hi = _check_range(lam_range)
+    ds, ds_max, tol, max_steps = _check_steps(ds, ds_max, tol, max_steps)
+    try:
+        lam0 = float(lam0)
+    except (TypeError, ValueError):
+        lam0 = float("nan")
+    if not (math.isfinite(lam0) and lam0 > 0):
+        raise ValueError(f"lam0={lam0!r} is invalid; lam0 must be a positive finite number")
     eq = _Equations(problem.with_(lam=lam0))
-    X = np.append(to_vector(np.asarray(H0, dtype=float)), lam0)
+    try:
+        X = np.append(to_vector(np.asarray(H0, dtype=float)), lam0)
+    except (TypeError, ValueError, IndexError):
+        X = None
+    if X is None or X.shape != (eq.dim + 1,):
+        raise ValueError(f"H0 is invalid; H0 must be a symmetric ({eq.n}, {eq.n}) kernel")
     sym = bool(eq.odd.any()) and np.abs(X[:-1][eq.odd]).max() < 1e-12 * max(1.0, np.abs(X).max())
     if sym:
         X[:-1][eq.odd] = 0.0
     e = np.zeros_like(X)
     e[-1] = 1.0
-    res = _correct(eq, X, e, sym, tol, maxiter=30)
-    if res is None:
-        raise ConvergenceError(f"H0 is not close to a stationary point at lambda={lam0:g}")
-    Xs, _, _ = continue_branch(eq, res[0], direction * e, lam_range, sym, 0, ds, 1e-7, ds_max,
-                               max_steps, tol)
-    return Branch(problem.arch, "symmetric" if sym else ("broken" if eq.odd.any() else "regular"),
-                  tuple(_point(eq, X) for X in Xs))
+    with _threads(problem):
+        res = _correct(eq, X, e, sym, tol, maxiter=30)
+        if res is None:
+            raise ConvergenceError(f"H0 is not close to a stationary point at lambda={lam0:g}")
+        run = continue_branch(eq, res[0], direction * e, (lo, hi), sym, 0, ds, 1e-7, ds_max, max_steps, tol)
+    b = Branch(problem.arch, "symmetric" if sym else ("broken" if eq.odd.any() else "regular"),
+               tuple(run.points), complete=run.complete, stop_reason=run.reason)
+    _warn_incomplete([b])
+    return b
 
 
 def point_at(trace_: Trace, lam: float, branch: int = 0, tol: float = 1e-11) -> ContinuationPoint:
@@ -514,9 +980,12 @@ def point_at(trace_: Trace, lam: float, branch: int = 0, tol: float = 1e-11) -> 
     Where the branch folds, the first stretch (in the traced order) covering
     ``lam`` is used.
     """
+    if not (isinstance(branch, (int, np.integer)) and not isinstance(branch, bool)
+            and 0 <= branch < len(trace_.branches)):
+        raise ValueError(f"branch={branch!r} is invalid; the trace has branches 0..{len(trace_.branches) - 1}")
     b = trace_.branches[branch]
     lams = b.lam
-    eq = _Equations(trace_.problem.with_(lam=lam))
+    eq = _Equations(trace_.problem.with_(lam=lams[0]))
     for k in range(1, len(lams)):
         if min(lams[k - 1], lams[k]) <= lam <= max(lams[k - 1], lams[k]):
             f = 0.0 if lams[k] == lams[k - 1] else (lam - lams[k - 1]) / (lams[k] - lams[k - 1])
@@ -528,7 +997,7 @@ def point_at(trace_: Trace, lam: float, branch: int = 0, tol: float = 1e-11) -> 
             res = _correct(eq, X, e, sym, tol, maxiter=30)
             if res is None:
                 raise ConvergenceError(f"Newton failed at lambda={lam:g} on branch {branch}")
-            return _point(eq, res[0])
+            return _point(eq, _State(eq, res[0], e, sym))
     raise ValueError(f"lam={lam!r} is not covered by branch {branch} "
                      f"(lambda from {lams.min():g} to {lams.max():g})")
 
@@ -540,5 +1009,6 @@ def trace_endpoint(Ts, archs=("rnn",), lam_range=(0.5, 3.0), P: int = 1, progres
     ``hyper`` are ``w, v, u, kappa``.  Returns the traces, T-major.
     """
     from linkernel.tasks import endpoint
+    _check_range(lam_range)
     return [trace(endpoint(arch, T=T, P=P, **hyper), lam_range, progress=progress)
             for T in Ts for arch in archs]

@@ -31,7 +31,7 @@ import mpmath
 from mpmath import mp
 
 from linkernel.theory import highprec as hp
-from linkernel.theory.continuation import trace
+from linkernel.theory.continuation import _check_range, trace
 from linkernel.problem import Problem
 from linkernel.theory.saddle import ConvergenceError
 
@@ -94,6 +94,14 @@ class ExponentEstimate:
     __str__ = summary
 
 
+def _order_of(beta, err):
+    """('tricritical', ...) where beta is 1/4 within its error, else ('second order', ...)."""
+    tol = max(1e3 * float(err), 1e-6)
+    if abs(float(beta) - 0.25) < tol:
+        return "tricritical", "tricritical point (quartic Landau coefficient zero, beta = 1/4)"
+    return "second order", "second-order transition"
+
+
 def _richardson(values, ratio):
     """Diagonal of the Richardson table for values at h, h/ratio, h/ratio^2, ... (errors in powers of h)."""
     table = [list(values)]
@@ -104,28 +112,63 @@ def _richardson(values, ratio):
     return [row[-1] for row in table]
 
 
+def _window(problem: Problem, lam_range):
+    """Where to trace: ``lam_range`` if it contains lambda_c, else (lambda_c / 2, 2 lambda_c).
+
+    lambda_c comes first from :func:`critical_lambda` (a walk in lambda with
+    warm-started symmetric saddles), so no fixed window rejects a valid input.
+    """
+    from linkernel.theory.special_points import critical_lambda
+    lam_c = critical_lambda(problem, lam_max=1e6, xtol=1e-10)
+    if lam_range is not None:
+        lo, hi = _check_range(lam_range)
+        if lo < lam_c < hi:
+            return lo, hi
+    return 0.5 * lam_c, 2.0 * lam_c
+
+
 def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: float = 0.05,
                       lam_range=(0.5, 4.0), progress: bool = False, traced=None) -> ExponentEstimate:
     """Estimate beta at the symmetry-breaking transition of ``problem`` (its ``lam`` is ignored).
 
     ``levels`` halvings of m from ``m0`` (in kernel units) feed the Richardson
-    extrapolation; ``lam_range`` is where the double-precision trace looks
-    for the branch point; ``traced`` is an existing trace of the same problem
-    (saves step 1).  Raises :class:`ConvergenceError` when the
-    symmetric branch does not lose stability in ``lam_range``.
+    extrapolation; ``lam_range`` is the first window the double-precision
+    trace looks in: where its symmetric branch does not lose stability there,
+    lambda_c is located (:func:`critical_lambda`, up to lambda = 1e6) and the
+    window becomes (lambda_c / 2, 2 lambda_c).
+    ``traced`` is an existing trace of the same problem (saves step 1).
+    Raises :class:`ConvergenceError` when the symmetric branch never loses
+    stability (no Z2 transition, e.g. the DNN), ValueError for bad input.
+    ``transition`` is 'second order' (beta = 1/2), 'tricritical' (the fitted
+    beta is 1/4: the quartic Landau coefficient vanishes, the vocabulary of
+    :func:`linkernel.symbolic.critical.critical_point`) or 'first order'.
     """
-    if not (isinstance(digits, int) and 15 <= digits <= 500):
+    from linkernel.validation import positive
+    if isinstance(digits, bool) or not (isinstance(digits, int) and 15 <= digits <= 500):
         raise ValueError(f"digits={digits!r} is invalid; digits must be an integer in 15..500")
-    if not (isinstance(levels, int) and 2 <= levels <= 30):
+    if isinstance(levels, bool) or not (isinstance(levels, int) and 2 <= levels <= 30):
         raise ValueError(f"levels={levels!r} is invalid; levels must be an integer in 2..30")
-    if not m0 > 0:
-        raise ValueError(f"m0={m0!r} is invalid; m0 must be > 0")
+    m0 = positive("m0", m0)
     t0 = time.perf_counter()
-    tr = traced if traced is not None else trace(problem, lam_range)
-    bps = [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+    def z2_points(tr):
+        return [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+
+    if traced is not None:
+        tr = traced
+        where = f"the given trace (lambda {tr.lam_range[0]:g}..{tr.lam_range[1]:g})"
+    else:
+        tr = None
+        if lam_range is not None:
+            tr = trace(problem, _check_range(lam_range))
+        if tr is None or not z2_points(tr) or tr.transition == "none":
+            window = _window(problem, lam_range)  # lambda_c first, then the window around it
+            tr = trace(problem, window)
+        where = f"lambda in ({tr.lam_range[0]:.6g}, {tr.lam_range[1]:.6g})"
+    bps = z2_points(tr)
     if not bps or tr.transition == "none":
-        raise ConvergenceError(f"the symmetric branch does not lose stability for lambda in {lam_range}; "
-                               "widen lam_range (or the problem has no Z2 transition)")
+        raise ConvergenceError(f"the symmetric branch does not lose stability in {where}"
+                               + ("; pass a trace whose range contains lambda_c" if traced is not None
+                                  else "; the problem has no Z2 transition there"))
     bp = bps[0]
     dps = digits + GUARD
     with mp.workdps(dps):
@@ -143,21 +186,38 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
             return ExponentEstimate(problem, None, None, float(lam_c), lam_c_digits, None, digits,
                                     tr.transition, (), (), (), msg, time.perf_counter() - t0,
                                     coex[0].lam if coex else None)
-        broken = tr.branches[bp.branch + 1] if len(tr.branches) > 1 else None
-        start = next(p for p in broken.points if p.order_parameter >= m0)
+        broken = [b for b in tr.branches if b.kind == "broken" and len(b.points)
+                  and abs(b.points[0].lam - bp.lam) <= 1e-9 * max(1.0, bp.lam)]
+        if not broken or broken[0].m.max() <= 0:
+            raise ConvergenceError(f"no broken branch leaves the branch point at lambda={bp.lam:.10g}; "
+                                   "the trace could not switch branches there")
+        pts = broken[0].points
+        # the first point with m >= m0, else the largest m the traced range reaches
+        start = next((p for p in pts if p.order_parameter >= m0), max(pts, key=lambda p: p.order_parameter))
         x = hp.to_vector(hp.as_matrix(start.kernel))
         lam = mp.mpf(start.lam)
         a = hp.m_vector(problem)
         m = mp.mpf(start.order_parameter)
         x_bp = hp.to_vector(hbp.kernel)
+        odd = set(hp.odd_coordinates(problem))
+
+        def predict(x, lam, f):
+            """Scale the branch by f in m: odd part ~ m, even part and lambda ~ m^2 around the branch point."""
+            x = mp.matrix([x[i] * f if i in odd else x_bp[i] + (x[i] - x_bp[i]) * f ** 2 for i in range(len(x))])
+            return x, lam_c + (lam - lam_c) * f ** 2
+
+        # from the traced point (wherever the trace put it) down to m = m0 exactly, at modest precision
+        m0_mp = mp.mpf(m0)
+        while m > m0_mp * (1 + mp.mpf(10) ** (-dps // 2)):
+            f = max(m0_mp / m, mp.mpf(1) / 2)
+            x, lam = predict(x, lam, f)
+            m = m0_mp if f == m0_mp / m else m * f
+            x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=min(dps, 30))
         ms, slopes = [], []
         for k in range(levels + 1):
-            if k:  # predictor: odd part ~ m, even part and lambda ~ m^2 around the branch point
+            if k:
                 m = m / 2
-                odd = set(hp.odd_coordinates(problem))
-                x = mp.matrix([x[i] / 2 if i in odd else x_bp[i] + (x[i] - x_bp[i]) / 4
-                               for i in range(len(x))])
-                lam = lam_c + (lam - lam_c) / 4
+                x, lam = predict(x, lam, mp.mpf(1) / 2)
             x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=dps)
             ms.append(m)
             slopes.append((lam - lam_c) / (m * hp.dlam_dm(problem, x, lam, a)))
@@ -171,10 +231,11 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         beta = diag[-1]
         # the last two diagonal entries, floored at the requested precision
         err = max(abs(diag[-1] - diag[-2]), mp.mpf(10) ** (-digits))
+        order, name = _order_of(beta, err)
         return ExponentEstimate(problem, float(beta), float(err), float(lam_c), lam_c_digits,
-                                mpmath.nstr(beta, digits, strip_zeros=False), digits, tr.transition,
+                                mpmath.nstr(beta, digits, strip_zeros=False), digits, order,
                                 tuple(float(v) for v in ms), tuple(float(s) for s in slopes),
                                 tuple(float(d) for d in diag),
-                                f"second-order transition; beta from {levels + 1} points "
+                                f"{name}; beta from {levels + 1} points "
                                 f"m = {float(ms[0]):.3g} .. {float(ms[-1]):.3g}, Richardson in m^2",
                                 time.perf_counter() - t0)

@@ -98,9 +98,13 @@ class Landscape:
 
 def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float = 1e-10) -> LandscapeCurve:
     """S minimised at fixed m on ``points`` values of m in [0, m_max] (Z2 problems) or [-m_max, m_max]."""
-    if not (np.isfinite(m_max) and m_max > 0):
-        raise ValueError(f"m_max={m_max!r} is invalid; m_max must be a positive number")
-    if not (isinstance(points, (int, np.integer)) and points >= 3):
+    try:
+        ok = bool(np.isfinite(m_max) and m_max > 0)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"m_max={m_max!r} is invalid; m_max must be a positive finite number")
+    if isinstance(points, bool) or not (isinstance(points, (int, np.integer)) and points >= 3):
         raise ValueError(f"points={points!r} is invalid; points must be an integer >= 3")
     a = m_vector(problem)
     Q = constraint_basis(a)
@@ -152,9 +156,17 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
     ``m_max`` defaults to 1.5 times the largest |m| of the saddle points at
     these lambdas (at least 1).
     """
-    lams = [float(x) for x in np.atleast_1d(lams)]
-    if not lams or any(not (np.isfinite(x) and x > 0) for x in lams):
-        raise ValueError(f"lams={lams!r} is invalid; give positive lambdas")
+    from linkernel.validation import require_problem
+    require_problem("problem", problem)
+    try:
+        vals = [float(x) for x in np.atleast_1d(np.asarray(lams, dtype=object)).ravel()]
+    except (TypeError, ValueError):
+        vals = None
+    if not vals or any(not (np.isfinite(x) and x > 0) for x in vals):
+        raise ValueError(f"lams={lams!r} is invalid; lams must be one or more positive finite lambdas")
+    lams = vals
+    if m_max is not None and not (isinstance(m_max, (int, float, np.number)) and np.isfinite(m_max) and m_max > 0):
+        raise ValueError(f"m_max={m_max!r} is invalid; m_max must be a positive finite number (or None)")
     t0 = time.perf_counter()
     if m_max is None:
         from linkernel.theory.saddle import saddle_point

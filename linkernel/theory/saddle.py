@@ -1,16 +1,51 @@
 """The kernel: minimise the action S(H) over positive-definite H.
 
-Strategy (each step chosen for robustness, then accuracy):
+Solver (:func:`minimize_action`): a trust-region Newton method in *whitened*
+coordinates.  At the iterate H = L L^T (Cholesky) the step is H -> H + L X L^T
+with X symmetric; in X the KL term's curvature (the Fisher metric
+1/2 H^-1 (x) H^-1) is 1/2 the identity, so the whitened Hessian
+``X -> L^T d2S[L X L^T] L`` is well conditioned and conjugate gradients need
+few iterations.  The trust region ``||X||_F <= Delta <= MAX_RADIUS`` bounds
+the step; a trial point that is not positive definite (Cholesky fails) is
+rejected and the radius quartered, so every iterate is positive definite.  The
+subproblem is solved by Steihaug's truncated CG with a forcing term
+``min(0.1, sqrt|g|)`` (superlinear, then quadratic convergence); a direction of
+negative curvature is followed to the trust-region boundary, which is how the
+solver leaves saddles that its Krylov space can see.
 
-1. unconstrained L-BFGS in log-Cholesky coordinates ``H = L L^T`` with
-   ``L_ii = exp(theta_ii)``, so every iterate is positive definite;
-2. Newton's method on the saddle-point equations ``dS/dH = 0`` with the
-   analytic Hessian (:func:`linkernel.theory.action.hessian`) to polish the result
-   to machine precision;
-3. several starts (the prior kernel and random Wishart kernels with
-   cross-time entries of both signs), because above the RNN transition the
-   symmetric saddle is unstable and S has a Z2 pair of minima, and in
-   first-order regions metastable minima coexist.
+Each CG iteration is one Hessian-vector product, a few n x n products
+(:func:`linkernel.theory.hessian.hessian_operator`); memory is O(n^2), n = TP.
+For small n (``dim = n(n+1)/2 <= DENSE_NEWTON_MAX_DIM``) the whitened Hessian is
+assembled densely once per step (:func:`linkernel.theory.hessian.dense_hessian`)
+and CG runs on the matrix, which is faster there.
+
+Every minimum, systematically (:func:`saddle_point`):
+
+1. The prior kernel is minimised first.  Its descent never leaves the sets the
+   symmetries of the problem keep invariant (the Z2-even set, and for endpoint
+   tasks the time-diagonal kernels), so it ends at the most symmetric
+   stationary point.
+2. From every stationary point with a negative Hessian eigenvalue in a sector
+   (the Z2-odd and Z2-even blocks of the whitened Hessian, tested apart at a
+   Z2-symmetric kernel) the solver is restarted along that eigenvector (both
+   signs in the even sector; in the odd one they are Z2 mirrors), which descends into
+   each less symmetric minimum once (the broken minima along odd directions,
+   metastable symmetric ones along even ones); the tree is followed until only
+   minima remain.
+3. ``n_starts - 1`` random Wishart starts follow; a start is abandoned as soon
+   as it enters the neighbourhood of a known minimum or saddle (whitened
+   distance < :data:`BASIN_RADIUS`, Z2 mirrors included), so they only cost
+   something where they find something new (minima off the symmetric tree:
+   at T = 8, P = 4, lambda = 2.5 two of the four minima come from them).
+
+A result called a minimum has a whitened residual ``|L^T (dS/dH) L|_F`` below
+``tol`` (``1e3 tol`` where float64 rounding stalls it) and a whitened Hessian
+with no eigenvalue below ``-NEG_TOL`` (congruent to the Hessian: the same
+inertia, but well conditioned, so the sign test is reliable where the Hessian
+in Frobenius coordinates has condition 1e12-1e17).  Where float64 stalls above
+that (a nearly singular kernel), the stationary point is refined to 50 digits
+by :func:`linkernel.theory.highprec.polish_minimum` (TP <= POLISH_MAX_N), or
+the run counts as failed and the ConvergenceError says why.
 
 Distinct minima are reported lowest action first, each in the Z2
 representative with ``m = H^{T-1,T-2} >= 0`` (:func:`linkernel.problem.fix_z2_sign`).
@@ -19,14 +54,37 @@ representative with ``m = H^{T-1,T-2} >= 0`` (:func:`linkernel.problem.fix_z2_si
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
-from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, kl_term,
-                              likelihood_term, predictions, prior_kernel, to_vector)
+from linkernel.theory.action import (KernelError, action, kl_term, likelihood_term, predictions,
+                                     prior_kernel)
+from linkernel.theory.hessian import (Pieces, dense_hessian, static, lowest_eigenpairs, lowest_whitened_eigenpairs, mat,
+                                      vec, whitened_dense)
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
+from linkernel.threads import blas_threads_for
+
+#: dense whitened Hessian (CG on a matrix) up to this many coordinates, matrix-free above.
+#: Assembling it costs two dim^3 products (~1 ms at dim = 120, n = 15), about as
+#: much as the ~20 matrix-free products (Python-bound at small n) of one CG solve.
+DENSE_NEWTON_MAX_DIM = 120
+#: a random start is abandoned once its whitened distance to a known minimum is below this.
+BASIN_RADIUS = 5e-2
+#: a run stalled by rounding counts as stationary when its whitened residual |L^T G L| is below this.
+FLOOR_WHITENED = 1e-6
+#: minima that float64 cannot converge are polished in POLISH_DPS digits up to TP = POLISH_MAX_N.
+POLISH_DPS = 50
+POLISH_MAX_N = 40
+#: Newton steps per descent.
+MAXITER = 200
+#: the trust region's largest radius in whitened coordinates (< 1 keeps H positive definite).
+MAX_RADIUS = 2.0
+
+
+class SaddleWarning(UserWarning):
+    """A saddle-point result that did not fully converge (the result says which field)."""
 
 
 class ConvergenceError(RuntimeError):
@@ -43,15 +101,23 @@ class Minimum:
     hessian_min_eigenvalue: float
     order_parameter: float
     is_minimum: bool = True
+    converged: bool = True
+    iterations: int = 0
+    origin: str = ""
+    precision: str = "float64"
 
     def to_dict(self) -> dict:
-        return {"kernel": self.kernel.tolist(), "action": self.action, "grad_norm": self.grad_norm,
-                "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
-                "order_parameter": self.order_parameter, "is_minimum": self.is_minimum}
+        from linkernel.serialize import jsonable
+        return jsonable({"kernel": self.kernel, "action": self.action, "grad_norm": self.grad_norm,
+                         "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
+                         "order_parameter": self.order_parameter, "is_minimum": self.is_minimum,
+                         "converged": self.converged, "iterations": self.iterations, "origin": self.origin,
+                         "precision": self.precision})
 
     def summary(self) -> str:
+        how = f"  ({self.origin})" if self.origin else ""
         return (f"S = {self.action:.12g}  m = {self.order_parameter:.6g}  "
-                f"min Hessian eig = {self.hessian_min_eigenvalue:.3e}")
+                f"min Hessian eig = {self.hessian_min_eigenvalue:.3e}{how}")
 
     __str__ = summary
 
@@ -66,6 +132,17 @@ class SaddlePoint:
     ``grad_norm`` is the Frobenius norm of dS/dH (the residual of the
     saddle-point equations); ``minima`` lists every distinct local minimum,
     lowest action first (``minima[0]`` is this one).
+
+    ``hessian_eigenvalues`` is the whole spectrum (ascending) when the Hessian
+    has at most :data:`linkernel.theory.hessian.DENSE_EIG_MAX_DIM` coordinates;
+    above, the few smallest followed by the largest.  ``method`` names the
+    solver ("trust-region Newton-CG, dense" or "... matrix-free"),
+    ``iterations`` the Newton steps and ``hessian_products`` the
+    Hessian-vector products over all solves, ``converged`` whether the
+    global minimum met ``tol`` (if not, one :class:`SaddleWarning` was
+    emitted), ``precision`` "float64" or the digits of a high-precision polish,
+    ``unconverged_runs`` how many descents hit the step limit (then one
+    :class:`SaddleWarning`: a minimum may be missing).
     """
 
     problem: Problem
@@ -80,9 +157,16 @@ class SaddlePoint:
     minima: tuple
     n_starts: int
     seconds: float
+    method: str = ""
+    iterations: int = 0
+    hessian_products: int = 0
+    converged: bool = True
+    precision: str = "float64"
+    unconverged_runs: int = 0
 
     def to_dict(self) -> dict:
-        return {
+        from linkernel.serialize import jsonable
+        return jsonable({
             "problem": self.problem.to_dict(),
             "kernel": self.kernel.tolist(),
             "action": self.action,
@@ -95,7 +179,13 @@ class SaddlePoint:
             "minima": [m.to_dict() for m in self.minima],
             "n_starts": self.n_starts,
             "seconds": self.seconds,
-        }
+            "method": self.method,
+            "iterations": self.iterations,
+            "hessian_products": self.hessian_products,
+            "converged": self.converged,
+            "precision": self.precision,
+            "unconverged_runs": self.unconverged_runs,
+        })
 
     def summary(self) -> str:
         """The problem, the kernel, m, the action, how well converged, and every minimum found."""
@@ -110,7 +200,9 @@ class SaddlePoint:
                  f"residual |dS/dH| = {self.grad_norm:.2e}   smallest Hessian eigenvalue = "
                  f"{self.hessian_eigenvalues[0]:.4e}",
                  "predictions f*(t, p): " + " ".join(f"{f:.6g}" for f in self.predictions.ravel()),
-                 f"distinct minima found: {len(self.minima)} (from {self.n_starts} starts, {self.seconds:.2f} s)"]
+                 f"distinct minima found: {len(self.minima)} (from {self.n_starts} starts, {self.seconds:.2f} s; "
+                 f"{self.method}, {self.iterations} Newton steps, {self.hessian_products} Hessian products"
+                 + ("" if self.converged else "; NOT CONVERGED") + ")"]
         lines += [f"  [{k}] {m.summary()}" for k, m in enumerate(self.minima)]
         return "\n".join(lines)
 
@@ -130,65 +222,231 @@ class SaddlePoint:
         """Each shared W group's m_g = H^{t_g, t_g-1} (:meth:`Problem.order_parameters`), by group index."""
         return self.problem.order_parameters(self.kernel)
 
+    def at_width(self, N: int, **kw):
+        """The finite-width theory about this saddle point: H_N = H* + delta_H / N and the fluctuations.
 
-# --- log-Cholesky coordinates -------------------------------------------------
-def _theta_to_L(theta: np.ndarray, n: int) -> np.ndarray:
-    L = np.zeros((n, n))
-    L[np.tril_indices(n)] = theta
-    d = np.arange(n)
-    L[d, d] = np.exp(np.clip(L[d, d], -350.0, 350.0))
-    return L
-
-
-def _L_to_theta(L: np.ndarray) -> np.ndarray:
-    L = L.copy()
-    d = np.arange(L.shape[0])
-    L[d, d] = np.log(L[d, d])
-    return L[np.tril_indices(L.shape[0])]
+        :func:`linkernel.theory.finite_width.finite_width` (derivations/finite_width.tex); ``kw`` go there.
+        """
+        from linkernel.theory.finite_width import finite_width
+        return finite_width(self, N, **kw)
 
 
-def _lbfgs(problem: Problem, H0: np.ndarray, gtol: float = 1e-10, maxiter: int = 5000) -> np.ndarray:
+# --- the trust-region Newton-CG solver ---------------------------------------------
+def _inner(X, Y) -> float:
+    return float(np.vdot(X, Y))
+
+
+def _boundary(z, d, radius) -> float:
+    """tau >= 0 with ||z + tau d||_F = radius."""
+    zd, dd, zz = _inner(z, d), _inner(d, d), _inner(z, z)
+    return (-zd + np.sqrt(max(zd * zd + dd * (radius ** 2 - zz), 0.0))) / dd
+
+
+def _steihaug(hw, g, radius: float, eta: float, maxcg: int):
+    """Steihaug's truncated CG for min <g, X> + 1/2 <X, B X> with ||X||_F <= radius.
+
+    ``hw(X)`` applies B to a symmetric matrix.  Returns (X, B X, products, hit_boundary).
+    """
+    z = np.zeros_like(g)
+    Bz = np.zeros_like(g)
+    r = g.copy()
+    d = -r
+    rr = _inner(r, r)
+    stop = (eta ** 2) * rr
+    for k in range(1, maxcg + 1):
+        Bd = hw(d)
+        dBd = _inner(d, Bd)
+        if dBd <= 1e-300 * _inner(d, d):           # negative curvature: go to the boundary along d
+            tau = _boundary(z, d, radius)
+            return z + tau * d, Bz + tau * Bd, k, True
+        alpha = rr / dBd
+        zn = z + alpha * d
+        if _inner(zn, zn) >= radius ** 2:
+            tau = _boundary(z, d, radius)
+            return z + tau * d, Bz + tau * Bd, k, True
+        z, Bz = zn, Bz + alpha * Bd
+        r = r + alpha * Bd
+        rr_new = _inner(r, r)
+        if rr_new <= stop:
+            return z, Bz, k, False
+        d = -r + (rr_new / rr) * d
+        rr = rr_new
+    return z, Bz, maxcg, False
+
+
+@dataclass(frozen=True, eq=False)
+class Solve:
+    """The outcome of one minimisation (:func:`minimize_action`): kernel, residual and its cost."""
+
+    kernel: np.ndarray
+    action: float
+    grad_norm: float
+    converged: bool
+    iterations: int
+    hessian_products: int
+    method: str
+    stopped_near: int | None = None   # index into ``known`` when abandoned near a known minimum
+    at_floor: bool = False            # stopped because float64 rounding stalled the residual
+    whitened_grad_norm: float = float("nan")   # |L^T (dS/dH) L|_F, the dimensionless residual
+
+
+def _scale(H) -> float:
+    return max(1.0, float(np.abs(H).max()))
+
+
+def minimize_action(problem: Problem, H0, tol: float = 1e-13, maxiter: int = None, dense: bool | None = None,
+                    known=(), basin_radius: float = BASIN_RADIUS) -> Solve:
+    """Minimise S from H0 by trust-region Newton-CG in whitened coordinates (module docstring).
+
+    Converged when the whitened residual ``|L^T (dS/dH) L|_F <= tol`` (H = L L^T;
+    dimensionless and invariant under rescaling H, unlike |dS/dH|, whose
+    entries carry units 1/H), or when it has stopped decreasing below ``1e3 tol``
+    (the rounding floor).  A step that beats its quadratic model (rho > 1.1)
+    is extended by doubling while S keeps dropping: far from the minimum the
+    likelihood's 1/H makes a plain Newton step grow H by only 3/2.
+    ``dense``: CG on the assembled whitened Hessian (None: when
+    ``dim <= DENSE_NEWTON_MAX_DIM``).  ``known``: kernels of minima already
+    found; the run stops (``stopped_near``) once the iterate's whitened distance
+    ``|L^-1 (H - K) L^-T|_F`` to one of them, or to its Z2 mirror, is below
+    ``basin_radius``.  Raises KernelError if H0 is not positive definite.
+    """
+    maxiter = MAXITER if maxiter is None else maxiter
     n = problem.n
+    dim = n * (n + 1) // 2
+    dense = dim <= DENSE_NEWTON_MAX_DIM if dense is None else bool(dense)
+    method = "trust-region Newton-CG, " + ("dense" if dense else "matrix-free")
+    pc = Pieces(problem, H0)
+    H = pc.H
+    S, G = pc.action(), pc.gradient()
+    res = float(np.linalg.norm(G))
+    radius = 0.25
+    products = 0
+    stall = 0
+    gn = float("nan")
+    mirrors = _mirrors(problem, known)
 
-    def fun(theta):
-        L = _theta_to_L(theta, n)
-        H = L @ L.T
-        try:
-            S = action(problem, H)
-            G = gradient(problem, H)
-        except (KernelError, np.linalg.LinAlgError):
-            return 1e100, np.zeros_like(theta)
-        dL = np.tril(2.0 * G @ L)
-        d = np.arange(n)
-        dL[d, d] *= L[d, d]
-        return S, dL[np.tril_indices(n)]
+    def done(conv, it, **kw):
+        return Solve(H, S, res, bool(conv), it, products, method, whitened_grad_norm=gn, **kw)
 
-    res = minimize(fun, _L_to_theta(np.linalg.cholesky(H0)), jac=True, method="L-BFGS-B",
-                   options={"maxiter": maxiter, "gtol": gtol, "ftol": 1e-15, "maxcor": 30})
-    L = _theta_to_L(res.x, n)
-    return L @ L.T
+    for it in range(maxiter + 1):
+        L = pc.LH
+        g = L.T @ G @ L
+        gn = float(np.linalg.norm(g))
+        if gn <= tol:
+            return done(True, it)
+        if mirrors:
+            hn = np.linalg.norm(H)     # >= the largest eigenvalue of H: |D|/|H| bounds the whitened distance below
+            for k, K in mirrors:
+                D = H - K
+                if np.linalg.norm(D) < basin_radius * hn and np.linalg.norm(pc.whiten(D)) < basin_radius:
+                    return done(False, it, stopped_near=k)
+        if it == maxiter:
+            break
+        if dense:
+            Bw = whitened_dense(problem, pc)
+
+            def hw(X, Bw=Bw):
+                return mat(Bw @ vec(X), n)
+        else:
+            hw = pc.whitened_hessian_vector
+        eta = min(0.1, np.sqrt(gn))
+        while True:
+            X, BX, k, hit = _steihaug(hw, g, radius, eta, maxcg=min(dim, 500))
+            products += k
+            pred = -(_inner(g, X) + 0.5 * _inner(X, BX))
+            step = L @ X @ L.T
+            Hn = H + 0.5 * (step + step.T)
+            try:
+                pcn = Pieces(problem, Hn, check=False)
+                Sn = pcn.action()
+            except (KernelError, np.linalg.LinAlgError):
+                radius *= 0.25
+                if radius < 1e-12:
+                    return done(False, it)
+                continue
+            Gn = pcn.gradient()
+            resn = float(np.linalg.norm(Gn))
+            ared = S - Sn
+            # near convergence S changes at its rounding level: judge the step by the residual
+            tiny = abs(pred) < 1e-12 * max(1.0, abs(S))
+            rho = ared / pred if pred > 0 else -1.0
+            ok = (resn < res) if tiny else (rho > 1e-4)
+            xn = np.sqrt(_inner(X, X))
+            if not ok:
+                if tiny:     # the model is exact, yet the residual does not drop: rounding floor
+                    return done(gn <= 1e3 * tol, it, at_floor=True)
+                radius = 0.25 * xn
+                if radius < 1e-12:
+                    return done(False, it)
+                continue
+            if rho < 0.25 and not tiny:
+                radius = 0.25 * xn
+            elif (rho > 0.75 or tiny) and hit:
+                radius = min(2.0 * radius, MAX_RADIUS)
+            stall = stall + 1 if (tiny and resn > 0.5 * res) else 0
+            if rho > 1.1 and not hit and xn > 1e-2:
+                # S falls faster than its quadratic model (e.g. the likelihood's 1/H far from the
+                # minimum, where Newton only multiplies H by 3/2): extend the step while S drops
+                sym = 0.5 * (step + step.T)
+                for alpha in (2.0, 4.0, 8.0, 16.0, 32.0):
+                    try:
+                        pct = Pieces(problem, H + alpha * sym, check=False)
+                        St = pct.action()
+                    except (KernelError, np.linalg.LinAlgError):
+                        break
+                    if not St < Sn:
+                        break
+                    Hn, pcn, Sn = pct.H, pct, St
+                Gn = pcn.gradient()
+                resn = float(np.linalg.norm(Gn))
+            H, pc, S, G, res = Hn, pcn, Sn, Gn, resn
+            break
+        if stall >= 3:
+            gn = float(np.linalg.norm(pc.LH.T @ G @ pc.LH))
+            return done(gn <= 1e3 * tol, it + 1, at_floor=True)
+    return done(gn <= tol, maxiter)
 
 
+def _mirrors(problem: Problem, known) -> list:
+    """(index, kernel) for every known minimum and its images under the problem's sign flips."""
+    out = []
+    flips = [s for _, s in problem.symmetries]
+    if problem.has_z2:
+        flips.append(problem.parity_signs)
+    for k, K in enumerate(known):
+        out.append((k, K))
+        for s in flips:
+            out.append((k, s[:, None] * K * s[None, :]))
+    return out
+
+
+# --- Newton on the stationarity equations (minima and saddles) ---------------------------
 def stationary_point(problem: Problem, H0, tol: float = 1e-11, maxiter: int = 100) -> tuple:
     """Newton's method on dS/dH = 0 from H0 (finds minima *and* saddles).
 
     Returns ``(H, grad_norm, converged)``.  Steps are damped so that H stays
-    positive definite and the residual decreases.
+    positive definite and the residual decreases.  The Newton system is solved
+    densely (:func:`linkernel.theory.hessian.dense_hessian`) for small kernels
+    and by MINRES on the whitened Hessian-vector product above
+    :data:`DENSE_NEWTON_MAX_DIM` coordinates.
     """
     H = np.array(H0, dtype=float)
     n = problem.n
-    g = gradient(problem, H)
-    res = np.linalg.norm(g)
-    scale = max(1.0, np.abs(H).max())
+    dim = n * (n + 1) // 2
+    pc = Pieces(problem, H)
+    g = pc.gradient()
+    res = float(np.linalg.norm(g))
+    scale = _scale(H)
     for _ in range(maxiter):
         if res < tol * scale:
             return H, float(res), True
-        step = from_vector(np.linalg.lstsq(hessian(problem, H), to_vector(g), rcond=None)[0], n)
+        step = _newton_step(problem, pc, g, dense=dim <= 4 * DENSE_NEWTON_MAX_DIM)
         alpha = 1.0
         while alpha > 1e-6:
             Hn = H - alpha * step
             try:
-                gn = gradient(problem, Hn)
+                pcn = Pieces(problem, Hn, check=False)
+                gn = pcn.gradient()
             except (KernelError, np.linalg.LinAlgError):
                 alpha *= 0.5
                 continue
@@ -197,92 +455,291 @@ def stationary_point(problem: Problem, H0, tol: float = 1e-11, maxiter: int = 10
             alpha *= 0.5
         else:
             return H, float(res), False
-        H, g = Hn, gn
-        res_new = np.linalg.norm(g)
+        H, g, pc = Hn, gn, pcn
+        res_new = float(np.linalg.norm(g))
         if res_new >= res and res < 1e3 * tol * scale:
             return H, float(min(res, res_new)), True  # stalled at rounding level
         res = res_new
     return H, float(res), bool(res < 1e3 * tol * scale)
 
 
-def _starts(problem: Problem, n_starts: int, rng: np.random.Generator) -> list:
-    H0 = prior_kernel(problem)
-    starts = [H0]
-    L0 = np.linalg.cholesky(H0)
+def _newton_step(problem: Problem, pc: Pieces, G, dense: bool) -> np.ndarray:
+    """The Newton step E with d2S[E] = G (least squares where the Hessian is singular)."""
     n = problem.n
-    while len(starts) < n_starts:
-        B = rng.normal(size=(n, n + 2))
-        W = B @ B.T / (n + 2)
-        starts.append(np.exp(rng.normal()) * L0 @ W @ L0.T)
-    return starts
+    if dense:
+        return mat(np.linalg.lstsq(dense_hessian(problem, pc.H, pieces=pc), vec(G), rcond=None)[0], n)
+    from scipy.sparse.linalg import LinearOperator, minres
+    L = pc.LH
+    dim = n * (n + 1) // 2
+
+    def mv(x):
+        X = mat(x, n)
+        Y = L.T @ pc.hessian_vector(L @ X @ L.T) @ L
+        return vec(0.5 * (Y + Y.T))
+
+    op = LinearOperator((dim, dim), matvec=mv, dtype=float)
+    x, _ = minres(op, vec(L.T @ G @ L), rtol=1e-12, maxiter=10 * dim)
+    X = mat(x, n)
+    return L @ X @ L.T
+
+
+# --- checks on a stationary point --------------------------------------------------------
+#: a whitened Hessian eigenvalue below -NEG_TOL is negative curvature (the KL part alone is 1/2).
+NEG_TOL = 1e-8
+
+
+def _largest_eigenvalue(problem: Problem, pc: Pieces) -> float:
+    from scipy.sparse.linalg import eigsh
+    from linkernel.theory.hessian import hessian_operator
+    return float(eigsh(hessian_operator(problem, pc.H, pieces=pc), k=1, which="LA", tol=1e-3,
+                       return_eigenvectors=False)[0])
+
+
+def _spectrum(problem: Problem, H, k: int = 4, pc: Pieces | None = None, tol: float = 1e-9):
+    """(the Hessian eigenvalues reported in SaddlePoint, smallest, largest) at H, Frobenius coordinates."""
+    from linkernel.theory.hessian import DENSE_EIG_MAX_DIM
+    n = problem.n
+    pc = Pieces(problem, H) if pc is None else pc
+    if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
+        ev = np.linalg.eigvalsh(dense_hessian(problem, H, pieces=pc))
+        return ev, ev[0], ev[-1]
+    low, _ = lowest_eigenpairs(problem, H, k=k, pieces=pc, tol=tol)
+    top = _largest_eigenvalue(problem, pc)
+    return np.append(low, top), low[0], top
+
+
+def _condition_estimate(problem: Problem, pc: Pieces) -> float:
+    """Condition number of the Hessian in Frobenius coordinates (dense for small n, else of H^-1 (x) H^-1)."""
+    from linkernel.theory.hessian import DENSE_EIG_MAX_DIM
+    n = problem.n
+    if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
+        ev = np.abs(np.linalg.eigvalsh(dense_hessian(problem, pc.H, pieces=pc)))
+        return float(ev.max() / max(ev.min(), 1e-300))
+    return float(np.linalg.cond(pc.H) ** 2)
+
+
+def _is_symmetric_point(problem: Problem, H) -> bool:
+    """Whether H lies on the Z2-symmetric set (every odd entry zero), where the Hessian splits into sectors."""
+    odd = static(problem).odd
+    return bool(odd.any()) and float(np.abs(H[odd]).max()) <= 1e-9 * _scale(H)
+
+
+def _negative_directions(problem: Problem, H, pc: Pieces | None = None) -> list:
+    """(whitened eigenvalue, direction dH, sector) of negative curvature at H, one per sector.
+
+    The sign test uses the whitened Hessian (congruent to the Hessian, so the
+    same inertia, and well conditioned); at a Z2-symmetric kernel the odd and
+    even sectors are tested apart, since a saddle can be unstable in either.
+    """
+    pc = Pieces(problem, H) if pc is None else pc
+    sectors = ("odd", "even") if _is_symmetric_point(problem, H) else (None,)
+    out = []
+    for sector in sectors:
+        vals, vecs = lowest_whitened_eigenpairs(problem, pc, 1, sector, dense_max=DENSE_NEWTON_MAX_DIM)
+        if len(vals) and vals[0] < -NEG_TOL:
+            X = mat(vecs[:, 0], problem.n)
+            out.append((float(vals[0]), pc.LH @ X @ pc.LH.T, sector))
+    return out
+
+
+def _kick(H: np.ndarray, direction: np.ndarray, size: float = 0.1) -> np.ndarray:
+    """H moved along a direction by ``size`` in the whitened metric (so it stays positive definite)."""
+    pc_L = np.linalg.cholesky(H)
+    from scipy.linalg import solve_triangular
+    X = solve_triangular(pc_L, solve_triangular(pc_L, direction, lower=True).T, lower=True)
+    return H + size * direction / max(np.linalg.norm(0.5 * (X + X.T)), 1e-300)
+
+
+def _as_minimum(problem: Problem, sol: Solve, origin: str, is_minimum: bool) -> Minimum:
+    H = fix_z2_sign(problem, sol.kernel)
+    _, low, _ = _spectrum(problem, H, k=1, tol=1e-6)
+    return Minimum(kernel=H, action=float(action(problem, H)), grad_norm=float(sol.grad_norm),
+                   hessian_min_eigenvalue=float(low), order_parameter=order_parameter(H, problem.T, problem.P),
+                   is_minimum=bool(is_minimum), converged=sol.converged, iterations=sol.iterations, origin=origin)
+
+
+def local_minimum(problem: Problem, H0, tol: float = 1e-13, escapes: int = 4) -> Minimum:
+    """Minimise S from H0 (:func:`minimize_action`), leaving saddles along negative curvature.
+
+    A start on a symmetry-invariant set (a diagonal kernel above the RNN
+    transition, say) converges to a saddle, since the gradient never leaves
+    that set.  Such a saddle is detected by a negative Hessian eigenvalue and
+    left along its eigenvector, up to ``escapes`` times; the result is then a
+    minimum unless the escapes ran out (``is_minimum`` False).
+    """
+    H = np.asarray(H0, dtype=float)
+    with blas_threads_for(problem.n):
+        iters = 0
+        for attempt in range(escapes + 1):
+            sol = minimize_action(problem, H, tol=tol)
+            iters += sol.iterations
+            neg = _negative_directions(problem, sol.kernel)
+            if not neg or attempt == escapes:
+                break
+            H = _kick(sol.kernel, min(neg, key=lambda e: e[0])[1])
+        m = _as_minimum(problem, sol, "local", is_minimum=not neg and sol.converged)
+    return Minimum(**{**m.__dict__, "iterations": iters})
+
+
+# --- every minimum ---------------------------------------------------------------------------
+def _starts(problem: Problem, n: int, rng: np.random.Generator) -> list:
+    """Random Wishart kernels around the prior kernel, with cross-time entries of both signs.
+
+    Wishart with 3n + 2 degrees of freedom: condition number about 10 whatever n,
+    so a start is a fair distance from the prior kernel in every direction
+    without being nearly singular (which only costs Newton steps).
+    """
+    H0 = prior_kernel(problem)
+    L0 = np.linalg.cholesky(H0)
+    size = problem.n
+    out = []
+    dof = size + 2
+    for k in range(n):
+        B = rng.normal(size=(size, dof))
+        W = B @ B.T / dof
+        if k % 2 == 1:
+            # every other start is strongly correlated across all rows: in first-order regions the broken
+            # minimum can sit far out (entries 50x the prior's), beyond the basin of near-prior starts
+            c = np.abs(rng.normal(size=size)) if k % 4 == 1 else rng.normal(size=size)
+            W = W + np.exp(rng.uniform(0.0, 8.0)) * np.outer(c, c) / size
+        out.append(np.exp(rng.normal()) * L0 @ W @ L0.T)
+    return out
 
 
 def _is_new(H: np.ndarray, found: list, rtol: float = 1e-6) -> bool:
     return all(np.linalg.norm(H - K) > rtol * max(1.0, np.linalg.norm(K)) for K in found)
 
 
-def _kick(H: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """H moved along a unit direction by a tenth of its smallest eigenvalue (so it stays positive definite)."""
-    return H + 0.1 * np.linalg.eigvalsh(H)[0] * direction / np.linalg.norm(direction)
+class _Search:
+    """Bookkeeping of one saddle_point call: the minima found, the stationary points visited, the cost."""
 
+    def __init__(self, problem, tol):
+        self.problem, self.tol = problem, tol
+        self.minima: list[Minimum] = []
+        self.saddles: list[np.ndarray] = []
+        self.iterations = 0
+        self.products = 0
+        self.method = ""
+        self.worst = 0.0   # largest relative residual among the runs that failed
+        self.floor_failures: list[str] = []
+        self.unconverged = 0
 
-def local_minimum(problem: Problem, H0, tol: float = 1e-13, escapes: int = 4) -> Minimum:
-    """Minimise S from H0: L-BFGS, then Newton polish.
+    def kernels(self):
+        return [m.kernel for m in self.minima] + self.saddles
 
-    A start on a symmetry-invariant set (a diagonal kernel above the RNN
-    transition, say) converges to a saddle, since the gradient never leaves
-    that set.  Such a saddle is detected by a negative Hessian eigenvalue and
-    left along its eigenvector, up to ``escapes`` times; the result is then a
-    minimum unless the escapes ran out (``hessian_min_eigenvalue < 0``).
-    """
-    H = np.asarray(H0, dtype=float)
-    for attempt in range(escapes + 1):
-        H = _lbfgs(problem, H)
-        H, res, _ = stationary_point(problem, H, tol=tol)
-        eig, vec = np.linalg.eigh(hessian(problem, H))
-        if eig[0] >= -1e-7 * np.abs(eig).max() or attempt == escapes:
-            break
-        H = _kick(H, from_vector(vec[:, 0], problem.n))
-    H = fix_z2_sign(problem, H)
-    return Minimum(kernel=H, action=action(problem, H), grad_norm=float(res),
-                   hessian_min_eigenvalue=float(eig[0]),
-                   order_parameter=order_parameter(H, problem.T, problem.P),
-                   is_minimum=bool(eig[0] >= -1e-7 * np.abs(eig).max()))
+    def descend(self, H0, origin: str, depth: int = 0, stop_near: bool = False):
+        """Minimise from H0; at a saddle, restart along each sector's negative direction (both signs)."""
+        pr = self.problem
+        try:
+            sol = minimize_action(pr, H0, tol=self.tol, known=self.kernels() if stop_near else ())
+        except (KernelError, np.linalg.LinAlgError):
+            return
+        self.iterations += sol.iterations
+        self.products += sol.hessian_products
+        self.method = sol.method
+        if sol.stopped_near is not None:
+            return
+        at_floor = not sol.converged and sol.at_floor and sol.whitened_grad_norm < FLOOR_WHITENED
+        if not sol.converged and not at_floor:
+            self.worst = max(self.worst, sol.whitened_grad_norm)
+            self.unconverged += 1
+            return
+        H = sol.kernel
+        if not _is_new(fix_z2_sign(pr, H), [fix_z2_sign(pr, K) for K in self.kernels()]):
+            return
+        neg = _negative_directions(pr, H)
+        if not neg:
+            m = self.polished(sol, origin) if at_floor else _as_minimum(pr, sol, origin, is_minimum=True)
+            if m is not None and _is_new(m.kernel, [f.kernel for f in self.minima]):
+                self.minima.append(m)
+            return
+        self.saddles.append(H)
+        if depth >= 4:
+            return
+        for val, E, sector in neg:
+            signs = (1.0,) if sector == "odd" else (1.0, -1.0)   # odd: the two signs are Z2 mirrors
+            for sgn in signs:
+                self.descend(_kick(H, sgn * E), f"{origin}, left along {sector or 'negative'} curvature",
+                             depth + 1)
+
+    def polished(self, sol: Solve, origin: str) -> Minimum | None:
+        """A minimum float64 could not converge (rounding floor) refined to 50 digits, or None (reason kept)."""
+        pr = self.problem
+        from linkernel.theory.hessian import Pieces as _P
+        cond = _condition_estimate(pr, _P(pr, sol.kernel))
+        what = (f"float64 stalled at |dS/dH| = {sol.grad_norm:.2e} (whitened residual "
+                f"{sol.whitened_grad_norm:.1e}, Hessian condition ~{cond:.0e})")
+        if pr.n > POLISH_MAX_N:
+            self.floor_failures.append(f"{what}; TP={pr.n} is too large for the 50-digit polish "
+                                       f"(TP <= {POLISH_MAX_N})")
+            return None
+        from linkernel.theory import highprec
+        try:
+            pm = highprec.polish_minimum(pr, sol.kernel, dps=POLISH_DPS)
+        except ConvergenceError as e:
+            self.floor_failures.append(f"{what}; the {POLISH_DPS}-digit polish failed: {e}")
+            return None
+        H = fix_z2_sign(pr, pm.kernel_float)
+        _, low, _ = _spectrum(pr, H, k=1, tol=1e-6)
+        return Minimum(kernel=H, action=float(pm.action), grad_norm=float(pm.residual),
+                       hessian_min_eigenvalue=float(low), order_parameter=order_parameter(H, pr.T, pr.P),
+                       is_minimum=True, converged=True, iterations=sol.iterations + pm.iterations,
+                       origin=f"{origin}, {what}; polished to {POLISH_DPS} digits (residual "
+                              f"{float(pm.residual):.1e}, whitened Hessian min eigenvalue "
+                              f"{pm.whitened_min_eigenvalue:.3g})",
+                       precision=f"mpmath {POLISH_DPS} digits")
 
 
 def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float = 1e-13) -> SaddlePoint:
     """The kernel of the theory: the global minimum of S(H), with every distinct minimum found.
 
-    ``n_starts`` minimisations (the prior kernel plus random Wishart kernels
-    drawn with ``seed``), each escaping saddles (:func:`local_minimum`).  A
-    stationary point counts as a minimum when the smallest Hessian eigenvalue
-    is > -1e-7 times the largest; saddles are dropped.  Raises :class:`ConvergenceError` if no start converged to a
-    minimum.
+    The search (module docstring): the prior kernel, then every saddle left
+    along its negative curvature in the Z2-odd and -even sectors, then
+    ``n_starts - 1`` random Wishart starts drawn with ``seed`` (abandoned
+    inside a known basin).  A stationary point counts as a minimum when its
+    whitened residual is below ``tol`` and its whitened Hessian has no negative
+    eigenvalue (module docstring); saddles are dropped.  BLAS runs
+    single-threaded for small kernels (:func:`linkernel.threads.blas_threads_for`).
+    Raises :class:`ConvergenceError` if no start converged to a minimum.
     """
-    if n_starts < 1:
-        raise ValueError(f"n_starts={n_starts!r} is invalid; n_starts must be >= 1")
+    from linkernel.validation import count
+    from linkernel import validation
+    validation.require_problem("problem", problem)
+    n_starts = count("n_starts", n_starts)
+    seed = validation.seed("seed", seed)
+    tol = validation.tolerance("tol", tol)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    found: list[Minimum] = []
-    worst = 0.0
-    for H0 in _starts(problem, n_starts, rng):
-        m = local_minimum(problem, H0, tol=tol)
-        scale = max(1.0, np.abs(m.kernel).max())
-        worst = max(worst, m.grad_norm / scale)
-        if m.grad_norm > 1e3 * tol * scale or not m.is_minimum:
-            continue
-        if _is_new(m.kernel, [f.kernel for f in found]):
-            found.append(m)
-    if not found:
-        raise ConvergenceError(
-            f"no start converged to a minimum of S (smallest relative residual {worst:.2e}); "
-            "try more starts (n_starts), another seed, or check that the problem is well conditioned")
-    found.sort(key=lambda m: m.action)
-    best = found[0]
-    H = best.kernel
+    search = _Search(problem, tol)
+    with blas_threads_for(problem.n):
+        search.descend(prior_kernel(problem), "prior kernel")
+        for H0 in _starts(problem, n_starts - 1, rng):
+            search.descend(H0, "random start", stop_near=True)
+        found = sorted(search.minima, key=lambda m: m.action)
+        if not found:
+            if search.floor_failures:
+                raise ConvergenceError(
+                    "no minimum of S could be converged: " + "; ".join(sorted(set(search.floor_failures)))
+                    + ". The problem is ill-conditioned (a nearly singular kernel); rescale it (u, w) or "
+                    "call linkernel.theory.highprec.polish_minimum(problem, H, dps=...) on the float64 kernel "
+                    "with more digits")
+            raise ConvergenceError(
+                f"no start converged to a minimum of S (largest whitened residual |L^T dS/dH L| of the "
+                f"unconverged runs {search.worst:.2e}, tol={tol:g}); try more starts (n_starts), another "
+                "seed, a looser tol, or, if the problem is ill-conditioned, "
+                "linkernel.theory.highprec.polish_minimum")
+        if search.unconverged:
+            warnings.warn(
+                f"saddle_point: {search.unconverged} descent(s) stopped after {MAXITER} Newton steps without "
+                f"converging (largest whitened residual {search.worst:.2e}); a minimum they were heading for "
+                "may be missing from .minima (SaddlePoint.unconverged_runs)", SaddleWarning, stacklevel=2)
+        best = found[0]
+        H = best.kernel
+        eigs, _, _ = _spectrum(problem, H)
     return SaddlePoint(
         problem=problem, kernel=H, action=best.action, kl=kl_term(problem, H),
         likelihood=likelihood_term(problem, H), grad_norm=best.grad_norm,
-        hessian_eigenvalues=np.linalg.eigvalsh(hessian(problem, H)),
-        predictions=predictions(problem, H), order_parameter=best.order_parameter,
-        minima=tuple(found), n_starts=n_starts, seconds=time.perf_counter() - t0)
+        hessian_eigenvalues=eigs, predictions=predictions(problem, H), order_parameter=best.order_parameter,
+        minima=tuple(found), n_starts=n_starts, seconds=time.perf_counter() - t0,
+        method=search.method, iterations=search.iterations, hessian_products=search.products,
+        converged=best.converged, precision=best.precision, unconverged_runs=search.unconverged)

@@ -16,6 +16,7 @@ from linkernel.architecture import Architecture, dnn_with_tied_pair, shared_w_un
 from linkernel.problem import Problem
 from linkernel.theory.action import prior_kernel
 from linkernel.cli import main
+from linkernel.finite_n.exact import _format_f
 from linkernel.finite_n.networks import Network
 from linkernel.theory.saddle import saddle_point
 from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDDivergence, SGLDResult, _Sampler, cka,
@@ -321,13 +322,21 @@ def test_cli_json(capsys):
     assert np.array(d["kernel"]).shape == (3, 3)
 
 
+def _status(argv):
+    """main's return value, or argparse's exit status for an argument refused while parsing."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
 def test_cli_bad_input(capsys):
-    assert main(["sample", "--N", "0", "--sweeps", "10"]) == 2
+    assert _status(["sample", "--N", "0", "--sweeps", "10"]) == 2
     assert "N=0" in capsys.readouterr().err
     # the old names: sgld (a documented alias) and --steps (a hidden alias of --sweeps)
-    assert main(["sgld", "--N", "0", "--steps", "10"]) == 2
+    assert _status(["sgld", "--N", "0", "--steps", "10"]) == 2
     assert "N=0" in capsys.readouterr().err
-    assert main(["sample", "--N", "8", "--sweeps", "3", "--no-exact", "--no-theory"]) == 2
+    assert _status(["sample", "--N", "8", "--sweeps", "3", "--no-exact", "--no-theory"]) == 2
     assert "sweeps=3" in capsys.readouterr().err
 
 
@@ -338,7 +347,7 @@ def _matrix_text(M, fmt="{:10.6f}"):
 def test_summary_is_the_text_of_linkernel_sample_and_to_dict_is_strict_json():
     from dataclasses import replace
     p = tasks.endpoint("rnn", T=3, lam=2.0)
-    r = sample_networks(p, 24, sweeps=40, chains=2, seed=0, theory=True, progress=False)
+    r = sample_networks(p, 24, sweeps=40, chains=2, seed=0, theory=True, progress=False, warn=False)
     assert isinstance(r, NetworkPosterior) and SGLDResult is NetworkPosterior
     ex = replace(r, exact_kernel=r.kernel + 0.01, exact_stderr=r.stderr)
     expected = "\n".join([
@@ -352,17 +361,22 @@ def test_summary_is_the_text_of_linkernel_sample_and_to_dict_is_strict_json():
         f"max |H - H_exact| / error bar = {ex.exact_max_z:.2f}",
         f"m = {r.order_parameter:.5g} +- {r.order_parameter_stderr:.2g}   tau = {r.tau:.3g} sweeps "
         f"(m: {r.tau_m:.3g})   ESS = {r.ess:.0f}   R-hat = {r.rhat:.4f}   drift = {r.drift:.2f}",
-        f"acceptance: v=1.00 U=1.00 W={r.acceptance['W']:.2f}   rows/step = {r.block_rows}   "
+        "posterior-mean outputs f (rows t, columns p; +- MCSE):", _format_f(r.predictions, r.predictions_stderr),
+        f"acceptance: reduced={r.acceptance['reduced']:.2f}   "
         f"{r.seconds:.1f} s ({r.seconds_per_sweep * 1e3:.1f} ms/sweep)",
         "discretisation bias estimate = 0  (none: exact Gibbs conditionals and Metropolis-Hastings (no "
-        "discretisation))"])
+        "discretisation))", r.spectra.summary()]
+        + ([] if r.converged else ["WARNING: not converged: " + "; ".join(r.warnings)]))
     assert ex.summary() == expected and str(ex) == expected
     assert "theory" not in sample_posterior(p, 24, sweeps=8, chains=1, progress=False).summary()
-    lv = sample_networks(p, 24, sweeps=8, chains=1, method="langevin", step=1e-3, progress=False)
-    assert lv.summary().splitlines()[-2].startswith("acceptance: n/a (unadjusted Langevin)   ")
-    assert lv.summary().splitlines()[-1] == ("discretisation bias estimate = unknown  (unknown: single Langevin "
+    lv = sample_networks(p, 24, sweeps=8, chains=1, method="langevin", step=1e-3, progress=False, spectra=0,
+                         warn=False)
+    assert lv.summary().splitlines()[-3].startswith("acceptance: n/a (unadjusted Langevin)   ")
+    assert lv.summary().splitlines()[-2] == ("discretisation bias estimate = unknown  (unknown: single Langevin "
                                              "step (use langevin_extrapolated))")
+    assert lv.summary().splitlines()[-1].startswith("WARNING: not converged: ESS")
     d = json.loads(json.dumps(lv.to_dict(), allow_nan=False))      # 7 kept sweeps: no ESS (NaN), no tau
     assert d["ess"] is None and d["tau"] is None and d["bias_estimate"] is None and "theory_kernel" not in d
+    assert d["rhat"] is None and d["converged"] is False
     d = json.loads(json.dumps(ex.to_dict(), allow_nan=False))
     assert d["exact_kernel"] == ex.exact_kernel.tolist() and d["order_parameters"]["0"]["steps"] == [1, 2]

@@ -192,3 +192,104 @@ def test_range_above_the_transition_still_traces_the_broken_minimum():
     assert not sym.stable.any() and broken.kind == "broken" and broken.stable.all()
     sp = saddle_point(tr.problem.with_(lam=2.4), n_starts=4)
     assert point_at(tr, 2.4, branch=1).order_parameter == pytest.approx(sp.order_parameter, rel=1e-6)
+
+
+# --- input checks, truncation, linear algebra (issues 12 and 14) -----------------------
+@pytest.mark.parametrize("kw,name", [({"lam_range": (0.5, 3, 0)}, "lam_range"), ({"lam_range": [0.5]}, "lam_range"),
+                                     ({"lam_range": "ab"}, "lam_range"), ({"lam_range": (0.5, np.inf)}, "lam_range"),
+                                     ({"ds": 0}, "ds"), ({"ds_max": 0}, "ds_max"), ({"ds": np.nan}, "ds"),
+                                     ({"max_steps": 0}, "max_steps"), ({"max_steps": 2.5}, "max_steps"),
+                                     ({"tol": -1.0}, "tol")])
+def test_bad_arguments_raise_value_error_naming_them(kw, name):
+    p = tasks.endpoint("rnn", T=3)
+    with pytest.raises(ValueError, match=name):
+        trace(p, **kw)
+
+
+def test_not_a_problem_is_a_value_error():
+    with pytest.raises(ValueError, match="problem"):
+        trace("x", (1.0, 2.0))
+
+
+def test_cut_short_branch_is_flagged_with_one_warning():
+    from linkernel.serialize import dumps
+    from linkernel.theory.branches import ContinuationWarning
+    p = tasks.endpoint("rnn", T=3)
+    with pytest.warns(ContinuationWarning, match="max_steps=3") as rec:
+        tr = trace(p, (0.5, 3.2), max_steps=3)
+    assert len([w for w in rec if issubclass(w.category, ContinuationWarning)]) == 1
+    assert not tr.complete and not tr.branches[0].complete
+    assert tr.branches[0].lam.max() < 3.2  # really cut short, and says so
+    assert "INCOMPLETE" in tr.summary() and "max_steps" in tr.branches[0].stop_reason
+    d = json.loads(dumps(tr.to_dict()))
+    assert d["complete"] is False and "max_steps" in d["stop_reasons"][0]
+
+
+def test_wide_range_is_covered_to_its_end():
+    """Steps scale with lambda: 100..1000 is traced to 1000 (it used to stop at 117 without a word)."""
+    import warnings
+    from linkernel.theory.branches import ContinuationWarning
+    p = tasks.endpoint("rnn", T=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ContinuationWarning)
+        tr = trace(p, (100.0, 1000.0))
+    assert tr.complete and all(b.lam.max() == pytest.approx(1000.0) for b in tr.branches)
+    broken = tr.branches[1]
+    sp = saddle_point(p.with_(lam=1000.0), n_starts=3)
+    assert broken.points[-1].order_parameter == pytest.approx(sp.order_parameter, rel=1e-7)
+
+
+def test_inertia_of_the_ldl_factorisation_counts_negative_eigenvalues(rng):
+    from linkernel.theory.continuation import _ldl
+    for m in (1, 2, 7, 40):
+        for _ in range(5):
+            B = rng.normal(size=(m, m))
+            A = B + B.T + rng.normal() * np.eye(m)
+            assert _ldl(A)[2] == int(np.sum(np.linalg.eigvalsh(A) < 0))
+
+
+def test_equations_match_the_action_module_at_every_lambda():
+    from linkernel.theory.action import to_vector
+    from linkernel.theory.continuation import _Equations
+    p = tasks.endpoint("rnn", T=3, P=2, lam=1.0)
+    eq = _Equations(p)
+    H = prior_kernel(p) + 0.1 * np.eye(6)
+    for lam in (0.3, 1.0, 2.7):
+        X = np.append(to_vector(H), lam)
+        np.testing.assert_allclose(eq.F(X), to_vector(gradient(p.with_(lam=lam), H)), atol=1e-13)
+        np.testing.assert_allclose(eq.Fl(X), to_vector(gradient_lambda(p.with_(lam=lam), H)), atol=1e-13)
+        jac = eq.jacobian(X, False)
+        np.testing.assert_allclose(jac.A, hessian(p.with_(lam=lam), H), atol=1e-12)
+
+
+def test_matrix_free_path_agrees_with_the_dense_one(monkeypatch):
+    import linkernel.theory.continuation as cont
+    p = tasks.endpoint("rnn", T=3, P=2, kappa=0.1)
+    dense = trace(p, (2.0, 3.4))
+    monkeypatch.setattr(cont, "DENSE_MAX_DIM", 0)
+    free = trace(p, (2.0, 3.4))
+    bd = [s.lam for s in dense.special_points if s.z2]
+    bf = [s.lam for s in free.special_points if s.z2]
+    assert len(bd) == len(bf) >= 1
+    np.testing.assert_allclose(bf, bd, rtol=1e-9)
+    assert free.transition == dense.transition
+
+
+def test_branch_point_with_patterns_agrees_with_critical_lambda():
+    """T = 4, P = 2: the traced Z2 branch point and a bisection on the smallest odd eigenvalue."""
+    from linkernel.theory.special_points import odd_hessian_minimum
+    p = tasks.endpoint("rnn", T=4, P=2, kappa=0.1)
+    tr = trace(p, (0.5, 1.6))
+    bp = [s for s in tr.special_points if s.z2 and s.branch == 0][0]
+    lo, hi = bp.lam - 1e-3, bp.lam + 1e-3
+    f = lambda lam: odd_hessian_minimum(p.with_(lam=lam))
+    assert f(lo) > 0 > f(hi)
+    while hi - lo > 1e-13:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    assert bp.lam == pytest.approx(0.5 * (lo + hi), abs=1e-10)
+
+
+def test_point_at_rejects_a_missing_branch(rnn4):
+    with pytest.raises(ValueError, match="branch"):
+        point_at(rnn4, 2.0, branch=7)

@@ -57,3 +57,34 @@ def test_cli_exponent_json(capsys):
     assert main(["exponent", "--T", "3", "--digits", "20", "--levels", "6", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert abs(d["beta"] - 0.5) < 1e-10 and d["error"] < 1e-10 and 2.8 < d["lambda_c"] < 2.9
+
+
+@pytest.mark.parametrize("m0", [np.inf, np.nan, 0.0, -1.0, "x"])
+def test_bad_m0_is_a_value_error(m0):
+    with pytest.raises(ValueError, match="m0"):
+        critical_exponent(tasks.endpoint("rnn", T=3), m0=m0)
+
+
+def test_tricritical_vocabulary_is_that_of_the_derivation():
+    from linkernel.theory.exponent import _order_of
+    assert _order_of(mp.mpf("0.25000000001"), mp.mpf("1e-12"))[0] == "tricritical"
+    assert _order_of(mp.mpf("0.5"), mp.mpf("1e-20"))[0] == "second order"
+    from linkernel.symbolic.critical import ORDERS
+    assert {"tricritical", "second order"} <= set(ORDERS)
+
+
+def test_window_follows_lambda_c_outside_the_default_range():
+    """T = 3, kappa = 5: lambda_c = 4.596 lies outside (0.5, 4); the window is moved, not the input refused."""
+    from linkernel.theory.exponent import _window
+    from linkernel.theory.special_points import critical_lambda
+    p = tasks.endpoint("rnn", T=3, kappa=5.0)
+    lo, hi = _window(p, (0.5, 4.0))
+    lam_c = critical_lambda(p, bracket=(4.0, 5.0))
+    assert lo < lam_c < hi and lam_c > 4.0
+    assert _window(tasks.endpoint("rnn", T=3), (0.5, 4.0)) == (0.5, 4.0)
+
+
+def test_dnn_has_no_transition_and_says_so():
+    from linkernel.theory.saddle import ConvergenceError
+    with pytest.raises(ConvergenceError, match="stays stable"):
+        critical_exponent(tasks.endpoint("dnn", T=2))

@@ -79,3 +79,11 @@ def test_cli_landscape(tmp_path, capsys):
     assert [c["lam"] for c in d["curves"]] == [2.5, 3.2]
     assert d["curves"][0]["m_min"] == 0.0 and d["curves"][1]["m_min"] > 0.1
     assert png.stat().st_size > 10000
+
+
+@pytest.mark.parametrize("kw,name", [({"lams": "abc"}, "lams"), ({"lams": []}, "lams"), ({"lams": [1.0, np.nan]}, "lams"),
+                                     ({"lams": [1.0], "m_max": np.inf}, "m_max"), ({"lams": [1.0], "m_max": "x"}, "m_max"),
+                                     ({"lams": [1.0], "m_max": 1.0, "points": True}, "points")])
+def test_bad_landscape_arguments_raise_value_error_naming_them(kw, name):
+    with pytest.raises(ValueError, match=name):
+        landscape(tasks.endpoint("rnn", T=3), **kw)

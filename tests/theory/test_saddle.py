@@ -108,3 +108,75 @@ def test_single_start_on_the_symmetric_set_escapes_the_saddle():
     one = saddle_point(p, n_starts=1)
     assert one.order_parameter > 1.0 and one.hessian_eigenvalues[0] > 0
     np.testing.assert_allclose(one.kernel, saddle_point(p, n_starts=8).kernel, rtol=1e-8)
+
+
+# --- the trust-region Newton-CG solver and its bookkeeping -------------------------------------------
+def test_matrix_free_and_dense_newton_reach_the_same_minimum():
+    from linkernel.theory.saddle import minimize_action
+    p = tasks.endpoint("rnn", T=5, P=2, lam=2.5)
+    H0 = prior_kernel(p) + 0.05 * np.eye(p.n, k=2) + 0.05 * np.eye(p.n, k=-2)
+    a = minimize_action(p, H0, dense=True)
+    b = minimize_action(p, H0, dense=False)
+    assert a.converged and b.converged and a.method.endswith("dense") and b.method.endswith("matrix-free")
+    np.testing.assert_allclose(a.kernel, b.kernel, rtol=1e-9, atol=1e-10)
+    # and the old algorithm's answer: the stationary point by Newton with the dense Hessian
+    H, res, ok = stationary_point(p, a.kernel, tol=1e-13)
+    assert ok and np.allclose(H, a.kernel, rtol=1e-10, atol=1e-12)
+
+
+def test_result_says_how_it_was_computed():
+    import json
+    from linkernel.serialize import dumps
+    p = tasks.endpoint("rnn", T=4, lam=2.5)
+    r = saddle_point(p)
+    assert r.method.startswith("trust-region Newton-CG") and r.iterations > 0 and r.hessian_products > 0
+    assert r.converged and r.precision == "float64" and r.unconverged_runs == 0
+    assert all(m.converged and m.origin for m in r.minima)
+    d = json.loads(dumps(r.to_dict()))
+    assert d["method"] == r.method and d["minima"][0]["origin"] == r.minima[0].origin
+    assert "Newton steps" in r.summary()
+    # the smallest Hessian eigenvalue reported is that of the dense Hessian, and positive
+    assert r.hessian_eigenvalues[0] == pytest.approx(np.linalg.eigvalsh(hessian(p, r.kernel))[0], rel=1e-8)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, float("nan"), "six"])
+def test_bad_n_starts_raises(bad):
+    with pytest.raises(ValueError, match="n_starts"):
+        saddle_point(tasks.endpoint("rnn", T=3), n_starts=bad)
+
+
+def test_convergence_error_reports_the_largest_residual():
+    from linkernel.theory.saddle import ConvergenceError
+    import linkernel.theory.saddle as sd
+    p = tasks.endpoint("rnn", T=4, lam=2.5)
+    old = sd.MAXITER
+    sd.MAXITER = 1   # every descent cut short
+    try:
+        with pytest.raises(ConvergenceError, match="largest whitened residual"):
+            saddle_point(p, n_starts=2)
+    finally:
+        sd.MAXITER = old
+
+
+def test_cut_short_descents_warn_once():
+    import warnings
+    import linkernel.theory.saddle as sd
+    from linkernel.theory.saddle import SaddleWarning
+    p = tasks.endpoint("rnn", T=4, lam=2.5)
+    good = sd.minimize_action
+
+    def capped(problem, H0, **kw):   # random starts stop after 2 steps, the symmetric tree runs fully
+        if kw.get("known"):
+            kw["maxiter"] = 2
+            kw["basin_radius"] = 0.0
+        return good(problem, H0, **kw)
+
+    sd.minimize_action = capped
+    try:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            r = saddle_point(p, n_starts=3)
+    finally:
+        sd.minimize_action = good
+    assert r.unconverged_runs == 2
+    assert sum(issubclass(x.category, SaddleWarning) for x in w) == 1

@@ -1,0 +1,283 @@
+"""Time and peak memory of saddle_point against TP, beside the previous solver and scipy's trust-krylov.
+
+Tasks: endpoint (T = 4, P = TP/4 patterns, lambda = 2.5: above the transition,
+so the symmetric saddle must be left) and the teacher sequence (P = 1,
+T = TP, all steps supervised, lambda = 1).  Columns, each in a subprocess
+capped at --limit seconds (printed "> limit"):
+
+  new      linkernel.saddle_point (default n_starts = 6): trust-region Newton-CG
+           in whitened coordinates, the symmetric-sector search of its minima
+  old      the previous algorithm, kept below verbatim: L-BFGS in log-Cholesky
+           coordinates + dense-Hessian Newton polish, 6 starts
+  tkrylov  scipy.optimize.minimize(method="trust-krylov") on the same action in
+           to_vector coordinates (analytic gradient and Hessian-vector product),
+           one start from the prior kernel (non-PD trial points get S = +inf-ish)
+
+trust-krylov is skipped above --tkrylov-max-tp (128): scipy's trlib keeps its
+whole Lanczos basis (15 GiB at TP = 256).  Peak memory: tracemalloc (numpy reports its buffers to it) in the same run
+(it slows Python-bound small sizes somewhat, equally for every column).
+Prints the log-log slope of the new solver's time for TP >= 16, and times
+linkernel.trace at T = 8, P = 4, lambda 0.2..1.2.  --quick: TP <= 64, limit 20 s.
+
+Run:  python benchmarks/scaling.py [--quick] [--limit 60] [--max-tp 1024] [--no-old] [--no-trace]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import time
+import tracemalloc
+
+import numpy as np
+
+
+# --- the previous algorithm (linkernel before issue 12), kept as it was --------------------
+def _old_saddle_point(problem, n_starts=6, seed=0, tol=1e-13):
+    from scipy.optimize import minimize
+    from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian_vector,
+                                         prior_kernel, to_vector)
+    n = problem.n
+    dim = n * (n + 1) // 2
+
+    def hessian(H):   # column by column, as before
+        M = np.empty((dim, dim))
+        for k in range(dim):
+            e = np.zeros(dim)
+            e[k] = 1.0
+            M[:, k] = to_vector(hessian_vector(problem, H, from_vector(e, n)))
+        return 0.5 * (M + M.T)
+
+    def theta_to_L(theta):
+        L = np.zeros((n, n))
+        L[np.tril_indices(n)] = theta
+        d = np.arange(n)
+        L[d, d] = np.exp(np.clip(L[d, d], -350.0, 350.0))
+        return L
+
+    def lbfgs(H0):
+        def fun(theta):
+            L = theta_to_L(theta)
+            H = L @ L.T
+            try:
+                S = action(problem, H)
+                G = gradient(problem, H)
+            except (KernelError, np.linalg.LinAlgError):
+                return 1e100, np.zeros_like(theta)
+            dL = np.tril(2.0 * G @ L)
+            d = np.arange(n)
+            dL[d, d] *= L[d, d]
+            return S, dL[np.tril_indices(n)]
+        L0 = np.linalg.cholesky(H0).copy()
+        d = np.arange(n)
+        L0[d, d] = np.log(L0[d, d])
+        res = minimize(fun, L0[np.tril_indices(n)], jac=True, method="L-BFGS-B",
+                       options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-15, "maxcor": 30})
+        L = theta_to_L(res.x)
+        return L @ L.T
+
+    def newton(H):
+        g = gradient(problem, H)
+        res = np.linalg.norm(g)
+        scale = max(1.0, np.abs(H).max())
+        for _ in range(100):
+            if res < tol * scale:
+                break
+            step = from_vector(np.linalg.lstsq(hessian(H), to_vector(g), rcond=None)[0], n)
+            alpha = 1.0
+            while alpha > 1e-6:
+                Hn = H - alpha * step
+                try:
+                    gn = gradient(problem, Hn)
+                except (KernelError, np.linalg.LinAlgError):
+                    alpha *= 0.5
+                    continue
+                if np.linalg.norm(gn) < res or alpha < 1e-3:
+                    break
+                alpha *= 0.5
+            H, g = Hn, gn
+            rn = np.linalg.norm(g)
+            if rn >= res and res < 1e3 * tol * scale:
+                break
+            res = rn
+        return H, res
+
+    rng = np.random.default_rng(seed)
+    H0 = prior_kernel(problem)
+    L0 = np.linalg.cholesky(H0)
+    starts = [H0]
+    while len(starts) < n_starts:
+        B = rng.normal(size=(n, n + 2))
+        starts.append(np.exp(rng.normal()) * L0 @ (B @ B.T / (n + 2)) @ L0.T)
+    best = None
+    for H in starts:
+        for attempt in range(5):
+            H = lbfgs(H)
+            H, res = newton(H)
+            eig, vec = np.linalg.eigh(hessian(H))
+            if eig[0] >= -1e-7 * np.abs(eig).max() or attempt == 4:
+                break
+            H = H + 0.1 * np.linalg.eigvalsh(H)[0] * from_vector(vec[:, 0], n)
+        S = action(problem, H)
+        if eig[0] >= -1e-7 * np.abs(eig).max() and (best is None or S < best):
+            best = S
+    return best
+
+
+def _tkrylov(problem):
+    from scipy.optimize import minimize
+    from linkernel.theory.action import KernelError, prior_kernel, to_vector
+    from linkernel.theory.hessian import Pieces, mat, vec
+    n = problem.n
+    cache = {}
+
+    def pieces(x):
+        key = x.tobytes()
+        if key not in cache:
+            cache.clear()
+            try:
+                cache[key] = Pieces(problem, mat(x, n), check=False) if np.all(np.isfinite(x)) else None
+            except (KernelError, np.linalg.LinAlgError, ValueError):
+                cache[key] = None
+        return cache[key]
+
+    def fun(x):
+        pc = pieces(x)
+        return 1e100 if pc is None else pc.action()
+
+    def jac(x):
+        pc = pieces(x)
+        return np.zeros_like(x) if pc is None else vec(pc.gradient())
+
+    def hessp(x, p):
+        pc = pieces(x)
+        return np.zeros_like(x) if pc is None else vec(pc.hessian_vector(mat(p, n)))
+
+    res = minimize(fun, to_vector(prior_kernel(problem)), jac=jac, hessp=hessp, method="trust-krylov",
+                   options={"gtol": 1e-10, "maxiter": 2000})
+    return float(res.fun)
+
+
+def _problem(kind, tp):
+    from linkernel import tasks
+    if kind == "endpoint":
+        return tasks.endpoint("rnn", T=4, P=tp // 4, lam=2.5, kappa=0.1)
+    return tasks.teacher_sequence("rnn", T=tp, lam=1.0, kappa=0.1)
+
+
+def _run(which, kind, tp, q):
+    p = _problem(kind, tp)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    if which == "new":
+        import warnings
+        from linkernel.theory.saddle import saddle_point
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = saddle_point(p)
+        S, info = r.action, f"{len(r.minima)} min, {r.iterations} it, {r.hessian_products} Hv"
+    else:   # the same thread policy as the new solver, so the columns compare algorithms
+        from linkernel.threads import blas_threads_for
+        with blas_threads_for(p.n):
+            S, info = (_old_saddle_point(p) if which == "old" else _tkrylov(p)), ""
+    sec = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    q.put((sec, peak, S, info))
+
+
+def timed(which, kind, tp, limit):
+    """(seconds, peak bytes, S, info) in a subprocess, or None past ``limit`` seconds."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    pr = ctx.Process(target=_run, args=(which, kind, tp, q))
+    pr.start()
+    pr.join(limit)
+    if pr.is_alive():
+        pr.terminate()
+        pr.join()
+        return None
+    return q.get() if not q.empty() else "error"
+
+
+def _fmt(r, limit):
+    if r is None:
+        return f"{'> ' + format(limit, 'g') + ' s':>22}"
+    if r == "error":
+        return f"{'error':>22}"
+    sec, peak, S, _ = r
+    return f"{sec:9.3f} s {peak / 2**20:7.1f} MiB"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--limit", type=float, default=None, help="seconds per solver and size")
+    ap.add_argument("--max-tp", type=int, default=None)
+    ap.add_argument("--no-old", action="store_true")
+    ap.add_argument("--no-tkrylov", action="store_true")
+    ap.add_argument("--tkrylov-max-tp", type=int, default=128,
+                    help="largest TP for trust-krylov (its Lanczos basis took 15 GiB at TP = 256)")
+    ap.add_argument("--no-trace", action="store_true")
+    ap.add_argument("--tasks", default="endpoint,sequence")
+    a = ap.parse_args()
+    # import before forking, so that no timed child pays for importing linkernel (SymPy and all)
+    import linkernel.tasks  # noqa: F401
+    import linkernel.theory.continuation  # noqa: F401
+    import linkernel.theory.saddle  # noqa: F401
+    limit = a.limit or (20.0 if a.quick else 60.0)
+    max_tp = a.max_tp or (64 if a.quick else 1024)
+    sizes = [tp for tp in (4, 8, 16, 32, 64, 128, 256, 512, 1024) if tp <= max_tp]
+    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print(f"limit {limit:g} s per solver and size; BLAS threads: chosen by linkernel.threads")
+    for kind in a.tasks.split(","):
+        print(f"\n{kind} tasks ({'T = 4, P = TP/4, lambda = 2.5' if kind == 'endpoint' else 'P = 1, T = TP, lambda = 1'})")
+        print(f"{'TP':>5} {'new: time, peak mem':>22} {'old':>22} {'trust-krylov':>22}   S new / old / tkrylov; new's work")
+        rows = []
+        dead = {"old": a.no_old, "tk": a.no_tkrylov}
+        for tp in sizes:
+            new = timed("new", kind, tp, limit if tp < 256 else max(limit, 600.0))
+            old = None if dead["old"] else timed("old", kind, tp, limit)
+            tk = None if dead["tk"] or tp > a.tkrylov_max_tp else timed("tk", kind, tp, limit)
+            dead["old"] |= old is None          # a size past the limit: larger ones are too
+            dead["tk"] |= tk is None
+            S = " / ".join("-" if not isinstance(r, tuple) or r[2] is None else f"{r[2]:.10g}"
+                           for r in (new, old, tk))
+            info = new[3] if isinstance(new, tuple) else ""
+            print(f"{tp:5d} {_fmt(new, limit)} {_fmt(old, limit) if old is not None or not a.no_old else '':>22} "
+                  f"{_fmt(tk, limit) if tk is not None or not a.no_tkrylov else '':>22}   {S}; {info}", flush=True)
+            if isinstance(new, tuple):
+                rows.append((tp, new[0]))
+            if new is None:
+                break
+        fit = [(tp, s) for tp, s in rows if tp >= 16]
+        if len(fit) >= 2:
+            slope = np.polyfit(np.log([r[0] for r in fit]), np.log([r[1] for r in fit]), 1)[0]
+            print(f"log-log slope of the new solver's time, TP >= 16: {slope:.2f}")
+    if not a.no_trace:
+        def run_trace(q):
+            from linkernel import tasks
+            from linkernel.theory.continuation import trace
+            t0 = time.perf_counter()
+            tr = trace(tasks.endpoint("rnn", T=8, P=4, kappa=0.1), (0.2, 1.2))
+            q.put((time.perf_counter() - t0, 0, None, f"{len(tr.special_points)} special points"))
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        pr = ctx.Process(target=run_trace, args=(q,))
+        t_lim = 2 * limit
+        pr.start()
+        pr.join(t_lim)
+        if pr.is_alive():
+            pr.terminate()
+            pr.join()
+            print(f"\ntrace T=8 P=4 lambda 0.2..1.2: > {t_lim:g} s")
+        else:
+            r = q.get() if not q.empty() else None
+            print(f"\ntrace T=8 P=4 lambda 0.2..1.2: {r[0]:.2f} s, {r[3]}" if r else "\ntrace: error")
+    print(f"load at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

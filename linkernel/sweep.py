@@ -1,0 +1,538 @@
+"""Sweeps: one of the library's computations mapped over a grid, serially or on dask.distributed.
+
+``sweep(fn, grid)`` calls ``fn(**point, seed=s)`` at every point of the outer
+product of ``grid`` (a mapping axis -> 1-D values, axes in the given order)
+and collects the dicts ``fn`` returns (name -> number, bool, string or array)
+into an :class:`xarray.Dataset` with one dimension per grid axis; an array
+output of shape ``s`` gets extra dimensions ``{name}_0, {name}_1, ...``; None becomes NaN; every point must return the
+same names and shapes, and no output may be named like a grid axis.
+
+* Engine: a ``dask.distributed.LocalCluster`` (processes, ``n_workers``
+  workers, one thread each) by default; an existing cluster with
+  ``scheduler="tcp://host:port"``, the same call; ``serial=True`` runs in this
+  process without dask (same results: the seeds do not depend on the engine).
+* Seeds: point ``p`` gets ``SeedSequence(seed, spawn_key=words(sha256(p)))``'s
+  first 32-bit word, ``p`` the point's coordinates as canonical JSON, so a
+  point's seed depends only on the base seed and its coordinates, never on
+  the order in which points are scheduled or on which other points the grid
+  holds (:func:`point_seed`).
+* Resumable: each finished point is written at once (by the client, so remote
+  workers need no shared disk) to ``{output}.cache/{key}.npz``, ``key`` a hash
+  of the computation's name, its fixed arguments, the point and the seed; a
+  rerun loads those and computes only the rest.
+* Output: NetCDF (``engine="h5netcdf"``) or Zarr for a path ending in ``.zarr``.
+* Progress: tqdm on stderr.
+
+``linkernel sweep CONFIG`` runs :func:`run_sweep_config` on a JSON file:
+
+    {"computation": "exact_posterior",            # a name in COMPUTATIONS
+     "problem": {"task": "endpoint", "arch": "rnn", "T": 4, "kappa": 0.1},
+     "arguments": {"chains": 2, "samples": 200},  # fixed keywords of the computation
+     "grid": {"lam": [1.0, 1.5, 2.0], "N": [64, 256]},
+     "output": "sweep.nc", "seed": 0}
+
+Grid axes named like a problem argument (``T, P, lam, kappa, w, v, u, arch,
+...``) go to the problem; the others to the computation.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import itertools
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from linkernel.serialize import jsonable
+
+
+class SweepError(RuntimeError):
+    """A point of a sweep failed; the points finished before it are in the cache and are not recomputed."""
+
+
+# --- points, seeds, keys ------------------------------------------------------------
+def _canonical(obj) -> str:
+    return json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _check_grid(grid) -> dict:
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError(f"grid={grid!r} is invalid; grid must be a non-empty dict axis -> list of values")
+    out = {}
+    for k, vals in grid.items():
+        if not isinstance(k, str) or not k.isidentifier():
+            raise ValueError(f"grid axis {k!r} is invalid; axis names must be Python identifiers")
+        if k == "seed":
+            raise ValueError("grid axis 'seed' is invalid; seeds are derived per point from the base seed")
+        vals = list(np.asarray(vals).tolist()) if isinstance(vals, np.ndarray) else vals
+        if isinstance(vals, (str, bytes)) or not hasattr(vals, "__iter__"):
+            raise ValueError(f"grid[{k!r}]={vals!r} is invalid; each axis needs a list of values")
+        vals = list(vals)
+        if not vals:
+            raise ValueError(f"grid[{k!r}] is empty; each axis needs at least one value")
+        if len({_canonical(v) for v in vals}) != len(vals):
+            raise ValueError(f"grid[{k!r}]={vals!r} repeats a value; the values of an axis must be distinct")
+        out[k] = vals
+    return out
+
+
+def grid_points(grid) -> list:
+    """[(index tuple, point dict)] over the outer product, last axis fastest."""
+    grid = _check_grid(grid)
+    axes = list(grid)
+    return [(idx, {a: grid[a][i] for a, i in zip(axes, idx)})
+            for idx in itertools.product(*(range(len(grid[a])) for a in axes))]
+
+
+def point_seed(seed: int, point: dict) -> int:
+    """The seed of one grid point: a function of the base seed and the point's coordinates only."""
+    digest = hashlib.sha256(_canonical(point).encode()).digest()
+    words = tuple(int.from_bytes(digest[4 * k:4 * k + 4], "little") for k in range(4))
+    return int(np.random.SeedSequence(int(seed), spawn_key=words).generate_state(1)[0])
+
+
+def computation_name(fn) -> str:
+    """``module.qualname`` of fn; for a functools.partial also its fixed arguments (part of the cache key)."""
+    if isinstance(fn, functools.partial):
+        return f"{computation_name(fn.func)}({_canonical([list(fn.args), fn.keywords])})"
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _key(name: str, point: dict, seed: int) -> str:
+    return hashlib.sha256(_canonical([name, point, seed]).encode()).hexdigest()[:24]
+
+
+# --- running one point ------------------------------------------------------------------
+def _call(fn, point: dict, seed: int) -> dict:
+    kw = dict(point)
+    try:
+        params = inspect.signature(fn).parameters
+        takes_seed = "seed" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+    except (TypeError, ValueError):
+        takes_seed = True
+    if takes_seed:
+        kw["seed"] = seed
+    out = fn(**kw)
+    if not isinstance(out, dict) or not out:
+        raise TypeError(f"the sweep's fn returned {type(out).__name__}; it must return a non-empty dict "
+                        "name -> number, bool, string or array")
+    # None (e.g. an R-hat of one chain) becomes NaN so that the output stays numeric
+    return {str(k): np.asarray(np.nan if v is None else v) for k, v in out.items()}
+
+
+def _save(path: Path, values: dict, point: dict, seed: int) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, __point__=np.asarray(_canonical(point)), __seed__=np.asarray(seed),
+             **{f"v_{k}": v for k, v in values.items()})
+    os.replace(tmp, path)              # atomic: an interruption never leaves half a point
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k[2:]: z[k] for k in z.files if k.startswith("v_")}
+    except (OSError, ValueError, EOFError):
+        return None                    # unreadable: recompute
+
+
+# --- the result ---------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """A finished sweep: ``dataset`` (xarray; attrs: computation, seed), where it was written, the counts.
+
+    ``computed``: points run in this call; ``cached``: points loaded from the
+    cache of an earlier (interrupted) run; ``engine``: 'serial', 'LocalCluster
+    (n workers)' or the scheduler address.
+    """
+
+    dataset: object
+    output: str | None
+    cache_dir: str | None
+    computation: str
+    seed: int
+    n_points: int
+    computed: int
+    cached: int
+    engine: str
+    seconds: float = field(default=0.0)
+
+    def to_dict(self) -> dict:
+        ds = self.dataset
+        return jsonable({"output": self.output, "cache_dir": self.cache_dir, "computation": self.computation,
+                         "seed": self.seed, "n_points": self.n_points, "computed": self.computed,
+                         "cached": self.cached, "engine": self.engine, "seconds": self.seconds,
+                         "dims": {k: int(v) for k, v in ds.sizes.items()},
+                         "coords": {k: ds[k].values.tolist() for k in ds.dims if k in ds.coords},
+                         "data_vars": {k: ds[k].values.tolist() for k in ds.data_vars}})
+
+    def summary(self) -> str:
+        ds = self.dataset
+        dims = " x ".join(f"{k}={ds.sizes[k]}" for k in ds.dims)
+        lines = [f"sweep of {self.computation}: {self.n_points} points ({dims}) on {self.engine}, seed {self.seed}",
+                 f"computed {self.computed}, loaded from cache {self.cached}, {self.seconds:.1f} s",
+                 "outputs: " + ", ".join(f"{k}{tuple(ds[k].dims)}" for k in ds.data_vars)]
+        if self.output:
+            lines.append(f"written to {self.output}" + (f" (cache {self.cache_dir})" if self.cache_dir else ""))
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def _dataset(grid: dict, points: list, results: dict, attrs: dict):
+    import xarray as xr
+    axes = list(grid)
+    shape = tuple(len(grid[a]) for a in axes)
+    names = list(results[points[0][0]])
+    clash = sorted(set(names) & set(axes))
+    if clash:
+        raise ValueError(f"output {clash[0]!r} is also a grid axis (from the cache of an earlier fn under the same "
+                         "name?); rename the output or pass another name=")
+    data = {}
+    for name in names:
+        first = results[points[0][0]][name]
+        arr = np.empty(shape + first.shape, dtype=first.dtype if first.dtype.kind != "U" else object)
+        for idx, _ in points:
+            val = results[idx].get(name)
+            if val is None or val.shape != first.shape:
+                raise ValueError(f"output {name!r} has shape {None if val is None else val.shape} at point "
+                                 f"{dict(zip(axes, idx))} and {first.shape} elsewhere; every point must return "
+                                 "the same names and shapes")
+            arr[idx] = val
+        if arr.dtype == object:
+            arr = arr.astype(str)
+        data[name] = (axes + [f"{name}_{k}" for k in range(first.ndim)], arr)
+    coords = {}
+    for a in axes:
+        vals = grid[a]
+        coords[a] = np.asarray([_canonical(v) if isinstance(v, (dict, list)) else v for v in vals])
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+_SUFFIXES = (".nc", ".nc4", ".h5", ".zarr")
+
+
+def _check_output(path) -> None:
+    """Before any work: a NetCDF/Zarr file name in a directory that exists or can be made."""
+    p = Path(path)
+    if p.suffix not in _SUFFIXES:
+        raise ValueError(f"output={str(path)!r} is invalid; the file name must end in one of {_SUFFIXES}")
+    if p.exists() and p.is_dir() and p.suffix != ".zarr":
+        raise ValueError(f"output={str(path)!r} is a directory; give a file name")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"output={str(path)!r}: cannot create its directory ({exc})") from exc
+    if not os.access(p.parent, os.W_OK):
+        raise ValueError(f"output={str(path)!r}: its directory is not writable")
+
+
+def write_dataset(ds, path) -> str:
+    """NetCDF (h5netcdf engine, else netCDF4) or Zarr (path ending in .zarr)."""
+    path = str(path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path.endswith(".zarr"):
+        ds.to_zarr(path, mode="w")
+        return path
+    try:
+        ds.to_netcdf(path, engine="h5netcdf")
+    except ImportError:
+        ds.to_netcdf(path, engine="netcdf4")
+    return path
+
+
+def open_dataset(path):
+    """The dataset a sweep wrote (NetCDF or Zarr), loaded into memory."""
+    import xarray as xr
+    path = str(path)
+    if path.endswith(".zarr"):
+        return xr.open_zarr(path).load()
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+# --- the engine ---------------------------------------------------------------------
+def sweep(fn, grid, *, seed: int = 0, output=None, cache_dir=None, scheduler: str | None = None,
+          serial: bool = False, n_workers: int = 2, progress: bool = True, name: str | None = None,
+          resume: bool = True) -> SweepResult:
+    """Map ``fn`` over the outer product of ``grid``; collect an xarray Dataset (see the module docstring).
+
+    ``fn(**point, seed=int)`` returns a dict of outputs (``seed`` is passed
+    only if fn takes it); it must be picklable (a module-level function or a
+    functools.partial of one) unless ``serial``.  ``output``: NetCDF/Zarr path
+    (optional); ``cache_dir``: default ``{output}.cache`` (no cache without
+    either); ``scheduler``: address of a running dask scheduler (default: a
+    LocalCluster of ``n_workers`` processes, one thread each, closed at the
+    end); ``name``: the computation's name in the cache key (default
+    :func:`computation_name`); ``resume=False`` ignores (and overwrites) the cache.
+    """
+    t0 = time.perf_counter()
+    if not callable(fn):
+        raise ValueError(f"fn={fn!r} is invalid; fn must be callable")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} is invalid; seed must be an integer >= 0")
+    if not serial and scheduler is None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
+                                             or n_workers < 1):
+        raise ValueError(f"n_workers={n_workers!r} is invalid; n_workers must be an integer >= 1")
+    grid = _check_grid(grid)
+    if output is not None:
+        _check_output(output)
+    points = grid_points(grid)
+    cname = name or computation_name(fn)
+    if cache_dir is None and output is not None:
+        cache_dir = str(output) + ".cache"
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    seeds = {idx: point_seed(seed, p) for idx, p in points}
+    paths = {idx: (cache / f"{_key(cname, p, seeds[idx])}.npz") if cache else None for idx, p in points}
+    results = {}
+    if cache is not None and resume:
+        for idx, _ in points:
+            if paths[idx].exists():
+                got = _load(paths[idx])
+                if got is not None:
+                    results[idx] = got
+    n_cached = len(results)
+    todo = [(idx, p) for idx, p in points if idx not in results]
+    bar = _progress(len(points), n_cached, progress, name or _short_name(fn))
+
+    def done(idx, p, values):
+        clash = sorted(set(values) & set(grid))
+        if clash:
+            raise ValueError(f"fn returned an output named {clash[0]!r}, which is also a grid axis; rename the output")
+        results[idx] = values
+        if cache is not None:
+            _save(paths[idx], values, p, seeds[idx])
+        bar.update(1)
+
+    try:
+        if not todo:
+            engine = "cache (nothing to compute)"
+        elif serial:
+            engine = "serial"
+            for idx, p in todo:
+                try:
+                    values = _call(fn, p, seeds[idx])
+                except Exception as exc:
+                    raise SweepError(f"point {p} failed: {type(exc).__name__}: {exc}; {len(results)} points "
+                                     f"finished{_resume_note(cache)}") from exc
+                done(idx, p, values)
+        else:
+            engine = _run_dask(fn, todo, seeds, done, scheduler, n_workers, results, cache)
+    finally:
+        bar.close()
+    attrs = {"computation": cname, "seed": int(seed)}
+    ds = _dataset(grid, points, results, attrs)
+    out = write_dataset(ds, output) if output is not None else None
+    return SweepResult(dataset=ds, output=out, cache_dir=str(cache) if cache else None, computation=cname,
+                       seed=int(seed), n_points=len(points), computed=len(todo), cached=n_cached, engine=engine,
+                       seconds=time.perf_counter() - t0)
+
+
+def _resume_note(cache) -> str:
+    if cache is None:
+        return " and are lost (no output or cache_dir: nothing to resume from)"
+    return f", cached in {cache}: the same call resumes from them"
+
+
+def _run_dask(fn, todo, seeds, done, scheduler, n_workers, results, cache) -> str:
+    from dask.distributed import Client, LocalCluster, as_completed
+    cluster = None
+    if scheduler is None:
+        # one thread per worker: the library's small-matrix work is single-threaded by design
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+        engine = f"LocalCluster ({n_workers} workers)"
+    else:
+        client = Client(scheduler)
+        engine = str(scheduler)
+    try:
+        futs = {client.submit(_call, fn, p, seeds[idx], pure=False, key=f"point-{'-'.join(map(str, idx))}-"
+                              f"{seeds[idx]}"): (idx, p) for idx, p in todo}
+        for fut in as_completed(futs):
+            idx, p = futs[fut]
+            try:
+                values = fut.result()
+            except Exception as exc:
+                for f in futs:
+                    f.cancel()
+                raise SweepError(f"point {p} failed: {type(exc).__name__}: {exc}; {len(results)} points "
+                                 f"finished{_resume_note(cache)}") from exc
+            done(idx, p, values)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return engine
+
+
+class _NoBar:
+    def update(self, k):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, initial, progress, desc):
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, file=sys.stderr, desc=desc[:40], unit="pt")
+
+
+def _short_name(fn) -> str:
+    while isinstance(fn, functools.partial):
+        if fn.func is _registered and fn.args:
+            return str(fn.args[0])
+        fn = fn.func
+    return getattr(fn, "__name__", "sweep")
+
+
+# --- the registry of computations (for config files) -------------------------------------
+def _problem(spec: dict):
+    from linkernel import tasks
+    spec = dict(spec)
+    task = spec.pop("task", "endpoint")
+    makers = {"endpoint": tasks.endpoint, "sinusoid": tasks.sinusoid}
+    if task not in makers:
+        raise ValueError(f"problem.task={task!r} is invalid; allowed: {sorted(makers)}")
+    return makers[task](**spec)
+
+
+def _c_saddle_point(problem, seed, **kw):
+    from linkernel.theory.saddle import saddle_point
+    sp = saddle_point(_problem(problem), seed=seed, **kw)
+    return {"order_parameter": sp.order_parameter, "action": sp.action, "kernel": sp.kernel,
+            "min_hessian_eigenvalue": float(np.min(sp.hessian_eigenvalues))}
+
+
+def _c_critical_lambda(problem, seed, **kw):
+    from linkernel.theory.special_points import critical_lambda
+    return {"lambda_c": critical_lambda(_problem(problem), **kw)}
+
+
+def _c_exact_posterior(problem, seed, N, **kw):
+    from linkernel.finite_n.exact import exact_posterior
+    kw.setdefault("progress", False)
+    r = exact_posterior(_problem(problem), int(N), seed=seed, **kw)
+    return {"order_parameter": r.order_parameter, "order_parameter_stderr": r.order_parameter_stderr,
+            "kernel": r.kernel, "max_rhat": r.max_rhat, "min_ess": r.min_ess}
+
+
+def _c_sample_networks(problem, seed, N, **kw):
+    from linkernel.finite_n.network_sampler import sample_networks
+    kw.setdefault("progress", False)
+    r = sample_networks(_problem(problem), int(N), seed=seed, **kw)
+    return {"order_parameter": r.order_parameter, "order_parameter_stderr": r.order_parameter_stderr,
+            "kernel": r.kernel, "rhat": r.rhat}
+
+
+def _c_trace(problem, seed, **kw):
+    from linkernel.theory.continuation import trace
+    from linkernel.serialize import dumps
+    tr = trace(_problem(problem), **kw)
+    return {"transition": str(tr.transition), "complete": bool(tr.complete), "json": dumps(tr.to_dict(), indent=None)}
+
+
+def _c_landau_b(problem, seed, **kw):
+    from linkernel.symbolic.order import landau_b, transition_order
+    p = {k: v for k, v in problem.items() if k in ("T", "kappa", "w", "v", "u")}
+    return {"b": landau_b(**p), "order": transition_order(**p)}
+
+
+#: name -> (function, needs the width N)
+COMPUTATIONS = {
+    "saddle_point": (_c_saddle_point, False),
+    "critical_lambda": (_c_critical_lambda, False),
+    "exact_posterior": (_c_exact_posterior, True),
+    "sample_networks": (_c_sample_networks, True),
+    "trace": (_c_trace, False),
+    "landau_b": (_c_landau_b, False),
+}
+_PROBLEM_KEYS = {"task", "arch", "T", "P", "D", "labels", "lam", "kappa", "w", "v", "u"}
+_CONFIG_KEYS = {"computation", "problem", "arguments", "grid", "output", "seed", "cache_dir", "n_workers"}
+
+
+def _registered(name: str, problem: dict, arguments: dict, seed: int, **point):
+    fn = COMPUTATIONS[name][0]
+    prob = dict(problem)
+    args = dict(arguments)
+    for k, v in point.items():
+        (prob if k in _PROBLEM_KEYS else args)[k] = v
+    return fn(prob, seed, **args)
+
+
+def computation(name: str, problem: dict | None = None, arguments: dict | None = None):
+    """The registered computation ``name`` with fixed problem arguments, as a picklable fn for :func:`sweep`."""
+    if name not in COMPUTATIONS:
+        raise ValueError(f"computation={name!r} is invalid; allowed: {sorted(COMPUTATIONS)}")
+    return functools.partial(_registered, name, dict(problem or {}), dict(arguments or {}))
+
+
+def load_config(path) -> dict:
+    """Read and check a sweep config (JSON); ValueError naming the offending key."""
+    try:
+        with open(path) as fh:
+            cfg = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config {path}: not valid JSON ({exc})") from exc
+    return check_config(cfg)
+
+
+def check_config(cfg) -> dict:
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config is a {type(cfg).__name__}; it must be a JSON object")
+    unknown = sorted(set(cfg) - _CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"config key {unknown[0]!r} is unknown; allowed keys: {sorted(_CONFIG_KEYS)}")
+    for k in ("computation", "grid", "output"):
+        if k not in cfg:
+            raise ValueError(f"config key {k!r} is missing; a sweep config needs 'computation', 'grid', 'output'")
+    if cfg["computation"] not in COMPUTATIONS:
+        raise ValueError(f"config key 'computation'={cfg['computation']!r} is invalid; allowed: "
+                         f"{sorted(COMPUTATIONS)}")
+    for k in ("problem", "arguments"):
+        if not isinstance(cfg.get(k, {}), dict):
+            raise ValueError(f"config key {k!r}={cfg[k]!r} is invalid; it must be an object")
+    bad = sorted(set(cfg.get("problem", {})) - _PROBLEM_KEYS)
+    if bad:
+        raise ValueError(f"config key 'problem.{bad[0]}' is unknown; allowed: {sorted(_PROBLEM_KEYS)}")
+    if not isinstance(cfg["output"], str) or not cfg["output"]:
+        raise ValueError(f"config key 'output'={cfg['output']!r} is invalid; it must be a file path (.nc or .zarr)")
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"config key 'seed'={seed!r} is invalid; it must be an integer >= 0")
+    try:
+        grid = _check_grid(cfg["grid"])
+    except ValueError as exc:
+        raise ValueError(f"config key 'grid': {exc}") from exc
+    if COMPUTATIONS[cfg["computation"]][1] and "N" not in grid and "N" not in cfg.get("arguments", {}):
+        raise ValueError(f"config key 'N' is missing: computation {cfg['computation']!r} needs the width N "
+                         "in 'grid' or 'arguments'")
+    clash = sorted(set(grid) & (set(cfg.get("problem", {})) | set(cfg.get("arguments", {}))))
+    if clash:
+        raise ValueError(f"config key 'grid.{clash[0]}' is also fixed in 'problem' or 'arguments'; give it once")
+    return cfg
+
+
+def run_sweep_config(path, scheduler: str | None = None, progress: bool = True, serial: bool = False) -> SweepResult:
+    """Run the sweep a JSON config describes (module docstring); output and cache paths are relative to the config."""
+    cfg = load_config(path)
+    base = Path(path).resolve().parent
+    out = Path(cfg["output"])
+    out = out if out.is_absolute() else base / out
+    cache = cfg.get("cache_dir")
+    cache = None if cache is None else (Path(cache) if Path(cache).is_absolute() else base / cache)
+    fn = computation(cfg["computation"], cfg.get("problem", {}), cfg.get("arguments", {}))
+    return sweep(fn, cfg["grid"], seed=cfg.get("seed", 0), output=out, cache_dir=cache, scheduler=scheduler,
+                 serial=serial, n_workers=cfg.get("n_workers", 2), progress=progress,
+                 name=f"linkernel.sweep:{cfg['computation']}:{_canonical([cfg.get('problem', {}), cfg.get('arguments', {})])}")

@@ -1,0 +1,472 @@
+"""The Hessian of S(H) at one kernel: matrix-free, dense, and its lowest eigenpairs.
+
+Coordinates are those of :func:`linkernel.theory.action.to_vector` (upper
+triangle row by row, off-diagonals times sqrt(2): an orthonormal basis of the
+symmetric matrices for the Frobenius metric), ``dim = n(n+1)/2`` with
+``n = TP`` and kernel rows ``t*P + p``.
+
+The second variation (:func:`linkernel.theory.action.hessian_vector`) along a
+symmetric E is, with A = Sigma^-1, K = v H_SS + kappa I, a = K^-1 y_S and the
+shift L (``L(E)^{tt'} = w_g M^{tt'} E^{t-1,t'-1}``) and its adjoint L*,
+
+    d2S[E] = 1/2 (dA + H^-1 E H^-1) + 1/2 L*(dA - dA H A - A H dA - A E A)
+             + v^2/2 E_S(K^-1 E_SS a a^T + a a^T E_SS K^-1),     dA = -A L(E) A.
+
+Every term is a sandwich ``X E Y``.  In the orthonormal basis B_ij the
+sandwich has the matrix
+
+    <B_ij, X B_kl Y> = s_ij s_kl (X_jk Y_li + X_jl Y_ki + X_ik Y_lj + X_il Y_kj),
+
+(s = 1/2 on the diagonal, 1/sqrt(2) off it), and L is a weighted
+permutation of coordinates ((i, j) -> (i+P, j+P)), so the dense Hessian is a
+few gathers of n x n matrices: O(dim^2) work and memory, no dim matvecs.
+
+:func:`hessian_operator` precomputes the H-dependent matrices once; one
+matvec is a handful of n x n products (O(n^3), O(n^2) memory).
+"""
+
+from __future__ import annotations
+
+import weakref
+from functools import lru_cache
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from linkernel.problem import Problem
+
+#: dense ``eigh`` up to this many coordinates, LOBPCG above (``eigh`` costs dim^3,
+#: a matvec O(n^3) = O(dim^1.5)).  Measured on 2 cores (one thread, lightly
+#: loaded): n = 32 (dim = 528) dense assembly 74 ms + eigh 130 ms against
+#: 0.13 s for the lowest eigenvalue to 8 digits by LOBPCG; n = 64 (dim = 2080)
+#: 1.9 s + 5.4 s dense.  At dim = 300 (n = 24) dense costs ~30 ms and gives the
+#: whole spectrum.
+DENSE_EIG_MAX_DIM = 300
+
+
+# --- coordinates ------------------------------------------------------------
+@lru_cache(maxsize=16)
+def _triu(n: int):
+    i, j = np.triu_indices(n)
+    s = np.where(i == j, 1.0, np.sqrt(2.0))
+    for a in (i, j, s):
+        a.setflags(write=False)
+    return i, j, s
+
+
+def vec(M: np.ndarray) -> np.ndarray:
+    """:func:`linkernel.theory.action.to_vector` with cached indices."""
+    i, j, s = _triu(M.shape[0])
+    return s * M[i, j]
+
+
+def mat(x: np.ndarray, n: int) -> np.ndarray:
+    """:func:`linkernel.theory.action.from_vector` with cached indices."""
+    i, j, s = _triu(n)
+    M = np.empty((n, n))
+    vals = x / s
+    M[i, j] = vals
+    M[j, i] = vals
+    return M
+
+
+def _position(i, j, n):
+    """Index of the upper-triangle entry (i, j), i <= j, in the to_vector order."""
+    return i * n - (i * (i - 1)) // 2 + (j - i)
+
+
+@lru_cache(maxsize=16)
+def _shift_map(n: int, P: int, key: bytes):
+    """The shift L in coordinates: (src, dst, weight) with L(e_src) = weight * e_dst."""
+    R = np.frombuffer(key).reshape(n, n)
+    i, j, _ = _triu(n)
+    src = np.flatnonzero(j + P < n)
+    dst = _position(i[src] + P, j[src] + P, n)
+    wgt = R[i[dst], j[dst]]
+    keep = wgt != 0
+    return src[keep], dst[keep], wgt[keep]
+
+
+def shift_map(problem: Problem):
+    return _shift_map(problem.n, problem.P, static(problem).R.tobytes())
+
+
+# --- the problem's constant matrices, computed once per Problem ---------------------
+_STATIC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class Static:
+    """A Problem's H-independent matrices (input kernel C, mask R, supervised index, y_S), cached per Problem."""
+
+    def __init__(self, problem: Problem):
+        self.C = np.ascontiguousarray(problem.input_kernel)
+        self.R = np.ascontiguousarray(problem.recurrent_mask, dtype=float)
+        P = problem.P
+        self.RP = np.ascontiguousarray(self.R[P:, P:])
+        self.idx = problem.supervised_index
+        self.ix = np.ix_(self.idx, self.idx)
+        self.y = problem.y_S
+        self.odd = problem.odd_mask
+
+
+def static(problem: Problem) -> Static:
+    try:
+        return _STATIC[problem]
+    except (KeyError, TypeError):
+        st = Static(problem)
+        try:
+            _STATIC[problem] = st
+        except TypeError:
+            pass
+        return st
+
+
+# --- the pieces at one kernel ---------------------------------------------------
+class Pieces:
+    """Sigma^-1, H^-1, K^-1, a = K^-1 y_S at one kernel: what gradient and Hessian share.
+
+    Built once per kernel (three Cholesky factorisations), then
+    :meth:`gradient` and :meth:`hessian_vector` cost a few n x n products.
+    Raises :class:`linkernel.theory.action.KernelError` if H or Sigma(H) is not PD.
+    """
+
+    def __init__(self, problem: Problem, H: np.ndarray, check: bool = True):
+        from linkernel.theory.action import KernelError, check_kernel
+        H = check_kernel(problem, H) if check else np.asarray(H, dtype=float)
+        st = static(problem)
+        self.problem, self.H, self.n, self.P = problem, H, problem.n, problem.P
+        self.R, self.RP, self.idx, self.ix, self.y = st.R, st.RP, st.idx, st.ix, st.y
+        self.v = problem.v
+        try:
+            self.LH = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            raise KernelError("kernel H is not positive definite") from None
+        Sig = st.C.copy()
+        Sig[self.P:, self.P:] += H[:-self.P, :-self.P] * self.RP
+        try:
+            Ls = np.linalg.cholesky(Sig)
+        except np.linalg.LinAlgError:
+            raise KernelError("Sigma(H) is not positive definite") from None
+        self.Sigma = Sig
+        self.A = _chol_inverse(Ls)
+        self.Hinv = _chol_inverse(self.LH)
+        K = self.v * H[self.ix] + problem.kappa * np.eye(len(self.idx))
+        self.Kinv = np.linalg.inv(K)
+        self.K = K
+        self.a = self.Kinv @ self.y
+        self.logdet_H = 2.0 * float(np.sum(np.log(np.diag(self.LH))))
+        self.logdet_Sigma = 2.0 * float(np.sum(np.log(np.diag(Ls))))
+        self.AH = self.A @ H
+
+    # the shift and its adjoint (the mask R carries w_g and the sharing pattern)
+    def shift(self, E):
+        P = self.P
+        out = np.zeros_like(E)
+        np.multiply(E[:-P, :-P], self.RP, out=out[P:, P:])
+        return out
+
+    def shift_adjoint(self, G):
+        P = self.P
+        out = np.zeros_like(G)
+        np.multiply(G[P:, P:], self.RP, out=out[:-P, :-P])
+        return out
+
+    def action(self) -> float:
+        kl = 0.5 * (np.trace(self.AH) - self.logdet_H + self.logdet_Sigma - self.n)
+        return float(kl + 0.5 * self.y @ self.a)
+
+    def gradient(self) -> np.ndarray:
+        """dS/dH (symmetric matrix), as :func:`linkernel.theory.action.gradient`."""
+        A = self.A
+        G = 0.5 * (A - self.Hinv) + 0.5 * self.shift_adjoint(A - self.AH @ A)
+        G[self.ix] -= 0.5 * self.v * np.outer(self.a, self.a)
+        return 0.5 * (G + G.T)
+
+    def hessian_vector(self, E: np.ndarray) -> np.ndarray:
+        """d(dS/dH) along the symmetric E, as :func:`linkernel.theory.action.hessian_vector`."""
+        A, AH, Hinv = self.A, self.AH, self.Hinv
+        dA = -A @ self.shift(E) @ A
+        X = dA @ AH.T                      # dA H A; its transpose is A H dA
+        inner = dA - X
+        inner -= X.T
+        inner -= A @ E @ A
+        dG = Hinv @ E @ Hinv
+        dG += dA
+        dG += self.shift_adjoint(inner)
+        dG *= 0.5
+        da = -self.v * self.Kinv @ (E[self.ix] @ self.a)
+        dG[self.ix] -= 0.5 * self.v * (np.outer(da, self.a) + np.outer(self.a, da))
+        return 0.5 * (dG + dG.T)
+
+    def whitened_hessian_vector(self, X: np.ndarray) -> np.ndarray:
+        """The Hessian in whitened coordinates H + L X L^T (H = L L^T): ``L^T d2S[L X L^T] L``.
+
+        Congruent to the Hessian, so it has the same inertia (Sylvester).  The
+        KL curvature term L^T H^-1 E H^-1 L is X itself (L^T H^-1 L = I), which
+        saves two products and the rounding of H^-1 against :meth:`hessian_vector`.
+        """
+        L, A, AH = self.LH, self.A, self.AH
+        E = L @ X @ L.T
+        E = 0.5 * (E + E.T)
+        dA = -A @ self.shift(E) @ A
+        Xm = dA @ AH.T                     # dA H A; its transpose is A H dA
+        inner = dA - Xm
+        inner -= Xm.T
+        inner -= A @ E @ A
+        M = dA + self.shift_adjoint(inner)
+        da = -self.v * self.Kinv @ (E[self.ix] @ self.a)
+        M[self.ix] -= self.v * (np.outer(da, self.a) + np.outer(self.a, da))
+        Y = L.T @ M @ L
+        Y = 0.5 * (Y + Y.T + X + X.T)
+        return 0.5 * Y
+
+    def whiten(self, E: np.ndarray) -> np.ndarray:
+        """L^-1 E L^-T: a direction dH in whitened coordinates."""
+        from scipy.linalg import solve_triangular
+        X = solve_triangular(self.LH, solve_triangular(self.LH, E, lower=True).T, lower=True)
+        return 0.5 * (X + X.T)
+
+
+def _chol_inverse(L: np.ndarray) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+    Li = solve_triangular(L, np.eye(L.shape[0]), lower=True)
+    out = Li.T @ Li
+    return 0.5 * (out + out.T)
+
+
+# --- matrix-free -------------------------------------------------------------------
+def hessian_operator(problem: Problem, H, pieces: Pieces | None = None) -> LinearOperator:
+    """The Hessian of S at H as a symmetric LinearOperator on the ``dim = n(n+1)/2`` coordinates.
+
+    Each matvec costs a few n x n products with the pieces computed once here.
+    """
+    pc = Pieces(problem, H) if pieces is None else pieces
+    n = problem.n
+    dim = n * (n + 1) // 2
+
+    def mv(x):
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 2:
+            return np.column_stack([vec(pc.hessian_vector(mat(c, n))) for c in x.T])
+        return vec(pc.hessian_vector(mat(x.ravel(), n)))
+
+    return LinearOperator((dim, dim), matvec=mv, matmat=mv, rmatvec=mv, dtype=float)
+
+
+# --- dense ----------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _pair_index(n: int):
+    """Flat indices into an n x n matrix for the four (row, column) pairings of the sandwich formula."""
+    i, j, s = _triu(n)
+    it = np.int32 if n * n < 2**31 else np.int64
+    i, j = i.astype(it), j.astype(it)
+    out = tuple(a[:, None] * n + b[None, :] for a, b in ((j, i), (i, j), (j, j), (i, i)))
+    w = 0.5 * s   # s_ij of the formula: 1/2 on the diagonal, 1/sqrt(2) off it
+    return out, np.outer(w, w)
+
+
+def _sandwich(X: np.ndarray, Y: np.ndarray, n: int) -> np.ndarray:
+    """The (dim, dim) matrix of E -> X E Y projected on the symmetric basis: <B_ij, X B_kl Y>.
+
+    ``s_ij s_kl (X_jk Y_li + X_jl Y_ki + X_ik Y_lj + X_il Y_kj)`` with rows (i, j), columns (k, l).
+    """
+    (ji, ij, jj, ii), ww = _pair_index(n)
+    x, y = np.ascontiguousarray(X).ravel(), np.ascontiguousarray(Y.T).ravel()   # y[l*n + i] = Y_li
+    T = np.take(x, ji) * np.take(y, ij)          # X_jk Y_li: x[j,k] with k = i_b; Y^T[i, l], l = j_b
+    T += np.take(x, jj) * np.take(y, ii)         # X_jl Y_ki
+    T += np.take(x, ii) * np.take(y, jj)         # X_ik Y_lj
+    T += np.take(x, ij) * np.take(y, ji)         # X_il Y_kj
+    T *= ww
+    return T
+
+
+def dense_hessian(problem: Problem, H, pieces: Pieces | None = None) -> np.ndarray:
+    """The Hessian of S at H in to_vector coordinates, (dim, dim), symmetric, assembled from sandwiches.
+
+    Same matrix as applying :func:`linkernel.theory.action.hessian_vector` to
+    every basis element, in O(dim^2) instead of O(dim n^3).
+    """
+    pc = Pieces(problem, H) if pieces is None else pieces
+    n = problem.n
+    A, Hinv = pc.A, pc.Hinv
+    src, dst, wgt = shift_map(problem)
+
+    def right_L(M):   # M @ Lm: column src <- weight * column dst
+        out = np.zeros_like(M)
+        out[:, src] = np.take(M, dst, axis=1) * wgt
+        return out
+
+    def left_Lt(M):   # Lm^T @ M: row src <- weight * row dst
+        out = np.zeros_like(M)
+        out[src, :] = wgt[:, None] * np.take(M, dst, axis=0)
+        return out
+
+    Ka = _sandwich(A, A, n)
+    Hd = 0.5 * _sandwich(Hinv, Hinv, n)
+    KaL = right_L(Ka)
+    Hd -= 0.5 * (KaL + KaL.T)
+    inner = right_L(2.0 * _sandwich(A, pc.AH @ A, n) - Ka)
+    Hd += 0.5 * left_Lt(inner)
+    idx = pc.idx
+    if len(idx):
+        Ks = np.zeros((n, n))
+        Ks[np.ix_(idx, idx)] = pc.Kinv
+        As = np.zeros((n, n))
+        As[np.ix_(idx, idx)] = np.outer(pc.a, pc.a)
+        Hd += pc.v ** 2 * _sandwich(Ks, As, n)
+    return 0.5 * (Hd + Hd.T)
+
+
+# --- lowest eigenpairs ------------------------------------------------------------------
+def sector_coordinates(problem: Problem, sector) -> np.ndarray | None:
+    """Indices of the coordinates of a sector: None (all), "odd" or "even" (Z2 blocks)."""
+    if sector is None:
+        return None
+    if sector not in ("odd", "even"):
+        raise ValueError(f"sector={sector!r} is invalid; sector must be None, 'odd' or 'even'")
+    i, j, _ = _triu(problem.n)
+    odd = static(problem).odd[i, j]
+    return np.flatnonzero(odd if sector == "odd" else ~odd)
+
+
+def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Pieces | None = None,
+                      method: str = "auto", tol: float = 1e-9):
+    """The k smallest eigenvalues (ascending, shape (k,)) and eigenvectors (dim, k) of the Hessian at H.
+
+    ``sector``: None (the whole Hessian), "odd" or "even": the principal block on
+    the Z2-odd or -even coordinates of :func:`linkernel.theory.action.odd_coordinates`
+    (eigenvectors are returned in full coordinates, zero outside the sector).
+    ``method``: "dense" (assemble and ``eigh``), "lanczos" (``eigsh`` on the
+    operator: LOBPCG preconditioned by the inverse KL metric, eigsh as fallback;
+    ``tol`` its residual tolerance) or "auto": dense when the sector has at most
+    :data:`DENSE_EIG_MAX_DIM` coordinates.
+    A sector with fewer than k coordinates returns what it has.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k={k!r} is invalid; k must be an integer >= 1")
+    if method not in ("auto", "dense", "lanczos"):
+        raise ValueError(f"method={method!r} is invalid; method must be 'auto', 'dense' or 'lanczos'")
+    pc = Pieces(problem, H) if pieces is None else pieces
+    n = problem.n
+    dim = n * (n + 1) // 2
+    sel = sector_coordinates(problem, sector)
+    m = dim if sel is None else len(sel)
+    if m == 0:
+        return np.zeros(0), np.zeros((dim, 0))
+    k = min(int(k), m)
+    if method == "dense" or (method == "auto" and m <= DENSE_EIG_MAX_DIM) or k >= m - 1:
+        Hd = dense_hessian(problem, H, pieces=pc)
+        if sel is not None:
+            Hd = Hd[np.ix_(sel, sel)]
+        vals, vecs = np.linalg.eigh(Hd)
+        vals, vecs = vals[:k], vecs[:, :k]
+    else:
+        vals, vecs = _lanczos_lowest(pc, n, dim, sel, k, tol=tol)
+    if sel is None:
+        return vals, vecs
+    full = np.zeros((dim, len(vals)))
+    full[sel] = vecs
+    return vals, full
+
+
+def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9):
+    """Smallest eigenpairs of the (sector) Hessian by LOBPCG preconditioned with the inverse KL metric.
+
+    The KL term's curvature 1/2 H^-1 (x) H^-1 dominates the spectrum's spread;
+    its inverse E -> 2 H E H makes the preconditioned operator close to the
+    identity, so LOBPCG converges in tens of iterations where plain Lanczos
+    ('SA') needs hundreds (n = 32: 66 iterations, 0.13 s, for 8 digits of an
+    eigenvalue 1e-6 times the largest).  eigsh('SA') is the fallback if LOBPCG fails.
+    ``tol`` is LOBPCG's residual tolerance (absolute, Frobenius coordinates).
+    """
+    from scipy.sparse.linalg import lobpcg
+    H = pc.H
+    m = dim if sel is None else len(sel)
+
+    def embed(x):
+        if sel is None:
+            return x
+        full = np.zeros(dim)
+        full[sel] = x
+        return full
+
+    def restrict(y):
+        return y if sel is None else y[sel]
+
+    def hv(X):
+        X = np.atleast_2d(X.T).T
+        return np.column_stack([restrict(vec(pc.hessian_vector(mat(embed(c), n)))) for c in X.T])
+
+    def prec(X):
+        X = np.atleast_2d(X.T).T
+        return np.column_stack([restrict(vec(2.0 * H @ mat(embed(c), n) @ H)) for c in X.T])
+
+    op = LinearOperator((m, m), matvec=hv, matmat=hv, dtype=float)
+    M = LinearOperator((m, m), matvec=prec, matmat=prec, dtype=float)
+    X0 = np.random.default_rng(0).normal(size=(m, k))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            vals, vecs = lobpcg(op, X0, M=M, largest=False, tol=tol, maxiter=500 if tol < 1e-6 else 40)
+            order = np.argsort(vals)[:k]
+            return vals[order], vecs[:, order]
+        except (np.linalg.LinAlgError, ValueError):
+            pass
+    vals, vecs = eigsh(op, k=k, which="SA", tol=1e-10, maxiter=20 * m)
+    order = np.argsort(vals)
+    return vals[order], vecs[:, order]
+
+
+def whitened_dense(problem: Problem, pc: Pieces) -> np.ndarray:
+    """The whitened Hessian (:meth:`Pieces.whitened_hessian_vector`) as a (dim, dim) matrix."""
+    n = problem.n
+    Mx = _sandwich(pc.LH, pc.LH.T, n)      # coordinates of X -> L X L^T
+    B = Mx.T @ dense_hessian(problem, pc.H, pieces=pc) @ Mx
+    return 0.5 * (B + B.T)
+
+
+def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=None, dense_max: int = 120):
+    """Smallest eigenpairs of the whitened Hessian ``L^T d2S[L X L^T] L`` (same inertia as the Hessian).
+
+    Well conditioned (its KL part is the identity / 2), so Lanczos needs tens
+    of products.  Returns (vals (k,), vecs (dim, k)) in to_vector coordinates of
+    X; ``L X L^T`` is the direction in H.  ``sector`` as in
+    :func:`lowest_eigenpairs` (the whitening keeps the Z2 sectors apart at a
+    Z2-symmetric kernel, whose Cholesky factor is symmetric too).
+    """
+    n = problem.n
+    dim = n * (n + 1) // 2
+    sel = sector_coordinates(problem, sector)
+    m = dim if sel is None else len(sel)
+    if m == 0:
+        return np.zeros(0), np.zeros((dim, 0))
+    k = min(k, m)
+    if m <= dense_max or k >= m - 1:
+        B = whitened_dense(problem, pc)
+        if sel is not None:
+            B = B[np.ix_(sel, sel)]
+        vals, vecs = np.linalg.eigh(B)
+        vals, vecs = vals[:k], vecs[:, :k]
+    else:
+        def mv(x):
+            full = np.zeros(dim)
+            if sel is None:
+                full = x.ravel()
+            else:
+                full[sel] = x.ravel()
+            y = vec(pc.whitened_hessian_vector(mat(full, n)))
+            return y if sel is None else y[sel]
+
+        op = LinearOperator((m, m), matvec=mv, dtype=float)
+        v0 = np.random.default_rng(0).normal(size=m)
+        # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2)
+        vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, ncv=min(m, max(2 * k + 1, 20)),
+                           maxiter=50 * m)
+        order = np.argsort(vals)
+        vals, vecs = vals[order], vecs[:, order]
+    if sel is None:
+        return vals, vecs
+    full = np.zeros((dim, len(vals)))
+    full[sel] = vecs
+    return vals, full

@@ -1,0 +1,113 @@
+"""The fast Hessian (linkernel.theory.hessian) against the column-by-column one, and its eigenpairs."""
+
+import numpy as np
+import pytest
+
+from linkernel import Architecture, Problem, tasks
+from linkernel.theory import action as A
+from linkernel.theory.hessian import (Pieces, dense_hessian, hessian_operator, lowest_eigenpairs,
+                                      lowest_whitened_eigenpairs, whitened_dense)
+from linkernel.threads import blas_threads, blas_threads_for, threads_for, cpu_count
+from tests.references import random_kernel
+
+
+def _by_columns(p, H):
+    """The Hessian from action.hessian_vector applied to every basis element (the previous implementation)."""
+    n = p.n
+    dim = n * (n + 1) // 2
+    cols = [A.to_vector(A.hessian_vector(p, H, A.from_vector(e, n))) for e in np.eye(dim)]
+    M = np.column_stack(cols)
+    return 0.5 * (M + M.T)
+
+
+def _problems():
+    arch = Architecture(4, W=[[1, 3], [2]], U=[[0], [1, 2, 3]])
+    r = np.random.default_rng(7)
+    x = r.normal(size=(4, 2, 3))
+    return [tasks.endpoint("rnn", T=3, P=2, lam=1.3, w=0.8),
+            tasks.endpoint("dnn", T=4, P=1, lam=2.0, u=1.4),
+            tasks.sinusoid("rnn", T=5, supervised=[1, 2, 4], lam=1.5),
+            Problem(arch=arch, T=4, x=x, supervised=[(1, 0), (3, 1), (2, 0)], yhat=r.normal(size=(4, 2)),
+                    lam=1.1, w=0.9, kappa=0.3)]
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_dense_hessian_equals_the_column_by_column_one(k, rng):
+    p = _problems()[k]
+    H = random_kernel(rng, p.n)
+    ref = _by_columns(p, H)
+    np.testing.assert_allclose(dense_hessian(p, H), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    np.testing.assert_allclose(A.hessian(p, H), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_operator_and_pieces_match_the_action_module(k, rng):
+    p = _problems()[k]
+    H = random_kernel(rng, p.n)
+    pc = Pieces(p, H)
+    assert pc.action() == pytest.approx(A.action(p, H), rel=1e-12)
+    np.testing.assert_allclose(pc.gradient(), A.gradient(p, H), atol=1e-12)
+    op = hessian_operator(p, H)
+    x, y = rng.normal(size=(2, op.shape[0]))
+    Hd = dense_hessian(p, H)
+    np.testing.assert_allclose(op @ x, Hd @ x, atol=1e-11 * np.abs(Hd).max())
+    assert y @ (op @ x) == pytest.approx(x @ (op @ y), rel=1e-10)   # symmetric
+    # the whitened Hessian is the congruence L^T (.) L of the Hessian: same inertia (Sylvester)
+    B = whitened_dense(p, pc)
+    X = A.from_vector(x, p.n)
+    L = pc.LH
+    np.testing.assert_allclose(B @ x, A.to_vector(L.T @ A.hessian_vector(p, H, L @ X @ L.T) @ L), atol=1e-10)
+    assert np.sum(np.linalg.eigvalsh(B) < 0) == np.sum(np.linalg.eigvalsh(Hd) < 0)
+
+
+@pytest.mark.parametrize("sector", [None, "odd", "even"])
+def test_lanczos_and_dense_eigenpairs_agree(sector):
+    # a symmetric saddle above the transition: negative odd and even curvature, a spectrum spread by H^-1 (x) H^-1
+    p = tasks.endpoint("rnn", T=6, P=2, lam=2.5)
+    H = A.prior_kernel(p) * np.linspace(1.0, 3.0, p.n)[:, None] ** 0.5 * np.linspace(1.0, 3.0, p.n)[None, :] ** 0.5
+    dv, dvec = lowest_eigenpairs(p, H, k=3, sector=sector, method="dense")
+    lv, lvec = lowest_eigenpairs(p, H, k=3, sector=sector, method="lanczos")
+    np.testing.assert_allclose(lv, dv, rtol=1e-6, atol=1e-9)
+    Hd = dense_hessian(p, H)
+    sel = np.arange(len(Hd)) if sector is None else np.flatnonzero(A.odd_coordinates(p) == (sector == "odd"))
+    block = Hd[np.ix_(sel, sel)]
+    np.testing.assert_allclose(block @ lvec[sel, 0], lv[0] * lvec[sel, 0], atol=1e-6)   # an eigenpair
+    if sector is not None:
+        odd = A.odd_coordinates(p)
+        outside = ~odd if sector == "odd" else odd
+        assert np.all(dvec[outside] == 0) and np.all(lvec[outside] == 0)
+    assert np.all(np.diff(dv) >= 0)
+
+
+def test_whitened_lanczos_matches_dense():
+    p = tasks.endpoint("rnn", T=8, P=2, lam=2.5)
+    H = A.prior_kernel(p)
+    pc = Pieces(p, H)
+    for sector in (None, "odd", "even"):
+        # k = 1: the prior kernel's spectrum is degenerate, and Lanczos sees one copy of a double eigenvalue
+        dv, _ = lowest_whitened_eigenpairs(p, pc, k=1, sector=sector, dense_max=10**6)
+        lv, _ = lowest_whitened_eigenpairs(p, pc, k=1, sector=sector, dense_max=1)
+        np.testing.assert_allclose(lv, dv, rtol=1e-7, atol=1e-9)
+
+
+def test_bad_arguments_raise():
+    p = tasks.endpoint("rnn", T=3)
+    H = A.prior_kernel(p)
+    with pytest.raises(ValueError, match="sector="):
+        lowest_eigenpairs(p, H, sector="up")
+    with pytest.raises(ValueError, match="k="):
+        lowest_eigenpairs(p, H, k=0)
+    with pytest.raises(ValueError, match="n="):
+        with blas_threads(0):
+            pass
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+    before = [i["num_threads"] for i in threadpool_info()]
+    with blas_threads(1):
+        assert all(i["num_threads"] == 1 for i in threadpool_info())
+    assert [i["num_threads"] for i in threadpool_info()] == before
+    assert threads_for(8) == 1 and threads_for(4096) == cpu_count()
+    with blas_threads_for(8):
+        assert all(i["num_threads"] == 1 for i in threadpool_info())

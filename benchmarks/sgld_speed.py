@@ -4,7 +4,7 @@ Side by side, on the same problem (endpoint task, RNN, T = 4, lambda = 3.2,
 kappa = 0.1: above the transition), the same chains and float32 weights:
 
 * ``naive``: preconditioned unadjusted Langevin (SGLD at temperature 1, every
-  weight's step scaled by its prior variance), step 1e-3 (THEORY.md section 4:
+  weight's step scaled by its prior variance), step 1e-3 (the project notes on sampling:
   larger steps are biased by several percent);
 * ``gibbs``: linkernel's sampler (exact Gaussian block conditionals for v, U;
   Metropolis-adjusted Gauss-Newton row-block updates of W, incremental passes).

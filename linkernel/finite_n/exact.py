@@ -11,7 +11,7 @@ the Bartlett law (``R_kk ~ chi_{N-k}``, ``R_jk ~ N(0, 1)`` for ``j < k``, all
 independent).  The derivation (RNN and DNN) is in ``derivations/exact_reduction.tex``.
 
 The reduction works group by group of the :class:`~linkernel.architecture.Architecture`
-(THEORY.md section 2b), step by step ``t = 0 .. T-1`` (within a step, the
+(derivations/exact_reduction.tex, "Any weight-sharing pattern"), step by step ``t = 0 .. T-1`` (within a step, the
 columns of the W part come before those of a U group used there first):
 
 * **A U group** (one input matrix shared by its steps), at its first step:

@@ -1,4 +1,4 @@
-"""Real finite-width linear networks (THEORY.md section 1), any weight-sharing pattern, batched over chains.
+"""Real finite-width linear networks (derivations/rnn_T4_P1.tex, "Model and task"), any weight-sharing pattern, batched over chains.
 
 The weights of ``C`` independent copies (MCMC chains) of one network are held
 in *whitened* (prior-preconditioned) coordinates ``Z``: every entry of every

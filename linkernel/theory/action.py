@@ -1,4 +1,4 @@
-"""The large-N kernel action S(H), its gradient and Hessian (THEORY.md section 2).
+"""The large-N kernel action S(H), its gradient and Hessian (derivations/rnn_T4_P1.tex, "The action" and "Saddle-point equations").
 
     S(H) = KL( N(0, H) || N(0, Sigma(H)) ) + 1/2 y_S^T (v H_SS + kappa I)^{-1} y_S
 

@@ -203,8 +203,10 @@ def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max
         while bracket is None:
             new = lam + (0.1 if lam < 1.0 else 0.1 * lam)
             if new > lam_max:
-                raise ConvergenceError(f"the symmetric branch stays stable up to lam={lam_max:g}; "
-                                       "no transition found (raise lam_max)")
+                raise ConvergenceError(f"the symmetric branch stays stable up to lambda = {lam_max:g}: this problem "
+                                       f"(T={problem.T}, arch {problem.arch.label}) has no symmetry-breaking "
+                                       "transition there (the RNN endpoint task needs T >= 3; the DNN has none); "
+                                       "in Python, critical_lambda(lam_max=...) looks further")
             cur = (new, step_to(lam, new))
             lam = new
             if cur[1] <= 0:

@@ -44,7 +44,7 @@ def _problems():
 
 
 def _pattern_problems():
-    """Weight-sharing patterns between the RNN and the DNN (THEORY.md 2b), each exercising another block kind."""
+    """Weight-sharing patterns between the RNN and the DNN (linkernel.architecture), each exercising another block kind."""
     rng = np.random.default_rng(11)
     x5 = rng.normal(size=(5, 2, 3))
     return {

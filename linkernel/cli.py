@@ -80,17 +80,8 @@ def _float_arg(name, positive=True):
     return parse
 
 
-def _int_list(text):
-    try:
-        vals = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"T={text!r} is invalid; give integers, e.g. 4 or 3,4,5") from None
-    if not vals or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"T={text!r} is invalid; every T must be an integer >= 1")
-    return vals
-
-
 def _int_list_named(name, low=1):
+    """Comma-separated integers >= low (``3,4,5``), refused with the option's name."""
     def parse(text):
         try:
             vals = [int(t) for t in text.split(",") if t.strip()]
@@ -100,6 +91,9 @@ def _int_list_named(name, low=1):
             raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid; give integers >= {low}")
         return vals
     return parse
+
+
+_int_list = _int_list_named("T")
 
 
 def _range_arg(name):
@@ -360,6 +354,17 @@ def add_save_arg(p: argparse.ArgumentParser) -> None:
                    help="write the draws (kernel entries, m, f) as ArviZ InferenceData to this NetCDF file")
 
 
+def check_save(args) -> None:
+    """Before any work: ``--save`` names a writable .nc file and ArviZ (the ``mcmc`` extra) is installed."""
+    if args.save is None:
+        return
+    check_output_file("--save", args.save, NETCDF_SUFFIXES)
+    import importlib.util
+    if importlib.util.find_spec("arviz") is None:
+        raise ValueError(f"--save={args.save!r} needs ArviZ for the InferenceData format: "
+                         "pip install 'linkernel[mcmc]'")
+
+
 def save_draws(result, args) -> None:
     """``--save``: the result's draws as NetCDF (InferenceData), and a line saying where (not with --json)."""
     if args.save is None:
@@ -588,7 +593,7 @@ def _landscape(p):
 def _report(p):
     p.add_argument("--out", default="report", help="output folder (default report/)")
     p.add_argument("--T", type=_int_arg("T"), default=4, help="hidden states of the analysed task (default 4)")
-    p.add_argument("--overlay", type=_int_list, default=[3, 4, 5], help="T's overlaid in trace.png (default 3,4,5)")
+    p.add_argument("--overlay", type=_int_list_named("overlay"), default=[3, 4, 5], help="T's overlaid in trace.png (default 3,4,5)")
     add_hyperparameter_args(p)
     p.add_argument("--lam-range", type=_lam_range, default=(0.5, 3.0), metavar="LO:HI",
                    help="lambda range of the traced branches (default 0.5:3)")
@@ -617,7 +622,7 @@ def _exact(p):
 
     def run(args):
         from linkernel.finite_n.exact import exact_posterior
-        check_output_file("--save", args.save, NETCDF_SUFFIXES)
+        check_save(args)
         r = exact_posterior(problem_from_args(args), args.N, chains=args.chains, samples=args.samples,
                             warmup=args.warmup, seed=args.seed, progress=not args.json)
         show(r, args)
@@ -664,7 +669,7 @@ def _sample(p):
             kw["extrapolate_duration"] = args.extrapolate
         else:
             kw |= dict(sweeps=args.sweeps, burn=args.burn)
-        check_output_file("--save", args.save, NETCDF_SUFFIXES)
+        check_save(args)
         r = sample(problem_from_args(args), args.N, theory=not args.no_theory, exact=not args.no_exact, **kw)
         show(r, args)
         save_draws(r, args)

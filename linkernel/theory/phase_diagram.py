@@ -162,6 +162,26 @@ def _is_pd(x, n) -> bool:
         return False
 
 
+def _backtrack(trial, r):
+    """The damped Newton step of both Newton solvers: halve alpha from 1 until ``trial(alpha)`` lowers r.
+
+    ``trial`` returns ``(residual, payload)``, or None where the step leaves the
+    positive-definite cone (a linear-algebra failure counts the same); a step
+    of at most a quarter is taken even without a decrease.  None when alpha
+    falls below 1e-4.
+    """
+    alpha = 1.0
+    while alpha > 1e-4:
+        try:
+            got = trial(alpha)
+        except _LINALG:
+            got = None
+        if got is not None and (got[0] < r or alpha <= 0.25):
+            return got
+        alpha *= 0.5
+    return None
+
+
 def _augmented_newton(pt: _Point, x, lam, keep, sector, tol=1e-12, maxiter=40):
     """Newton on (F[keep] = 0, mu_sector = 0) in (x[keep], lambda); returns (x, lam, mu, phi, Hd) or None.
 
@@ -198,22 +218,19 @@ def _augmented_newton(pt: _Point, x, lam, keep, sector, tol=1e-12, maxiter=40):
             step = np.linalg.solve(J, -R)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(J, -R, rcond=None)[0]
-        alpha = 1.0
-        while alpha > 1e-4:
+        def trial(alpha, step=step):
             xn = x.copy()
             xn[keep] += alpha * step[:-1]
             ln = lam + alpha * step[-1]
-            if ln > 0 and _is_pd(xn, pt.n):
-                try:
-                    Rn, Hn, mun, phin = residual(xn, ln)
-                    rn = np.linalg.norm(Rn)
-                    if rn < r or alpha <= 0.25:
-                        break
-                except _LINALG:
-                    pass
-            alpha *= 0.5
-        else:
+            if not (ln > 0 and _is_pd(xn, pt.n)):
+                return None
+            Rn, Hn, mun, phin = residual(xn, ln)
+            return np.linalg.norm(Rn), (xn, ln, Rn, Hn, mun, phin)
+
+        got = _backtrack(trial, r)
+        if got is None:
             return None
+        rn, (xn, ln, Rn, Hn, mun, phin) = got
         if not np.isfinite(rn) or (rn >= r and r < 1e3 * tol * scale):
             return (x, lam, mu, phi, Hd) if r < 1e3 * tol * scale else None
         x, lam, R, Hd, mu, phi, r = xn, ln, Rn, Hn, mun, phin, rn
@@ -237,21 +254,18 @@ def _newton_at(pt: _Point, x, lam, keep, tol=1e-12, maxiter=40):
             step = np.linalg.solve(A, -F)
         except np.linalg.LinAlgError:
             return None
-        alpha = 1.0
-        while alpha > 1e-4:
+        def trial(alpha, step=step):
             xn = x.copy()
             xn[keep] += alpha * step
-            if _is_pd(xn, pt.n):
-                try:
-                    Fn = pt.F(xn, lam)[keep]
-                    rn = np.linalg.norm(Fn)
-                    if rn < r or alpha <= 0.25:
-                        break
-                except _LINALG:
-                    pass
-            alpha *= 0.5
-        else:
+            if not _is_pd(xn, pt.n):
+                return None
+            Fn = pt.F(xn, lam)[keep]
+            return np.linalg.norm(Fn), (xn, Fn)
+
+        got = _backtrack(trial, r)
+        if got is None:
             return None
+        rn, (xn, Fn) = got
         if rn >= r and r < 1e3 * tol * scale:
             return x
         x, F, r = xn, Fn, rn

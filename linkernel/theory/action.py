@@ -60,11 +60,26 @@ def prior_kernel(problem: Problem) -> np.ndarray:
     """The lambda = 0 (NNGP) kernel: the fixed point H = Sigma(H).
 
     Sigma^{tt'} depends on H only at earlier times, so T forward
-    substitutions reach the fixed point exactly.
+    substitutions reach the fixed point exactly.  Every computation starts
+    here, so a problem whose prior kernel is not a usable float64 matrix
+    (entries u w^t |x|^2 beyond 1e+-200, or not positive definite) is refused
+    here, naming w and u: KernelError, a ValueError.
     """
     H = problem.input_kernel.copy()
-    for _ in range(problem.T):
-        H = sigma(problem, H)
+    with np.errstate(all="ignore"):
+        for _ in range(problem.T):
+            H = sigma(problem, H)
+    d = np.abs(np.diag(H))
+    usable = bool(np.all(np.isfinite(H)) and d.min() >= 1e-200 and d.max() <= 1e200)
+    if usable:
+        try:
+            np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            usable = False
+    if not usable:
+        raise KernelError(f"w={problem.w!r}, u={problem.u!r} are invalid for this problem: its prior kernel "
+                          f"(entries u w^t |x|^2, from {d.min():.3g} to {d.max():.3g}) is not positive definite "
+                          "within float64 range (1e-200..1e200); rescale w, u or the inputs x")
     return H
 
 

@@ -14,6 +14,7 @@ weights of the network (the reference of tests/test_exact.py), whose cost per
 effective sample grows with N (N^2 dimensions, O(N^2) per gradient, a dense metric).
 
     python benchmarks/exact_cost.py [--arch rnn] [--lam 3.2] [--samples 1000] [--Nmax 1e6] [--full 8,16,32]
+    python benchmarks/exact_cost.py --lam c      # at the critical point lambda_c (the sheared coordinates)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="rnn")
     ap.add_argument("--T", type=int, default=4)
-    ap.add_argument("--lam", type=float, default=3.2)
+    ap.add_argument("--lam", default="3.2", help="lambda, or 'c' for the critical point lambda_c")
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--Nmax", type=float, default=1e6)
@@ -41,11 +42,20 @@ def main(argv=None):
     ap.add_argument("--full", default="", help="comma-separated widths for the full-network HMC peer (RNN)")
     args = ap.parse_args(argv)
     print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, numpy {np.__version__}")
-    print(f"{args.arch.upper()} endpoint T={args.T} lambda={args.lam}: {args.chains} chains x "
+          f"python {platform.python_version()}, numpy {np.__version__}; load {os.getloadavg()}")
+    p = endpoint(args.arch, T=args.T)
+    if args.lam.strip().lower() in ("c", "lambda_c", "lam_c"):
+        from linkernel.theory.special_points import critical_lambda
+        lam = critical_lambda(p)
+    else:
+        try:
+            lam = float(args.lam)
+        except ValueError:
+            raise ValueError(f"--lam={args.lam!r} is invalid; --lam must be a number or 'c' (lambda_c)") from None
+    p = p.with_(lam=lam)
+    print(f"{args.arch.upper()} endpoint T={args.T} lambda={lam:.6g}: {args.chains} chains x "
           f"({args.samples} warm-up + {args.samples} draws)")
     print(f"{'N':>9} {'grad/ESS':>9} {'ms/ESS':>8} {'min ESS':>8} {'max Rhat':>9} {'accept':>7} {'seconds':>8}")
-    p = endpoint(args.arch, T=args.T, lam=args.lam)
     N = 100
     while N <= args.Nmax * 1.0001:
         t0 = time.perf_counter()
@@ -55,7 +65,7 @@ def main(argv=None):
         # gradient evaluations per chain; ESS pooled over chains; the least-mixed entry sets the cost
         grads = r.n_gradients * args.chains
         print(f"{N:>9d} {grads / r.min_ess:>9.1f} {1e3 * sec / r.min_ess:>8.2f} {r.min_ess:>8.0f} "
-              f"{r.max_rhat:>9.4f} {r.acceptance:>7.2f} {sec:>8.2f}")
+              f"{r.max_rhat:>9.4f} {r.acceptance:>7.2f} {sec:>8.2f}  divergences {r.divergences}")
         N *= 10
     if args.full:
         import sys

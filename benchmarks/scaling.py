@@ -1,8 +1,9 @@
 """Time and peak memory of saddle_point against TP, beside the previous solver and scipy's trust-krylov.
 
 Tasks: endpoint (T = 4, P = TP/4 patterns, lambda = 2.5: above the transition,
-so the symmetric saddle must be left) and the teacher sequence (P = 1,
-T = TP, all steps supervised, lambda = 1).  Columns, each in a subprocess
+so the symmetric saddle must be left), chain (the endpoint task with P = 4
+patterns and T = TP/4 steps: T = 8 and 16 at TP = 32 and 64, the issue's
+sizes) and the teacher sequence (P = 1, T = TP, all steps supervised, lambda = 1).  Columns, each in a subprocess
 capped at --limit seconds (printed "> limit"):
 
   new      linkernel.saddle_point (default n_starts = 6): trust-region Newton-CG
@@ -14,8 +15,10 @@ capped at --limit seconds (printed "> limit"):
            one start from the prior kernel (non-PD trial points get S = +inf-ish)
 
 trust-krylov is skipped above --tkrylov-max-tp (128): scipy's trlib keeps its
-whole Lanczos basis (15 GiB at TP = 256).  Peak memory: tracemalloc (numpy reports its buffers to it) in the same run
-(it slows Python-bound small sizes somewhat, equally for every column).
+whole Lanczos basis (15 GiB at TP = 256).  Peak memory: the growth of the
+child's peak resident size (Linux: VmHWM after resetting it through
+/proc/self/clear_refs), which costs nothing; tracemalloc where that is not
+available (it slows Python-bound small sizes 2-4x, equally for every column).
 Prints the log-log slope of the new solver's time for TP >= 16, and times
 linkernel.trace at T = 8, P = 4, lambda 0.2..1.2.  --quick: TP <= 64, limit 20 s.
 
@@ -164,12 +167,40 @@ def _problem(kind, tp):
     from linkernel import tasks
     if kind == "endpoint":
         return tasks.endpoint("rnn", T=4, P=tp // 4, lam=2.5, kappa=0.1)
+    if kind == "chain":
+        return tasks.endpoint("rnn", T=tp // 4, P=4, lam=2.5, kappa=0.1)
     return tasks.teacher_sequence("rnn", T=tp, lam=1.0, kappa=0.1)
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    raise OSError(field)
+
+
+def _start_peak():
+    """Reset the peak resident size (Linux clear_refs) and return the baseline; tracemalloc elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return ("rss", _status_kib("VmRSS:"))
+    except OSError:
+        tracemalloc.start()
+        return ("tracemalloc", 0)
+
+
+def _peak_bytes(how):
+    kind, base = how
+    if kind == "rss":
+        return max(_status_kib("VmHWM:") - base, 0) * 1024
+    return tracemalloc.get_traced_memory()[1]
 
 
 def _run(which, kind, tp, q):
     p = _problem(kind, tp)
-    tracemalloc.start()
+    how = _start_peak()
     t0 = time.perf_counter()
     if which == "new":
         import warnings
@@ -183,7 +214,7 @@ def _run(which, kind, tp, q):
         with blas_threads_for(p.n):
             S, info = (_old_saddle_point(p) if which == "old" else _tkrylov(p)), ""
     sec = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1]
+    peak = _peak_bytes(how)
     q.put((sec, peak, S, info))
 
 
@@ -220,7 +251,7 @@ def main():
     ap.add_argument("--tkrylov-max-tp", type=int, default=128,
                     help="largest TP for trust-krylov (its Lanczos basis took 15 GiB at TP = 256)")
     ap.add_argument("--no-trace", action="store_true")
-    ap.add_argument("--tasks", default="endpoint,sequence")
+    ap.add_argument("--tasks", default="endpoint,chain,sequence")
     a = ap.parse_args()
     # import before forking, so that no timed child pays for importing linkernel (SymPy and all)
     import linkernel.tasks  # noqa: F401
@@ -233,11 +264,15 @@ def main():
           f"{os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     print(f"limit {limit:g} s per solver and size; BLAS threads: chosen by linkernel.threads")
     for kind in a.tasks.split(","):
-        print(f"\n{kind} tasks ({'T = 4, P = TP/4, lambda = 2.5' if kind == 'endpoint' else 'P = 1, T = TP, lambda = 1'})")
+        what = {"endpoint": "T = 4, P = TP/4, lambda = 2.5", "chain": "endpoint, P = 4, T = TP/4, lambda = 2.5",
+                "sequence": "P = 1, T = TP, lambda = 1"}[kind]
+        print(f"\n{kind} tasks ({what})")
         print(f"{'TP':>5} {'new: time, peak mem':>22} {'old':>22} {'trust-krylov':>22}   S new / old / tkrylov; new's work")
         rows = []
         dead = {"old": a.no_old, "tk": a.no_tkrylov}
         for tp in sizes:
+            if kind == "chain" and tp < 8:
+                continue
             new = timed("new", kind, tp, limit if tp < 256 else max(limit, 600.0))
             old = None if dead["old"] else timed("old", kind, tp, limit)
             tk = None if dead["tk"] or tp > a.tkrylov_max_tp else timed("tk", kind, tp, limit)

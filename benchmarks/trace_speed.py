@@ -1,6 +1,7 @@
 """Benchmark: trace() against the previous continuation (dense Hessians of dim n(n+1)/2), side by side.
 
-    python benchmarks/trace_speed.py [--quick] [--limit SECONDS] [--cases 4x1,8x4,16x4]
+    python benchmarks/trace_speed.py [--quick] [--limit SECONDS] [--cases 4x1,8x4,16x4] [--against REV]
+                                     [--skip-previous]
 
 For each endpoint task (RNN, kappa = 0.1) ``T x P`` it traces lambda over
 the issue-12 ranges (T = 4: 0.5..3; T = 8 and 16 with P = 4: 0.2..1.2) with
@@ -8,7 +9,9 @@ the current :func:`linkernel.theory.continuation.trace` and with the
 previous algorithm (linkernel/theory/continuation.py at commit
 ``PREVIOUS``, loaded from git), each in its own subprocess with a wall-time
 limit so that a run which does not finish is reported as "> limit".
-Printed: seconds, steps, points, the special points found (kind and lambda)
+``--against REV`` adds a third row: the whole package as committed at REV
+(e.g. ``HEAD``: the code before uncommitted changes), exported with ``git
+archive`` into a temporary directory.  Printed: seconds, steps, points, the special points found (kind and lambda)
 and, where both finished, the largest difference of the special points'
 lambda.  Targets (issue 12, 2 cores): T = 8, P = 4 under 30 s, T = 16,
 P = 4 under 3 min.
@@ -26,8 +29,10 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -62,11 +67,12 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run(which, T, P, limit, previous_file):
+def run(which, T, P, limit, previous_file, root=ROOT):
     lo, hi = RANGES.get(T, (0.2, 1.2))
-    cmd = [sys.executable, "-c", CHILD.format(root=str(ROOT)), which, str(T), str(P), str(lo), str(hi),
+    cmd = [sys.executable, "-c", CHILD.format(root=str(root)), which, str(T), str(P), str(lo), str(hi),
            str(previous_file)]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1") if T * P < 64 else dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(root)] + [v for v in [env.get("PYTHONPATH")] if v])
     t0 = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env)
@@ -82,6 +88,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="T = 4 and T = 8 only, 60 s limit on the previous code")
     ap.add_argument("--limit", type=float, default=None, help="wall-time limit per run in seconds (default 900)")
     ap.add_argument("--cases", default=None, help="comma-separated TxP (default 4x1,8x4,16x4)")
+    ap.add_argument("--skip-previous", action="store_true", help="do not run the previous algorithm")
+    ap.add_argument("--against", default=None, metavar="REV",
+                    help="also run the whole package at git revision REV (e.g. HEAD)")
     args = ap.parse_args()
     cases = args.cases or ("4x1,8x4" if args.quick else "4x1,8x4,16x4")
     cases = [tuple(int(v) for v in c.split("x")) for c in cases.split(",")]
@@ -89,17 +98,26 @@ def main():
     prev = Path("/tmp") / f"linkernel_previous_continuation_{PREVIOUS[:8]}.py"
     src = subprocess.run(["git", "-C", str(ROOT), "show", f"{PREVIOUS}:linkernel/theory/continuation.py"],
                          capture_output=True, text=True)
-    have_prev = src.returncode == 0
+    have_prev = src.returncode == 0 and not args.skip_previous
     if have_prev:
         prev.write_text(src.stdout)
+    tree = None
+    if args.against:
+        tree = Path(tempfile.mkdtemp(prefix="linkernel_at_"))
+        arch = subprocess.run(["git", "-C", str(ROOT), "archive", args.against], capture_output=True)
+        if arch.returncode != 0 or subprocess.run(["tar", "-x", "-C", str(tree)], input=arch.stdout).returncode:
+            sys.exit(f"--against {args.against}: git archive failed: {arch.stderr.decode().strip()}")
     print(f"machine: {platform.platform()}, python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} (timings on a shared machine are inflated)")
     print(f"previous algorithm: linkernel/theory/continuation.py at {PREVIOUS[:10]}"
-          + ("" if have_prev else " (not available: not a git checkout with that commit)"))
+          + ("" if have_prev else " (skipped)" if args.skip_previous else
+             " (not available: not a git checkout with that commit)"))
     print(f"{'task':14s} {'code':9s} {'seconds':>9s} {'steps':>6s} {'points':>7s}  special points (kind lambda)")
     for T, P in cases:
         lo, hi = RANGES.get(T, (0.2, 1.2))
         res = {"current": run("current", T, P, max(limit, 600.0), prev)}
+        if tree is not None:
+            res[args.against[:9]] = run("current", T, P, max(limit, 600.0), prev, root=tree)
         if have_prev:
             res["previous"] = run("previous", T, P, limit, prev)
         for which, r in res.items():
@@ -110,14 +128,22 @@ def main():
             sp = ", ".join(f"{k} {lam:.12g}" for k, lam in r["special"])
             print(f"T={T:<2d} P={P:<2d}      {which:9s} {r['seconds']:9.2f} {r['steps']:6d} {r['points']:7d}  {sp}")
         a, b = res["current"], res.get("previous", {})
+        if tree is not None and a.get("seconds") and res[args.against[:9]].get("seconds"):
+            c = res[args.against[:9]]
+            d = [abs(x[1] - y[1]) for x, y in zip(a["special"], c["special"])]
+            print(f"  against {args.against}: speed-up {c['seconds'] / a['seconds']:.1f}x; special points "
+                  + (f"agree to {max(d, default=0):.1e}" if len(a["special"]) == len(c["special"])
+                     else "differ in number"))
         if a.get("seconds") and b.get("seconds"):
             d = [abs(x[1] - y[1]) for x, y in zip(a["special"], b["special"])]
             same = len(a["special"]) == len(b["special"])
             print(f"  lambda {lo:g}..{hi:g}: speed-up {b['seconds'] / a['seconds']:.1f}x; special points "
                   + (f"agree to {max(d, default=0):.1e}" if same else "differ in number"))
-        elif a.get("seconds"):
+        elif a.get("seconds") and have_prev:
             print(f"  lambda {lo:g}..{hi:g}: previous algorithm did not finish within {limit:.0f} s")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    if tree is not None:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 if __name__ == "__main__":

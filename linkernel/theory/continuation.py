@@ -15,13 +15,17 @@ Linear algebra (the structure of BifurcationKit.jl's and LOCA's bordered
 solvers, in its two flavours):
 
 * **dense** (``dim <= DENSE_MAX_DIM``): one Hessian assembly per accepted point
-  (:func:`linkernel.theory.hessian.dense_hessian`), one Bunch-Kaufman
-  factorisation ``A = L D L^T`` of the kept block (on the symmetric branch
-  the Z2-even and the Z2-odd blocks separately: they decouple there) and one
-  LU factorisation of the bordered matrix ``[[A, dF/dlam], [tau^T]]``.  The
-  corrector of the *next* step is a chord Newton on that LU (no new
-  assembly while it contracts); the inertia of ``D`` (Sylvester's law) gives
-  the number of negative Hessian eigenvalues per sector exactly;
+  and one Bunch-Kaufman factorisation ``A = L D L^T`` of the kept block.  On
+  the symmetric branch the Z2-even and Z2-odd blocks decouple and each is
+  assembled alone (:func:`linkernel.theory.hessian.dense_hessian_block`:
+  half the fill of the whole Hessian, an eighth of the factorisation work
+  each).  The bordered systems ``[[A, dF/dlam], [tau^T]]`` are solved by
+  block elimination on that LDL^T with iterative refinement (backward
+  stable also at folds, where A is singular; an LU of the bordered matrix
+  is the fallback).  The corrector of the *next* step is a chord Newton on
+  that factorisation (no new assembly while it contracts); the inertia of
+  ``D`` (Sylvester's law) gives the number of negative Hessian eigenvalues
+  per sector exactly, at every accepted point;
 * **matrix-free** (larger dim): the bordered systems are solved by
   bordering (two solves with the Hessian) with MINRES on
   :func:`linkernel.theory.hessian.hessian_operator`, preconditioned by the
@@ -61,22 +65,23 @@ import time
 import warnings
 
 import numpy as np
-from scipy.linalg import lapack, lu_factor, lu_solve
+from scipy.linalg import cho_factor, cho_solve, lapack, lu_factor, lu_solve
 from scipy.optimize import brentq
-from scipy.sparse.linalg import LinearOperator, eigsh, minres
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, minres
 
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
 from linkernel.theory.action import (KernelError, from_vector, m_vector, odd_coordinates,  # noqa: F401
                                      prior_kernel, readout_kernel, to_vector)
 from linkernel.theory.branches import Branch, ContinuationPoint, ContinuationWarning, SpecialPoint, Trace
-from linkernel.theory.hessian import Pieces, dense_hessian, hessian_operator, lowest_eigenpairs
+from linkernel.theory.hessian import Pieces, dense_hessian_block, hessian_operator, lowest_eigenpairs
 from linkernel.theory.hessian import mat as _mat, vec as _vec
 from linkernel.theory.saddle import ConvergenceError, saddle_point
 from linkernel.threads import blas_threads_for
 
 #: dense Hessian + factorisations up to this many coordinates, matrix-free above.
-#: Measured on 2 cores: at dim = 528 (T = 8, P = 4) an assembly takes ~0.1 s and
-#: both factorisations ~0.03 s; at dim = 2080 (T = 16, P = 4) 2.3 s and 0.9 s.
+#: Measured on 2 shared cores (load ~6, one thread): at dim = 2080 (T = 16, P = 4)
+#: the whole Hessian assembles in 0.5-0.7 s (5.5 s by the sandwich gathers before),
+#: its even block in 0.12-0.19 s; LDL^T 0.25 s (whole), 0.05 s (a Z2 block).
 DENSE_MAX_DIM = 2500
 #: blocks up to this size get their smallest eigenvalue from a full ``eigvalsh``.
 _EIGH_MAX = 600
@@ -158,6 +163,8 @@ class _Equations:
         self.i_even = np.flatnonzero(~self.odd)
         self.dense = self.dim <= DENSE_MAX_DIM if dense is None else bool(dense)
         self._problems = {}
+        #: the last smallest eigenvalue per (symmetric branch, odd block): the next point's shift
+        self.lowest_guess = {}
 
     def at(self, lam: float) -> Problem:
         lam = float(lam)
@@ -170,7 +177,10 @@ class _Equations:
 
     def pieces(self, X) -> Pieces:
         """:class:`Pieces` at X; raises KernelError outside the positive-definite cone."""
-        return Pieces(self.consts.at(X[-1]), _mat(X[:-1], self.n))
+        if not np.all(np.isfinite(X)):
+            raise KernelError("kernel has non-finite entries")
+        # _mat is symmetric by construction: Pieces' own Cholesky factorisations are the whole check
+        return Pieces(self.consts.at(X[-1]), _mat(X[:-1], self.n), check=False)
 
     def F(self, X):
         """The residual to_vector(dS/dH)."""
@@ -235,9 +245,9 @@ def _fisher_preconditioner(pc: Pieces, idx: np.ndarray, n: int, dim: int) -> Lin
 class _Jacobian:
     """The Jacobian at one point X: the Hessian block on the kept coordinates and dF/dlam.
 
-    Dense: the block, its LDL^T (inertia, solves) and, once a border row is
-    set, the LU of the bordered matrix.  Matrix-free: the Hessian operator and
-    MINRES.  ``neg`` is the number of negative eigenvalues of the kept block,
+    Dense: the block (the even one alone on the symmetric branch, the odd
+    one assembled on demand), its LDL^T (inertia, solves, block elimination
+    for the bordered systems).  Matrix-free: the Hessian operator and MINRES.  ``neg`` is the number of negative eigenvalues of the kept block,
     ``neg_odd`` that of the odd block on the symmetric branch (None where not
     computed).
     """
@@ -251,21 +261,21 @@ class _Jacobian:
         self.b = self.Fl[self.k]
         self.border = None
         self._odd = None
-        if eq.dense:
-            Hd = dense_hessian(p, H, pieces=self.pc)
-            self.Hd = Hd
-            self.A = Hd[np.ix_(self.k, self.k)] if sym else Hd
+        self._Ab = self._norm = self._lu = self._rows = None
+        self.dense = eq.dense
+        if self.dense:
+            # on the symmetric branch only the even block is solved with; the odd one is built on demand
+            self.A = dense_hessian_block(p, H, self.k if sym else None, pieces=self.pc)
             self.ldl = _ldl(self.A)
             self.neg = None if self.ldl is None else self.ldl[2]
         else:
-            self.Hd = None
             self.op = hessian_operator(eq.at(X[-1]), H, pieces=self.pc)
             self.M = _fisher_preconditioner(self.pc, self.k, eq.n, eq.dim)
             self.neg = None
 
     # --- solves with the kept Hessian block
     def matvec(self, y):
-        if self.Hd is not None:
+        if self.dense:
             return self.A @ y
         x = np.zeros(self.eq.dim)
         x[self.k] = y
@@ -273,7 +283,7 @@ class _Jacobian:
 
     def solve(self, r):
         """A^-1 r (None where A is singular or MINRES fails)."""
-        if self.Hd is not None:
+        if self.dense:
             if self.ldl is None:
                 return None
             x, info = lapack.dsytrs(self.ldl[0], self.ldl[1], r, lower=1)
@@ -283,18 +293,36 @@ class _Jacobian:
         x, info = minres(op, r, M=self.M, rtol=1e-13, maxiter=20 * m)
         return x if info == 0 else None
 
+    def solve_b(self):
+        """A^-1 dF/dlam (cached: the tangent and every block elimination use it)."""
+        if self._Ab is None:
+            self._Ab = self.solve(self.b)
+        return self._Ab
+
+    def row_norm(self) -> float:
+        """Row-sum norm of the kept Hessian block A (dense path), computed once."""
+        if self._rows is None:
+            self._rows = float(np.abs(self.A).sum(axis=1).max(initial=0.0))
+        return self._rows
+
+    def norm(self) -> float:
+        """A bound on the row-sum norm of the bordered matrix: the scale of the refinement's residual test."""
+        if self._norm is None:
+            self._norm = max(self.row_norm() + float(np.abs(self.b).max(initial=0.0)),
+                             float(np.abs(self.border).sum()))
+        return self._norm
+
     # --- the tangent and the bordered systems
     def tangent(self, ref) -> np.ndarray:
         """Unit null vector of [A | dF/dlam] (kept coordinates and lambda), oriented along ``ref``."""
         eq = self.eq
-        y = self.solve(self.b)
+        y = self.solve_b()
         tk = None if y is None else np.append(-y, 1.0)
         if tk is None or not np.all(np.isfinite(tk)) or np.linalg.norm(tk) > 1e12:
-            if self.Hd is None:
+            if not self.dense:
                 raise ConvergenceError("the Jacobian is singular at lambda="
                                        f"{self.X[-1]:.10g} and the matrix-free tangent failed")
-            J = np.column_stack([self.A, self.b])
-            tk = np.linalg.svd(J)[2][-1]  # exactly at a singular point: any null vector
+            tk = self._bordered_tangent(ref)
         t = np.zeros(eq.dim + 1)
         t[self.k] = tk[:-1]
         t[-1] = tk[-1]
@@ -303,34 +331,83 @@ class _Jacobian:
             t = -t
         return t
 
+    def _bordered_tangent(self, ref):
+        """Null vector of [A | b] where A is (nearly) singular: [[A, b], [ref]] t = (0, 1), Keller's tangent.
+
+        The bordered matrix stays regular at a fold; at a branch point (two
+        null vectors) it is singular too and the smallest right singular
+        vector of [A | b] is taken (any null vector; an SVD, the expensive
+        last resort).
+        """
+        J = np.column_stack([self.A, self.b])
+        c = np.append(ref[self.k], ref[-1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LinAlgWarning on an exactly singular matrix
+            rhs = np.zeros(len(c))
+            rhs[-1] = 1.0
+            t = lu_solve(lu_factor(np.vstack([J, c]), check_finite=False), rhs, check_finite=False)
+        if np.all(np.isfinite(t)) and np.linalg.norm(t) > 0:
+            t /= np.linalg.norm(t)
+            if np.abs(J @ t).max() <= 1e-12 * np.abs(J).sum(axis=1).max():
+                return t
+        return np.linalg.svd(J)[2][-1]
+
     def set_border(self, tau):
-        """Factorise [[A, dF/dlam], [tau]] (dense) for the chord corrector."""
+        """Set the border row tau of [[A, dF/dlam], [tau]] for the chord corrector."""
         self.border = np.append(tau[self.k], tau[-1])
-        self._lu = None
-        if self.Hd is not None:
+        self._lu = self._norm = None
+
+    def _bordered_lu(self):
+        """LU of the whole bordered matrix: the fallback where block elimination is inaccurate."""
+        if self._lu is None:
             B = np.vstack([np.column_stack([self.A, self.b]), self.border])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # LinAlgWarning on an exactly singular matrix
                 self._lu = lu_factor(B, check_finite=False)
+        return self._lu
 
-    def bordered_solve(self, r, r_last):
-        """[[A, b], [border]] z = [r, r_last]; returns z (kept coordinates, then lambda) or None."""
-        if self._lu is not None:
-            z = lu_solve(self._lu, np.append(r, r_last), check_finite=False)
-            return z if np.all(np.isfinite(z)) else None
-        c, d = self.border[:-1], self.border[-1]  # bordering: two solves with A
-        y1, y2 = self.solve(r), self.solve(self.b)
+    def _eliminate(self, r, r_last):
+        """Block elimination with the LDL^T of A (two solves, the one with b cached)."""
+        c, d = self.border[:-1], self.border[-1]
+        y1, y2 = self.solve(r), self.solve_b()
         if y1 is None or y2 is None or abs(d - c @ y2) < 1e-300:
             return None
         dl = (r_last - c @ y1) / (d - c @ y2)
         return np.append(y1 - dl * y2, dl)
 
+    def bordered_solve(self, r, r_last):
+        """[[A, b], [border]] z = [r, r_last]; returns z (kept coordinates, then lambda) or None.
+
+        Dense: block elimination on the LDL^T of A with iterative refinement
+        (Govaerts' mixed block elimination: backward stable also where A is
+        nearly singular, at a fold), falling back to an LU of the bordered
+        matrix if the refined residual stays above 1e-13 of the scale.
+        Matrix-free: block elimination with MINRES.
+        """
+        if not self.dense:
+            return self._eliminate(r, r_last)
+        if self._lu is None and self.ldl is not None:
+            rhs = np.append(r, r_last)
+            z = self._eliminate(r, r_last)
+            for _ in range(3):
+                if z is None or not np.all(np.isfinite(z)):
+                    break
+                res = rhs - np.append(self.A @ z[:-1] + self.b * z[-1], self.border @ z)
+                size = self.norm() * np.abs(z).max() + np.abs(rhs).max() + 1e-300
+                if np.abs(res).max() <= 1e-13 * size:
+                    return z
+                dz = self._eliminate(res[:-1], res[-1])
+                if dz is None:
+                    break
+                z = z + dz
+        z = lu_solve(self._bordered_lu(), np.append(r, r_last), check_finite=False)
+        return z if np.all(np.isfinite(z)) else None
+
     # --- spectra
     def odd_block(self):
         """(odd block, its LDL^T) of the full Hessian (dense path, symmetric branch)."""
         if self._odd is None:
-            io = self.eq.i_odd
-            B = self.Hd[np.ix_(io, io)]
+            B = dense_hessian_block(self.pc.problem, self.pc.H, self.eq.i_odd, pieces=self.pc)
             self._odd = (B, _ldl(B))
         return self._odd
 
@@ -342,7 +419,7 @@ class _Jacobian:
         the 5th or a higher one is not seen there.
         """
         sym_odd = self.sym and len(self.eq.i_odd) > 0
-        if self.Hd is not None:
+        if self.dense:
             neg = self.neg if self.neg is not None else int(np.sum(np.linalg.eigvalsh(self.A) < 0))
             if not sym_odd:
                 return neg, None
@@ -361,16 +438,14 @@ class _Jacobian:
         """(eigenvalue of the kept (or odd) block nearest zero, its eigenvector in full coordinates)."""
         eq = self.eq
         idx = eq.i_odd if odd else self.k
-        if self.Hd is not None:
+        if self.dense:
             B, f = self.odd_block() if odd else (self.A, self.ldl)
             if len(idx) <= 150 or f is None:
                 w, V = np.linalg.eigh(B)
                 j = int(np.argmin(np.abs(w)))
                 val, v = w[j], V[:, j]
             else:
-                inv = LinearOperator(B.shape, dtype=float,
-                                     matvec=lambda r: lapack.dsytrs(f[0], f[1], r, lower=1)[0])
-                w, V = eigsh(B, k=1, sigma=0.0, OPinv=inv, which="LM", tol=1e-14)
+                w, V = eigsh(B, k=1, sigma=0.0, OPinv=_ldl_operator(f, len(B)), which="LM", tol=1e-14)
                 val, v = w[0], V[:, 0]
         else:
             p, H = eq.at(self.X[-1]), self.pc.H
@@ -385,24 +460,80 @@ class _Jacobian:
     def lowest(self, neg=None, neg_odd=None) -> float:
         """Smallest eigenvalue of the whole Hessian (both blocks on the symmetric branch).
 
-        ``neg``, ``neg_odd``: the blocks' negative-eigenvalue counts where known;
-        a block without negative eigenvalues has its smallest one nearest zero
-        (shift-invert on the factorisation, cheaper than a full ``eigvalsh``).
+        ``neg``, ``neg_odd``: the blocks' negative-eigenvalue counts where known
+        (the LDL^T inertia).  A block with ``c`` negative eigenvalues has its
+        smallest among the eigenvalues nearest zero: shift-invert Lanczos on
+        the factorisation for the ``c + 2`` nearest, accepted once they hold
+        all ``c`` negative ones (then the smallest of them is the block's
+        smallest); once a previous point gave a negative smallest eigenvalue,
+        shift-invert at a shift below it instead (:func:`_smallest_by_shift`).
+        Both are far cheaper than ``eigvalsh`` or Lanczos for the smallest
+        algebraic eigenvalue, which the wide KL spectrum makes slow.
         """
-        if self.Hd is None:
+        if not self.dense:
             return float(lowest_eigenpairs(self.eq.at(self.X[-1]), self.pc.H, k=1, pieces=self.pc)[0][0])
-        blocks = [(self.A, neg, False)]
+        blocks = [(self.A, self.ldl, neg, False)]
         if self.sym and len(self.eq.i_odd):
-            blocks.append((self.odd_block()[0], neg_odd, True))
+            blocks.append((*self.odd_block(), neg_odd, True))
         out = []
-        for B, count, odd in blocks:
+        for B, f, count, odd in blocks:
+            low = None
             if count == 0 and len(B) > 150:
-                out.append(self.nearest_zero(odd)[0])
-            elif len(B) <= _EIGH_MAX:
-                out.append(np.linalg.eigvalsh(B)[0])
-            else:
-                out.append(eigsh(B, k=1, which="SA", tol=1e-12, maxiter=50 * len(B))[0][0])
+                low = self.nearest_zero(odd)[0]
+            elif count is not None and f is not None and len(B) > 150:
+                guess = self.eq.lowest_guess.get((self.sym, odd))
+                if guess is not None and guess < 0:
+                    low = _smallest_by_shift(B, guess)
+                k = count + 2
+                while low is None and k < min(len(B) - 1, 4 * count + 16):
+                    w = _nearest_zero_eigenvalues(B, f, k)
+                    if np.sum(w < 0) == count:
+                        low = float(w[0])
+                    k *= 2
+                if low is not None:
+                    self.eq.lowest_guess[(self.sym, odd)] = low
+            if low is None:
+                low = (np.linalg.eigvalsh(B)[0] if len(B) <= _EIGH_MAX else
+                       eigsh(B, k=1, which="SA", tol=1e-12, maxiter=50 * len(B))[0][0])
+            out.append(low)
         return float(min(out))
+
+
+def _ldl_operator(f, m: int) -> LinearOperator:
+    """r -> A^-1 r from the LDL^T factors ``f`` of :func:`_ldl`."""
+    return LinearOperator((m, m), dtype=float, matvec=lambda r: lapack.dsytrs(f[0], f[1], r, lower=1)[0])
+
+
+def _smallest_by_shift(B, guess: float, tries: int = 6):
+    """Smallest eigenvalue of B by shift-invert Lanczos at a shift below it; None if none found.
+
+    The shift starts at 1.5 * guess (the previous point's smallest eigenvalue,
+    negative) and doubles until ``B - sigma I`` has a Cholesky factor: then
+    every eigenvalue lies above sigma and the one nearest sigma is the
+    smallest (exact: the Cholesky factor is the proof).
+    """
+    sigma, m = 1.5 * guess, len(B)
+    for _ in range(tries):
+        S = B - sigma * np.eye(m)
+        try:
+            c = cho_factor(S, lower=True, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            sigma *= 2.0
+            continue
+        op = LinearOperator((m, m), dtype=float, matvec=lambda r: cho_solve(c, r, check_finite=False))
+        try:
+            w = eigsh(B, k=1, sigma=sigma, OPinv=op, which="LM", tol=1e-13, return_eigenvectors=False)
+        except ArpackNoConvergence:
+            return None
+        return float(w[0])
+    return None
+
+
+def _nearest_zero_eigenvalues(B, f, k: int) -> np.ndarray:
+    """The k eigenvalues of the symmetric B nearest zero, ascending (shift-invert Lanczos on its LDL^T f)."""
+    w = eigsh(B, k=k, sigma=0.0, OPinv=_ldl_operator(f, len(B)), which="LM", tol=1e-14,
+              return_eigenvectors=False)
+    return np.sort(w)
 
 
 # --- one converged point ------------------------------------------------------------
@@ -494,8 +625,7 @@ def _correct(eq: _Equations, X_pred, tau, sym: bool, tol: float, maxiter: int = 
 
 
 def _stability_threshold(jac: _Jacobian) -> float:
-    A = jac.A if jac.Hd is not None else None
-    rho = float(np.abs(A).sum(axis=1).max()) if A is not None and A.size else 1.0
+    rho = jac.row_norm() if jac.dense and jac.A.size else 1.0
     return 1e-9 * max(1.0, rho)
 
 

@@ -31,7 +31,7 @@ import weakref
 from functools import lru_cache
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import LinearOperator, eigsh, lobpcg
 
 from linkernel.problem import Problem
 
@@ -148,8 +148,8 @@ class Pieces:
         except np.linalg.LinAlgError:
             raise KernelError("Sigma(H) is not positive definite") from None
         self.Sigma = Sig
-        self.A = _chol_inverse(Ls)
-        self.Hinv = _chol_inverse(self.LH)
+        self.A = _chol_inverse(Ls)[0]
+        self.Hinv, self._LH_inv = _chol_inverse(self.LH)
         K = self.v * H[self.ix] + problem.kappa * np.eye(len(self.idx))
         self.Kinv = np.linalg.inv(K)
         self.K = K
@@ -170,6 +170,51 @@ class Pieces:
         out = np.zeros_like(G)
         np.multiply(G[P:, P:], self.RP, out=out[:-P, :-P])
         return out
+
+    # (1 - shift)^-1 and its adjoint: the shift moves entries P rows and columns down, so it is
+    # nilpotent and X = E + shift(X) is solved by one pass over the block rows, O(n^2)
+    def unshift(self, E):
+        """(1 - shift)^-1 E: X with X - shift(X) = E."""
+        P, T = self.P, self.n // self.P
+        X = np.array(E, dtype=float)
+        for t in range(1, T):
+            r, rp = slice(t * P, (t + 1) * P), slice((t - 1) * P, t * P)
+            X[r, P:] += self.RP[rp] * X[rp, :-P]
+        return X
+
+    def unshift_adjoint(self, G):
+        """(1 - shift*)^-1 G: Y with Y - shift_adjoint(Y) = G."""
+        P, T = self.P, self.n // self.P
+        Y = np.array(G, dtype=float)
+        for t in range(T - 2, -1, -1):
+            r, rn = slice(t * P, (t + 1) * P), slice((t + 1) * P, (t + 2) * P)
+            Y[r, :-P] += self.RP[r] * Y[rn, P:]
+        return Y
+
+    def prior_metric_inverse(self, G):
+        """M^-1 G for the Gauss-Newton form of the KL curvature, M = (1 - shift)* (H^-1 (x) H^-1)/2 (1 - shift).
+
+        At a kernel with Sigma(H) = H (the prior's fixed point) M *is* the KL
+        term's Hessian: there d2 KL[E] = 1/2 |H^-1/2 (E - shift E) H^-1/2|^2.
+        Elsewhere it is a preconditioner that takes out the temporal coupling
+        (1 - shift), whose singular values fall like 1/T for w ~ 1 and which makes
+        the whitened Hessian's condition grow with T (at T = 8, P = 4: 184 -> 17;
+        T = 16 sequence: 485 -> 4).  SPD; cost two n x n products.
+        """
+        Y = self.unshift_adjoint(G)
+        X = self.unshift(2.0 * self.H @ Y @ self.H)
+        return 0.5 * (X + X.T)
+
+    @property
+    def LH_inv(self) -> np.ndarray:
+        """L^-1 (H = L L^T), a by-product of H^-1."""
+        return self._LH_inv
+
+    def whitened_preconditioner(self, g):
+        """:meth:`prior_metric_inverse` in whitened coordinates: ``L^-1 M^-1[L^-T g L^-1] L^-T``."""
+        Li = self.LH_inv
+        X = Li @ self.prior_metric_inverse(Li.T @ g @ Li) @ Li.T
+        return 0.5 * (X + X.T)
 
     def action(self) -> float:
         kl = 0.5 * (np.trace(self.AH) - self.logdet_H + self.logdet_Sigma - self.n)
@@ -227,11 +272,12 @@ class Pieces:
         return 0.5 * (X + X.T)
 
 
-def _chol_inverse(L: np.ndarray) -> np.ndarray:
+def _chol_inverse(L: np.ndarray):
+    """(M^-1, L^-1) for M = L L^T."""
     from scipy.linalg import solve_triangular
     Li = solve_triangular(L, np.eye(L.shape[0]), lower=True)
     out = Li.T @ Li
-    return 0.5 * (out + out.T)
+    return 0.5 * (out + out.T), Li
 
 
 # --- matrix-free -------------------------------------------------------------------
@@ -281,40 +327,125 @@ def _sandwich(X: np.ndarray, Y: np.ndarray, n: int) -> np.ndarray:
 
 
 def dense_hessian(problem: Problem, H, pieces: Pieces | None = None) -> np.ndarray:
-    """The Hessian of S at H in to_vector coordinates, (dim, dim), symmetric, assembled from sandwiches.
+    """The Hessian of S at H in to_vector coordinates, (dim, dim), symmetric.
 
     Same matrix as applying :func:`linkernel.theory.action.hessian_vector` to
-    every basis element, in O(dim^2) instead of O(dim n^3).
+    every basis element, in O(dim^2) instead of O(dim n^3); it is
+    :func:`dense_hessian_block` on all coordinates.
+    """
+    return dense_hessian_block(problem, H, None, pieces=pieces)
+
+
+@lru_cache(maxsize=16)
+def _block_layout(n: int, P: int, mask_key: bytes, sel_key: bytes | None):
+    """Coordinates (i, j, s) of a principal block and the shift weights w of its coordinates.
+
+    ``w[c] = R[k+P, l+P]`` for the coordinate c = (k, l) (zero past the end):
+    the weight with which the shift L maps E_kl to E_{k+P, l+P}.
+    """
+    R = np.frombuffer(mask_key).reshape(n, n)
+    i, j, s = _triu(n)
+    if sel_key is not None:
+        sel = np.frombuffer(sel_key, dtype=np.intp)
+        i, j, s = i[sel], j[sel], s[sel]
+    w = np.zeros(len(i))
+    inside = j + P < n
+    w[inside] = R[i[inside] + P, j[inside] + P]
+    for x in (i, j, s, w):
+        x.setflags(write=False)
+    return i, j, s, w
+
+
+#: rows of a Hessian block assembled at once (temporaries of a few MB at dim = 2080)
+_BLOCK_ROWS = 96
+
+
+def dense_hessian_block(problem: Problem, H, sel=None, pieces: Pieces | None = None) -> np.ndarray:
+    """The principal block ``dense_hessian(problem, H)[np.ix_(sel, sel)]``, assembled alone.
+
+    ``sel``: to_vector coordinates (e.g. :func:`sector_coordinates`), None for
+    all.  On a Z2-symmetric kernel the Hessian is block diagonal in the odd
+    and even sectors, so the two blocks carry all of it at half the fill of
+    the whole matrix.
+
+    Each term of the module docstring's second variation is a sandwich, and
+    the shift L folds into the sandwiched matrices: with Sh the n x n shift
+    by P (``(A Sh)_ab = A_{a, b+P}``),
+
+        S(A, A) L = w_c S(A Sh, Sh^T A),   L* S(A, A) = w_r S(Sh^T A, A Sh),
+        L* S(A, B) L = w_r w_c S(Sh^T A Sh, Sh^T B Sh),   B = 2 A H A - A,
+
+    (w the shift weights of row r = (i, j) and column c = (k, l)), and the
+    likelihood term ``v^2 S(K^-1, a a^T)`` lives on the supervised
+    coordinates only.  The entries ``X_jk, X_jl`` of row r = (i, j) are row
+    j of the column gathers ``X[:, k_c], X[:, l_c]``: every entry is a few
+    products of gathered rows, with no index arrays of size dim^2.
     """
     pc = Pieces(problem, H) if pieces is None else pieces
-    n = problem.n
+    n, P = problem.n, problem.P
+    key = None if sel is None else np.ascontiguousarray(sel, dtype=np.intp).tobytes()
+    ii, jj, s, w = _block_layout(n, P, static(problem).R.tobytes(), key)
     A, Hinv = pc.A, pc.Hinv
-    src, dst, wgt = shift_map(problem)
+    B = 2.0 * (pc.AH @ A) - A
+    X = np.zeros((n, n))
+    X[:, :n - P] = A[:, P:]                 # A Sh
+    Z = np.ascontiguousarray(X.T)           # Sh^T A
+    As = np.zeros((n, n))
+    As[:n - P, :n - P] = A[P:, P:]          # Sh^T A Sh
+    Bs = np.zeros((n, n))
+    Bs[:n - P, :n - P] = B[P:, P:]
 
-    def right_L(M):   # M @ Lm: column src <- weight * column dst
-        out = np.zeros_like(M)
-        out[:, src] = np.take(M, dst, axis=1) * wgt
-        return out
+    def columns(M):   # (M[:, k_c], M[:, l_c])
+        return np.ascontiguousarray(M[:, ii]), np.ascontiguousarray(M[:, jj])
 
-    def left_Lt(M):   # Lm^T @ M: row src <- weight * row dst
-        out = np.zeros_like(M)
-        out[src, :] = wgt[:, None] * np.take(M, dst, axis=0)
-        return out
-
-    Ka = _sandwich(A, A, n)
-    Hd = 0.5 * _sandwich(Hinv, Hinv, n)
-    KaL = right_L(Ka)
-    Hd -= 0.5 * (KaL + KaL.T)
-    inner = right_L(2.0 * _sandwich(A, pc.AH @ A, n) - Ka)
-    Hd += 0.5 * left_Lt(inner)
+    (Hk, Hl), (Xk, Xl), (Zk, Zl), (Ak, Al), (Bk, Bl) = map(columns, (Hinv, X, Z, As, Bs))
+    m = len(ii)
+    out = np.empty((m, m))
+    for r0 in range(0, m, _BLOCK_ROWS):
+        r1 = min(m, r0 + _BLOCK_ROWS)
+        r, c = slice(r0, r1), slice(0, r1)   # the lower triangle and the diagonal block
+        i, j, wr, wc = ii[r], jj[r], w[r, None], w[c]
+        # the rows r = (i, j) of the four terms of the docstring, times 4 / (s_r s_c)
+        T = Hk[j, c] * Hl[i, c]
+        T += Hl[j, c] * Hk[i, c]
+        U = Xk[j, c] * Xl[i, c]
+        U += Xl[j, c] * Xk[i, c]
+        U *= wc
+        T -= U
+        U = Zk[j, c] * Zl[i, c]
+        U += Zl[j, c] * Zk[i, c]
+        U *= wr
+        T -= U
+        U = Ak[j, c] * Bl[i, c]
+        U += Al[j, c] * Bk[i, c]
+        U += Bl[j, c] * Ak[i, c]
+        U += Bk[j, c] * Al[i, c]
+        U *= wc
+        U *= 0.5 * wr
+        T += U
+        T *= s[c]
+        T *= 0.25 * s[r, None]
+        out[r, c] = T
     idx = pc.idx
     if len(idx):
-        Ks = np.zeros((n, n))
-        Ks[np.ix_(idx, idx)] = pc.Kinv
-        As = np.zeros((n, n))
-        As[np.ix_(idx, idx)] = np.outer(pc.a, pc.a)
-        Hd += pc.v ** 2 * _sandwich(Ks, As, n)
-    return 0.5 * (Hd + Hd.T)
+        loc = np.flatnonzero(np.isin(ii, idx) & np.isin(jj, idx))
+        if len(loc):
+            Ks = np.zeros((n, n))
+            Ks[np.ix_(idx, idx)] = pc.Kinv
+            Aa = np.zeros((n, n))
+            Aa[np.ix_(idx, idx)] = np.outer(pc.a, pc.a)
+            i, j = ii[loc, None], jj[loc, None]
+            k, l = ii[None, loc], jj[None, loc]
+            Sv = Ks[j, k] * Aa[l, i] + Ks[j, l] * Aa[k, i] + Ks[i, k] * Aa[l, j] + Ks[i, l] * Aa[k, j]
+            out[np.ix_(loc, loc)] += 0.25 * pc.v ** 2 * np.outer(s[loc], s[loc]) * Sv
+    # the matrix is symmetric: average the diagonal blocks, mirror the lower triangle
+    for r0 in range(0, m, _BLOCK_ROWS):
+        r = slice(r0, min(m, r0 + _BLOCK_ROWS))
+        D = out[r, r]
+        D += D.T.copy()
+        D *= 0.5
+        out[r, r0 + _BLOCK_ROWS:] = out[r0 + _BLOCK_ROWS:, r].T
+    return out
 
 
 # --- lowest eigenpairs ------------------------------------------------------------------
@@ -379,8 +510,6 @@ def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9
     eigenvalue 1e-6 times the largest).  eigsh('SA') is the fallback if LOBPCG fails.
     ``tol`` is LOBPCG's residual tolerance (absolute, Frobenius coordinates).
     """
-    from scipy.sparse.linalg import lobpcg
-    H = pc.H
     m = dim if sel is None else len(sel)
 
     def embed(x):
@@ -399,7 +528,7 @@ def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9
 
     def prec(X):
         X = np.atleast_2d(X.T).T
-        return np.column_stack([restrict(vec(2.0 * H @ mat(embed(c), n) @ H)) for c in X.T])
+        return np.column_stack([restrict(vec(pc.prior_metric_inverse(mat(embed(c), n)))) for c in X.T])
 
     op = LinearOperator((m, m), matvec=hv, matmat=hv, dtype=float)
     M = LinearOperator((m, m), matvec=prec, matmat=prec, dtype=float)
@@ -449,20 +578,40 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         vals, vecs = np.linalg.eigh(B)
         vals, vecs = vals[:k], vecs[:, :k]
     else:
-        def mv(x):
-            full = np.zeros(dim)
-            if sel is None:
-                full = x.ravel()
-            else:
-                full[sel] = x.ravel()
-            y = vec(pc.whitened_hessian_vector(mat(full, n)))
-            return y if sel is None else y[sel]
+        def columns(f):
+            def apply(x):
+                x = np.atleast_2d(x.T).T
+                out = []
+                for c in x.T:
+                    full = np.zeros(dim)
+                    if sel is None:
+                        full = c.ravel()
+                    else:
+                        full[sel] = c.ravel()
+                    y = vec(f(mat(full, n)))
+                    out.append(y if sel is None else y[sel])
+                return np.column_stack(out)
+            return apply
 
-        op = LinearOperator((m, m), matvec=mv, dtype=float)
-        v0 = np.random.default_rng(0).normal(size=m)
-        # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2)
-        vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, ncv=min(m, max(2 * k + 1, 20)),
-                           maxiter=50 * m)
+        op = LinearOperator((m, m), matvec=columns(pc.whitened_hessian_vector),
+                            matmat=columns(pc.whitened_hessian_vector), dtype=float)
+        # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2).
+        # The low end of the spectrum is crowded (the temporal coupling), where Lanczos restarts
+        # for thousands of products; LOBPCG preconditioned by the prior metric's inverse needs tens.
+        prec = columns(pc.whitened_preconditioner)
+        M = LinearOperator((m, m), matvec=prec, matmat=prec, dtype=float)
+        X0 = np.random.default_rng(0).normal(size=(m, k))
+        vals = None
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                vals, vecs = lobpcg(op, X0, M=M, largest=False, tol=1e-6, maxiter=200)
+            except (np.linalg.LinAlgError, ValueError):
+                vals = None
+        if vals is None:
+            vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=X0[:, 0], ncv=min(m, max(2 * k + 1, 20)),
+                               maxiter=50 * m)
         order = np.argsort(vals)
         vals, vecs = vals[order], vecs[:, order]
     if sel is None:

@@ -13,6 +13,19 @@ subproblem is solved by Steihaug's truncated CG with a forcing term
 negative curvature is followed to the trust-region boundary, which is how the
 solver leaves saddles that its Krylov space can see.
 
+Whitening takes out the KL term's H^-1 (x) H^-1 but not the temporal coupling:
+the prior kernel enters through Sigma(H) = C + shift(H), and (1 - shift) has
+singular values down to ~1/T, so the whitened Hessian's condition still grows
+with T (184 at T = 8, P = 4; 485 for the T = 16 sequence).  Once the whitened
+residual is below :data:`PRECONDITION_BELOW` the CG is preconditioned by the
+Gauss-Newton form of the KL curvature, M = (1 - shift)* (H^-1 (x) H^-1)/2 (1 - shift)
+(exact where Sigma(H) = H; :meth:`linkernel.theory.hessian.Pieces.prior_metric_inverse`),
+which brings the condition to 4-17 and the Hessian products per solve down
+3-10x; the trust region is then measured in M's norm.  Far from a minimum that
+norm does not bound the step in the whitened metric, so a step is shortened
+along its direction until H + L X L^T keeps every eigenvalue of 1 + X above
+1 - :data:`TO_BOUNDARY` (fraction to the boundary).
+
 Each CG iteration is one Hessian-vector product, a few n x n products
 (:func:`linkernel.theory.hessian.hessian_operator`); memory is O(n^2), n = TP.
 For small n (``dim = n(n+1)/2 <= DENSE_NEWTON_MAX_DIM``) the whitened Hessian is
@@ -25,13 +38,15 @@ Every minimum, systematically (:func:`saddle_point`):
    symmetries of the problem keep invariant (the Z2-even set, and for endpoint
    tasks the time-diagonal kernels), so it ends at the most symmetric
    stationary point.
-2. From every stationary point with a negative Hessian eigenvalue in a sector
+2. From every stationary point with negative Hessian eigenvalues in a sector
    (the Z2-odd and Z2-even blocks of the whitened Hessian, tested apart at a
-   Z2-symmetric kernel) the solver is restarted along that eigenvector (both
-   signs in the even sector; in the odd one they are Z2 mirrors), which descends into
-   each less symmetric minimum once (the broken minima along odd directions,
-   metastable symmetric ones along even ones); the tree is followed until only
-   minima remain.
+   Z2-symmetric kernel) the solver is restarted along each of the (up to
+   :data:`NEG_DIRECTIONS`) most negative eigenvectors (both signs in the even
+   sector; in the odd one they are Z2 mirrors), which descends into the less
+   symmetric minima (the broken minima along odd directions, metastable
+   symmetric ones along even ones; with P patterns a saddle has several: at
+   T = 8, P = 4, lambda = 2.5 three odd and two even); the tree is followed
+   until only minima remain.
 3. ``n_starts - 1`` random Wishart starts follow; a start is abandoned as soon
    as it enters the neighbourhood of a known minimum or saddle (whitened
    distance < :data:`BASIN_RADIUS`, Z2 mirrors included), so they only cost
@@ -55,7 +70,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -77,6 +92,8 @@ FLOOR_WHITENED = 1e-6
 #: minima that float64 cannot converge are polished in POLISH_DPS digits up to TP = POLISH_MAX_N.
 POLISH_DPS = 50
 POLISH_MAX_N = 40
+#: a saddle is left along each of its (up to) this many most negative directions per sector.
+NEG_DIRECTIONS = 4
 #: Newton steps per descent.
 MAXITER = 200
 #: the trust region's largest radius in whitened coordinates (< 1 keeps H positive definite).
@@ -236,42 +253,54 @@ def _inner(X, Y) -> float:
     return float(np.vdot(X, Y))
 
 
-def _boundary(z, d, radius) -> float:
-    """tau >= 0 with ||z + tau d||_F = radius."""
-    zd, dd, zz = _inner(z, d), _inner(d, d), _inner(z, z)
+def _boundary(zz, zd, dd, radius) -> float:
+    """tau >= 0 with |z + tau d|_M = radius, from <z, M z>, <z, M d>, <d, M d>."""
     return (-zd + np.sqrt(max(zd * zd + dd * (radius ** 2 - zz), 0.0))) / dd
 
 
-def _steihaug(hw, g, radius: float, eta: float, maxcg: int):
-    """Steihaug's truncated CG for min <g, X> + 1/2 <X, B X> with ||X||_F <= radius.
+def _steihaug(hw, g, radius: float, eta: float, maxcg: int, prec=None):
+    """Steihaug-Toint truncated preconditioned CG for min <g, X> + 1/2 <X, B X>, |X|_M <= radius.
 
-    ``hw(X)`` applies B to a symmetric matrix.  Returns (X, B X, products, hit_boundary).
+    ``hw(X)`` applies B to a symmetric matrix, ``prec(R)`` applies M^-1 (None:
+    M = 1).  The trust region is measured in the preconditioner's norm
+    |X|_M = <X, M X>^1/2, in which the CG iterates grow monotonically (Conn,
+    Gould & Toint, Trust-Region Methods, sec. 7.5.1); its norms are carried by
+    recurrences, so M itself is never applied.  Stops when the preconditioned
+    residual <r, M^-1 r> has fallen by eta^2.
+    Returns (X, B X, products, hit_boundary, |X|_M).
     """
     z = np.zeros_like(g)
     Bz = np.zeros_like(g)
     r = g.copy()
-    d = -r
-    rr = _inner(r, r)
-    stop = (eta ** 2) * rr
+    y = r if prec is None else prec(r)
+    d = -y
+    ry = _inner(r, y)
+    stop = (eta ** 2) * ry
+    zz = zd = 0.0
+    dd = ry
     for k in range(1, maxcg + 1):
         Bd = hw(d)
         dBd = _inner(d, Bd)
-        if dBd <= 1e-300 * _inner(d, d):           # negative curvature: go to the boundary along d
-            tau = _boundary(z, d, radius)
-            return z + tau * d, Bz + tau * Bd, k, True
-        alpha = rr / dBd
-        zn = z + alpha * d
-        if _inner(zn, zn) >= radius ** 2:
-            tau = _boundary(z, d, radius)
-            return z + tau * d, Bz + tau * Bd, k, True
-        z, Bz = zn, Bz + alpha * Bd
+        if dBd <= 1e-300 * dd:           # negative curvature: go to the boundary along d
+            tau = _boundary(zz, zd, dd, radius)
+            return z + tau * d, Bz + tau * Bd, k, True, radius
+        alpha = ry / dBd
+        zz_new = zz + 2.0 * alpha * zd + alpha * alpha * dd
+        if zz_new >= radius ** 2:
+            tau = _boundary(zz, zd, dd, radius)
+            return z + tau * d, Bz + tau * Bd, k, True, radius
+        z, Bz, zz = z + alpha * d, Bz + alpha * Bd, zz_new
         r = r + alpha * Bd
-        rr_new = _inner(r, r)
-        if rr_new <= stop:
-            return z, Bz, k, False
-        d = -r + (rr_new / rr) * d
-        rr = rr_new
-    return z, Bz, maxcg, False
+        y = r if prec is None else prec(r)
+        ry_new = _inner(r, y)
+        if ry_new <= stop:
+            return z, Bz, k, False, np.sqrt(zz)
+        beta = ry_new / ry
+        zd = beta * (zd + alpha * dd)
+        dd = ry_new + beta * beta * dd
+        d = -y + beta * d
+        ry = ry_new
+    return z, Bz, maxcg, False, np.sqrt(zz)
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,12 +319,32 @@ class Solve:
     whitened_grad_norm: float = float("nan")   # |L^T (dS/dH) L|_F, the dimensionless residual
 
 
+#: the whitened residual below which CG is preconditioned (:meth:`Pieces.whitened_preconditioner`).
+PRECONDITION_BELOW = 1.0
+#: a step may shrink H along any direction by at most this fraction (H + L X L^T needs X > -1).
+TO_BOUNDARY = 0.8
+
+
+def _fraction_to_boundary(X) -> float:
+    """The factor s <= 1 with s X >= -TO_BOUNDARY (eigenvalues): H + L sX L^T stays well inside the PD cone.
+
+    The preconditioned trust region bounds the step in the Hessian's metric,
+    not the whitened one, so far from a minimum it can ask for a step across
+    the cone's boundary; shortening it along its own direction keeps the model
+    decrease positive (interior-point methods' fraction-to-the-boundary rule).
+    """
+    if np.linalg.norm(X) < TO_BOUNDARY:      # |eigenvalues| <= |X|_F
+        return 1.0
+    low = float(np.linalg.eigvalsh(X)[0])
+    return 1.0 if low >= -TO_BOUNDARY else TO_BOUNDARY / -low
+
+
 def _scale(H) -> float:
     return max(1.0, float(np.abs(H).max()))
 
 
 def minimize_action(problem: Problem, H0, tol: float = 1e-13, maxiter: int = None, dense: bool | None = None,
-                    known=(), basin_radius: float = BASIN_RADIUS) -> Solve:
+                    known=(), basin_radius: float = BASIN_RADIUS, precondition: bool = True) -> Solve:
     """Minimise S from H0 by trust-region Newton-CG in whitened coordinates (module docstring).
 
     Converged when the whitened residual ``|L^T (dS/dH) L|_F <= tol`` (H = L L^T;
@@ -351,8 +400,12 @@ def minimize_action(problem: Problem, H0, tol: float = 1e-13, maxiter: int = Non
             hw = pc.whitened_hessian_vector
         eta = min(0.1, np.sqrt(gn))
         while True:
-            X, BX, k, hit = _steihaug(hw, g, radius, eta, maxcg=min(dim, 500))
+            X, BX, k, hit, xn = _steihaug(hw, g, radius, eta, maxcg=min(dim, 500),
+                                          prec=pc.whitened_preconditioner if precondition and gn < PRECONDITION_BELOW else None)
             products += k
+            frac = _fraction_to_boundary(X)
+            if frac < 1.0:
+                X, BX, xn = frac * X, frac * BX, frac * xn
             pred = -(_inner(g, X) + 0.5 * _inner(X, BX))
             step = L @ X @ L.T
             Hn = H + 0.5 * (step + step.T)
@@ -371,7 +424,6 @@ def minimize_action(problem: Problem, H0, tol: float = 1e-13, maxiter: int = Non
             tiny = abs(pred) < 1e-12 * max(1.0, abs(S))
             rho = ared / pred if pred > 0 else -1.0
             ok = (resn < res) if tiny else (rho > 1e-4)
-            xn = np.sqrt(_inner(X, X))
             if not ok:
                 if tiny:     # the model is exact, yet the residual does not drop: rounding floor
                     return done(gn <= 1e3 * tol, it, at_floor=True)
@@ -524,21 +576,25 @@ def _is_symmetric_point(problem: Problem, H) -> bool:
     return bool(odd.any()) and float(np.abs(H[odd]).max()) <= 1e-9 * _scale(H)
 
 
-def _negative_directions(problem: Problem, H, pc: Pieces | None = None) -> list:
-    """(whitened eigenvalue, direction dH, sector) of negative curvature at H, one per sector.
+def _negative_directions(problem: Problem, H, pc: Pieces | None = None, k: int = 1) -> list:
+    """(whitened eigenvalue, direction dH, sector) of negative curvature at H, up to k per sector.
 
     The sign test uses the whitened Hessian (congruent to the Hessian, so the
     same inertia, and well conditioned); at a Z2-symmetric kernel the odd and
     even sectors are tested apart, since a saddle can be unstable in either.
+    Lowest eigenvalue first within each sector.
     """
     pc = Pieces(problem, H) if pc is None else pc
     sectors = ("odd", "even") if _is_symmetric_point(problem, H) else (None,)
     out = []
     for sector in sectors:
         vals, vecs = lowest_whitened_eigenpairs(problem, pc, 1, sector, dense_max=DENSE_NEWTON_MAX_DIM)
-        if len(vals) and vals[0] < -NEG_TOL:
-            X = mat(vecs[:, 0], problem.n)
-            out.append((float(vals[0]), pc.LH @ X @ pc.LH.T, sector))
+        if k > 1 and len(vals) and vals[0] < -NEG_TOL:    # a saddle: its other directions too
+            vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_NEWTON_MAX_DIM)
+        for j in range(len(vals)):
+            if vals[j] < -NEG_TOL:
+                X = mat(vecs[:, j], problem.n)
+                out.append((float(vals[j]), pc.LH @ X @ pc.LH.T, sector))
     return out
 
 
@@ -550,9 +606,10 @@ def _kick(H: np.ndarray, direction: np.ndarray, size: float = 0.1) -> np.ndarray
     return H + size * direction / max(np.linalg.norm(0.5 * (X + X.T)), 1e-300)
 
 
-def _as_minimum(problem: Problem, sol: Solve, origin: str, is_minimum: bool) -> Minimum:
+def _as_minimum(problem: Problem, sol: Solve, origin: str, is_minimum: bool, spectrum: bool = True) -> Minimum:
+    """The Minimum of a converged solve; ``spectrum=False`` leaves its Hessian eigenvalue for later (NaN)."""
     H = fix_z2_sign(problem, sol.kernel)
-    _, low, _ = _spectrum(problem, H, k=1, tol=1e-6)
+    low = _spectrum(problem, H, k=1, tol=1e-6)[1] if spectrum else float("nan")
     return Minimum(kernel=H, action=float(action(problem, H)), grad_norm=float(sol.grad_norm),
                    hessian_min_eigenvalue=float(low), order_parameter=order_parameter(H, problem.T, problem.P),
                    is_minimum=bool(is_minimum), converged=sol.converged, iterations=sol.iterations, origin=origin)
@@ -627,11 +684,17 @@ class _Search:
     def kernels(self):
         return [m.kernel for m in self.minima] + self.saddles
 
-    def descend(self, H0, origin: str, depth: int = 0, stop_near: bool = False):
-        """Minimise from H0; at a saddle, restart along each sector's negative direction (both signs)."""
+    def descend(self, H0, origin: str, depth: int = 0, stop_near=False):
+        """Minimise from H0; at a saddle, restart along each sector's negative directions (both signs).
+
+        ``stop_near``: abandon the run near a known minimum or saddle (True, random starts), near a
+        known minimum only ("minima": a run leaving a saddle, whose nearest broken minimum can lie
+        within the basin radius of the saddle itself close to a transition), or never (False).
+        """
         pr = self.problem
         try:
-            sol = minimize_action(pr, H0, tol=self.tol, known=self.kernels() if stop_near else ())
+            known = {False: (), True: self.kernels(), "minima": [m.kernel for m in self.minima]}[stop_near]
+            sol = minimize_action(pr, H0, tol=self.tol, known=known)
         except (KernelError, np.linalg.LinAlgError):
             return
         self.iterations += sol.iterations
@@ -647,9 +710,10 @@ class _Search:
         H = sol.kernel
         if not _is_new(fix_z2_sign(pr, H), [fix_z2_sign(pr, K) for K in self.kernels()]):
             return
-        neg = _negative_directions(pr, H)
+        neg = _negative_directions(pr, H, k=NEG_DIRECTIONS)
         if not neg:
-            m = self.polished(sol, origin) if at_floor else _as_minimum(pr, sol, origin, is_minimum=True)
+            m = self.polished(sol, origin) if at_floor else _as_minimum(pr, sol, origin, is_minimum=True,
+                                                                         spectrum=False)
             if m is not None and _is_new(m.kernel, [f.kernel for f in self.minima]):
                 self.minima.append(m)
             return
@@ -660,7 +724,7 @@ class _Search:
             signs = (1.0,) if sector == "odd" else (1.0, -1.0)   # odd: the two signs are Z2 mirrors
             for sgn in signs:
                 self.descend(_kick(H, sgn * E), f"{origin}, left along {sector or 'negative'} curvature",
-                             depth + 1)
+                             depth + 1, stop_near="minima")
 
     def polished(self, sol: Solve, origin: str) -> Minimum | None:
         """A minimum float64 could not converge (rounding floor) refined to 50 digits, or None (reason kept)."""
@@ -734,9 +798,15 @@ def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float 
                 f"saddle_point: {search.unconverged} descent(s) stopped after {MAXITER} Newton steps without "
                 f"converging (largest whitened residual {search.worst:.2e}); a minimum they were heading for "
                 "may be missing from .minima (SaddlePoint.unconverged_runs)", SaddleWarning, stacklevel=2)
-        best = found[0]
-        H = best.kernel
+        # the Hessian spectrum once per minimum: the reported one for the global minimum, its
+        # smallest eigenvalue for the others
+        H = found[0].kernel
         eigs, _, _ = _spectrum(problem, H)
+        found = [replace(m, hessian_min_eigenvalue=float(eigs[0])) if k == 0 else
+                 m if np.isfinite(m.hessian_min_eigenvalue) else
+                 replace(m, hessian_min_eigenvalue=float(_spectrum(problem, m.kernel, k=1, tol=1e-6)[1]))
+                 for k, m in enumerate(found)]
+        best = found[0]
     return SaddlePoint(
         problem=problem, kernel=H, action=best.action, kl=kl_term(problem, H),
         likelihood=likelihood_term(problem, H), grad_norm=best.grad_norm,

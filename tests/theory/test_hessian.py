@@ -111,3 +111,41 @@ def test_blas_threads_limits_and_restores():
     assert threads_for(8) == 1 and threads_for(4096) == cpu_count()
     with blas_threads_for(8):
         assert all(i["num_threads"] == 1 for i in threadpool_info())
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_prior_metric_inverse_inverts_the_gauss_newton_kl_curvature(k):
+    """M^-1 undoes M(E) = (1 - shift)* [H^-1 (E - shift E) H^-1] / 2 (the shift's inverse by one pass)."""
+    p = _problems()[k]
+    rng = np.random.default_rng(k)
+    H = random_kernel(rng, p.n)
+    pc = Pieces(p, H)
+    E = rng.normal(size=(p.n, p.n))
+    E = E + E.T
+    np.testing.assert_allclose(pc.unshift(E) - pc.shift(pc.unshift(E)), E, atol=1e-12)
+    G = rng.normal(size=(p.n, p.n))
+    G = G + G.T
+    assert np.vdot(pc.unshift(E), G) == pytest.approx(np.vdot(E, pc.unshift_adjoint(G)), rel=1e-12)
+    D = E - pc.shift(E)
+    ME = pc.shift_adjoint(-0.5 * pc.Hinv @ D @ pc.Hinv) + 0.5 * pc.Hinv @ D @ pc.Hinv
+    np.testing.assert_allclose(pc.prior_metric_inverse(ME), E, atol=1e-9 * np.abs(E).max())
+    # whitened: the same operator in the coordinates X = L^-1 E L^-T
+    g = pc.LH.T @ ME @ pc.LH
+    X = pc.whitened_preconditioner(g)
+    np.testing.assert_allclose(pc.LH @ X @ pc.LH.T, E, atol=1e-8 * np.abs(E).max())
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_gauss_newton_metric_is_the_kl_curvature_at_the_prior_kernel(k):
+    """Where Sigma(H) = H (the prior kernel) <E, M E> is the KL term's second derivative (finite differences)."""
+    p = _problems()[k]
+    H = A.prior_kernel(p)
+    pc = Pieces(p, H)
+    rng = np.random.default_rng(10 + k)
+    E = rng.normal(size=(p.n, p.n))
+    E = 1e-1 * (E + E.T) / np.linalg.norm(E)
+    D = E - pc.shift(E)
+    quad = 0.5 * np.vdot(D, pc.Hinv @ D @ pc.Hinv)
+    h = 1e-3
+    fd = (A.kl_term(p, H + h * E) - 2 * A.kl_term(p, H) + A.kl_term(p, H - h * E)) / h ** 2
+    assert fd == pytest.approx(quad, rel=1e-5)

@@ -399,6 +399,8 @@ def minimize_action(problem: Problem, H0, tol: float = 1e-13, maxiter: int = Non
         else:
             hw = pc.whitened_hessian_vector
         eta = min(0.1, np.sqrt(gn))
+        # the radius is kept when the preconditioner switches on: both norms are O(1) steps in S's own
+        # curvature near a minimum, and the ratio test resizes it within a step or two
         while True:
             X, BX, k, hit, xn = _steihaug(hw, g, radius, eta, maxcg=min(dim, 500),
                                           prec=pc.whitened_preconditioner if precondition and gn < PRECONDITION_BELOW else None)

@@ -185,3 +185,24 @@ def test_cut_short_descents_warn_once():
         sd.minimize_action, sd._starts = good, good_starts
     assert r.unconverged_runs == 2
     assert sum(issubclass(x.category, SaddleWarning) for x in w) == 1
+
+
+def test_preconditioned_steihaug_solves_newton_and_respects_the_m_norm():
+    """Inside the region it is CG (X = -B^-1 g); on the boundary |X|_M = radius (M the preconditioner's inverse)."""
+    from linkernel.theory.saddle import _steihaug
+    rng = np.random.default_rng(0)
+    n = 30
+    Q = rng.normal(size=(n, n))
+    B = Q @ Q.T / n + 0.05 * np.eye(n)
+    M = B + 0.3 * np.diag(rng.uniform(size=n))            # a preconditioner close to B
+    Mi = np.linalg.inv(M)
+    g = rng.normal(size=n)
+    X, BX, k, hit, xn = _steihaug(lambda v: B @ v, g, 1e6, 1e-12, 200, prec=lambda r: Mi @ r)
+    np.testing.assert_allclose(X, -np.linalg.solve(B, g), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(BX, B @ X, rtol=1e-8, atol=1e-10)
+    assert not hit and xn == pytest.approx(np.sqrt(X @ M @ X), rel=1e-8)
+    plain = _steihaug(lambda v: B @ v, g, 1e6, 1e-12, 200)
+    assert k < plain[2]                                    # the preconditioner saves iterations
+    r = 0.1 * np.sqrt(X @ M @ X)
+    X, BX, k, hit, xn = _steihaug(lambda v: B @ v, g, r, 1e-12, 200, prec=lambda v: Mi @ v)
+    assert hit and np.sqrt(X @ M @ X) == pytest.approx(r, rel=1e-10) and g @ X < 0

@@ -598,20 +598,29 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2).
         # The low end of the spectrum is crowded (the temporal coupling), where Lanczos restarts
         # for thousands of products; LOBPCG preconditioned by the prior metric's inverse needs tens.
-        prec = columns(pc.whitened_preconditioner)
-        M = LinearOperator((m, m), matvec=prec, matmat=prec, dtype=float)
         X0 = np.random.default_rng(0).normal(size=(m, k))
         vals = None
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                vals, vecs = lobpcg(op, X0, M=M, largest=False, tol=1e-6, maxiter=200)
-            except (np.linalg.LinAlgError, ValueError):
-                vals = None
+        # Lanczos first, on a budget of ~15 restarts: where the low end of the spectrum is spread
+        # (short chains) it is the cheapest; where it is crowded (T = 16: thousands of products) LOBPCG
+        # preconditioned by the prior metric's inverse takes over and needs tens of iterations
+        from scipy.sparse.linalg import ArpackNoConvergence
+        ncv = min(m, max(2 * k + 1, 20))
+        try:
+            vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=X0[:, 0], ncv=ncv, maxiter=15)
+        except ArpackNoConvergence:
+            vals = None
         if vals is None:
-            vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=X0[:, 0], ncv=min(m, max(2 * k + 1, 20)),
-                               maxiter=50 * m)
+            prec = columns(pc.whitened_preconditioner)
+            M = LinearOperator((m, m), matvec=prec, matmat=prec, dtype=float)
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    vals, vecs = lobpcg(op, X0, M=M, largest=False, tol=1e-6, maxiter=200)
+                except (np.linalg.LinAlgError, ValueError):
+                    vals = None
+        if vals is None:
+            vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=X0[:, 0], ncv=ncv, maxiter=50 * m)
         order = np.argsort(vals)
         vals, vecs = vals[order], vecs[:, order]
     if sel is None:

@@ -468,7 +468,7 @@ def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Piec
     the Z2-odd or -even coordinates of :func:`linkernel.theory.action.odd_coordinates`
     (eigenvectors are returned in full coordinates, zero outside the sector).
     ``method``: "dense" (assemble and ``eigh``), "lanczos" (``eigsh`` on the
-    operator: LOBPCG preconditioned by the inverse KL metric, eigsh as fallback;
+    operator: LOBPCG preconditioned by the prior metric's inverse, eigsh as fallback;
     ``tol`` its residual tolerance) or "auto": dense when the sector has at most
     :data:`DENSE_EIG_MAX_DIM` coordinates.
     A sector with fewer than k coordinates returns what it has.
@@ -500,38 +500,35 @@ def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Piec
     return vals, full
 
 
-def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9):
-    """Smallest eigenpairs of the (sector) Hessian by LOBPCG preconditioned with the inverse KL metric.
+def _sector_operator(f, n: int, dim: int, sel) -> LinearOperator:
+    """A map f of symmetric n x n matrices as a LinearOperator on a sector's coordinates (all: sel None)."""
+    m = dim if sel is None else len(sel)
 
-    The KL term's curvature 1/2 H^-1 (x) H^-1 dominates the spectrum's spread;
-    its inverse E -> 2 H E H makes the preconditioned operator close to the
-    identity, so LOBPCG converges in tens of iterations where plain Lanczos
-    ('SA') needs hundreds (n = 32: 66 iterations, 0.13 s, for 8 digits of an
-    eigenvalue 1e-6 times the largest).  eigsh('SA') is the fallback if LOBPCG fails.
+    def apply(x):
+        out = []
+        for c in np.atleast_2d(x.T):          # the columns of x (one, for a vector)
+            full = c.ravel() if sel is None else np.zeros(dim)
+            if sel is not None:
+                full[sel] = c.ravel()
+            y = vec(f(mat(full, n)))
+            out.append(y if sel is None else y[sel])
+        return np.column_stack(out)
+
+    return LinearOperator((m, m), matvec=apply, matmat=apply, dtype=float)
+
+
+def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9):
+    """Smallest eigenpairs of the (sector) Hessian by LOBPCG preconditioned with the prior metric's inverse.
+
+    :meth:`Pieces.prior_metric_inverse` undoes both the KL term's H^-1 (x) H^-1
+    and the temporal coupling (1 - shift), so the preconditioned operator is
+    close to the identity and LOBPCG converges in tens of iterations where plain
+    Lanczos ('SA') needs hundreds.  eigsh('SA') is the fallback if LOBPCG fails.
     ``tol`` is LOBPCG's residual tolerance (absolute, Frobenius coordinates).
     """
     m = dim if sel is None else len(sel)
-
-    def embed(x):
-        if sel is None:
-            return x
-        full = np.zeros(dim)
-        full[sel] = x
-        return full
-
-    def restrict(y):
-        return y if sel is None else y[sel]
-
-    def hv(X):
-        X = np.atleast_2d(X.T).T
-        return np.column_stack([restrict(vec(pc.hessian_vector(mat(embed(c), n)))) for c in X.T])
-
-    def prec(X):
-        X = np.atleast_2d(X.T).T
-        return np.column_stack([restrict(vec(pc.prior_metric_inverse(mat(embed(c), n)))) for c in X.T])
-
-    op = LinearOperator((m, m), matvec=hv, matmat=hv, dtype=float)
-    M = LinearOperator((m, m), matvec=prec, matmat=prec, dtype=float)
+    op = _sector_operator(pc.hessian_vector, n, dim, sel)
+    M = _sector_operator(pc.prior_metric_inverse, n, dim, sel)
     X0 = np.random.default_rng(0).normal(size=(m, k))
     import warnings
     with warnings.catch_warnings():
@@ -578,31 +575,12 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         vals, vecs = np.linalg.eigh(B)
         vals, vecs = vals[:k], vecs[:, :k]
     else:
-        def columns(f):
-            def apply(x):
-                x = np.atleast_2d(x.T).T
-                out = []
-                for c in x.T:
-                    full = np.zeros(dim)
-                    if sel is None:
-                        full = c.ravel()
-                    else:
-                        full[sel] = c.ravel()
-                    y = vec(f(mat(full, n)))
-                    out.append(y if sel is None else y[sel])
-                return np.column_stack(out)
-            return apply
-
-        op = LinearOperator((m, m), matvec=columns(pc.whitened_hessian_vector),
-                            matmat=columns(pc.whitened_hessian_vector), dtype=float)
+        op = _sector_operator(pc.whitened_hessian_vector, n, dim, sel)
         # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2).
-        # The low end of the spectrum is crowded (the temporal coupling), where Lanczos restarts
-        # for thousands of products; LOBPCG preconditioned by the prior metric's inverse needs tens.
-        X0 = np.random.default_rng(0).normal(size=(m, k))
-        vals = None
         # Lanczos first, on a budget of ~15 restarts: where the low end of the spectrum is spread
-        # (short chains) it is the cheapest; where it is crowded (T = 16: thousands of products) LOBPCG
-        # preconditioned by the prior metric's inverse takes over and needs tens of iterations
+        # (short chains) it is the cheapest; where it is crowded by the temporal coupling (T = 16:
+        # thousands of products) LOBPCG preconditioned by the prior metric's inverse needs tens
+        X0 = np.random.default_rng(0).normal(size=(m, k))
         from scipy.sparse.linalg import ArpackNoConvergence
         ncv = min(m, max(2 * k + 1, 20))
         try:
@@ -610,8 +588,7 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         except ArpackNoConvergence:
             vals = None
         if vals is None:
-            prec = columns(pc.whitened_preconditioner)
-            M = LinearOperator((m, m), matvec=prec, matmat=prec, dtype=float)
+            M = _sector_operator(pc.whitened_preconditioner, n, dim, sel)
             import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -76,16 +76,21 @@ SWEEPS = 300     # network-sampler sweeps per posterior in the full figures (2 c
 
 
 def estimate_minutes(problems, N: int, seed: int = 0) -> float:
-    """Estimated minutes of the full figure's network sampling: a 6-sweep calibration run of the largest
-    problem at width N, scaled to SWEEPS sweeps for each of ``problems`` (the O(T P N^2) sweep cost)."""
+    """Estimated minutes of the full figure's network sampling: a 6-sweep calibration run at width N of
+    the largest problem of each architecture (a DNN sweep costs more than an RNN sweep of the same T:
+    one weight matrix per step), scaled to SWEEPS sweeps for each of ``problems`` (the O(T P N^2) sweep
+    cost)."""
     import warnings
     from linkernel.finite_n.network_sampler import sample_networks
-    big = max(problems, key=lambda p: p.n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        r = sample_networks(big, N, sweeps=6, burn=1, chains=2, seed=seed, progress=False, warn=False, spectra=0)
-    per = r.seconds / 6
-    return sum(per * SWEEPS * p.n / big.n for p in problems) / 60
+    per = {}
+    for arch in dict.fromkeys(p.arch for p in problems):
+        big = max((p for p in problems if p.arch == arch), key=lambda p: p.n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = sample_networks(big, N, sweeps=6, burn=1, chains=2, seed=seed, progress=False, warn=False,
+                                spectra=0)
+        per[arch] = (r.seconds / 6, big.n)
+    return sum(per[p.arch][0] * SWEEPS * p.n / per[p.arch][1] for p in problems) / 60
 
 
 def network_kernels(problem, N: int, quick: bool, seed: int, spectra: int = 0):

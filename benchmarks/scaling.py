@@ -8,6 +8,9 @@ capped at --limit seconds (printed "> limit"):
 
   new      linkernel.saddle_point (default n_starts = 6): trust-region Newton-CG
            in whitened coordinates, the symmetric-sector search of its minima
+  tree     saddle_point(n_starts=1): the symmetric-sector tree alone, without
+           random starts (the solver's own cost; what the random starts add is
+           the difference to "new")
   old      the previous algorithm, kept below verbatim: L-BFGS in log-Cholesky
            coordinates + dense-Hessian Newton polish, 6 starts
   tkrylov  scipy.optimize.minimize(method="trust-krylov") on the same action in
@@ -22,7 +25,7 @@ available (it slows Python-bound small sizes 2-4x, equally for every column).
 Prints the log-log slope of the new solver's time for TP >= 16, and times
 linkernel.trace at T = 8, P = 4, lambda 0.2..1.2.  --quick: TP <= 64, limit 20 s.
 
-Run:  python benchmarks/scaling.py [--quick] [--limit 60] [--max-tp 1024] [--no-old] [--no-trace]
+Run:  python benchmarks/scaling.py [--quick] [--limit 60] [--max-tp 1024] [--no-old] [--no-trace] [--no-tree] [--no-new]
 """
 
 from __future__ import annotations
@@ -202,12 +205,12 @@ def _run(which, kind, tp, q):
     p = _problem(kind, tp)
     how = _start_peak()
     t0 = time.perf_counter()
-    if which == "new":
+    if which in ("new", "tree"):
         import warnings
         from linkernel.theory.saddle import saddle_point
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = saddle_point(p)
+            r = saddle_point(p, n_starts=1 if which == "tree" else 6)
         S, info = r.action, f"{len(r.minima)} min, {r.iterations} it, {r.hessian_products} Hv"
     else:   # the same thread policy as the new solver, so the columns compare algorithms
         from linkernel.threads import blas_threads_for
@@ -251,6 +254,8 @@ def main():
     ap.add_argument("--tkrylov-max-tp", type=int, default=128,
                     help="largest TP for trust-krylov (its Lanczos basis took 15 GiB at TP = 256)")
     ap.add_argument("--no-trace", action="store_true")
+    ap.add_argument("--no-tree", action="store_true", help="skip the tree-only column")
+    ap.add_argument("--no-new", action="store_true", help="skip the default search (the tree alone at large TP)")
     ap.add_argument("--tasks", default="endpoint,chain,sequence")
     a = ap.parse_args()
     # import before forking, so that no timed child pays for importing linkernel (SymPy and all)
@@ -273,7 +278,8 @@ def main():
         for tp in sizes:
             if kind == "chain" and tp < 8:
                 continue
-            new = timed("new", kind, tp, limit if tp < 256 else max(limit, 600.0))
+            new = None if a.no_new else timed("new", kind, tp, limit if tp < 256 else max(limit, 600.0))
+            tree = None if a.no_tree else timed("tree", kind, tp, limit if tp < 256 else max(limit, 600.0))
             old = None if dead["old"] else timed("old", kind, tp, limit)
             tk = None if dead["tk"] or tp > a.tkrylov_max_tp else timed("tk", kind, tp, limit)
             dead["old"] |= old is None          # a size past the limit: larger ones are too
@@ -281,16 +287,20 @@ def main():
             S = " / ".join("-" if not isinstance(r, tuple) or r[2] is None else f"{r[2]:.10g}"
                            for r in (new, old, tk))
             info = new[3] if isinstance(new, tuple) else ""
-            print(f"{tp:5d} {_fmt(new, limit)} {_fmt(old, limit) if old is not None or not a.no_old else '':>22} "
+            if isinstance(tree, tuple):
+                info += (f"tree alone {tree[0]:.3f} s, {tree[1] / 2**20:.0f} MiB ({tree[3]})" if a.no_new else
+                         f"; tree alone {tree[0]:.3f} s ({tree[3].split(',')[0]})")
+            print(f"{tp:5d} {_fmt(new, limit) if not a.no_new else format('skipped', '>22')} {_fmt(old, limit) if old is not None or not a.no_old else '':>22} "
                   f"{_fmt(tk, limit) if tk is not None or not a.no_tkrylov else '':>22}   {S}; {info}", flush=True)
-            if isinstance(new, tuple):
-                rows.append((tp, new[0]))
-            if new is None:
+            lead = tree if a.no_new else new       # the column the slope is fitted to
+            if isinstance(lead, tuple):
+                rows.append((tp, lead[0]))
+            if lead is None:
                 break
         fit = [(tp, s) for tp, s in rows if tp >= 16]
         if len(fit) >= 2:
             slope = np.polyfit(np.log([r[0] for r in fit]), np.log([r[1] for r in fit]), 1)[0]
-            print(f"log-log slope of the new solver's time, TP >= 16: {slope:.2f}")
+            print(f"log-log slope of the {'tree-alone' if a.no_new else 'new'} solver's time, TP >= 16: {slope:.2f}")
     if not a.no_trace:
         def run_trace(q):
             from linkernel import tasks

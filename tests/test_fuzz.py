@@ -239,7 +239,7 @@ API_KWARGS = [
     ("linkernel.theory.saddle:saddle_point", "tol", BAD_TOL),
     ("linkernel.theory.continuation:trace", "lam_range", BAD_RANGE),
     ("linkernel.theory.continuation:trace", "ds", BAD_POS),
-    ("linkernel.theory.continuation:trace", "ds_max", BAD_POS),
+    ("linkernel.theory.continuation:trace", "ds_max", [v for v in BAD_POS if v is not None]),  # None: automatic
     ("linkernel.theory.continuation:trace", "max_steps", BAD_N),
     ("linkernel.theory.continuation:trace", "tol", BAD_TOL),
     ("linkernel.symbolic.critical:critical_point", "tol", BAD_TOL),

@@ -293,3 +293,17 @@ def test_branch_point_with_patterns_agrees_with_critical_lambda():
 def test_point_at_rejects_a_missing_branch(rnn4):
     with pytest.raises(ValueError, match="branch"):
         point_at(rnn4, 2.0, branch=7)
+
+
+def test_automatic_ds_max_takes_longer_steps_above_long_step_dim_and_finds_the_same_points(rnn4, monkeypatch):
+    """ds_max=None: 0.25 for small problems (the rnn4 fixture), 0.5 above LONG_STEP_DIM unknowns; the
+    special points are located to tol whatever the step, so both give the same ones."""
+    import linkernel.theory.continuation as cont
+    short = trace(rnn4.problem, (0.5, 3.0), ds_max=0.25)
+    assert [p.lam for b in short.branches for p in b.points] == [p.lam for b in rnn4.branches for p in b.points]
+    monkeypatch.setattr(cont, "LONG_STEP_DIM", 1)
+    long = trace(rnn4.problem, (0.5, 3.0))
+    assert sum(len(b.points) for b in long.branches) < sum(len(b.points) for b in short.branches)
+    assert [s.kind for s in long.special_points] == [s.kind for s in short.special_points]
+    np.testing.assert_allclose([s.lam for s in long.special_points], [s.lam for s in short.special_points],
+                               rtol=1e-9)

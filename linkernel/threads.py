@@ -4,7 +4,7 @@ Small matrices are faster on one thread: spawning OpenBLAS threads for a
 32 x 32 product costs more than the product, and on a shared machine a busy
 second core makes the threaded small products several times slower (issue 12:
 ``saddle_point`` at T = 4 took 1.3-1.6 s instead of 0.25 s).  Large products
-(n >= :data:`PARALLEL_THRESHOLD`) gain from every core.
+(n >= :data:`PARALLEL_THRESHOLD` = 512) gain from every core.
 
     with blas_threads_for(n):     # 1 thread for small n, all cores for large n
         ...
@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import os
 
-#: matrix size from which BLAS may use every core (below it: one thread).
-#: A 192 x 192 product is ~14 MFlop, some milliseconds on one core: enough work
-#: to amortise waking the threads.  Not re-measured (the 2-core machine was
-#: shared by five sessions); issue 12 measured +10% from threads when idle on
-#: large work and 5x slower small-matrix code with the other core busy.
-PARALLEL_THRESHOLD = 192
+#: matrix size from which BLAS may use every core (below it: one thread).  Measured on the 2 idle
+#: cores, saddle_point(n_starts=1) on the endpoint task: n = 256 12.4 s on one thread against 17.4 s on
+#: two, n = 512 83 s against 84 s; n = 1024 465 s on two (benchmarks/scaling.py --no-new), against 703 s
+#: on one core while the other was busy.  Issue 12 also measured small-matrix code 5x slower with
+#: threads when the other core is busy.
+PARALLEL_THRESHOLD = 512
 
 
 def cpu_count() -> int:

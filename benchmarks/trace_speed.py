@@ -83,6 +83,14 @@ def run(which, T, P, limit, previous_file, root=ROOT):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _comparison(a, b) -> str:
+    """'speed-up ...; special points agree to ...' of run a against run b (both finished)."""
+    d = [abs(x[1] - y[1]) for x, y in zip(a["special"], b["special"])]
+    same = len(a["special"]) == len(b["special"])
+    return (f"speed-up {b['seconds'] / a['seconds']:.1f}x; special points "
+            + (f"agree to {max(d, default=0):.1e}" if same else "differ in number"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="T = 4 and T = 8 only, 60 s limit on the previous code")
@@ -129,16 +137,9 @@ def main():
             print(f"T={T:<2d} P={P:<2d}      {which:9s} {r['seconds']:9.2f} {r['steps']:6d} {r['points']:7d}  {sp}")
         a, b = res["current"], res.get("previous", {})
         if tree is not None and a.get("seconds") and res[args.against[:9]].get("seconds"):
-            c = res[args.against[:9]]
-            d = [abs(x[1] - y[1]) for x, y in zip(a["special"], c["special"])]
-            print(f"  against {args.against}: speed-up {c['seconds'] / a['seconds']:.1f}x; special points "
-                  + (f"agree to {max(d, default=0):.1e}" if len(a["special"]) == len(c["special"])
-                     else "differ in number"))
+            print(f"  against {args.against}: " + _comparison(a, res[args.against[:9]]))
         if a.get("seconds") and b.get("seconds"):
-            d = [abs(x[1] - y[1]) for x, y in zip(a["special"], b["special"])]
-            same = len(a["special"]) == len(b["special"])
-            print(f"  lambda {lo:g}..{hi:g}: speed-up {b['seconds'] / a['seconds']:.1f}x; special points "
-                  + (f"agree to {max(d, default=0):.1e}" if same else "differ in number"))
+            print(f"  lambda {lo:g}..{hi:g}: " + _comparison(a, b))
         elif a.get("seconds") and have_prev:
             print(f"  lambda {lo:g}..{hi:g}: previous algorithm did not finish within {limit:.0f} s")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")

@@ -975,11 +975,14 @@ def _check_problem(problem) -> None:
                          "(e.g. linkernel.tasks.endpoint('rnn', T=4))")
 
 
-def _check_steps(ds, ds_max, tol, max_steps, problem=None):
+def _automatic_ds_max(problem: Problem) -> float:
+    """``ds_max=None``: 0.25, or 0.5 above :data:`LONG_STEP_DIM` unknowns n(n+1)/2."""
+    n = problem.n
+    return 0.25 if n * (n + 1) // 2 <= LONG_STEP_DIM else 0.5
+
+
+def _check_steps(ds, ds_max, tol, max_steps):
     from linkernel.validation import count, positive, tolerance
-    if ds_max is None and problem is not None:
-        n = problem.n
-        ds_max = 0.25 if n * (n + 1) // 2 <= LONG_STEP_DIM else 0.5
     ds, ds_max, tol = positive("ds", ds), positive("ds_max", ds_max), tolerance("tol", tol)
     max_steps = count("max_steps", max_steps)
     return min(ds, ds_max), ds_max, tol, max_steps
@@ -1011,7 +1014,8 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
     """
     _check_problem(problem)
     lo, hi = _check_range(lam_range)
-    ds, ds_max, tol, max_steps = _check_steps(ds, ds_max, tol, max_steps, problem)
+    ds_max = _automatic_ds_max(problem) if ds_max is None else ds_max
+    ds, ds_max, tol, max_steps = _check_steps(ds, ds_max, tol, max_steps)
     with _threads(problem):
         return _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress)
 

@@ -149,7 +149,7 @@ class Pieces:
             raise KernelError("Sigma(H) is not positive definite") from None
         self.Sigma = Sig
         self.A = _chol_inverse(Ls)[0]
-        self.Hinv, self._LH_inv = _chol_inverse(self.LH)
+        self.Hinv, self.LH_inv = _chol_inverse(self.LH)     # H^-1 and L^-1 (H = L L^T)
         K = self.v * H[self.ix] + problem.kappa * np.eye(len(self.idx))
         self.Kinv = np.linalg.inv(K)
         self.K = K
@@ -204,11 +204,6 @@ class Pieces:
         Y = self.unshift_adjoint(G)
         X = self.unshift(2.0 * self.H @ Y @ self.H)
         return 0.5 * (X + X.T)
-
-    @property
-    def LH_inv(self) -> np.ndarray:
-        """L^-1 (H = L L^T), a by-product of H^-1."""
-        return self._LH_inv
 
     def whitened_preconditioner(self, g):
         """:meth:`prior_metric_inverse` in whitened coordinates: ``L^-1 M^-1[L^-T g L^-1] L^-T``."""
@@ -517,6 +512,21 @@ def _sector_operator(f, n: int, dim: int, sel) -> LinearOperator:
     return LinearOperator((m, m), matvec=apply, matmat=apply, dtype=float)
 
 
+def _lobpcg_or_none(op, X0, M, tol: float, maxiter: int):
+    """(vals, vecs) of the smallest eigenpairs by LOBPCG from X0, preconditioned by M; None if it breaks down.
+
+    Its convergence warnings are silenced: the callers check what they need
+    (a sign, a residual) or fall back to eigsh.
+    """
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return lobpcg(op, X0, M=M, largest=False, tol=tol, maxiter=maxiter)
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+
+
 def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9):
     """Smallest eigenpairs of the (sector) Hessian by LOBPCG preconditioned with the prior metric's inverse.
 
@@ -530,15 +540,11 @@ def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9
     op = _sector_operator(pc.hessian_vector, n, dim, sel)
     M = _sector_operator(pc.prior_metric_inverse, n, dim, sel)
     X0 = np.random.default_rng(0).normal(size=(m, k))
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            vals, vecs = lobpcg(op, X0, M=M, largest=False, tol=tol, maxiter=500 if tol < 1e-6 else 40)
-            order = np.argsort(vals)[:k]
-            return vals[order], vecs[:, order]
-        except (np.linalg.LinAlgError, ValueError):
-            pass
+    got = _lobpcg_or_none(op, X0, M, tol=tol, maxiter=500 if tol < 1e-6 else 40)
+    if got is not None:
+        vals, vecs = got
+        order = np.argsort(vals)[:k]
+        return vals[order], vecs[:, order]
     vals, vecs = eigsh(op, k=k, which="SA", tol=1e-10, maxiter=20 * m)
     order = np.argsort(vals)
     return vals[order], vecs[:, order]
@@ -588,14 +594,10 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         except ArpackNoConvergence:
             vals = None
         if vals is None:
-            M = _sector_operator(pc.whitened_preconditioner, n, dim, sel)
-            import warnings
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    vals, vecs = lobpcg(op, X0, M=M, largest=False, tol=1e-6, maxiter=200)
-                except (np.linalg.LinAlgError, ValueError):
-                    vals = None
+            got = _lobpcg_or_none(op, X0, _sector_operator(pc.whitened_preconditioner, n, dim, sel),
+                                  tol=1e-6, maxiter=200)
+            if got is not None:
+                vals, vecs = got
         if vals is None:
             vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=X0[:, 0], ncv=ncv, maxiter=50 * m)
         order = np.argsort(vals)

@@ -149,3 +149,15 @@ def test_gauss_newton_metric_is_the_kl_curvature_at_the_prior_kernel(k):
     h = 1e-3
     fd = (A.kl_term(p, H + h * E) - 2 * A.kl_term(p, H) + A.kl_term(p, H - h * E)) / h ** 2
     assert fd == pytest.approx(quad, rel=1e-5)
+
+
+def test_cholesky_inverse_from_lapack_inverts_the_kernel(rng):
+    """(M^-1, L^-1) from trtri/lauum: M^-1 M = 1, L^-1 lower triangular with L^-1 L = 1, M^-1 symmetric."""
+    from linkernel.theory.hessian import _chol_inverse
+    M = random_kernel(rng, 12)
+    L = np.linalg.cholesky(M)
+    Minv, Li = _chol_inverse(L)
+    np.testing.assert_allclose(Minv @ M, np.eye(12), atol=1e-10 * np.linalg.cond(M))
+    np.testing.assert_allclose(Li @ L, np.eye(12), atol=1e-12 * np.linalg.cond(L))
+    assert np.array_equal(Li, np.tril(Li)) and np.array_equal(Minv, Minv.T)
+    np.testing.assert_allclose(Minv, np.linalg.inv(M), rtol=1e-9, atol=1e-12 * np.abs(Minv).max())

@@ -268,20 +268,11 @@ class Pieces:
 
 
 def _chol_inverse(L: np.ndarray):
-    """(M^-1, L^-1) for M = L L^T: LAPACK trtri, then lauum for M^-1 = L^-T L^-1 (n^3/3 flops each).
-
-    Against a triangular solve with the identity and a product: 59 ms against
-    113 ms at n = 1024, 2.5 ms against 3.4 ms at n = 256 (one core); twice per
-    :class:`Pieces`, i.e. per trial point of the Newton iteration.
-    """
-    from scipy.linalg import lapack
-    Li, info = lapack.dtrtri(L, lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"triangular factor is singular (trtri info {info})")
-    Li = np.tril(Li)
-    low, info = lapack.dlauum(Li, lower=1)
-    low = np.tril(low)
-    return low + np.tril(low, -1).T, Li
+    """(M^-1, L^-1) for M = L L^T."""
+    from scipy.linalg import solve_triangular
+    Li = solve_triangular(L, np.eye(L.shape[0]), lower=True)
+    out = Li.T @ Li
+    return 0.5 * (out + out.T), Li
 
 
 # --- matrix-free -------------------------------------------------------------------

@@ -151,8 +151,8 @@ def test_gauss_newton_metric_is_the_kl_curvature_at_the_prior_kernel(k):
     assert fd == pytest.approx(quad, rel=1e-5)
 
 
-def test_cholesky_inverse_from_lapack_inverts_the_kernel(rng):
-    """(M^-1, L^-1) from trtri/lauum: M^-1 M = 1, L^-1 lower triangular with L^-1 L = 1, M^-1 symmetric."""
+def test_cholesky_inverse_inverts_the_kernel(rng):
+    """(M^-1, L^-1) from the Cholesky factor: M^-1 M = 1, L^-1 lower triangular with L^-1 L = 1, M^-1 symmetric."""
     from linkernel.theory.hessian import _chol_inverse
     M = random_kernel(rng, 12)
     L = np.linalg.cholesky(M)

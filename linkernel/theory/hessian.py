@@ -295,29 +295,24 @@ def hessian_operator(problem: Problem, H, pieces: Pieces | None = None) -> Linea
 
 
 # --- dense ----------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _pair_index(n: int):
-    """Flat indices into an n x n matrix for the four (row, column) pairings of the sandwich formula."""
-    i, j, s = _triu(n)
-    it = np.int32 if n * n < 2**31 else np.int64
-    i, j = i.astype(it), j.astype(it)
-    out = tuple(a[:, None] * n + b[None, :] for a, b in ((j, i), (i, j), (j, j), (i, i)))
-    w = 0.5 * s   # s_ij of the formula: 1/2 on the diagonal, 1/sqrt(2) off it
-    return out, np.outer(w, w)
+def _sandwich(X: np.ndarray, Y: np.ndarray, n: int, sel=None) -> np.ndarray:
+    """The matrix of E -> X E Y projected on the symmetric basis: <B_ij, X B_kl Y>, (m, m).
 
-
-def _sandwich(X: np.ndarray, Y: np.ndarray, n: int) -> np.ndarray:
-    """The (dim, dim) matrix of E -> X E Y projected on the symmetric basis: <B_ij, X B_kl Y>.
-
-    ``s_ij s_kl (X_jk Y_li + X_jl Y_ki + X_ik Y_lj + X_il Y_kj)`` with rows (i, j), columns (k, l).
+    ``s_ij s_kl (X_jk Y_li + X_jl Y_ki + X_ik Y_lj + X_il Y_kj) / 4`` with rows
+    (i, j), columns (k, l), both over the coordinates ``sel`` (None: all, m = dim).
+    Each factor is a row gather of a column gather (``X[:, k_c][j_r]``), so no
+    index array of size m^2 is built.
     """
-    (ji, ij, jj, ii), ww = _pair_index(n)
-    x, y = np.ascontiguousarray(X).ravel(), np.ascontiguousarray(Y.T).ravel()   # y[l*n + i] = Y_li
-    T = np.take(x, ji) * np.take(y, ij)          # X_jk Y_li: x[j,k] with k = i_b; Y^T[i, l], l = j_b
-    T += np.take(x, jj) * np.take(y, ii)         # X_jl Y_ki
-    T += np.take(x, ii) * np.take(y, jj)         # X_ik Y_lj
-    T += np.take(x, ij) * np.take(y, ji)         # X_il Y_kj
-    T *= ww
+    i, j, s = _triu(n)
+    if sel is not None:
+        i, j, s = i[sel], j[sel], s[sel]
+    Yt = Y.T
+    Xk, Xl, Yk, Yl = X[:, i], X[:, j], Yt[:, i], Yt[:, j]    # X[a, k_c], X[a, l_c], Y[k_c, a], Y[l_c, a]
+    T = Xk[j] * Yl[i]
+    T += Xl[j] * Yk[i]
+    T += Xk[i] * Yl[j]
+    T += Xl[i] * Yk[j]
+    T *= np.outer(0.25 * s, s)
     return T
 
 
@@ -550,11 +545,15 @@ def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9
     return vals[order], vecs[:, order]
 
 
-def whitened_dense(problem: Problem, pc: Pieces) -> np.ndarray:
-    """The whitened Hessian (:meth:`Pieces.whitened_hessian_vector`) as a (dim, dim) matrix."""
-    n = problem.n
-    Mx = _sandwich(pc.LH, pc.LH.T, n)      # coordinates of X -> L X L^T
-    B = Mx.T @ dense_hessian(problem, pc.H, pieces=pc) @ Mx
+def whitened_dense(problem: Problem, pc: Pieces, sel=None) -> np.ndarray:
+    """The whitened Hessian (:meth:`Pieces.whitened_hessian_vector`) as a matrix, (m, m).
+
+    ``sel``: a sector's coordinates (:func:`sector_coordinates`; None: all).  A
+    sector block is exact only at a Z2-symmetric kernel, where the Cholesky
+    factor L is Z2-even and X -> L X L^T keeps the sectors apart.
+    """
+    Mx = _sandwich(pc.LH, pc.LH.T, problem.n, sel)      # coordinates of X -> L X L^T
+    B = Mx.T @ dense_hessian_block(problem, pc.H, sel, pieces=pc) @ Mx
     return 0.5 * (B + B.T)
 
 
@@ -575,11 +574,8 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         return np.zeros(0), np.zeros((dim, 0))
     k = min(k, m)
     if m <= dense_max or k >= m - 1:
-        B = whitened_dense(problem, pc)
-        if sel is not None:
-            B = B[np.ix_(sel, sel)]
-        vals, vecs = np.linalg.eigh(B)
-        vals, vecs = vals[:k], vecs[:, :k]
+        from scipy.linalg import eigh as _eigh
+        vals, vecs = _eigh(whitened_dense(problem, pc, sel), subset_by_index=[0, k - 1], driver="evr")
     else:
         op = _sector_operator(pc.whitened_hessian_vector, n, dim, sel)
         # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2).

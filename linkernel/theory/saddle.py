@@ -541,6 +541,12 @@ def _newton_step(problem: Problem, pc: Pieces, G, dense: bool) -> np.ndarray:
 # --- checks on a stationary point --------------------------------------------------------
 #: a whitened Hessian eigenvalue below -NEG_TOL is negative curvature (the KL part alone is 1/2).
 NEG_TOL = 1e-8
+#: the sign tests assemble the whitened Hessian (of a sector, at a Z2-symmetric kernel) up to this
+#: many coordinates and take its lowest eigenpairs by LAPACK; Lanczos/LOBPCG above.  At T = 8, P = 4
+#: (sectors of 256 and 272) a sector costs 16 ms dense against ~45 ms by Lanczos, and dense also
+#: resolves the degenerate pairs that Lanczos returns once; at T = 16, P = 4 (1024, 1056) dense
+#: costs ~0.35 s, no less than Lanczos (benchmarks/sign_tests.py).
+DENSE_SIGN_MAX_DIM = 600
 
 
 def _largest_eigenvalue(problem: Problem, pc: Pieces) -> float:
@@ -589,11 +595,16 @@ def _negative_directions(problem: Problem, H, pc: Pieces | None = None, k: int =
     """
     pc = Pieces(problem, H) if pc is None else pc
     sectors = ("odd", "even") if _is_symmetric_point(problem, H) else (None,)
+    n = problem.n
+    m = n * (n + 1) // 2 // len(sectors)      # about the size of a sector
     out = []
     for sector in sectors:
-        vals, vecs = lowest_whitened_eigenpairs(problem, pc, 1, sector, dense_max=DENSE_NEWTON_MAX_DIM)
-        if k > 1 and len(vals) and vals[0] < -NEG_TOL:    # a saddle: its other directions too
-            vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_NEWTON_MAX_DIM)
+        if m <= DENSE_SIGN_MAX_DIM:               # the k lowest at once: dense costs the same for any k
+            vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_SIGN_MAX_DIM)
+        else:
+            vals, vecs = lowest_whitened_eigenpairs(problem, pc, 1, sector, dense_max=0)
+            if k > 1 and len(vals) and vals[0] < -NEG_TOL:    # a saddle: its other directions too
+                vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=0)
         for j in range(len(vals)):
             if vals[j] < -NEG_TOL:
                 X = mat(vecs[:, j], problem.n)

@@ -507,8 +507,10 @@ def _sector_operator(f, n: int, dim: int, sel) -> LinearOperator:
     return LinearOperator((m, m), matvec=apply, matmat=apply, dtype=float)
 
 
-def _lobpcg_or_none(op, X0, M, tol: float, maxiter: int):
+def _lobpcg_or_none(op, X0, M, tol: float, maxiter: int, Y=None):
     """(vals, vecs) of the smallest eigenpairs by LOBPCG from X0, preconditioned by M; None if it breaks down.
+
+    ``Y``: (m, j) orthonormal vectors the search is kept orthogonal to (deflation), or None.
 
     Its convergence warnings are silenced: the callers check what they need
     (a sign, a residual) or fall back to eigsh.
@@ -517,7 +519,7 @@ def _lobpcg_or_none(op, X0, M, tol: float, maxiter: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return lobpcg(op, X0, M=M, largest=False, tol=tol, maxiter=maxiter)
+            return lobpcg(op, X0, M=M, Y=Y, largest=False, tol=tol, maxiter=maxiter)
         except (np.linalg.LinAlgError, ValueError):
             return None
 
@@ -557,14 +559,83 @@ def whitened_dense(problem: Problem, pc: Pieces, sel=None) -> np.ndarray:
     return 0.5 * (B + B.T)
 
 
-def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=None, dense_max: int = 120):
+def _arpack_or_none(op, k: int, v0, maxiter: int):
+    """The k lowest eigenpairs by eigsh('SA', tol 1e-6) within ``maxiter`` restarts, or None."""
+    from scipy.sparse.linalg import ArpackNoConvergence
+    m = op.shape[0]
+    try:
+        return eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, ncv=min(m, max(2 * k + 1, 20)), maxiter=maxiter)
+    except ArpackNoConvergence:
+        return None
+
+
+def _lobpcg_pairs(op, M, X0, tol: float, maxiter: int, Y=None):
+    """(vals, orthonormal vecs, residuals in the complement of Y) by LOBPCG, or None if it breaks down."""
+    got = _lobpcg_or_none(op, X0, M, tol=tol, maxiter=maxiter, Y=Y)
+    if got is None:
+        return None
+    vals, V = np.atleast_1d(got[0]), np.linalg.qr(got[1])[0]
+    R = op @ V - V * vals
+    if Y is not None and Y.shape[1]:
+        R -= Y @ (Y.T @ R)
+    return vals, V, np.linalg.norm(R, axis=0)
+
+
+def _negative_pairs(op, M, m: int, k: int, stop_above: float, found=None, tol: float = 1e-6):
+    """Up to k eigenpairs below ``stop_above`` (lowest first); if fewer than two, proof that there are no more.
+
+    Negative curvature needs no converged eigenpairs: by Courant-Fischer, j
+    orthonormal vectors whose Ritz values are all below ``stop_above`` prove at
+    least j eigenvalues below it.  So a loose LOBPCG block (residual 1e-4)
+    comes first: at T = 32, P = 4 the symmetric saddle has 8 negative
+    eigenvalues within 5e-5 of each other, which tight solves would resolve one
+    by one for tens of seconds, and any k of its Ritz vectors do as
+    directions (a saddle with two or more: those the block shows, without proof
+    that it has no more).  Where the block shows fewer than two, the lowest pair is
+    refined to residual ``tol`` and the smallest Rayleigh quotient on its
+    orthogonal complement, also to ``tol``, settles the sign of the next
+    eigenvalue (at T = 16, P = 4 saddles a cluster 5e-5..2e-4 sits just above
+    the one negative eigenvalue: deflated against a converged eigenvector it
+    takes ~30 products, against a loose one hundreds).  ``found``: (vals, vecs)
+    of the lowest pair, if known (from Lanczos).  Returns (vals, vecs), or None
+    where LOBPCG breaks down or misses ``tol``.
+    """
+    X0 = np.random.default_rng(0).normal(size=(m, k))
+    if found is not None:
+        X0[:, 0] = found[1][:, 0]
+    got = _lobpcg_pairs(op, M, X0, tol=1e-4, maxiter=100)
+    if got is None:
+        return None
+    neg = got[0] < stop_above
+    if neg.sum() >= 2 or k == 1 and neg.sum() == 1:
+        return got[0][neg], got[1][:, neg]
+    vals, V = np.zeros(0), np.zeros((m, 0))
+    start = got[1][:, np.argmin(got[0])][:, None]
+    while len(vals) < k:           # the lowest pair, then the lowest on the complement, to tol
+        got = _lobpcg_pairs(op, M, start, tol=tol, maxiter=200, Y=V if len(vals) else None)
+        if got is None or got[2][0] > 10.0 * tol:
+            return None
+        vals, V = np.append(vals, got[0][0]), np.column_stack([V, got[1][:, 0]])
+        if got[0][0] >= stop_above:
+            break
+        start = X0[:, len(vals):len(vals) + 1]
+    return vals, V
+
+
+def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=None, dense_max: int = 120,
+                               stop_above: float | None = None):
     """Smallest eigenpairs of the whitened Hessian ``L^T d2S[L X L^T] L`` (same inertia as the Hessian).
 
-    Well conditioned (its KL part is the identity / 2), so Lanczos needs tens
-    of products.  Returns (vals (k,), vecs (dim, k)) in to_vector coordinates of
-    X; ``L X L^T`` is the direction in H.  ``sector`` as in
-    :func:`lowest_eigenpairs` (the whitening keeps the Z2 sectors apart at a
-    Z2-symmetric kernel, whose Cholesky factor is symmetric too).
+    Well conditioned (its KL part is the identity / 2).  Returns (vals (k,),
+    vecs (dim, k)) in to_vector coordinates of X; ``L X L^T`` is the
+    direction in H.  ``sector`` as in :func:`lowest_eigenpairs` (the whitening
+    keeps the Z2 sectors apart at a Z2-symmetric kernel, whose Cholesky factor
+    is symmetric too).  Up to ``dense_max`` coordinates the matrix is
+    assembled and LAPACK gives all k; above, Lanczos on a budget, then LOBPCG
+    preconditioned by :meth:`Pieces.whitened_preconditioner`.  With
+    ``stop_above`` (a sign test) it returns fewer: up to k below stop_above,
+    not necessarily converged but proven below it (:func:`_negative_pairs`),
+    then, where fewer than two are below, the lowest eigenvalue above it.
     """
     n = problem.n
     dim = n * (n + 1) // 2
@@ -578,24 +649,30 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         vals, vecs = _eigh(whitened_dense(problem, pc, sel), subset_by_index=[0, k - 1], driver="evr")
     else:
         op = _sector_operator(pc.whitened_hessian_vector, n, dim, sel)
+        v0 = np.random.default_rng(0).normal(size=m)
         # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2).
-        # Lanczos first, on a budget of ~15 restarts: where the low end of the spectrum is spread
-        # (short chains) it is the cheapest; where it is crowded by the temporal coupling (T = 16:
-        # thousands of products) LOBPCG preconditioned by the prior metric's inverse needs tens
-        X0 = np.random.default_rng(0).normal(size=(m, k))
-        from scipy.sparse.linalg import ArpackNoConvergence
-        ncv = min(m, max(2 * k + 1, 20))
-        try:
-            vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=X0[:, 0], ncv=ncv, maxiter=15)
-        except ArpackNoConvergence:
-            vals = None
-        if vals is None:
-            got = _lobpcg_or_none(op, X0, _sector_operator(pc.whitened_preconditioner, n, dim, sel),
-                                  tol=1e-6, maxiter=200)
-            if got is not None:
-                vals, vecs = got
-        if vals is None:
-            vals, vecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=X0[:, 0], ncv=ncv, maxiter=50 * m)
+        # Lanczos first, on a budget of three restarts (~60 products): where the low end of the spectrum
+        # is spread (endpoint tasks, T = 4) it converges in ~20 products, half the cost of LOBPCG's
+        # preconditioned ones; where it is crowded (T = 16, P = 4) deflated LOBPCG takes over
+        if stop_above is None:
+            got = _arpack_or_none(op, k, v0, maxiter=3)
+            done = got is not None
+        else:
+            got = _arpack_or_none(op, 1, v0, maxiter=3)
+            if got is not None and k > 1 and got[0][0] < stop_above:
+                more = _arpack_or_none(op, k, got[1][:, 0], maxiter=3)
+                got = got if more is None else more
+            done = got is not None and (len(got[0]) == k or float(got[0].max()) >= stop_above)
+        if not done:
+            M = _sector_operator(pc.whitened_preconditioner, n, dim, sel)
+            if stop_above is None:
+                got = _lobpcg_pairs(op, M, np.random.default_rng(0).normal(size=(m, k)), tol=1e-6, maxiter=200)
+                got = None if got is None or got[2].max() > 1e-5 else got[:2]
+            else:
+                got = _negative_pairs(op, M, m, k, stop_above, found=got)
+        if got is None:
+            got = eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, ncv=min(m, max(2 * k + 1, 20)), maxiter=50 * m)
+        vals, vecs = got
         order = np.argsort(vals)
         vals, vecs = vals[order], vecs[:, order]
     if sel is None:

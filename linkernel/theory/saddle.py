@@ -58,7 +58,12 @@ A result called a minimum has a whitened residual ``|L^T (dS/dH) L|_F`` below
 ``tol`` (``1e3 tol`` where float64 rounding stalls it) and a whitened Hessian
 with no eigenvalue below ``-NEG_TOL`` (congruent to the Hessian: the same
 inertia, but well conditioned, so the sign test is reliable where the Hessian
-in Frobenius coordinates has condition 1e12-1e17).  Where float64 stalls above
+in Frobenius coordinates has condition 1e12-1e17).  The sign tests take the
+whitened Hessian's lowest eigenpairs (:func:`_negative_directions`): densely by
+LAPACK up to :data:`DENSE_SIGN_MAX_DIM` coordinates per sector (exact, degenerate
+pairs included), above that by Lanczos on a budget of two restarts and, where
+the low end of the spectrum is crowded, by LOBPCG one eigenpair at a time,
+deflated, stopping at the first non-negative one.  Where float64 stalls above
 that (a nearly singular kernel), the stationary point is refined to 50 digits
 by :func:`linkernel.theory.highprec.polish_minimum` (TP <= POLISH_MAX_N), or
 the run counts as failed and the ConvergenceError says why.
@@ -601,10 +606,8 @@ def _negative_directions(problem: Problem, H, pc: Pieces | None = None, k: int =
     for sector in sectors:
         if m <= DENSE_SIGN_MAX_DIM:               # the k lowest at once: dense costs the same for any k
             vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_SIGN_MAX_DIM)
-        else:
-            vals, vecs = lowest_whitened_eigenpairs(problem, pc, 1, sector, dense_max=0)
-            if k > 1 and len(vals) and vals[0] < -NEG_TOL:    # a saddle: its other directions too
-                vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=0)
+        else:                                      # matrix-free: only as many as are negative
+            vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=0, stop_above=-NEG_TOL)
         for j in range(len(vals)):
             if vals[j] < -NEG_TOL:
                 X = mat(vecs[:, j], problem.n)

@@ -90,6 +90,40 @@ def test_whitened_lanczos_matches_dense():
         np.testing.assert_allclose(lv, dv, rtol=1e-7, atol=1e-9)
 
 
+def _symmetric_saddle_and_minimum(p):
+    from linkernel.theory.saddle import minimize_action, saddle_point
+    return minimize_action(p, A.prior_kernel(p)).kernel, saddle_point(p, n_starts=1).kernel
+
+
+@pytest.mark.parametrize("T, P", [(8, 4), (6, 2)])
+def test_matrix_free_sign_test_matches_dense(T, P):
+    """The matrix-free sign test (stop_above) counts the negative eigenvalues LAPACK finds, and settles the next.
+
+    Its negative directions may be loose Ritz pairs: each value must still lie
+    between the dense eigenvalue of its rank and zero (Cauchy interlacing), and be
+    a Rayleigh quotient of its vector.  Where fewer than two are negative (a
+    minimum, or a saddle with one direction), the last value returned is the
+    next eigenvalue to 1e-6.
+    """
+    p = tasks.endpoint("rnn", T=T, P=P, lam=2.5, kappa=0.1)
+    saddle, minimum = _symmetric_saddle_and_minimum(p)
+    cases = [(saddle, "odd"), (saddle, "even"), (minimum, None)]
+    for H, sector in cases:
+        pc = Pieces(p, H)
+        dv, _ = lowest_whitened_eigenpairs(p, pc, k=5, sector=sector, dense_max=10**6)
+        mv, mvec = lowest_whitened_eigenpairs(p, pc, k=4, sector=sector, dense_max=0, stop_above=-1e-8)
+        n_neg = int(np.sum(dv[:4] < -1e-8))
+        assert np.sum(mv < -1e-8) == n_neg, (sector, dv, mv)
+        for j, val in enumerate(mv):
+            X = A.from_vector(mvec[:, j], p.n)
+            q = np.vdot(X, pc.whitened_hessian_vector(X)) / np.vdot(X, X)
+            assert q == pytest.approx(val, abs=1e-8)
+            assert val >= dv[j] - 1e-8
+        if n_neg < 2:
+            assert mv[-1] == pytest.approx(dv[n_neg], abs=1e-6)
+    assert n_neg == 0   # the minimum
+
+
 def test_bad_arguments_raise():
     p = tasks.endpoint("rnn", T=3)
     H = A.prior_kernel(p)

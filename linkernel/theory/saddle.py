@@ -51,8 +51,9 @@ Every minimum, systematically (:func:`saddle_point`):
    saddles and far out, in turn); a start is abandoned as soon
    as it enters the neighbourhood of a known minimum or saddle (whitened
    distance < :data:`BASIN_RADIUS`, Z2 mirrors included).  They find minima
-   off the symmetric tree (at T = 8, P = 4, lambda = 2.5 one of the four, in
-   5 of 8 seeds) and cost about as much as the tree again (benchmarks/scaling.py).
+   the tree misses in crowded landscapes (at T = 16, P = 4, lambda = 2.5 one
+   of eight; at T = 8, P = 4 the tree finds all four) and cost 0.1-1x the
+   tree's time (benchmarks/scaling.py).
 
 A result called a minimum has a whitened residual ``|L^T (dS/dH) L|_F`` below
 ``tol`` (``1e3 tol`` where float64 rounding stalls it) and a whitened Hessian

@@ -653,7 +653,7 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
         # the sign is what matters: 1e-6 relative accuracy (the spectrum is O(1), its KL part 1/2).
         # Lanczos first, on a budget of three restarts (~60 products): where the low end of the spectrum
         # is spread (endpoint tasks, T = 4) it converges in ~20 products, half the cost of LOBPCG's
-        # preconditioned ones; where it is crowded (T = 16, P = 4) deflated LOBPCG takes over
+        # preconditioned ones; where it is crowded (T = 16, P = 4) LOBPCG takes over (_negative_pairs)
         if stop_above is None:
             got = _arpack_or_none(op, k, v0, maxiter=3)
             done = got is not None

@@ -62,9 +62,10 @@ inertia, but well conditioned, so the sign test is reliable where the Hessian
 in Frobenius coordinates has condition 1e12-1e17).  The sign tests take the
 whitened Hessian's lowest eigenpairs (:func:`_negative_directions`): densely by
 LAPACK up to :data:`DENSE_SIGN_MAX_DIM` coordinates per sector (exact, degenerate
-pairs included), above that by Lanczos on a budget of two restarts and, where
-the low end of the spectrum is crowded, by LOBPCG one eigenpair at a time,
-deflated, stopping at the first non-negative one.  Where float64 stalls above
+pairs included), above that by Lanczos on a budget of three restarts and, where
+the low end of the spectrum is crowded, by LOBPCG looking for the negative
+directions only (:func:`linkernel.theory.hessian._negative_pairs`; the sign of
+the lowest eigenvalue at a minimum is converged to 1e-6).  Where float64 stalls above
 that (a nearly singular kernel), the stationary point is refined to 50 digits
 by :func:`linkernel.theory.highprec.polish_minimum` (TP <= POLISH_MAX_N), or
 the run counts as failed and the ConvergenceError says why.

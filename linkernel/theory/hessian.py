@@ -559,12 +559,16 @@ def whitened_dense(problem: Problem, pc: Pieces, sel=None) -> np.ndarray:
     return 0.5 * (B + B.T)
 
 
+def _arpack(op, k: int, v0, maxiter: int):
+    """The k lowest eigenpairs by eigsh('SA', tol 1e-6) within ``maxiter`` restarts (raises ArpackNoConvergence)."""
+    return eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, ncv=min(op.shape[0], max(2 * k + 1, 20)), maxiter=maxiter)
+
+
 def _arpack_or_none(op, k: int, v0, maxiter: int):
-    """The k lowest eigenpairs by eigsh('SA', tol 1e-6) within ``maxiter`` restarts, or None."""
+    """:func:`_arpack`, or None where it does not converge within ``maxiter`` restarts."""
     from scipy.sparse.linalg import ArpackNoConvergence
-    m = op.shape[0]
     try:
-        return eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, ncv=min(m, max(2 * k + 1, 20)), maxiter=maxiter)
+        return _arpack(op, k, v0, maxiter)
     except ArpackNoConvergence:
         return None
 
@@ -671,7 +675,7 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
             else:
                 got = _negative_pairs(op, M, m, k, stop_above, found=got)
         if got is None:
-            got = eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, ncv=min(m, max(2 * k + 1, 20)), maxiter=50 * m)
+            got = _arpack(op, k, v0, maxiter=50 * m)
         vals, vecs = got
         order = np.argsort(vals)
         vals, vecs = vals[order], vecs[:, order]

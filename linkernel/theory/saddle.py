@@ -602,14 +602,11 @@ def _negative_directions(problem: Problem, H, pc: Pieces | None = None, k: int =
     """
     pc = Pieces(problem, H) if pc is None else pc
     sectors = ("odd", "even") if _is_symmetric_point(problem, H) else (None,)
-    n = problem.n
-    m = n * (n + 1) // 2 // len(sectors)      # about the size of a sector
     out = []
     for sector in sectors:
-        if m <= DENSE_SIGN_MAX_DIM:               # the k lowest at once: dense costs the same for any k
-            vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_SIGN_MAX_DIM)
-        else:                                      # matrix-free: only as many as are negative
-            vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=0, stop_above=-NEG_TOL)
+        # dense: the k lowest at once (the same cost for any k); matrix-free: only the negative ones
+        vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_SIGN_MAX_DIM,
+                                                stop_above=-NEG_TOL)
         for j in range(len(vals)):
             if vals[j] < -NEG_TOL:
                 X = mat(vecs[:, j], problem.n)

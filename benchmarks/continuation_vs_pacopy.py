@@ -43,7 +43,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkernel.theory.action import KernelError, from_vector, gradient, hessian, prior_kernel, to_vector  # noqa: E402
+from linkernel.errors import KernelError
+from linkernel.theory.action import from_vector, gradient, hessian, prior_kernel, to_vector
 from linkernel.theory.hessian import Pieces, dense_hessian  # noqa: E402
 from linkernel.theory.continuation import (follow, gradient_lambda,  # noqa: E402
                                     odd_coordinates, trace)

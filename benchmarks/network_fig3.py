@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from linkernel.finite_n.diagnostics import SamplerWarning
+from linkernel.errors import SamplerWarning
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.finite_n.network_sampler import max_rel_error, sample_networks
 from linkernel.tasks import endpoint

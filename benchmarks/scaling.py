@@ -43,8 +43,8 @@ import numpy as np
 # --- the previous algorithm (linkernel before issue 12), kept as it was --------------------
 def _old_saddle_point(problem, n_starts=6, seed=0, tol=1e-13):
     from scipy.optimize import minimize
-    from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian_vector,
-                                         prior_kernel, to_vector)
+    from linkernel.theory.action import action, from_vector, gradient, hessian_vector, prior_kernel, to_vector
+    from linkernel.errors import KernelError
     n = problem.n
     dim = n * (n + 1) // 2
 
@@ -134,7 +134,8 @@ def _old_saddle_point(problem, n_starts=6, seed=0, tol=1e-13):
 
 def _tkrylov(problem):
     from scipy.optimize import minimize
-    from linkernel.theory.action import KernelError, prior_kernel, to_vector
+    from linkernel.theory.action import prior_kernel, to_vector
+    from linkernel.errors import KernelError
     from linkernel.theory.hessian import Pieces, mat, vec
     n = problem.n
     cache = {}

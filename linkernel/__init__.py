@@ -16,13 +16,13 @@ The flow of the package is the layout of its folders; each layer imports only th
     cli                            parses, calls one function, prints its summary
 """
 
+from linkernel.errors import (ContinuationWarning, ConvergenceError, DivergenceError, FiniteWidthWarning, KernelError, PhaseDiagramWarning, SamplerWarning)
 from linkernel.architecture import (Architecture, dnn, dnn_with_tied_pair, redrawn_every, rnn,
                                     shared_w_untied_u, tied_blocks)
 from linkernel.problem import Problem, fix_z2_sign, index, order_parameter
 from linkernel.tasks import endpoint, sinusoid, teacher_outputs, teacher_sequence
-from linkernel.theory.action import (KernelError, action, gradient, hessian, kl_term, likelihood_term,
-                              predictions, prior_kernel, sigma)
-from linkernel.theory.saddle import ConvergenceError, Minimum, SaddlePoint, local_minimum, saddle_point, stationary_point
+from linkernel.theory.action import (action, gradient, hessian, kl_term, likelihood_term, predictions, prior_kernel, sigma)
+from linkernel.theory.saddle import Minimum, SaddlePoint, local_minimum, saddle_point, stationary_point
 from linkernel.symbolic.action import SymbolicAction, symbolic_action
 
 from linkernel.symbolic.symmetric_branch import SymmetricBranch, branch_kernel, branch_ratios, symmetric_branch
@@ -34,24 +34,22 @@ from linkernel.symbolic.latex import derivation_document, write_derivation
 from linkernel.symbolic.patterns import PatternCriticalPoint, pattern_critical_point, pattern_landau
 from linkernel.symbolic.order import general_order, landau_b, transition_order, tricritical_kappa
 
-from linkernel.theory.branches import Branch, ContinuationPoint, ContinuationWarning, SpecialPoint, Trace
+from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.theory.continuation import follow, point_at, trace, trace_endpoint
 from linkernel.theory.exponent import ExponentEstimate, critical_exponent
 from linkernel.theory.special_points import (ConstrainedMinimum, constrained_minimum, critical_lambda,
                                              odd_hessian_minimum, symmetric_saddle)
 from linkernel.theory.landscape import Landscape, LandscapeCurve, landscape, landscape_at
-from linkernel.theory.finite_width import FiniteWidth, FiniteWidthWarning, finite_width
+from linkernel.theory.finite_width import FiniteWidth, finite_width
 from linkernel.theory.spectrum import (SpectrumReport, WeightSpectrum, network_weights, sampled_spectrum,
                                        spectral_threshold, spectrum_report, weight_spectrum)
-from linkernel.theory.phase_diagram import (PhaseDiagram, PhaseDiagramWarning, PhaseSummary, phase_diagram,
-                                            phase_summary)
+from linkernel.theory.phase_diagram import PhaseDiagram, PhaseSummary, phase_diagram, phase_summary
 
 from linkernel.finite_n.exact import ExactResult, Reduction, exact_posterior, limit_kernel
-from linkernel.finite_n.diagnostics import Diagnostics, SamplerWarning
+from linkernel.finite_n.diagnostics import Diagnostics
 from linkernel.finite_n.spectra import WeightSpectra
 from linkernel.finite_n.finite_size import FiniteSizeScaling, Rounding, finite_size_scaling, rounding
-from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDDivergence, SGLDResult, cka, langevin_extrapolated,
-                                                run_sgld, sample_networks, sample_posterior)
+from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDResult, cka, langevin_extrapolated, run_sgld, sample_networks, sample_posterior)
 from linkernel.sequence import (SequenceResult, SequenceSimulation, SequenceSweep, generalisation_error,
                                 posterior_mean, sequence_problem, simulate_sequence, solve_sequence,
                                 supervised_steps, sweep_lambda, sweep_supervised)

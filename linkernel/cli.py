@@ -821,7 +821,7 @@ def main(argv=None) -> int:
     import warnings
 
     args = build_parser().parse_args(argv)
-    from linkernel.theory.saddle import ConvergenceError
+    from linkernel.errors import ConvergenceError
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from linkernel.architecture import Architecture
-from linkernel.validation import count as _count, positive as _positive, readonly as _readonly
+from linkernel.validation import count as _count, instance as _instance, positive as _positive, readonly as _readonly
 
 def index(t: int, p: int, P: int) -> int:
     """Row of the pair (t, p) in the kernel: ``t * P + p``."""
@@ -455,3 +455,9 @@ def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
     best = np.argmax(ok * 2 ** k - np.arange(2 ** k), axis=-1)                  # most >= 0, then fewest flips
     D = signs[best]                                                             # (..., n)
     return D[..., :, None] * H * D[..., None, :]
+
+
+def require_problem(name: str, value) -> Problem:
+    """``value`` is a :class:`Problem` (the entry check of every computation), else ValueError naming ``name``."""
+    return _instance(name, value, Problem, "a linkernel Problem (e.g. linkernel.tasks.endpoint(...) or "
+                                          "Problem.from_file(path))")

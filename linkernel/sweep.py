@@ -50,11 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
+from linkernel.errors import SweepError
 from linkernel.serialize import jsonable
 
-
-class SweepError(RuntimeError):
-    """A point of a sweep failed; the points finished before it are in the cache and are not recomputed."""
 
 
 # --- points, seeds, keys ------------------------------------------------------------

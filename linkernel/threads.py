@@ -10,12 +10,26 @@ second core makes the threaded small products several times slower (issue 12:
         ...
 
 The limits are process-wide while the block runs and are restored afterwards.
+
+Every numerical entry point of the package (API and so CLI) runs under the same policy through
+the :func:`entry_point` decorator: the outermost decorated call sets the limit from the size of
+its problem, nested calls keep it, and nothing depends on the user's environment variables
+(``OMP_NUM_THREADS`` and the like are overridden while the call runs).
+
+    @entry_point                               # size: problem.n of the first argument
+    def saddle_point(problem, ...): ...
+
+    @entry_point(size=lambda a: a["N"])        # size from the bound arguments
+    def sample_networks(problem, N, ...): ...
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
+import threading
 
 #: matrix size from which BLAS may use every core (below it: one thread).  Measured on the 2 idle
 #: cores, saddle_point(n_starts=1) on the endpoint task: n = 256 12.4 s on one thread against 17.4 s on
@@ -71,3 +85,52 @@ def threads_for(size: int) -> int:
 def blas_threads_for(size: int):
     """:func:`blas_threads` with :func:`threads_for` ``(size)``: one thread for small matrices."""
     return blas_threads(threads_for(int(size)))
+
+
+_DEPTH = threading.local()
+
+
+def problem_size(arguments: dict) -> int | None:
+    """The default size of an entry point: ``n = T P`` of its first argument that is a problem
+    (has ``n`` and ``arch``) or carries one (a result's ``.problem``); None if there is none."""
+    for value in arguments.values():
+        for obj in (value, getattr(value, "problem", None)):
+            n = getattr(obj, "n", None)
+            if hasattr(obj, "arch") and isinstance(n, int):
+                return n
+    return None
+
+
+def entry_point(fn=None, *, size=problem_size):
+    """Decorator: run ``fn`` under the package's BLAS-thread policy, :func:`threads_for` ``(size)``.
+
+    ``size`` maps the call's bound arguments (a dict, defaults applied) to the dimension of the
+    largest matrices the call multiplies or factors; None leaves the limits as they are.  Only
+    the outermost decorated call on a thread sets a limit, so a trace calling saddle_point
+    keeps the trace's.
+    """
+    if fn is None:
+        return functools.partial(entry_point, size=size)
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if getattr(_DEPTH, "n", 0):
+            return fn(*args, **kwargs)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError:           # let the function itself report its wrong call
+            return fn(*args, **kwargs)
+        bound.apply_defaults()
+        try:
+            dim = size(bound.arguments)
+        except Exception:           # a bad argument: the function's own check names it
+            dim = None
+        _DEPTH.n = 1
+        try:
+            with blas_threads(None if dim is None else threads_for(int(dim))):
+                return fn(*args, **kwargs)
+        finally:
+            _DEPTH.n = 0
+
+    return run

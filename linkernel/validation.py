@@ -76,10 +76,8 @@ def tolerance(name: str, value) -> float:
     return val
 
 
-def require_problem(name: str, value):
-    """``value`` is a :class:`linkernel.problem.Problem` (the entry check of every computation)."""
-    from linkernel.problem import Problem
-    if not isinstance(value, Problem):
-        raise ValueError(f"{name}={value!r} is invalid; {name} must be a linkernel Problem "
-                         "(e.g. linkernel.tasks.endpoint(...) or Problem.from_file(path))")
+def instance(name: str, value, cls, allowed: str):
+    """``value`` is an instance of ``cls``; ``allowed`` says what to pass instead (e.g. how to make one)."""
+    if not isinstance(value, cls):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be {allowed}")
     return value

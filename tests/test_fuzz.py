@@ -161,7 +161,7 @@ ALLOWED = (ValueError,)
 
 
 def package_errors():
-    from linkernel.theory.saddle import ConvergenceError
+    from linkernel.errors import ConvergenceError
     return (ValueError, ConvergenceError)
 
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from linkernel.sweep import (SweepError, computation, grid_points, open_dataset, point_seed, run_sweep_config,
-                             sweep)
+from linkernel.errors import SweepError
+from linkernel.sweep import computation, grid_points, open_dataset, point_seed, run_sweep_config, sweep
 
 
 def _noisy(a, b, seed):

@@ -35,13 +35,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 from scipy.stats import rankdata
+from linkernel.errors import SamplerWarning
 
 RHAT_MAX = 1.01
 ESS_MIN = 100.0
 
-
-class SamplerWarning(UserWarning):
-    """A sampler's result is not trustworthy as it stands (R-hat > 1.01, ESS < 100 or divergences)."""
 
 
 def _entries(x) -> tuple[np.ndarray, tuple]:

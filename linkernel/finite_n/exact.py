@@ -79,7 +79,7 @@ from scipy.optimize import minimize
 from linkernel.theory.action import readout_kernel
 from linkernel.finite_n.mcmc import hmc
 from linkernel.formatting import format_matrix, hyper_text, task_name
-from linkernel.problem import Problem, fix_z2_sign, kernel_entry
+from linkernel.problem import Problem, fix_z2_sign, kernel_entry, require_problem
 from linkernel.serialize import jsonable
 
 
@@ -822,7 +822,7 @@ def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, w
     leaves it to the caller.
     """
     from linkernel import validation
-    validation.require_problem("problem", problem)
+    require_problem("problem", problem)
     chains = _check_int("chains", chains, 1)
     samples = _check_int("samples", samples, 10)
     warmup = _check_int("warmup", warmup, 0)
@@ -843,7 +843,7 @@ def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, w
             raise np.linalg.LinAlgError("non-finite log density or Hessian at the mode")
         Lc, soft = initial_metric(red, theta0, Hs)
     except (np.linalg.LinAlgError, ValueError) as e:
-        from linkernel.theory.saddle import ConvergenceError
+        from linkernel.errors import ConvergenceError
         raise ConvergenceError(f"the exact reduction found no usable posterior mode ({e}); the posterior is "
                                f"too sharp or ill-conditioned at kappa={problem.kappa:g}, N={N}: increase kappa "
                                "or decrease lambda") from None
@@ -853,7 +853,7 @@ def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, w
                  seed=int(rng.integers(2 ** 31)), progress=progress, desc=f"exact N={red.N}",
                  target_accept=target_accept, soft_direction=soft)
     except (np.linalg.LinAlgError, ValueError) as e:
-        from linkernel.theory.saddle import ConvergenceError
+        from linkernel.errors import ConvergenceError
         raise ConvergenceError(f"HMC on the exact reduction could not start ({e}) at kappa={problem.kappa:g}, "
                                f"N={N}: increase kappa or decrease lambda") from None
     Hd = fix_z2_sign(problem, red.kernel(ch.theta))                  # (chains, samples, n, n)

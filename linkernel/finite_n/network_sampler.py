@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linkernel.errors import DivergenceError
 from linkernel.finite_n.exact import _DrawsResult, _format_f
 from linkernel.finite_n.networks import Network
 from linkernel.formatting import format_matrix, task_name
@@ -66,9 +67,6 @@ from linkernel.serialize import jsonable
 
 METHODS = ("gibbs", "langevin")
 
-
-class SGLDDivergence(RuntimeError):
-    """A Langevin run blew up; the message names the sweep and a step to try."""
 
 
 # --- diagnostics ------------------------------------------------------------------
@@ -674,9 +672,9 @@ def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: 
         if not (np.all(np.isfinite(net.fS)) and np.max(np.abs(net.fS)) < 1e3 * (1.0 + np.max(np.abs(net.y)))):
             bar.close()
             if method == "langevin":
-                raise SGLDDivergence(f"Langevin run diverged at step {it} with step={step:g} (|f_S| = "
+                raise DivergenceError(f"Langevin run diverged at step {it} with step={step:g} (|f_S| = "
                                      f"{np.max(np.abs(net.fS)):.3g}); try step={step / 4:g} or method='gibbs'")
-            raise SGLDDivergence(f"non-finite or huge outputs at sweep {it} (dtype {net.dtype}); "
+            raise DivergenceError(f"non-finite or huge outputs at sweep {it} (dtype {net.dtype}); "
                                  "try dtype=float64")
         if it >= burn:
             j = it - burn
@@ -843,7 +841,7 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
     """
     from dataclasses import replace
 
-    from linkernel.validation import require_problem
+    from linkernel.problem import require_problem
     require_problem("problem", problem)
     if method is None:       # what the other arguments ask for
         method = "langevin" if (step is not None or extrapolate_duration is not None) else "gibbs"

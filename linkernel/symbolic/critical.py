@@ -123,7 +123,8 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     the chain's lag-1 entry, so ``a -> P^2 a``, ``b -> P^4 b``.  ``tol``: relative
     size of b below which the point counts as tricritical.
     """
-    from linkernel.validation import require_problem, tolerance
+    from linkernel.problem import require_problem
+    from linkernel.validation import tolerance
     require_problem("problem", problem)
     tol = tolerance("tol", tol)
     t0 = time.perf_counter()
@@ -221,7 +222,7 @@ def _fold(problem: Problem, q: float, rc: float) -> float:
     from scipy.optimize import brentq
 
     from linkernel.symbolic.symmetric_branch import lam_of_ratio
-    from linkernel.theory.saddle import ConvergenceError
+    from linkernel.errors import ConvergenceError
     T = problem.T
     # c underflows to 0 for extreme hyperparameters; f(r) is evaluated directly (not as polynomial
     # roots, which lose the root when the leading coefficient is tiny): then f is linear, root T/(T-1)

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from linkernel.errors import KernelError
 from linkernel.problem import Problem
 
-
-class KernelError(ValueError):
-    """A kernel that is not symmetric positive definite (or has the wrong shape)."""
 
 
 # --- the map H -> Sigma(H) and its adjoint ----------------------------------

@@ -14,9 +14,6 @@ import numpy as np
 from linkernel.problem import Problem
 
 
-class ContinuationWarning(UserWarning):
-    """A continuation result that is cut short (a branch stopped before the end of its lambda range)."""
-
 
 @dataclass(frozen=True, eq=False)
 class ContinuationPoint:

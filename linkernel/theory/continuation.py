@@ -69,13 +69,13 @@ from scipy.linalg import cho_factor, cho_solve, lapack, lu_factor, lu_solve
 from scipy.optimize import brentq
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, minres
 
+from linkernel.errors import ContinuationWarning, ConvergenceError, KernelError
 from linkernel.problem import Problem, fix_z2_sign, order_parameter
-from linkernel.theory.action import (KernelError, from_vector, m_vector, odd_coordinates,  # noqa: F401
-                                     prior_kernel, readout_kernel, to_vector)
-from linkernel.theory.branches import Branch, ContinuationPoint, ContinuationWarning, SpecialPoint, Trace
+from linkernel.theory.action import (from_vector, m_vector, odd_coordinates, prior_kernel, readout_kernel, to_vector)
+from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
 from linkernel.theory.hessian import Pieces, dense_hessian_block, hessian_operator, lowest_eigenpairs
 from linkernel.theory.hessian import mat as _mat, vec as _vec
-from linkernel.theory.saddle import ConvergenceError, saddle_point
+from linkernel.theory.saddle import saddle_point
 from linkernel.threads import blas_threads_for
 
 #: dense Hessian + factorisations up to this many coordinates, matrix-free above.

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import mpmath
 from mpmath import mp
 
+from linkernel.errors import ConvergenceError
 from linkernel.theory import highprec as hp
 from linkernel.theory.continuation import _check_range, trace
 from linkernel.problem import Problem
-from linkernel.theory.saddle import ConvergenceError
 
 GUARD = 20
 

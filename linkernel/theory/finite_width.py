@@ -76,6 +76,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linkernel.errors import FiniteWidthWarning
 from linkernel.formatting import format_matrix, hyper_text, task_name
 from linkernel.problem import Problem, z2_generators, fix_z2_sign, kernel_entry
 from linkernel.serialize import jsonable
@@ -86,9 +87,6 @@ from linkernel.validation import count
 #: loop parameter above which the 1/N expansion is flagged invalid
 G_MAX = 0.25
 
-
-class FiniteWidthWarning(UserWarning):
-    """The 1/N expansion does not apply here (critical window, non-minimum, ...): see ``reason``."""
 
 
 # --- the O(1) terms of the exact log-density of H ------------------------------------------
@@ -405,7 +403,7 @@ def _relative_signs(A, B):
 
 
 def _convergence_error(msg):
-    from linkernel.theory.saddle import ConvergenceError
+    from linkernel.errors import ConvergenceError
     return ConvergenceError(msg)
 
 

@@ -131,7 +131,8 @@ class Pieces:
     """
 
     def __init__(self, problem: Problem, H: np.ndarray, check: bool = True):
-        from linkernel.theory.action import KernelError, check_kernel
+        from linkernel.theory.action import check_kernel
+        from linkernel.errors import KernelError
         H = check_kernel(problem, H) if check else np.asarray(H, dtype=float)
         st = static(problem)
         self.problem, self.H, self.n, self.P = problem, H, problem.n, problem.P

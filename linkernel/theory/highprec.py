@@ -21,10 +21,9 @@ import mpmath
 import numpy as np
 from mpmath import mp
 
+from linkernel.errors import ConvergenceError, KernelError
 from linkernel.theory.action import m_vector as float_m_vector, odd_coordinates as float_odd_coordinates
-from linkernel.theory.action import KernelError
 from linkernel.problem import Problem
-from linkernel.theory.saddle import ConvergenceError
 
 
 def dec(x) -> mpmath.mpf:

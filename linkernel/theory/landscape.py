@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from linkernel.errors import ConvergenceError
 from linkernel.theory.action import from_vector, to_vector
 from linkernel.theory.continuation import _Equations, _start, m_vector
 from linkernel.theory.special_points import constrained_minimum, constraint_basis
 from linkernel.problem import Problem
-from linkernel.theory.saddle import ConvergenceError
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,7 +156,7 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
     ``m_max`` defaults to 1.5 times the largest |m| of the saddle points at
     these lambdas (at least 1).
     """
-    from linkernel.validation import require_problem
+    from linkernel.problem import require_problem
     require_problem("problem", problem)
     try:
         vals = [float(x) for x in np.atleast_1d(np.asarray(lams, dtype=object)).ravel()]

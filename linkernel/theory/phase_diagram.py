@@ -72,18 +72,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
+from linkernel.errors import ConvergenceError, KernelError, PhaseDiagramWarning
 from linkernel.problem import Problem, fix_z2_sign
-from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, hessian_vector,
-                                     likelihood_term, m_vector, odd_coordinates, to_vector)
-from linkernel.theory.saddle import ConvergenceError
+from linkernel.theory.action import (action, from_vector, gradient, hessian, hessian_vector, likelihood_term, m_vector, odd_coordinates, to_vector)
 from linkernel.validation import count, positive
 
 PARAMS = ("kappa", "w", "v", "u")
 _LINALG = (KernelError, np.linalg.LinAlgError)
 
-
-class PhaseDiagramWarning(UserWarning):
-    """A line of the phase diagram was cut short (continuation failed before the end of the range)."""
 
 
 # --- the numerical building blocks ------------------------------------------------------

@@ -82,11 +82,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from linkernel.theory.action import (KernelError, action, kl_term, likelihood_term, predictions,
-                                     prior_kernel)
+from linkernel.errors import ConvergenceError, KernelError, SaddleWarning
+from linkernel.theory.action import action, kl_term, likelihood_term, predictions, prior_kernel
 from linkernel.theory.hessian import (Pieces, dense_hessian, static, lowest_eigenpairs, lowest_whitened_eigenpairs, mat,
                                       vec, whitened_dense)
-from linkernel.problem import Problem, fix_z2_sign, order_parameter
+from linkernel.problem import Problem, fix_z2_sign, order_parameter, require_problem
 from linkernel.threads import blas_threads_for
 
 #: dense whitened Hessian (CG on a matrix) up to this many coordinates, matrix-free above.
@@ -108,12 +108,6 @@ MAXITER = 200
 MAX_RADIUS = 2.0
 
 
-class SaddleWarning(UserWarning):
-    """A saddle-point result that did not fully converge (the result says which field)."""
-
-
-class ConvergenceError(RuntimeError):
-    """A numerical method did not converge; the message says what to change."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -798,7 +792,7 @@ def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float 
     """
     from linkernel.validation import count
     from linkernel import validation
-    validation.require_problem("problem", problem)
+    require_problem("problem", problem)
     n_starts = count("n_starts", n_starts)
     seed = validation.seed("seed", seed)
     tol = validation.tolerance("tol", tol)

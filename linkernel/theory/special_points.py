@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize
 
+from linkernel.errors import ConvergenceError, KernelError
 from linkernel.problem import Problem
-from linkernel.theory.action import (KernelError, action, from_vector, gradient, hessian, m_vector,  # noqa: F401
-                                     odd_coordinates, prior_kernel, to_vector)
+from linkernel.theory.action import (action, from_vector, gradient, hessian, m_vector, odd_coordinates, prior_kernel, to_vector)
 from linkernel.theory.hessian import dense_hessian, lowest_eigenpairs
-from linkernel.theory.saddle import ConvergenceError
 
 
 def require_symmetry(problem: Problem) -> np.ndarray:

@@ -54,9 +54,6 @@ from linkernel.serialize import jsonable
 EDGE_RTOL = 1e-9
 
 
-class SpectrumWarning(UserWarning):
-    """A sampled spectrum that was cut short (ARPACK did not converge for some draw)."""
-
 
 def matrix_names(problem: Problem) -> tuple:
     """The W groups' names, as :mod:`linkernel.finite_n.spectra` gives them: "W" for the RNN, else "W{first step}"."""

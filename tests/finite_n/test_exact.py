@@ -382,7 +382,7 @@ def _matrix_text(M, fmt="{:10.6f}"):
 
 def test_summary_is_the_text_of_linkernel_exact_and_to_dict_is_strict_json():
     import warnings
-    from linkernel.finite_n.diagnostics import SamplerWarning
+    from linkernel.errors import SamplerWarning
     from linkernel.finite_n.exact import _format_f
     p = tasks.endpoint("rnn", T=3, lam=3.2)
     with warnings.catch_warnings():

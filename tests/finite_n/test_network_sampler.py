@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from linkernel.errors import DivergenceError
 from linkernel import tasks
 from linkernel.architecture import Architecture, dnn_with_tied_pair, shared_w_untied_u
 from linkernel.problem import Problem
@@ -19,9 +20,7 @@ from linkernel.cli import main
 from linkernel.finite_n.exact import _format_f
 from linkernel.finite_n.networks import Network
 from linkernel.theory.saddle import saddle_point
-from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDDivergence, SGLDResult, _Sampler, cka,
-                                                langevin_extrapolated, max_rel_error, run_sgld, sample_networks,
-                                                sample_posterior)
+from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDResult, _Sampler, cka, langevin_extrapolated, max_rel_error, run_sgld, sample_networks, sample_posterior)
 from tests.references import importance_posterior
 
 
@@ -291,7 +290,7 @@ def test_cka_properties():
 
 def test_langevin_divergence_is_reported():
     p = tasks.endpoint("rnn", T=3, lam=3.0, kappa=0.01)
-    with pytest.raises(SGLDDivergence, match="try step="):
+    with pytest.raises(DivergenceError, match="try step="):
         sample_posterior(p, 32, sweeps=200, chains=2, method="langevin", step=0.5)
 
 

@@ -11,6 +11,7 @@ import pytest
 import sympy as sp
 from sympy.utilities.iterables import multiset_partitions
 
+from linkernel.errors import ConvergenceError
 import linkernel as lk
 from linkernel.architecture import Architecture
 from linkernel.symbolic.action import kappa, u, v, w
@@ -19,7 +20,6 @@ from linkernel.symbolic.patterns import (derived_order, hessian_blocks, lambda_o
                                         pattern_landau)
 from linkernel.symbolic.stability import critical_ratio as rnn_critical_ratio
 from linkernel.symbolic.symmetric_branch import r
-from linkernel.theory.saddle import ConvergenceError
 from linkernel.theory.special_points import critical_lambda, odd_hessian_minimum
 
 

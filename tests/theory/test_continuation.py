@@ -213,7 +213,7 @@ def test_not_a_problem_is_a_value_error():
 
 def test_cut_short_branch_is_flagged_with_one_warning():
     from linkernel.serialize import dumps
-    from linkernel.theory.branches import ContinuationWarning
+    from linkernel.errors import ContinuationWarning
     p = tasks.endpoint("rnn", T=3)
     with pytest.warns(ContinuationWarning, match="max_steps=3") as rec:
         tr = trace(p, (0.5, 3.2), max_steps=3)
@@ -228,7 +228,7 @@ def test_cut_short_branch_is_flagged_with_one_warning():
 def test_wide_range_is_covered_to_its_end():
     """Steps scale with lambda: 100..1000 is traced to 1000 (it used to stop at 117 without a word)."""
     import warnings
-    from linkernel.theory.branches import ContinuationWarning
+    from linkernel.errors import ContinuationWarning
     p = tasks.endpoint("rnn", T=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ContinuationWarning)

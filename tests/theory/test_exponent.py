@@ -85,6 +85,6 @@ def test_window_follows_lambda_c_outside_the_default_range():
 
 
 def test_dnn_has_no_transition_and_says_so():
-    from linkernel.theory.saddle import ConvergenceError
+    from linkernel.errors import ConvergenceError
     with pytest.raises(ConvergenceError, match="stays stable"):
         critical_exponent(tasks.endpoint("dnn", T=2))

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from scipy.special import gammaln, logsumexp
 
+from linkernel.errors import FiniteWidthWarning
 from linkernel import tasks
 from linkernel.finite_n.exact import Reduction, exact_posterior
 from linkernel.problem import Problem, fix_z2_sign
 from linkernel.serialize import dumps
 from linkernel.theory.action import action, from_vector, gradient, to_vector
-from linkernel.theory.finite_width import (FiniteWidthWarning, finite_width, one_loop_gradient, one_loop_terms,
-                                           third_derivative, wishart_form)
+from linkernel.theory.finite_width import (finite_width, one_loop_gradient, one_loop_terms, third_derivative, wishart_form)
 from linkernel.theory.saddle import saddle_point
 
 LAM_C = 1.6224172257224638      # T = 4 RNN endpoint, kappa = 0.1 (critical_lambda; checked in test_critical)

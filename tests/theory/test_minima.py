@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from mpmath import mp
 
+from linkernel.errors import ConvergenceError, SaddleWarning
 from linkernel import Problem, tasks
 from linkernel.theory import highprec as hp
 from linkernel.theory.action import prior_kernel
 from linkernel.theory.hessian import Pieces, whitened_dense
-from linkernel.theory.saddle import ConvergenceError, SaddleWarning, minimize_action, saddle_point
+from linkernel.theory.saddle import minimize_action, saddle_point
 
 DATA = pathlib.Path(__file__).parent.parent / "data" / "ill_conditioned.json"
 

@@ -146,7 +146,7 @@ def test_bad_n_starts_raises(bad):
 
 
 def test_convergence_error_reports_the_largest_residual():
-    from linkernel.theory.saddle import ConvergenceError
+    from linkernel.errors import ConvergenceError
     import linkernel.theory.saddle as sd
     p = tasks.endpoint("rnn", T=4, lam=2.5)
     old = sd.MAXITER
@@ -161,7 +161,7 @@ def test_convergence_error_reports_the_largest_residual():
 def test_cut_short_descents_warn_once():
     import warnings
     import linkernel.theory.saddle as sd
-    from linkernel.theory.saddle import SaddleWarning
+    from linkernel.errors import SaddleWarning
     p = tasks.endpoint("rnn", T=4, lam=2.5)
     good, good_starts = sd.minimize_action, sd._starts
     random = []

@@ -44,11 +44,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linkernel.errors import KernelError
-from linkernel.theory.action import from_vector, gradient, hessian, prior_kernel, to_vector
-from linkernel.theory.hessian import Pieces, dense_hessian  # noqa: E402
-from linkernel.theory.continuation import (follow, gradient_lambda,  # noqa: E402
-                                    odd_coordinates, trace)
-from linkernel.theory.saddle import saddle_point, stationary_point  # noqa: E402
+from linkernel.theory.action import Pieces, from_vector, gradient, odd_coordinates, prior_kernel, to_vector  # noqa: E402
+from linkernel.theory.hessian import dense_hessian, hessian  # noqa: E402
+from linkernel.theory.continuation import follow, gradient_lambda, trace  # noqa: E402
+from linkernel.theory.saddle import saddle_point
+from linkernel.theory.minimize import stationary_point
 from linkernel.tasks import endpoint  # noqa: E402
 
 

@@ -40,7 +40,9 @@ import numpy as np
 
 from linkernel.finite_n import mcmc as new_mcmc
 from linkernel.finite_n.diagnostics import assess
-from linkernel.finite_n.exact import Reduction, initial_metric, summarize_draws
+from linkernel.finite_n.draws import summarize_draws
+from linkernel.finite_n.exact import initial_metric
+from linkernel.finite_n.reduction import Reduction
 from linkernel.problem import fix_z2_sign
 from linkernel.tasks import endpoint
 from linkernel.theory.special_points import critical_lambda

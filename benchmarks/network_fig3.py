@@ -32,7 +32,8 @@ import numpy as np
 
 from linkernel.errors import SamplerWarning
 from linkernel.finite_n.exact import exact_posterior
-from linkernel.finite_n.network_sampler import max_rel_error, sample_networks
+from linkernel.finite_n.network_sampler import sample_networks
+from linkernel.finite_n.network_posterior import max_rel_error
 from linkernel.tasks import endpoint
 
 
@@ -73,7 +74,7 @@ def main(argv=None):
                     / np.sqrt(r.predictions_stderr ** 2 + ex.predictions_stderr ** 2 + 1e-300))
         tau = "n/a" if r.tau is None else f"{r.tau:.2f}"
         taum = "n/a" if r.tau_m is None else f"{r.tau_m:.2f}"
-        rh = "n/a" if r.rhat is None else f"{r.rhat:.4f}"
+        rh = "n/a" if r.max_rhat is None else f"{r.max_rhat:.4f}"
         print(f"{label:<8} {sweeps:>6d} {r.seconds:>8.1f} {r.seconds_per_sweep:>8.2f} {tau:>8} {taum:>6} {rh:>7} "
               f"{max_rel_error(r.kernel, ex.kernel):>8.4f} {zH:>8.2f} {zf:>8.2f}", flush=True)
         if r.spectra is not None:

@@ -39,7 +39,8 @@ import numpy as np
 from linkernel import tasks
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.theory.saddle import saddle_point
-from linkernel.finite_n.network_sampler import max_rel_error, sample_networks
+from linkernel.finite_n.network_sampler import sample_networks
+from linkernel.finite_n.network_posterior import max_rel_error
 
 
 def time_to(checkpoints, ref, tol):
@@ -112,12 +113,12 @@ def main(argv=None):
         rows.append({"method": "linkernel gibbs", "N": N, "seconds_per_step": g.seconds_per_sweep,
                      "seconds_to_2pct": tg, "estimated": False, "sweeps_to_2pct": sweeps_g,
                      "final_max_rel_error": max_rel_error(g.kernel, ref), "sweeps": sweeps,
-                     "final_vs_theory": max_rel_error(g.kernel, theory), "tau": g.tau, "rhat": g.rhat,
+                     "final_vs_theory": max_rel_error(g.kernel, theory), "tau": g.tau, "rhat": g.max_rhat,
                      "acceptance_W": g.acceptance.get("W"), "block_rows": g.block_rows})
         fmt = lambda t: "   n/a" if t is None else f"{t:8.1f}"  # noqa: E731
         print(f"N={N:5d}  naive: {per_step * 1e3:8.1f} ms/step, to 2%: {fmt(t2)} s{' (est.)' if est else ''}   "
               f"gibbs: {g.seconds_per_sweep * 1e3:8.1f} ms/sweep, to 2%: {fmt(tg)} s ({sweeps_g} sweeps), "
-              f"final error {max_rel_error(g.kernel, ref):.4f}, tau {g.tau:.1f}, R-hat {g.rhat:.3f}, "
+              f"final error {max_rel_error(g.kernel, ref):.4f}, tau {g.tau:.1f}, R-hat {g.max_rhat:.3f}, "
               f"W acceptance {g.acceptance.get('W', 1.0):.2f} ({g.block_rows} rows/step)", flush=True)
     if args.out:
         from linkernel.plots import plot_sgld_speed

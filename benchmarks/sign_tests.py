@@ -36,9 +36,11 @@ def _best(f, repeat):
 def main():
     from linkernel import tasks
     from linkernel.theory.action import prior_kernel
-    from linkernel.theory.hessian import Pieces, lowest_whitened_eigenpairs, sector_coordinates
-    from linkernel.theory.saddle import (DENSE_SIGN_MAX_DIM, NEG_TOL, _is_symmetric_point, minimize_action,
-                                         saddle_point)
+    from linkernel.theory.action import Pieces
+    from linkernel.theory.curvature import DENSE_SIGN_MAX_DIM, NEG_TOL, is_symmetric_point
+    from linkernel.theory.hessian import lowest_whitened_eigenpairs, sector_coordinates
+    from linkernel.theory.minimize import minimize_action
+    from linkernel.theory.saddle import saddle_point
     from linkernel.threads import blas_threads_for
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,7 +59,7 @@ def main():
             best = saddle_point(p, n_starts=1).kernel
             for name, H in (("saddle", saddle), ("minimum", best)):
                 pc = Pieces(p, H)
-                sectors = ("odd", "even") if _is_symmetric_point(p, H) else (None,)
+                sectors = ("odd", "even") if is_symmetric_point(p, H) else (None,)
                 for sector in sectors:
                     for k in (1, 4):
                         td, (dv, _) = _best(lambda: lowest_whitened_eigenpairs(p, pc, k, sector, dense_max=10**9),

@@ -29,7 +29,7 @@ from functools import partial
 import numpy as np
 
 from linkernel import tasks
-from linkernel.theory.action import hessian
+from linkernel.theory.hessian import hessian
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.plots import plot_sgld_order_parameter
 from linkernel.theory.saddle import saddle_point
@@ -48,7 +48,7 @@ def sampled_point(T, lam, *, N, sweeps, chains, exact, seed, exact_samples=1000)
         m_ex, m_ex_se = ex.order_parameter, ex.order_parameter_stderr
     acc = r.acceptance.get("W")
     return {"m": r.order_parameter, "m_stderr": r.order_parameter_stderr, "m_exact": m_ex,
-            "m_exact_stderr": m_ex_se, "tau_m": r.tau_m, "rhat": r.rhat,
+            "m_exact_stderr": m_ex_se, "tau_m": r.tau_m, "rhat": r.max_rhat,
             "acceptance_W": float("nan") if acc is None else acc, "seconds": r.seconds}
 
 

@@ -3,7 +3,7 @@
 Endpoint task, T = 4, kappa = 0.1, w = v = u = 1, lambda = 2 lambda_c (lambda_c of the RNN with the same P):
 the RNN (P = 1), the DNN (P = 1) and the RNN with P = 2.  For each width N the exact posterior
 (linkernel.finite_n.exact.exact_posterior, HMC on the reduced variables, every draw sign-fixed to m >= 0)
-is compared entry by entry with the one-loop kernel H* + delta_H / N (linkernel.theory.finite_width; on a
+is compared entry by entry with the one-loop kernel H* + delta_H / N (linkernel.finite_n.finite_width; on a
 symmetric minimum the sign-fixed convention of the sampler, FiniteWidth.sampler_kernel), in units of the
 Monte Carlo standard error; the covariance of the draws times N with the inverse Hessian.
 
@@ -36,7 +36,7 @@ def point(args):
     arch, P, N, lam, samples, seed = args
     from linkernel import tasks
     from linkernel.finite_n.exact import exact_posterior
-    from linkernel.theory.finite_width import finite_width
+    from linkernel.finite_n.finite_width import finite_width
     from linkernel.theory.saddle import saddle_point
     sp = saddle_point(tasks.endpoint(arch, T=4, P=P, lam=lam))
     fw = finite_width(sp, N)
@@ -46,8 +46,8 @@ def point(args):
     D = r.draws.reshape(-1, n, n)
     if fw.phase == "symmetric":
         # the sampler folds the symmetric posterior onto m >= 0; a random flip per draw unfolds it again
-        from linkernel.problem import _z2_generators
-        s = _z2_generators(sp.problem)[0][0]
+        from linkernel.problem import z2_generators
+        s = z2_generators(sp.problem)[0][0]
         signs = np.ones((len(D), n))
         signs[np.random.default_rng(seed).random(len(D)) < 0.5] = s
         D = signs[:, :, None] * D * signs[:, None, :]

@@ -22,7 +22,8 @@ import numpy as np
 from linkernel import tasks
 from linkernel.serialize import dumps
 from linkernel.theory.special_points import critical_lambda
-from linkernel.theory.spectrum import sampled_spectrum, spectral_threshold, weight_spectrum
+from linkernel.finite_n.spectra import sampled_spectrum
+from linkernel.theory.spectrum import spectral_threshold, weight_spectrum
 
 
 def theory_curve(problem, lams):

@@ -36,8 +36,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 import linkernel as lk
-from linkernel.problem import Problem
+from linkernel.problem import Problem, order_parameter
 from linkernel.symbolic.patterns import derived_order, pattern_critical_point
+from linkernel.theory.action import prior_kernel
 from linkernel.theory.special_points import critical_lambda, odd_hessian_minimum
 
 KAPPA = 0.1
@@ -122,8 +123,8 @@ def every_step_input(arch, T: int, do_trace: bool) -> dict:
         row["lam_num"] = lc
         rng = (0.8 * lc, 1.2 * lc)
     else:
-        H0 = lk.prior_kernel(p)
-        row["lam_num"] = f"none: no symmetry, m = H^(T-1,T-2) = {lk.order_parameter(H0, T, 1):.3g} already at lambda=0"
+        H0 = prior_kernel(p)
+        row["lam_num"] = f"none: no symmetry, m = H^(T-1,T-2) = {order_parameter(H0, T, 1):.3g} already at lambda=0"
         rng = (0.2, 3.0)
     row["trace"] = lk.trace(p, rng).transition if do_trace else "-"
     row["seconds"] = time.perf_counter() - t0

@@ -2,61 +2,105 @@
 
 The flow of the package is the layout of its folders; each layer imports only those above it:
 
+    errors, validation, numerics,  every exception and warning class; the input checks; the shared
+    progress, threads              numerical helpers, the progress bar, the BLAS-thread policy
     problem, architecture, tasks   what is asked: which weights are shared, T, P, inputs, S, labels,
                                    hyperparameters, lambda
-    theory/                        S(H) in NumPy (action), the saddle point, branches in lambda
-                                   (continuation, branches), special points, landscape, exponent,
-                                   high precision
+    theory/                        S(H) in NumPy (action), the saddle-point equations, Newton, the saddle
+                                   point, branches in lambda (continuation), special points, landscape,
+                                   exponent, high precision, the phase diagram
     symbolic/                      the same action in SymPy; closed-form equations, symmetric branch,
                                    stability, Landau, critical point, LaTeX
-    finite_n/                      exact rotation-invariant reduction, HMC and diagnostics (mcmc),
-                                   networks and their sampler, finite-size scaling
+    finite_n/                      exact rotation-invariant reduction, HMC and diagnostics,
+                                   networks and their sampler, the 1/N correction, finite-size scaling
     sequence, sweep, figures,      sequence tasks, grids on a distributed engine, the paper's figures,
     plots, report                  plots, the main job
     cli                            parses, calls one function, prints its summary
+
+``import linkernel`` is lazy (PEP 562): the names of :data:`__all__` are looked up in
+:data:`_PUBLIC` and their module is imported on first use, so SymPy, SciPy and matplotlib load
+only when a computation needs them.  ``__all__`` holds the user-facing names: the problem and its
+constructors, one function per computation (the ones the CLI's subcommands call) with its result
+class, and the errors.  Everything else is imported from its module, e.g.
+``from linkernel.theory.action import hessian``.
+
+No public name shadows a module: ``linkernel.sweep`` is the module :mod:`linkernel.sweep`; its
+function is ``linkernel.sweep.sweep(fn, grid)`` (the module keeps its name because the sweep's
+cache keys and the pickled calls sent to dask workers name it).
 """
 
-from linkernel.errors import (ContinuationWarning, ConvergenceError, DivergenceError, FiniteWidthWarning, KernelError, PhaseDiagramWarning, SamplerWarning)
-from linkernel.architecture import (Architecture, dnn, dnn_with_tied_pair, redrawn_every, rnn,
-                                    shared_w_untied_u, tied_blocks)
-from linkernel.problem import Problem, fix_z2_sign, index, order_parameter
-from linkernel.tasks import endpoint, sinusoid, teacher_outputs, teacher_sequence
-from linkernel.theory.action import (action, gradient, hessian, kl_term, likelihood_term, predictions, prior_kernel, sigma)
-from linkernel.theory.saddle import Minimum, SaddlePoint, local_minimum, saddle_point, stationary_point
-from linkernel.symbolic.action import SymbolicAction, symbolic_action
+from __future__ import annotations
 
-from linkernel.symbolic.symmetric_branch import SymmetricBranch, branch_kernel, branch_ratios, symmetric_branch
-from linkernel.symbolic.stability import HessianBlocks, critical_ratio, hessian_blocks
-from linkernel.symbolic.landau import LandauCoefficients, landau_coefficients, sixth_order_coefficient, tricritical_load
-from linkernel.symbolic.critical import CriticalPoint, critical_point, order_map
-from linkernel.symbolic.equations import SaddleEquations, saddle_point_equations
-from linkernel.symbolic.latex import derivation_document, write_derivation
-from linkernel.symbolic.patterns import PatternCriticalPoint, pattern_critical_point, pattern_landau
-from linkernel.symbolic.order import general_order, landau_b, transition_order, tricritical_kappa
+import importlib
 
-from linkernel.theory.branches import Branch, ContinuationPoint, SpecialPoint, Trace
-from linkernel.theory.continuation import follow, point_at, trace, trace_endpoint
-from linkernel.theory.exponent import ExponentEstimate, critical_exponent
-from linkernel.theory.special_points import (ConstrainedMinimum, constrained_minimum, critical_lambda,
-                                             odd_hessian_minimum, symmetric_saddle)
-from linkernel.theory.landscape import Landscape, LandscapeCurve, landscape, landscape_at
-from linkernel.theory.finite_width import FiniteWidth, finite_width
-from linkernel.theory.spectrum import (SpectrumReport, WeightSpectrum, network_weights, sampled_spectrum,
-                                       spectral_threshold, spectrum_report, weight_spectrum)
-from linkernel.theory.phase_diagram import PhaseDiagram, PhaseSummary, phase_diagram, phase_summary
+__version__ = "0.2.0"
 
-from linkernel.finite_n.exact import ExactResult, Reduction, exact_posterior, limit_kernel
-from linkernel.finite_n.diagnostics import Diagnostics
-from linkernel.finite_n.spectra import WeightSpectra
-from linkernel.finite_n.finite_size import FiniteSizeScaling, Rounding, finite_size_scaling, rounding
-from linkernel.finite_n.network_sampler import (NetworkPosterior, SGLDResult, cka, langevin_extrapolated, run_sgld, sample_networks, sample_posterior)
-from linkernel.sequence import (SequenceResult, SequenceSimulation, SequenceSweep, generalisation_error,
-                                posterior_mean, sequence_problem, simulate_sequence, solve_sequence,
-                                supervised_steps, sweep_lambda, sweep_supervised)
+#: public name -> the module that defines it (imported on first access)
+_PUBLIC = {
+    # errors and warnings
+    **{name: "linkernel.errors" for name in (
+        "KernelError", "ConvergenceError", "SweepError", "DivergenceError", "SaddleWarning",
+        "ContinuationWarning", "PhaseDiagramWarning", "FiniteWidthWarning", "SamplerWarning")},
+    # what is asked
+    **{name: "linkernel.architecture" for name in (
+        "Architecture", "rnn", "dnn", "dnn_with_tied_pair", "redrawn_every", "shared_w_untied_u", "tied_blocks")},
+    "Problem": "linkernel.problem",
+    **{name: "linkernel.tasks" for name in ("endpoint", "sinusoid", "teacher_sequence")},
+    # the theory at infinite width
+    "saddle_point": "linkernel.theory.saddle",
+    "SaddlePoint": "linkernel.theory.saddle",
+    "trace": "linkernel.theory.continuation",
+    "Trace": "linkernel.theory.branches",
+    "critical_lambda": "linkernel.theory.special_points",
+    "critical_exponent": "linkernel.theory.exponent",
+    "ExponentEstimate": "linkernel.theory.exponent",
+    "landscape": "linkernel.theory.landscape",
+    "Landscape": "linkernel.theory.landscape",
+    "phase_diagram": "linkernel.theory.phase_diagram",
+    "PhaseDiagram": "linkernel.theory.phase_diagram",
+    "spectrum_report": "linkernel.finite_n.spectra",
+    "SpectrumReport": "linkernel.finite_n.spectra",
+    # closed forms
+    "critical_point": "linkernel.symbolic.critical",
+    "CriticalPoint": "linkernel.symbolic.critical",
+    "write_derivation": "linkernel.symbolic.latex",
+    # finite width
+    "finite_width": "linkernel.finite_n.finite_width",
+    "FiniteWidth": "linkernel.finite_n.finite_width",
+    "exact_posterior": "linkernel.finite_n.exact",
+    "ExactResult": "linkernel.finite_n.exact",
+    "sample_networks": "linkernel.finite_n.network_sampler",
+    "NetworkPosterior": "linkernel.finite_n.network_sampler",
+    # applications and the main job
+    "solve_sequence": "linkernel.sequence",
+    "SequenceResult": "linkernel.sequence",
+    "run_sweep_config": "linkernel.sweep",
+    "SweepResult": "linkernel.sweep",
+    "make_figure": "linkernel.figures",
+    "FigureResult": "linkernel.figures",
+    "run_report": "linkernel.report",
+    "Report": "linkernel.report",
+}
 
-from linkernel.report import Report, run_report
-from linkernel.figures import FigureResult, make_figure
-# ``linkernel.sweep`` is the function (the module stays importable as ``from linkernel.sweep import ...``)
-from linkernel.sweep import SweepResult, run_sweep_config, sweep
+#: the subpackages and modules reachable as attributes (``linkernel.tasks``) without an import statement
+_MODULES = ("architecture", "cli", "errors", "figures", "finite_n", "formatting", "numerics", "plots", "problem",
+            "progress", "report", "sequence", "serialize", "sweep", "symbolic", "tasks", "theory", "threads",
+            "validation")
 
-__version__ = "0.1.0"
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str):
+    """Import the module of a public name (or a submodule) on first access and cache the result."""
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC) | set(_MODULES))

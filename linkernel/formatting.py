@@ -20,11 +20,6 @@ def format_matrix(M, fmt: str = "{:10.6f}") -> str:
     return "\n".join("  " + " ".join(_zero_signed(fmt, x) for x in row) for row in M)
 
 
-def chop(x: float, scale: float, rtol: float = 1e-12) -> float:
-    """x, or 0.0 when |x| is rounding noise against ``scale`` (an m = 4e-56 on the symmetric branch is 0)."""
-    return 0.0 if abs(x) <= rtol * abs(scale) else float(x)
-
-
 def task_name(problem) -> str:
     """``"RNN endpoint task"``, ``"DNN sequence task"``, ``'{"W":...} problem'``: the problem as a title."""
     label = problem.arch.label

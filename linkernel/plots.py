@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from linkernel.problem import time_slice  # noqa: E402
+
 
 def save(fig, path):
     """Write ``fig`` to ``path`` (PNG, 150 dpi) and close it."""
@@ -22,7 +24,7 @@ def save(fig, path):
 # --- continuation: traces and landscape (Fig. 4) -----------------------------------
 def _last_diagonal(branch, T, P):
     """Pattern-averaged H^{T-1,T-1} along a branch."""
-    return branch.diagonal()[:, (T - 1) * P:T * P].mean(axis=1)
+    return branch.diagonal()[:, time_slice(T - 1, P)].mean(axis=1)
 
 
 def _runs(stable):
@@ -50,7 +52,7 @@ def _draw_traces(ax, traces, colours, quantity):
         for sp in tr.special_points:
             H = sp.kernel
             y = sp.order_parameter if quantity == "m" else \
-                H[(T - 1) * P:T * P, (T - 1) * P:T * P].diagonal().mean()
+                H[time_slice(T - 1, P), time_slice(T - 1, P)].diagonal().mean()
             if sp.kind == "branch_point" and sp.z2 and sp.branch == 0:
                 ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
             elif sp.kind == "branch_point":
@@ -267,29 +269,6 @@ def plot_sgld_order_parameter(theory: dict, points: dict, path, N: int | None = 
     ax.set_ylabel(r"$m = H^{T-1,T-2}$")
     ax.legend(handles=handles, fontsize=7)
     ax.set_title("RNN order parameter: theory vs sampled networks", fontsize=9)
-    return save(fig, path)
-
-
-def plot_sgld_cka(series: dict, path):
-    """Fig. 2a: 1 - CKA(network kernel, theory kernel) and max relative error vs width N.
-
-    ``series``: label -> dict(N=[...], cka=[...], max_rel_error=[...]).
-    """
-    import numpy as np
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for i, (label, d) in enumerate(series.items()):
-        N = np.asarray(d["N"], dtype=float)
-        axes[0].loglog(N, 1 - np.asarray(d["cka"]), "o-", color=f"C{i}", label=label)
-        axes[1].loglog(N, np.asarray(d["max_rel_error"]), "o-", color=f"C{i}", label=label)
-    for ax, ylabel in zip(axes, ("1 - CKA(network, theory)", "max |H - H_theory| / max |H_theory|")):
-        Ns = np.array([min(min(d["N"]) for d in series.values()), max(max(d["N"]) for d in series.values())], float)
-        y0 = ax.get_ylim()[1] / 3
-        ax.loglog(Ns, y0 * (Ns / Ns[0]) ** -1.0, "k--", lw=0.8, label=r"$\propto N^{-1}$")
-        ax.loglog(Ns, y0 * (Ns / Ns[0]) ** -0.5, "k:", lw=0.8, label=r"$\propto N^{-1/2}$")
-        ax.set_xlabel("width N")
-        ax.set_ylabel(ylabel)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Sampled finite-width kernels converge to the theory", fontsize=10)
     return save(fig, path)
 
 

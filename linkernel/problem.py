@@ -15,18 +15,28 @@ Conventions (derivations/rnn_T4_P1.tex, "Model and task" and "The action"):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
 from linkernel.architecture import Architecture
-from linkernel.validation import count as _count, instance as _instance, positive as _positive, readonly as _readonly
+from linkernel.validation import (count as _count, finite as _finite, instance as _instance, integer_pairs,
+                                  positive as _positive, readonly as _readonly, real_array as _real_array)
 
 def index(t: int, p: int, P: int) -> int:
     """Row of the pair (t, p) in the kernel: ``t * P + p``."""
     return t * P + p
+
+
+def pair(row: int, P: int) -> tuple:
+    """The pair ``(t, p)`` of a kernel row, the inverse of :func:`index`."""
+    return divmod(row, P)
+
+
+def time_slice(t: int, P: int) -> slice:
+    """The rows of time ``t`` (its P patterns): ``H[time_slice(t, P), time_slice(s, P)]`` is the block H^{ts}."""
+    return slice(index(t, 0, P), index(t + 1, 0, P))
 
 
 def time_blocks(A: np.ndarray, P: int) -> np.ndarray:
@@ -36,55 +46,6 @@ def time_blocks(A: np.ndarray, P: int) -> np.ndarray:
 
 # cached properties that depend on lambda (dropped by with_(lam=...)); the others depend on the data only
 _LAM_DEPENDENT = ("y_S", "symmetries", "has_z2", "odd_mask")
-
-
-def _finite(name: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}={value!r} is invalid; {name} must be a finite real number")
-    try:
-        val = float(value)
-    except (TypeError, ValueError):
-        val = float("nan")
-    if not math.isfinite(val):
-        raise ValueError(f"{name}={value!r} is invalid; {name} must be a finite real number")
-    return val
-
-
-def _real_array(name: str, value) -> np.ndarray:
-    """A float array from real numbers (complex, strings or ragged lists are refused, not cast)."""
-    try:
-        a = np.asarray(value)
-    except ValueError:
-        raise ValueError(f"{name} is invalid; {name} must be a rectangular array of real numbers") from None
-    if a.dtype.kind == "c":
-        raise ValueError(f"{name} has complex entries; {name} must be real")
-    if a.dtype.kind not in "biuf":
-        raise ValueError(f"{name} has entries of type {a.dtype}; {name} must be an array of real numbers")
-    return a.astype(float)
-
-
-def _pairs(supervised) -> tuple:
-    """The supervised set as a tuple of integer (t, p) pairs; 1.7 is not a timestep."""
-    bad = ValueError(f"supervised={supervised!r} is invalid; supervised must be a list of integer (t, p) pairs")
-    if isinstance(supervised, (str, bytes)):
-        raise bad
-    try:
-        pairs = [tuple(s) for s in supervised]
-    except TypeError:
-        raise bad from None
-    out = []
-    for pair in pairs:
-        if len(pair) != 2:
-            raise bad
-        ints = []
-        for v in pair:
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)):
-                raise bad
-            if not float(v).is_integer():
-                raise ValueError(f"supervised pair {pair!r} is invalid; t and p must be integers")
-            ints.append(int(v))
-        out.append(tuple(ints))
-    return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,7 +106,7 @@ class Problem:
                 "linearly independent (nonzero, and P <= D), otherwise the kernel at t=0 is singular")
         object.__setattr__(self, "x", _readonly(x))
 
-        S = _pairs(self.supervised)
+        S = integer_pairs("supervised", self.supervised)
         if not S:
             raise ValueError("supervised=() is empty; supervise at least one (t, p) pair")
         for t, p in S:
@@ -206,19 +167,6 @@ class Problem:
     def time_mask(self) -> np.ndarray:
         """``(TP, TP)`` 0/1 matrix that is 1 where ``t = t'`` (block diagonal in time)."""
         return _readonly(time_blocks(np.eye(self.T), self.P))
-
-    @cached_property
-    def mask(self) -> np.ndarray:
-        """Architecture mask M^{tt'} over times, shape ``(T, T)``: 1 where W^(t), W^(t') are one matrix.
-
-        All ones on ``t, t' >= 1`` (and, harmlessly, on row and column 0, which
-        never enter) for the RNN; the identity for the DNN.
-        """
-        if self.arch.is_rnn:
-            return _readonly(np.ones((self.T, self.T)))
-        M = np.array(self.arch.shares, dtype=float)
-        M[0, 0] = 1.0
-        return _readonly(M)
 
     @cached_property
     def recurrent_mask(self) -> np.ndarray:
@@ -378,7 +326,7 @@ class Problem:
 def kernel_entry(H: np.ndarray, t: int, s: int, P: int):
     """H^{t,s}, pattern-averaged (the trace of the P x P block over P), for one kernel or a stack (..., n, n)."""
     H = np.asarray(H)
-    return np.trace(H[..., t * P:(t + 1) * P, s * P:(s + 1) * P], axis1=-2, axis2=-1) / P
+    return np.trace(H[..., time_slice(t, P), time_slice(s, P)], axis1=-2, axis2=-1) / P
 
 
 def _entry(H: np.ndarray, t: int, s: int, P: int) -> float:
@@ -450,7 +398,7 @@ def fix_z2_sign(problem: Problem, H: np.ndarray) -> np.ndarray:
     for j, (s, _) in enumerate(gens):
         signs[combos[:, j] == 1] *= s
     # how each product of flips changes the sign of each generator's entry
-    eff = np.stack([signs[:, t * P] * signs[:, s * P] for _, (t, s) in gens], axis=-1)   # (2^k, k)
+    eff = np.stack([signs[:, index(t, 0, P)] * signs[:, index(s, 0, P)] for _, (t, s) in gens], axis=-1)  # (2^k, k)
     ok = (m[..., None, :] * eff >= 0).sum(axis=-1)                              # (..., 2^k)
     best = np.argmax(ok * 2 ** k - np.arange(2 ** k), axis=-1)                  # most >= 0, then fewest flips
     D = signs[best]                                                             # (..., n)

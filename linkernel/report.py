@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linkernel import validation
 from linkernel.serialize import dumps
 
 from linkernel.theory.continuation import point_at, trace
@@ -31,6 +32,7 @@ from linkernel.theory.exponent import critical_exponent
 from linkernel.theory.landscape import landscape
 from linkernel.theory.saddle import saddle_point
 from linkernel.tasks import endpoint
+from linkernel.threads import entry_point
 
 
 def _derivation_summary(problem):
@@ -67,24 +69,14 @@ class Report:
     __str__ = summary
 
 
+@entry_point(size=lambda a: a["T"])    # the endpoint task: n = T (P = 1)
 def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: float = 1.0,
                u: float = 1.0, overlay=(3, 4, 5), lam_range=(0.5, 3.0), digits: int = 30,
                log=print) -> Report:
     """Run every stage and write ``out``; ``log`` receives one line per stage."""
     from linkernel.plots import plot_landscape, plot_trace
 
-    from linkernel.validation import count, interval, positive
-    # every argument is checked before the first stage: a bad one must not cost a minute of work
-    T = count("T", T)
-    if T < 3:
-        raise ValueError(f"T={T} is invalid for the report; the RNN's transition needs T >= 3")
-    overlay = [count("overlay T", t) for t in overlay]
-    digits = count("digits", digits)
-    if not 15 <= digits <= 500:
-        raise ValueError(f"digits={digits} is invalid; digits must be an integer in 15..500")
-    for name, val in (("kappa", kappa), ("w", w), ("v", v), ("u", u)):
-        positive(name, val)
-    lam_range = interval("lam_range", lam_range)
+    T, overlay, digits, lam_range = _checked(T, overlay, digits, lam_range, kappa=kappa, w=w, v=v, u=u)
     t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,51 +107,14 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
 
     # 3. critical point, exponent, checks against direct minimisation
     t0 = time.perf_counter()
-    bps = [s for s in main.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
-    if not bps:
-        raise RuntimeError(f"no symmetry-breaking branch point for T={T} in lambda {lam_range}; "
-                           "widen the range (lam_range)")
-    bp = bps[0]
-    est = critical_exponent(problem, digits=digits, lam_range=lam_range, traced=main)
-    checks = []
-    if main.transition == "second order":
-        for f in (1.05, 1.3):
-            lam = f * bp.lam
-            if lam <= lam_range[1]:
-                pt = point_at(main, lam, branch=1)
-                sp = saddle_point(problem.with_(lam=lam), n_starts=4)
-                checks.append({"lam": lam, "m_continuation": pt.order_parameter,
-                               "m_minimisation": sp.order_parameter,
-                               "relative_difference": abs(pt.order_parameter / sp.order_parameter - 1)})
-    dnn = traces[("dnn", T)]
-    lam_below = 0.9 * bp.lam if 0.9 * bp.lam >= lam_range[0] else lam_range[0]
-    dnn_check = {"lam": lam_below,
-                 "dnn_branch_points": len([s for s in dnn.special_points if s.kind == "branch_point"]),
-                 "max_abs_kernel_difference": float(np.abs(point_at(dnn, lam_below).kernel
-                                                           - point_at(main, lam_below, 0).kernel).max()),
-                 "dnn_max_abs_m": max(float(np.abs(b.m).max()) for b in dnn.branches)}
-    crit = {"lambda_c": est.lambda_c, "lambda_c_digits": est.lambda_c_digits,
-            "lambda_c_double": bp.lam, "branch_point_residual": bp.residual,
-            "odd_eigenvalue_at_branch_point": bp.test_value, "transition": main.transition,
-            "source": "Z2 branch point of the continuation (smallest odd Hessian eigenvalue = 0), "
-                      f"refined to {digits} digits in mpmath"}
-    if derivation is not None and derivation.get("lambda_c") is not None:
-        crit["derivation_lambda_c"] = float(derivation["lambda_c"])
-        crit["derivation_relative_difference"] = abs(float(derivation["lambda_c"]) / est.lambda_c - 1)
+    bp, est, crit, checks, dnn_check = _critical_stage(problem, traces, derivation, lam_range, digits)
     beta_text = (f"beta = {est.beta_digits} +- {est.error:.0e}" if est.beta is not None
                  else "first order, no exponent")
     done("critical point", t0, f"lambda_c = {est.lambda_c_digits[:18]}, {beta_text}")
 
     # 4. landscape below, at and above lambda_c
     t0 = time.perf_counter()
-    lams = [round(f * bp.lam, 4) for f in (0.9, 1.0, 1.1)]
-    coex, folds = main.points_of("coexistence"), main.points_of("fold")
-    if main.transition == "first order" and coex and folds:
-        # below the broken phase's spinodal, at coexistence (three equal minima), above the branch point
-        lams = [round(0.98 * folds[0].lam, 6), coex[0].lam, round(1.02 * bp.lam, 6)]
-    m_max = None
-    if main.transition == "second order" and lams[-1] <= lam_range[1]:
-        m_max = max(1.0, 1.5 * point_at(main, lams[-1], branch=1).order_parameter)
+    lams, m_max = _landscape_lambdas(main, bp, lam_range)
     land = landscape(problem, lams, m_max=m_max, points=41)
     done("landscape", t0, "S minimised at fixed m for lambda = " + ", ".join(f"{x:.6g}" for x in lams))
 
@@ -192,6 +147,73 @@ def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: 
     stage[0] += 1
     log(f"[5/5] files: {', '.join(str(f) for f in files)} ({timings['files']:.1f} s)")
     return Report(out=out, files=tuple(files), results=results, seconds=time.perf_counter() - t_start)
+
+
+def _checked(T, overlay, digits, lam_range, **hyper) -> tuple:
+    """Every argument of :func:`run_report`, checked before the first stage: a bad one must not cost
+    a minute of work.  T >= 3: the RNN's endpoint task has its transition only from T = 3 on."""
+    T = validation.integer("T", T, 3)
+    overlay = [validation.count("overlay T", t) for t in overlay]
+    digits = validation.integer("digits", digits, 15, 500)
+    for name, val in hyper.items():
+        validation.positive(name, val)
+    return T, overlay, digits, validation.interval("lam_range", lam_range)
+
+
+def _critical_stage(problem, traces, derivation, lam_range, digits) -> tuple:
+    """Stage 3: the Z2 branch point of the RNN's branch, lambda_c and beta to ``digits`` digits, the
+    broken branch against direct minimisation and the DNN against the RNN below lambda_c.
+
+    Returns ``(branch point, exponent estimate, critical-point dict, checks, DNN check)``.
+    """
+    T = problem.T
+    main = traces[("rnn", T)]
+    bps = [s for s in main.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+    if not bps:
+        raise RuntimeError(f"no symmetry-breaking branch point for T={T} in lambda {lam_range}; "
+                           "widen the range (lam_range)")
+    bp = bps[0]
+    est = critical_exponent(problem, digits=digits, lam_range=lam_range, traced=main)
+    checks = []
+    if main.transition == "second order":
+        for f in (1.05, 1.3):
+            lam = f * bp.lam
+            if lam <= lam_range[1]:
+                pt = point_at(main, lam, branch=1)
+                sp = saddle_point(problem.with_(lam=lam), n_starts=4)
+                checks.append({"lam": lam, "m_continuation": pt.order_parameter,
+                               "m_minimisation": sp.order_parameter,
+                               "relative_difference": abs(pt.order_parameter / sp.order_parameter - 1)})
+    dnn = traces[("dnn", T)]
+    lam_below = 0.9 * bp.lam if 0.9 * bp.lam >= lam_range[0] else lam_range[0]
+    dnn_check = {"lam": lam_below,
+                 "dnn_branch_points": len([s for s in dnn.special_points if s.kind == "branch_point"]),
+                 "max_abs_kernel_difference": float(np.abs(point_at(dnn, lam_below).kernel
+                                                           - point_at(main, lam_below, 0).kernel).max()),
+                 "dnn_max_abs_m": max(float(np.abs(b.m).max()) for b in dnn.branches)}
+    crit = {"lambda_c": est.lambda_c, "lambda_c_digits": est.lambda_c_digits,
+            "lambda_c_double": bp.lam, "branch_point_residual": bp.residual,
+            "odd_eigenvalue_at_branch_point": bp.test_value, "transition": main.transition,
+            "source": "Z2 branch point of the continuation (smallest odd Hessian eigenvalue = 0), "
+                      f"refined to {digits} digits in mpmath"}
+    if derivation is not None and derivation.get("lambda_c") is not None:
+        crit["derivation_lambda_c"] = float(derivation["lambda_c"])
+        crit["derivation_relative_difference"] = abs(float(derivation["lambda_c"]) / est.lambda_c - 1)
+    return bp, est, crit, checks, dnn_check
+
+
+def _landscape_lambdas(main, bp, lam_range) -> tuple:
+    """Stage 4's lambdas (below, at and above lambda_c; for a first-order transition below the
+    spinodal, at coexistence and above the branch point) and the largest m of its grid."""
+    lams = [round(f * bp.lam, 4) for f in (0.9, 1.0, 1.1)]
+    coex, folds = main.points_of("coexistence"), main.points_of("fold")
+    if main.transition == "first order" and coex and folds:
+        # below the broken phase's spinodal, at coexistence (three equal minima), above the branch point
+        lams = [round(0.98 * folds[0].lam, 6), coex[0].lam, round(1.02 * bp.lam, 6)]
+    m_max = None
+    if main.transition == "second order" and lams[-1] <= lam_range[1]:
+        m_max = max(1.0, 1.5 * point_at(main, lams[-1], branch=1).order_parameter)
+    return lams, m_max
 
 
 def _summary(problem, results, land, est, lams) -> str:

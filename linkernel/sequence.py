@@ -45,16 +45,21 @@ Two facts the tests check and the figures show:
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from linkernel.problem import Problem
+from linkernel.progress import progress_bar
+from linkernel import validation
 from linkernel.validation import count as _count
-from linkernel.theory.action import readout_kernel, hessian, kl_term, likelihood_term, predictions
+from linkernel.theory.action import readout_kernel, kl_term, likelihood_term, predictions
+from linkernel.theory.hessian import hessian
 from linkernel.theory.saddle import SaddlePoint, local_minimum, saddle_point
 from linkernel.tasks import teacher_outputs, teacher_sequence
+from linkernel.threads import entry_point
 
 SUPERVISION_PATTERNS = ("all", "first:K", "every-other", "every-other:K", "random:K", "t1,t2,...")
 
@@ -80,11 +85,9 @@ def supervised_steps(T: int, spec="all", seed: int = 0) -> tuple:
             limit = (T + 1) // 2 if name == "every-other" else T
             if arg:
                 try:
-                    k = int(arg)
-                except ValueError:
-                    raise ValueError(f"supervised={spec!r} is invalid; K in {name}:K must be an integer") from None
-                if not 1 <= k <= limit:
-                    raise ValueError(f"supervised={spec!r} is invalid; K must satisfy 1 <= K <= {limit} for T={T}")
+                    k = validation.integer("K", arg, 1, limit)
+                except ValueError as e:
+                    raise ValueError(f"supervised={spec!r} is invalid for T={T}; {e}") from None
             else:
                 k = limit
             if name == "first":
@@ -284,13 +287,13 @@ def add_mirror_minima(sp: SaddlePoint, tol: float = 1e-11) -> SaddlePoint:
 def _archs(archs) -> tuple:
     archs = (archs,) if isinstance(archs, str) else tuple(archs)
     for a in archs:
-        if a not in ("rnn", "dnn"):
-            raise ValueError(f"arch={a!r} is invalid; archs must be among rnn, dnn")
+        validation.choice("arch", a, ("rnn", "dnn"))
     if not archs:
         raise ValueError("archs=() is empty; give rnn and/or dnn")
     return archs
 
 
+@entry_point(size=lambda a: a["T"])    # P = 1: the kernel is T x T
 def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, supervised="first:4",
                    lam: float = 1.0, *, archs=("rnn", "dnn"), seed: int = 0, n_starts: int = 6,
                    mirror_starts: bool = True, w: float = 1.0, v: float = 1.0, u: float = 1.0,
@@ -370,12 +373,12 @@ class SequenceSweep:
 
 
 def _sweep(variable, values, specs, lams, archs, progress, kw) -> SequenceSweep:
-    from tqdm.auto import tqdm
     t0 = time.perf_counter()
     archs = _archs(archs)
     results = []
-    bar = tqdm(list(zip(values, specs, lams)), desc=f"sequence sweep over {variable}",
-               disable=None if progress else True, leave=False)  # None: off when not a TTY
+    # a bar only on a terminal: a log file gets the summary, not the bar's redraws
+    bar = progress_bar(bool(progress) and sys.stderr.isatty(), iterable=list(zip(values, specs, lams)),
+                       desc=f"sequence sweep over {variable}")
     for _, spec, lam in bar:
         results.append(solve_sequence(supervised=spec, lam=lam, archs=archs, **kw))
     return SequenceSweep(
@@ -386,6 +389,7 @@ def _sweep(variable, values, specs, lams, archs, progress, kw) -> SequenceSweep:
         results=tuple(results), seconds=time.perf_counter() - t0)
 
 
+@entry_point(size=lambda a: a["T"])
 def sweep_supervised(ks=None, pattern: str = "first", T: int = 10, lam: float = 1.0, *,
                      archs=("rnn", "dnn"), progress: bool = True, **kw) -> SequenceSweep:
     """L vs the number k of supervised steps, supervision ``"{pattern}:{k}"`` (first, every-other, random).
@@ -393,8 +397,7 @@ def sweep_supervised(ks=None, pattern: str = "first", T: int = 10, lam: float = 
     ``ks`` defaults to every admissible k.  Other keywords go to :func:`solve_sequence`.
     """
     T = _count("T", T)
-    if pattern not in ("first", "every-other", "random"):
-        raise ValueError(f"pattern={pattern!r} is invalid; pattern must be first, every-other or random")
+    validation.choice("pattern", pattern, ("first", "every-other", "random"))
     kmax = (T + 1) // 2 if pattern == "every-other" else T
     ks = list(range(1, kmax + 1)) if ks is None else [int(k) for k in ks]
     specs = [f"{pattern}:{k}" for k in ks]
@@ -403,6 +406,7 @@ def sweep_supervised(ks=None, pattern: str = "first", T: int = 10, lam: float = 
     return _sweep("n_supervised", ks, specs, [lam] * len(ks), archs, progress, dict(T=T, **kw))
 
 
+@entry_point(size=lambda a: a["T"])
 def sweep_lambda(lams, supervised="first:4", T: int = 10, *, archs=("rnn", "dnn"), progress: bool = True,
                  **kw) -> SequenceSweep:
     """L vs the signal strength lambda at fixed supervision.  Other keywords go to :func:`solve_sequence`."""
@@ -486,7 +490,7 @@ def simulate_sequence(arch: str, N: int, T: int = 10, period: float = 10.0, radi
     :func:`extrapolate_inverse_N`.
     """
     from linkernel.finite_n.exact import exact_posterior  # the simulation layer; imported only when used
-    from linkernel.finite_n.mcmc import ess
+    from linkernel.finite_n.diagnostics import ess_mean as ess
 
     pr = sequence_problem(arch, T=T, period=period, radius=radius, supervised=supervised, seed=seed, lam=lam,
                           **hyper)

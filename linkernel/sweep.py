@@ -21,7 +21,7 @@ same names and shapes, and no output may be named like a grid axis.
   of the computation's name, its fixed arguments, the point and the seed; a
   rerun loads those and computes only the rest.
 * Output: NetCDF (``engine="h5netcdf"``) or Zarr for a path ending in ``.zarr``.
-* Progress: tqdm on stderr.
+* Progress: :func:`linkernel.progress.progress_bar` on stderr.
 
 ``linkernel sweep CONFIG`` runs :func:`run_sweep_config` on a JSON file:
 
@@ -43,14 +43,16 @@ import inspect
 import itertools
 import json
 import os
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from linkernel import validation
 from linkernel.errors import SweepError
+from linkernel.progress import progress_bar
 from linkernel.serialize import jsonable
 
 
@@ -271,13 +273,10 @@ def sweep(fn, grid, *, seed: int = 0, output=None, cache_dir=None, scheduler: st
     :func:`computation_name`); ``resume=False`` ignores (and overwrites) the cache.
     """
     t0 = time.perf_counter()
-    if not callable(fn):
-        raise ValueError(f"fn={fn!r} is invalid; fn must be callable")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r} is invalid; seed must be an integer >= 0")
-    if not serial and scheduler is None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
-                                             or n_workers < 1):
-        raise ValueError(f"n_workers={n_workers!r} is invalid; n_workers must be an integer >= 1")
+    validation.instance("fn", fn, Callable, "callable (a module-level function or a functools.partial of one)")
+    seed = validation.integer("seed", seed, 0)
+    if not serial and scheduler is None:
+        n_workers = validation.integer("n_workers", n_workers, 1)
     grid = _check_grid(grid)
     if output is not None:
         _check_output(output)
@@ -299,7 +298,7 @@ def sweep(fn, grid, *, seed: int = 0, output=None, cache_dir=None, scheduler: st
                     results[idx] = got
     n_cached = len(results)
     todo = [(idx, p) for idx, p in points if idx not in results]
-    bar = _progress(len(points), n_cached, progress, name or _short_name(fn))
+    bar = progress_bar(progress, total=len(points), initial=n_cached, desc=name or _short_name(fn), unit="pt")
 
     def done(idx, p, values):
         clash = sorted(set(values) & set(grid))
@@ -372,21 +371,6 @@ def _run_dask(fn, todo, seeds, done, scheduler, n_workers, results, cache) -> st
     return engine
 
 
-class _NoBar:
-    def update(self, k):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total, initial, progress, desc):
-    if not progress:
-        return _NoBar()
-    from tqdm import tqdm
-    return tqdm(total=total, initial=initial, file=sys.stderr, desc=desc[:40], unit="pt")
-
-
 def _short_name(fn) -> str:
     while isinstance(fn, functools.partial):
         if fn.func is _registered and fn.args:
@@ -401,8 +385,7 @@ def _problem(spec: dict):
     spec = dict(spec)
     task = spec.pop("task", "endpoint")
     makers = {"endpoint": tasks.endpoint, "sinusoid": tasks.sinusoid}
-    if task not in makers:
-        raise ValueError(f"problem.task={task!r} is invalid; allowed: {sorted(makers)}")
+    validation.choice("problem.task", task, sorted(makers))
     return makers[task](**spec)
 
 
@@ -431,7 +414,7 @@ def _c_sample_networks(problem, seed, N, **kw):
     kw.setdefault("progress", False)
     r = sample_networks(_problem(problem), int(N), seed=seed, **kw)
     return {"order_parameter": r.order_parameter, "order_parameter_stderr": r.order_parameter_stderr,
-            "kernel": r.kernel, "rhat": r.rhat}
+            "kernel": r.kernel, "rhat": r.max_rhat}
 
 
 def _c_trace(problem, seed, **kw):
@@ -471,8 +454,7 @@ def _registered(name: str, problem: dict, arguments: dict, seed: int, **point):
 
 def computation(name: str, problem: dict | None = None, arguments: dict | None = None):
     """The registered computation ``name`` with fixed problem arguments, as a picklable fn for :func:`sweep`."""
-    if name not in COMPUTATIONS:
-        raise ValueError(f"computation={name!r} is invalid; allowed: {sorted(COMPUTATIONS)}")
+    validation.choice("computation", name, sorted(COMPUTATIONS))
     return functools.partial(_registered, name, dict(problem or {}), dict(arguments or {}))
 
 
@@ -487,28 +469,13 @@ def load_config(path) -> dict:
 
 
 def check_config(cfg) -> dict:
-    if not isinstance(cfg, dict):
-        raise ValueError(f"config is a {type(cfg).__name__}; it must be a JSON object")
-    unknown = sorted(set(cfg) - _CONFIG_KEYS)
-    if unknown:
-        raise ValueError(f"config key {unknown[0]!r} is unknown; allowed keys: {sorted(_CONFIG_KEYS)}")
-    for k in ("computation", "grid", "output"):
-        if k not in cfg:
-            raise ValueError(f"config key {k!r} is missing; a sweep config needs 'computation', 'grid', 'output'")
-    if cfg["computation"] not in COMPUTATIONS:
-        raise ValueError(f"config key 'computation'={cfg['computation']!r} is invalid; allowed: "
-                         f"{sorted(COMPUTATIONS)}")
-    for k in ("problem", "arguments"):
-        if not isinstance(cfg.get(k, {}), dict):
-            raise ValueError(f"config key {k!r}={cfg[k]!r} is invalid; it must be an object")
-    bad = sorted(set(cfg.get("problem", {})) - _PROBLEM_KEYS)
-    if bad:
-        raise ValueError(f"config key 'problem.{bad[0]}' is unknown; allowed: {sorted(_PROBLEM_KEYS)}")
+    validation.keys("config", cfg, _CONFIG_KEYS, required=("computation", "grid", "output"))
+    validation.choice("config key 'computation'", cfg["computation"], sorted(COMPUTATIONS))
+    validation.keys("config", cfg.get("problem", {}), _PROBLEM_KEYS, path="problem.")
+    validation.keys("config", cfg.get("arguments", {}), path="arguments.")
     if not isinstance(cfg["output"], str) or not cfg["output"]:
         raise ValueError(f"config key 'output'={cfg['output']!r} is invalid; it must be a file path (.nc or .zarr)")
-    seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"config key 'seed'={seed!r} is invalid; it must be an integer >= 0")
+    validation.integer("config key 'seed'", cfg.get("seed", 0), 0)
     try:
         grid = _check_grid(cfg["grid"])
     except ValueError as exc:

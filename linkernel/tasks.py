@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from linkernel.problem import Problem
-from linkernel.validation import count as _count, positive as _positive
+from linkernel.validation import count as _count, positive as _positive, real_array
 
 
 def _steps(supervised, T: int) -> list:
@@ -31,17 +31,12 @@ def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, la
     (``yhat = 1`` for ``P = 1``).  Only ``t = T-1`` is supervised.
     """
     T, P = _count("T", T), _count("P", P)
-    D = P if D is None else _count("D", D)
-    if D < P:
-        raise ValueError(f"D={D} is invalid for P={P} orthogonal inputs; need D >= P")
+    D = P if D is None else _count("D", D, low=P)    # P orthogonal inputs need D >= P
     x = np.zeros((T, P, D))
     x[0, :, :P] = np.sqrt(D) * np.eye(P)
     if labels is None:
         labels = [(-1.0) ** p for p in range(P)]
-    try:
-        labels = np.asarray(labels, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"labels={labels!r} is invalid; labels must be {P} real numbers") from None
+    labels = real_array("labels", labels)
     if labels.shape != (P,):
         raise ValueError(f"labels has shape {labels.shape}; labels must have one entry per pattern, shape ({P},)")
     yhat = np.zeros((T, P))

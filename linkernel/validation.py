@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -80,4 +82,172 @@ def instance(name: str, value, cls, allowed: str):
     """``value`` is an instance of ``cls``; ``allowed`` says what to pass instead (e.g. how to make one)."""
     if not isinstance(value, cls):
         raise ValueError(f"{name}={value!r} is invalid; {name} must be {allowed}")
+    return value
+
+
+def finite(name: str, value) -> float:
+    """A finite real number (any sign); a bool is refused, not read as 0 or 1."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be a finite real number")
+    try:
+        val = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a number; {name} must be a finite real number") from None
+    if not math.isfinite(val):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be a finite real number")
+    return val
+
+
+def real_array(name: str, value) -> np.ndarray:
+    """A float array from real numbers (complex, strings or ragged lists are refused, not cast)."""
+    try:
+        a = np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{name} is invalid; {name} must be a rectangular array of real numbers") from None
+    if a.dtype.kind == "c":
+        raise ValueError(f"{name} has complex entries; {name} must be real")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name} has entries of type {a.dtype}; {name} must be an array of real numbers")
+    return a.astype(float)
+
+
+def integer_pairs(name: str, value) -> tuple:
+    """A list of integer pairs such as the supervised ``(t, p)``, as a tuple of tuples; 1.7 is no index."""
+    bad = ValueError(f"{name}={value!r} is invalid; {name} must be a list of integer pairs")
+    if isinstance(value, (str, bytes)):
+        raise bad
+    try:
+        pairs = [tuple(s) for s in value]
+    except TypeError:
+        raise bad from None
+    out = []
+    for pair in pairs:
+        if len(pair) != 2:
+            raise bad
+        ints = []
+        for v in pair:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)):
+                raise bad
+            if not float(v).is_integer():
+                raise ValueError(f"{name} pair {pair!r} is invalid; both entries must be integers")
+            ints.append(int(v))
+        out.append(tuple(ints))
+    return tuple(out)
+
+
+def nonnegative(name: str, value) -> float:
+    """A finite float >= 0."""
+    val = finite(name, value)
+    if val < 0:
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be a finite number >= 0")
+    return val
+
+
+def integer(name: str, value, low: int = 1, high: int | None = None) -> int:
+    """An integer in ``low..high`` (``high=None``: no upper bound); text such as ``"12"`` is parsed.
+
+    A float with an integer value is accepted (``4.0``); a bool, ``"1.5"`` or ``"abc"`` is not.
+    """
+    allowed = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is invalid; {name} must be {allowed}") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or \
+            (high is not None and value > high):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be {allowed}")
+    return int(value)
+
+
+def choice(name: str, value, allowed):
+    """``value`` is one of ``allowed`` (compared with ==); the message lists them."""
+    allowed = tuple(allowed)
+    try:
+        ok = any(value == a for a in allowed)
+    except (TypeError, ValueError):    # an array compared element by element
+        ok = False
+    if isinstance(value, bool) and not any(isinstance(a, bool) for a in allowed):
+        ok = False                      # True == 1, but True is no figure number
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid; allowed: " + ", ".join(map(str, allowed)))
+    return value
+
+
+def listed(name: str, text, item, what: str, sep: str = ",") -> list:
+    """A list given as text, ``"0.5,1,2"``: each piece checked by ``item(name, piece)``.
+
+    ``what`` names the pieces in the message (``"numbers"``, ``"integers >= 0"``); empty pieces
+    (``"1,,2"``) are skipped, an empty list is refused.
+    """
+    pieces = [t.strip() for t in str(text).split(sep) if t.strip()]
+    if not pieces:
+        raise ValueError(f"{name}={text!r} is empty; give {what} separated by {sep!r}")
+    try:
+        return [item(name, t) for t in pieces]
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is invalid; give {what} separated by {sep!r}") from None
+
+
+def number_range(name: str, text, low: float = 0.0) -> tuple:
+    """A range given as text ``"LO:HI"`` with ``low < LO < HI < inf`` (the CLI's ``--lam-range 0.5:3``)."""
+    try:
+        lo, hi = (float(t) for t in str(text).split(":"))
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is invalid; give a range LO:HI, e.g. 0.5:3") from None
+    if not (low < lo < hi < math.inf):
+        raise ValueError(f"{name}={text!r} is invalid; need {low:g} < LO < HI < inf")
+    return lo, hi
+
+
+def writable_file(name: str, path, suffixes, default_suffix: str | None = None) -> str:
+    """A file that can be written, checked before any work: no folder, a name ending in one of
+    ``suffixes`` (a name without suffix gets ``default_suffix`` when one is given), in an existing
+    folder this process may write to.  Returns the path (with the suffix added)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{name}={str(path)!r} is invalid; it is a folder, give a file name")
+    if not p.suffix and default_suffix is not None:
+        path, p = f"{path}{default_suffix}", Path(f"{path}{default_suffix}")
+    if p.suffix.lower() not in suffixes:
+        raise ValueError(f"{name}={str(path)!r} is invalid; the file must end in one of " + ", ".join(suffixes))
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"{name}={str(path)!r} is invalid; the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{name}={str(path)!r} is invalid; it cannot be written (permission denied)")
+    return str(path)
+
+
+def writable_folder(name: str, path) -> str:
+    """A folder that exists and can be written, or can be created (its nearest existing parent can)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{name}={str(path)!r} is invalid; it exists and is not a folder")
+    q = p
+    while not q.exists() and q.parent != q:
+        q = q.parent
+    if not q.is_dir():
+        raise ValueError(f"{name}={str(path)!r} is invalid; {str(q)!r} is not a folder")
+    if not os.access(q, os.W_OK):
+        raise ValueError(f"{name}={str(path)!r} is invalid; {str(q)!r} cannot be written (permission denied)")
+    return str(path)
+
+
+def keys(name: str, value, allowed=None, required=(), path: str = "") -> dict:
+    """A dict (a JSON object such as a config file) whose keys are among ``allowed`` (None: any) and
+    include ``required``.  The messages name the first offending key as ``{name} key '{path}k'``
+    (``path="problem."`` for a nested object: ``config key 'problem.kapa'``)."""
+    if not isinstance(value, dict):
+        what = f"{name} key {path.rstrip('.')!r}" if path else name
+        raise ValueError(f"{what}={value!r} is invalid; it must be a JSON object (dict)")
+    unknown = [] if allowed is None else sorted(set(value) - set(allowed), key=str)
+    if unknown:
+        raise ValueError(f"{name} key '{path}{unknown[0]}' is invalid; allowed keys: " + ", ".join(sorted(allowed)))
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise ValueError(f"{name} key '{path}{missing[0]}' is missing; {name} needs "
+                         + ", ".join(f"'{path}{k}'" for k in required))
     return value

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from linkernel import (Architecture, Problem, critical_lambda, dnn, dnn_with_tied_pair, endpoint, fix_z2_sign,
-                       redrawn_every, rnn, saddle_point, shared_w_untied_u, tied_blocks)
+from linkernel import (Architecture, Problem, critical_lambda, dnn, dnn_with_tied_pair, endpoint, redrawn_every, rnn,
+                       saddle_point, shared_w_untied_u, tied_blocks)
+from linkernel.problem import fix_z2_sign
 from linkernel.theory.action import action, gradient, odd_coordinates
 from tests.references import random_kernel
 

@@ -21,7 +21,7 @@ from linkernel.sequence import (add_mirror_minima, extrapolate_inverse_N, minimu
                                 simulate_sequence, solve_sequence, supervised_steps, sweep_lambda,
                                 sweep_supervised, z2_sign)
 from linkernel.theory.saddle import saddle_point
-from linkernel.theory.action import hessian
+from linkernel.theory.hessian import hessian
 from linkernel.tasks import teacher_outputs
 
 

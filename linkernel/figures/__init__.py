@@ -24,6 +24,10 @@ def make_figure(number, N=None, quick: bool = False, out: str = "figures", progr
 
     ``N``: width of the finite networks (default per figure: 2048 full, small in quick mode).
     ``seed``: all randomness.  Returns the paths written, the panels' numbers, the seconds.
+
+    Not an :func:`~linkernel.threads.entry_point` itself: a figure mixes small theory problems (one
+    BLAS thread) with width-N networks (every core), and the outermost entry point would fix one
+    limit for both; each computation it calls is an entry point and picks its own.
     """
     from linkernel.validation import count, seed as _seed
     try:

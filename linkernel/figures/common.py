@@ -51,14 +51,6 @@ def say(msg: str, progress: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def bar(items, desc: str, progress: bool):
-    """``items`` wrapped in a tqdm bar on stderr when ``progress``."""
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-    return tqdm(items, desc=desc, file=sys.stderr, leave=False)
-
-
 def write(fig, number: int, out: str, data: dict) -> tuple:
     """Save ``fig`` as PNG and PDF and ``data`` as JSON under ``out``; return the three paths."""
     os.makedirs(out, exist_ok=True)
@@ -161,7 +153,7 @@ def spectrum_panel(ax, eigenvalues, theory, name: str, title: str):
 
 def spectra_from_draws(problem, kernels, N: int, seed: int, n_draws: int = 1) -> dict:
     """Eigenvalues of every W group for ``n_draws`` exact posterior weight draws completed from kernel draws."""
-    from linkernel.theory.spectrum import network_weights
+    from linkernel.finite_n.spectra import network_weights
     rng = np.random.default_rng(seed)
     idx = np.linspace(0, len(kernels) - 1, n_draws).round().astype(int)
     ev = {}

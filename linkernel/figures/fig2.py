@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 from linkernel import tasks
-from linkernel.figures.common import SWEEPS, bar, elapsed, estimate_minutes, kernel_panel, network_kernels, say, write
-from linkernel.finite_n.network_sampler import cka
+from linkernel.progress import progress_bar
+from linkernel.figures.common import SWEEPS, elapsed, estimate_minutes, kernel_panel, network_kernels, say, write
+from linkernel.finite_n.network_posterior import cka
 from linkernel.theory.saddle import saddle_point
 
 TITLE = "Fig. 2 (linear analogue of the paper's erf network): sinusoid target, T = 10"
@@ -58,7 +59,7 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0, lam: float =
     for a in archs:
         pr = tasks.sinusoid(a, T=T, lam=lam)
         theory[a] = saddle_point(pr).kernel
-        for n in bar(Ns, f"fig2 {a}", progress):
+        for n in progress_bar(progress, iterable=Ns, desc=f"fig2 {a}"):
             K, se, _, _, src = network_kernels(pr, n, quick, seed)
             fin[a][n] = (K, se, src)
 

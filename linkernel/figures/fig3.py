@@ -19,7 +19,9 @@ import time
 import numpy as np
 
 from linkernel import tasks
-from linkernel.figures.common import (SWEEPS, bar, estimate_minutes, elapsed, kernel_panel, network_kernels, say, spectra_of,
+from linkernel.problem import index
+from linkernel.progress import progress_bar
+from linkernel.figures.common import (SWEEPS, estimate_minutes, elapsed, kernel_panel, network_kernels, say, spectra_of,
                                       spectrum_panel, write)
 from linkernel.theory.saddle import saddle_point
 from linkernel.theory.special_points import critical_lambda
@@ -43,7 +45,7 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0):
     fig, axes = plt.subplots(4, 4, figsize=(11, 11.5))
     data = {"title": f"Fig. 3: endpoint task, P = {P} orthogonal inputs, T = {T}, N = {N}", "lambda_c": lam_c,
             "notes": [f"lambda_c = {lam_c:.6g} (RNN); weak = {WEAK} lambda_c, strong = {STRONG} lambda_c"]}
-    for row, (arch, sig) in enumerate(bar(cases, "fig3", progress)):
+    for row, (arch, sig) in enumerate(progress_bar(progress, iterable=cases, desc="fig3")):
         lam = (WEAK if sig == "weak" else STRONG) * lam_c
         pr = tasks.endpoint(arch, T=T, P=P, D=P, lam=lam)
         sp = saddle_point(pr)
@@ -55,7 +57,7 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0):
         y = pr.targets[T - 1]
         Y = np.outer(y, y)
         temporal = lambda H: H[0::P, 0::P]                          # noqa: E731  pattern 0, all t
-        sample = lambda H: H[(T - 1) * P:, (T - 1) * P:]            # noqa: E731  t = t' = T-1
+        sample = lambda H: H[index(T - 1, 0, P):, index(T - 1, 0, P):]            # noqa: E731  t = t' = T-1
         name = f"{arch.upper()} {sig} (lambda = {lam:.3g})"
         kernel_panel(axes[row, 0], Y, f"(a) Y = y y^T, {name}", labels=("p'", "p"))
         kernel_panel(axes[row, 1], temporal(K), f"(b) $H_{{00}}^{{tt'}}$, {src}", labels=("t'", "t"),

@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from linkernel import tasks
-from linkernel.figures.common import SWEEPS, bar, elapsed, estimate_minutes, network_kernels, say, write
+from linkernel.progress import progress_bar
+from linkernel.figures.common import SWEEPS, elapsed, estimate_minutes, network_kernels, say, write
 from linkernel.plots import plot_landscape, plot_sgld_order_parameter
 from linkernel.problem import order_parameter
 from linkernel.theory.landscape import landscape
@@ -41,7 +42,7 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0):
             progress)
     theory, points, outl = {}, {}, {}
     pa = {}
-    for T in bar(Ts, "fig4 theory", progress):
+    for T in progress_bar(progress, iterable=Ts, desc="fig4 theory"):
         ms, zs = [], []
         for lam in grid:
             sp = saddle_point(tasks.endpoint("rnn", T=T, lam=float(lam)), n_starts=4)
@@ -50,7 +51,7 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0):
             zs.append(float(np.abs(o[0])) if len(o) else None)
         theory[T], outl[T] = (grid, np.array(ms)), zs
         pl, pm, pe = [], [], []
-        for lam in bar(pts, f"fig4 T={T} N={N}", progress):
+        for lam in progress_bar(progress, iterable=pts, desc=f"fig4 T={T} N={N}"):
             pr = tasks.endpoint("rnn", T=T, lam=lam)
             K, se, draws, _, src = network_kernels(pr, N, quick, seed)
             m = np.array([order_parameter(H, T, 1) for H in draws])

@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from linkernel.figures.common import (SWEEPS, bar, estimate_minutes, elapsed, kernel_panel, say, spectra_from_draws, spectrum_panel,
+from linkernel.progress import progress_bar
+from linkernel.figures.common import (SWEEPS, estimate_minutes, elapsed, kernel_panel, say, spectra_from_draws, spectrum_panel,
                                       write)
 from linkernel.sequence import sequence_problem, solve_sequence
 from linkernel.theory.spectrum import weight_spectrum
@@ -48,6 +49,44 @@ def _network(arch, k, T, period, lam, N, quick, seed):
     return pr, r.predictions.ravel(), r.draws.reshape(-1, pr.n, pr.n), "sampled networks"
 
 
+def _panel_c(fig, gs, show_ks, th, net, y, z_t, *, T, period, lam, N, seed) -> dict:
+    """Panel (c), one row per k of ``show_ks``: the RNN kernel, the outputs of theory and networks,
+    the eigenvalues of the RNN's W against the theory's bulk and outliers.  Returns its numbers."""
+    archs = tuple(net)
+    pc = {}
+    for r, k in enumerate(show_ks, start=1):
+        res = th[k]
+        ax = fig.add_subplot(gs[r, 0])
+        kernel_panel(ax, res.kernels["rnn"], f"(c) RNN kernel, k = {k} (theory)", labels=("t'", "t"))
+        ax = fig.add_subplot(gs[r, 1])
+        ax.plot(range(T), y, "k-", lw=1, label="target")
+        for i, a in enumerate(archs):
+            ax.plot(range(T), res.predictions[a], "-", color=f"C{i}", label=f"{a.upper()} theory")
+            if k in net[a]:
+                ax.plot(range(T), net[a][k][1], "o", color=f"C{i}", mfc="white", ms=3)
+        ax.axvspan(-0.3, k - 0.7, color="0.9", zorder=0)
+        ax.set_title(f"(c) outputs, supervised t < {k} (shaded)", fontsize=8)
+        ax.tick_params(labelsize=6)
+        if r == 1:
+            ax.legend(fontsize=5)
+        ax = fig.add_subplot(gs[r, 2])
+        pr = sequence_problem("rnn", T=T, period=period, supervised=f"first:{k}", lam=lam)
+        ws = weight_spectrum(pr, kernel=res.kernels["rnn"])
+        if k in net["rnn"]:
+            ev = spectra_from_draws(pr, net["rnn"][k][2], N, seed + k)["W"]
+        else:
+            ev = np.array([])
+        spectrum_panel(ax, ev, ws, "W", f"(c) eigenvalues of the RNN's W, k = {k}")
+        ax.plot(z_t.real, z_t.imag, "x", color="C2", ms=5)
+        pc[f"k={k}"] = {"kernel_rnn_theory": res.kernels["rnn"], "kernel_dnn_theory": res.kernels["dnn"],
+                        "predictions_theory": res.predictions,
+                        "predictions_networks": {a: net[a][k][1] for a in archs if k in net[a]},
+                        "outliers_theory": ws.to_dict()["outliers"], "bulk_radius": ws.to_dict()["bulk_radius"],
+                        "propagator_eigenvalues": ws.to_dict()["propagator_eigenvalues"],
+                        "eigenvalues_sampled": [[float(z.real), float(z.imag)] for z in np.ravel(ev)]}
+    return pc
+
+
 def make(N=None, quick=False, out="figures", progress=True, seed=0, lam: float = 1.0):
     t0 = time.perf_counter()
     T, period = (6, 6.0) if quick else (10, 10.0)
@@ -62,12 +101,12 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0, lam: float =
             f"sweeps x 2 chains); estimated {est + 0.5:.0f} min here (a short calibration run)", progress)
     archs = ("rnn", "dnn")
     th = {}
-    for k in bar(ks, "fig5 theory", progress):
+    for k in progress_bar(progress, iterable=ks, desc="fig5 theory"):
         th[k] = solve_sequence(T=T, period=period, supervised=f"first:{k}", lam=lam, archs=archs, n_starts=4)
     y = th[ks[0]].targets
     net = {a: {} for a in archs}
     for a in archs:
-        for k in bar(net_ks, f"fig5 {a} N={N}", progress):
+        for k in progress_bar(progress, iterable=net_ks, desc=f"fig5 {a} N={N}"):
             net[a][k] = _network(a, k, T, period, lam, N, quick, seed + k)
     src = net["rnn"][net_ks[0]][3]
 
@@ -109,37 +148,7 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0, lam: float =
             "panel_b": pb, "notes": [f"finite width: {src}, N = {N}",
                                      "loss over all steps and over the caption's t = 2..T (ours 1..T-1)"]}
     # (c) several k
-    pc = {}
-    for r, k in enumerate(show_ks, start=1):
-        res = th[k]
-        ax = fig.add_subplot(gs[r, 0])
-        kernel_panel(ax, res.kernels["rnn"], f"(c) RNN kernel, k = {k} (theory)", labels=("t'", "t"))
-        ax = fig.add_subplot(gs[r, 1])
-        ax.plot(range(T), y, "k-", lw=1, label="target")
-        for i, a in enumerate(archs):
-            ax.plot(range(T), res.predictions[a], "-", color=f"C{i}", label=f"{a.upper()} theory")
-            if k in net[a]:
-                ax.plot(range(T), net[a][k][1], "o", color=f"C{i}", mfc="white", ms=3)
-        ax.axvspan(-0.3, k - 0.7, color="0.9", zorder=0)
-        ax.set_title(f"(c) outputs, supervised t < {k} (shaded)", fontsize=8)
-        ax.tick_params(labelsize=6)
-        if r == 1:
-            ax.legend(fontsize=5)
-        ax = fig.add_subplot(gs[r, 2])
-        pr = sequence_problem("rnn", T=T, period=period, supervised=f"first:{k}", lam=lam)
-        ws = weight_spectrum(pr, kernel=res.kernels["rnn"])
-        if k in net["rnn"]:
-            ev = spectra_from_draws(pr, net["rnn"][k][2], N, seed + k)["W"]
-        else:
-            ev = np.array([])
-        spectrum_panel(ax, ev, ws, "W", f"(c) eigenvalues of the RNN's W, k = {k}")
-        ax.plot(z_t.real, z_t.imag, "x", color="C2", ms=5)
-        pc[f"k={k}"] = {"kernel_rnn_theory": res.kernels["rnn"], "kernel_dnn_theory": res.kernels["dnn"],
-                        "predictions_theory": res.predictions,
-                        "predictions_networks": {a: net[a][k][1] for a in archs if k in net[a]},
-                        "outliers_theory": ws.to_dict()["outliers"], "bulk_radius": ws.to_dict()["bulk_radius"],
-                        "propagator_eigenvalues": ws.to_dict()["propagator_eigenvalues"],
-                        "eigenvalues_sampled": [[float(z.real), float(z.imag)] for z in np.ravel(ev)]}
+    pc = _panel_c(fig, gs, show_ks, th, net, y, z_t, T=T, period=period, lam=lam, N=N, seed=seed)
     data["panel_c"] = pc
     fig.suptitle(data["title"] + " (linear networks)", fontsize=10)
     return write(fig, 5, out, data), data, N, elapsed(t0)

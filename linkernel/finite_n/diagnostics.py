@@ -11,7 +11,16 @@ ArviZ and Stan print):
 * ``rhat``: rank-normalised split R-hat, the larger of the bulk and the
   folded (tail) value, ``arviz.rhat(method="rank")``.  With one chain it is
   *undefined* here (None, null in JSON): split halves of a single chain cannot
-  reveal a chain stuck in one mode.
+  reveal a chain stuck in one mode.  This is ArviZ's rule too: ``arviz.rhat``
+  of one chain is NaN (it asks for >= 2 chains, then splits each), whereas
+  splitting one chain into two halves and calling those the chains (what the
+  HMC module once did on its own) reports a number that cannot fail on a
+  chain stuck in one mode.
+
+These are the package's only ESS / R-hat / MCSE (the HMC sampler of
+:mod:`linkernel.finite_n.mcmc` and every result use them).  Each takes draws
+``(chains, draws, *shape)`` and returns an array of ``shape``; for draws
+``(chains, draws)`` of one quantity that is a 0-d array (a number).
 
 The functions below are vectorised over entries and agree with ArviZ to
 rounding (``tests/finite_n/test_diagnostics.py``).  They are computed here and

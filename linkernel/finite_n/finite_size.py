@@ -32,19 +32,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkernel.theory.action import action, hessian, m_vector
-from linkernel.theory.special_points import (constrained_minimum, critical_lambda, odd_hessian_minimum,  # noqa: F401
+from linkernel.theory.action import action, m_vector
+from linkernel.theory.hessian import hessian
+from linkernel.theory.special_points import (constrained_minimum, critical_lambda,
                                              require_symmetry, symmetric_saddle)
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.problem import Problem
 from linkernel.theory.saddle import saddle_point
+from linkernel.threads import entry_point
 
 #: E|x| for the density ~ exp(-x^4): Gamma(1/2) / Gamma(1/4)
 QUARTIC_MEAN_ABS = math.gamma(0.5) / math.gamma(0.25)
-
-
-#: the symmetric saddle (one home: :func:`linkernel.theory.special_points.symmetric_saddle`)
-symmetric_kernel = symmetric_saddle
 
 
 def critical_overlaps(problem: Problem, H=None, rtol: float = 1e-6) -> dict:
@@ -115,6 +113,7 @@ def _saddle_m(sp, group) -> float:
     return sp.order_parameter if group is None else sp.order_parameters[group]
 
 
+@entry_point
 def landau_quartic(problem: Problem, ms=(0.05, 0.1, 0.15, 0.2), group=None) -> tuple:
     """The quartic Landau coefficient b at ``problem.lam`` (meant to be lam_c).
 
@@ -192,6 +191,7 @@ class FiniteSizeScaling:
                 for k, v in self.__dict__.items() if k != "problem"} | {"problem": self.problem.to_dict()}
 
 
+@entry_point
 def finite_size_scaling(problem: Problem, Ns, lam_c=None, fit_min_N: int = 10 ** 5, chains: int = 4,
                         samples: int = 1000, warmup: int = 1000, seed: int = 0,
                         progress: bool = True, group=None) -> FiniteSizeScaling:
@@ -291,6 +291,7 @@ class Rounding:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
 
 
+@entry_point
 def rounding(problem: Problem, lams, Ns, lam_c=None, scaled: bool = False, chains: int = 4, samples: int = 500,
              warmup: int = 500, seed: int = 0, progress: bool = True, group=None) -> Rounding:
     """The transition rounded by finite width: E|m| over a grid of lam for each N.

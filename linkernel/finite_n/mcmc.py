@@ -1,4 +1,4 @@
-"""Hamiltonian Monte Carlo with several chains, and its diagnostics (ESS, R-hat, MCSE).
+"""Hamiltonian Monte Carlo with several chains (its diagnostics: :mod:`linkernel.finite_n.diagnostics`).
 
 Generic: :func:`hmc` samples any smooth log density given as a function
 returning ``(log p, grad)`` for a batch of points ``(chains, dim)``; all
@@ -31,10 +31,8 @@ chains move at once (one vectorised gradient call per leapfrog step).
   Laplace start took 20-23 and 55-92 (ratio 2.4-4.6), with 19 divergences in
   one run (``benchmarks/exact_fig3.py --part critical``).
 
-Diagnostics follow Vehtari, Gelman, Simpson, Carpenter & Buerkner (2021):
-split chains, Geyer's initial-monotone-sequence ESS, rank-normalised split
-R-hat (the maximum of bulk and folded); the Monte Carlo standard error of a
-mean is ``sd / sqrt(ESS)`` with the ESS of the raw values.
+The ESS, R-hat and MCSE of the draws are those of :mod:`linkernel.finite_n.diagnostics`
+(Vehtari, Gelman, Simpson, Carpenter & Buerkner 2021; checked against ArviZ).
 """
 
 from __future__ import annotations
@@ -44,7 +42,8 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
+
+from linkernel.progress import progress_bar
 
 
 @dataclass(frozen=True, eq=False)
@@ -287,6 +286,11 @@ def hmc(logp_grad, init, chol, n_samples: int = 1000, n_warmup: int = 1000, seed
     straightens the curvature (unit Jacobian) and, for light (quartic) tails of the soft coordinate, a
     tail map whose log-Jacobian enters the energy; the law sampled is exactly ``exp(log p)``, frozen
     maps after warm-up.  ``pooled`` must be True.
+
+    Long on purpose (one loop, ~150 lines): a transition and the warm-up around it (dual averaging,
+    the metric windows, the shear refits) read and write the same dozen variables every iteration;
+    split into functions they would travel as a mutable state object through each call, no clearer
+    and slower in the inner loop.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples={n_samples!r} is invalid; n_samples must be an integer >= 1")
@@ -332,7 +336,7 @@ def hmc(logp_grad, init, chol, n_samples: int = 1000, n_warmup: int = 1000, seed
     n_leap = np.empty((C, n_samples), dtype=int)
     divergent = np.zeros((C, n_samples), dtype=bool)
     total = n_warmup + n_samples
-    bar = _progress(total, progress, desc)
+    bar = progress_bar(bool(progress) and sys.stderr.isatty(), total=total, desc=desc)
     for it in range(total):
         # one HMC transition for every chain, in standardised coordinates z = L^-1 theta
         p0 = rng.normal(size=(C, d))
@@ -411,10 +415,8 @@ def hmc(logp_grad, init, chol, n_samples: int = 1000, n_warmup: int = 1000, seed
             out[:, j], out_lp[:, j], acc[:, j] = theta, lp, a
             n_leap[:, j] = steps
             divergent[:, j] = dead | (dH < -max_energy_error)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     return Chains(theta=out, log_p=out_lp, accept=acc, step_size=np.full(C, eps), n_grad=n_grad,
                   divergences=int(divergent.sum()), divergent=divergent, n_leapfrog=n_leap,
                   metric_chol=L[0] if pooled else L, transform=shear)
@@ -435,79 +437,3 @@ def _pooled_cov(draws: np.ndarray, prior_cov: np.ndarray | None) -> np.ndarray:
     w, V = np.linalg.eigh(0.5 * (cov + cov.T))
     w = np.maximum(w, 1e-10 * max(w.max(), 1e-300))
     return (V * w) @ V.T
-
-
-def _progress(total, progress, desc):
-    if not progress or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, leave=False)
-
-
-# --- diagnostics ----------------------------------------------------------------------
-def _split(x: np.ndarray) -> np.ndarray:
-    """(chains, draws) -> (2 chains, draws // 2): the first and second halves as separate chains."""
-    x = np.asarray(x, dtype=float)
-    n = x.shape[1] // 2
-    return np.concatenate([x[:, :n], x[:, x.shape[1] - n:]], axis=0)
-
-
-def _autocov(x: np.ndarray) -> np.ndarray:
-    """Autocovariance of each row at lags 0..n-1 (biased estimator, FFT)."""
-    m, n = x.shape
-    xc = x - x.mean(axis=1, keepdims=True)
-    f = np.fft.rfft(xc, n=2 * n, axis=1)
-    return np.fft.irfft(f * np.conj(f), axis=1)[:, :n] / n
-
-
-def ess(x) -> float:
-    """Effective sample size of the mean of ``x`` (chains, draws): split chains, Geyer's monotone sequence."""
-    x = _split(x)
-    m, n = x.shape
-    if n < 4:
-        return float("nan")
-    acov = _autocov(x)
-    chain_mean = x.mean(axis=1)
-    W = np.mean(acov[:, 0] * n / (n - 1))
-    var_plus = W * (n - 1) / n + (np.var(chain_mean, ddof=1) if m > 1 else 0.0)
-    if not var_plus > 0:
-        return float(m * n)  # constant draws
-    rho = 1.0 - (W - acov.mean(axis=0)) / var_plus
-    rho[0] = 1.0
-    # Geyer: sum pairs while positive, enforce monotone decrease
-    pairs = rho[: 2 * (n // 2)].reshape(-1, 2).sum(axis=1)
-    kmax = np.argmax(pairs <= 0) if np.any(pairs <= 0) else len(pairs)
-    pairs = np.minimum.accumulate(pairs[:kmax]) if kmax > 0 else pairs[:1]
-    tau = -1.0 + 2.0 * np.sum(pairs)
-    tau = max(tau, 1.0 / math.log10(m * n))  # Stan's cap on antithetic chains
-    return float(m * n / tau)
-
-
-def _rhat_raw(x: np.ndarray) -> float:
-    x = _split(x)
-    m, n = x.shape
-    W = np.mean(np.var(x, axis=1, ddof=1))
-    B = n * np.var(x.mean(axis=1), ddof=1)
-    if not W > 0:
-        return 1.0 if B == 0 else float("inf")
-    return float(math.sqrt(((n - 1) / n * W + B / n) / W))
-
-
-def _rank_normal(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-    r = rankdata(x, method="average").reshape(x.shape)
-    return ndtri((r - 0.375) / (x.size + 0.25))
-
-
-def rhat(x) -> float:
-    """Rank-normalised split R-hat of ``x`` (chains, draws): max of bulk and folded (tails) R-hat."""
-    x = np.asarray(x, dtype=float)
-    bulk = _rhat_raw(_rank_normal(x))
-    folded = _rhat_raw(_rank_normal(np.abs(x - np.median(x))))
-    return max(bulk, folded)
-
-
-def mcse(x) -> float:
-    """Monte Carlo standard error of the mean of ``x`` (chains, draws): sd / sqrt(ESS)."""
-    x = np.asarray(x, dtype=float)
-    return float(np.std(x, ddof=1) / math.sqrt(ess(x)))

@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
-from linkernel.problem import Problem, index, time_blocks
+from linkernel.problem import Problem, index, pair, time_blocks
 
 w, v, u, kappa, lam = sp.symbols("w v u kappa lambda", positive=True)
 HYPER = (w, v, u, kappa, lam)
@@ -37,8 +37,10 @@ def kernel_symbol(t: int, t2: int, p: int, p2: int, P: int) -> sp.Symbol:
 
 def kernel_matrix(T: int, P: int) -> sp.Matrix:
     """The symmetric (TP, TP) matrix of kernel symbols."""
-    n = T * P
-    return sp.Matrix(n, n, lambda a, b: kernel_symbol(a // P, b // P, a % P, b % P, P))
+    def entry(a, b):
+        (t, p), (s, q) = pair(a, P), pair(b, P)
+        return kernel_symbol(t, s, p, q, P)
+    return sp.Matrix(T * P, T * P, entry)
 
 
 def kernel_symbols(T: int, P: int) -> list:

@@ -23,6 +23,7 @@ from linkernel.symbolic.landau import landau_coefficients, sixth_order_coefficie
 from linkernel.problem import Problem
 from linkernel.symbolic.stability import critical_ratio, hessian_blocks
 from linkernel.symbolic.action import kappa, u, v, w
+from linkernel.threads import entry_point
 
 # --- one problem -----------------------------------------------------------------
 # the package's one vocabulary for the order of a transition (CriticalPoint.order, Trace.transition,
@@ -114,6 +115,7 @@ def _val(expr, subs) -> float:
     return float(sp.N(expr.subs(subs), 30))
 
 
+@entry_point
 def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     """lambda_c, the branch at lambda_c, the Landau coefficients and the order, for an RNN endpoint problem.
 

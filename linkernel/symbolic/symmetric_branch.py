@@ -45,7 +45,7 @@ import sympy as sp
 
 from linkernel.symbolic import action as symbolic
 from linkernel.architecture import Architecture
-from linkernel.problem import Problem
+from linkernel.problem import Problem, time_slice
 from linkernel.validation import count as _count
 from linkernel.symbolic.action import kappa, lam, u, v, w
 
@@ -223,7 +223,7 @@ def branch_kernel(problem: Problem, ratio: float | None = None) -> np.ndarray:
     Pi = np.outer(yv, yv)
     H = np.zeros((problem.n, problem.n))
     for k in range(T):
-        H[k * P:(k + 1) * P, k * P:(k + 1) * P] = h[k] * Pi + g[k] * (np.eye(P) - Pi)
+        H[time_slice(k, P), time_slice(k, P)] = h[k] * Pi + g[k] * (np.eye(P) - Pi)
     return H
 
 

@@ -1,4 +1,4 @@
-"""The large-N kernel action S(H), its gradient and Hessian (derivations/rnn_T4_P1.tex, "The action" and "Saddle-point equations").
+"""The large-N kernel action S(H), its gradient and Hessian-vector product (derivations/rnn_T4_P1.tex, "The action" and "Saddle-point equations").
 
     S(H) = KL( N(0, H) || N(0, Sigma(H)) ) + 1/2 y_S^T (v H_SS + kappa I)^{-1} y_S
 
@@ -14,44 +14,159 @@ coordinates in an orthonormal basis (Frobenius metric: off-diagonal entries
 carry a factor sqrt(2)), in which the Hessian is a symmetric matrix whose
 eigenvalues do not depend on the ordering of entries.
 
+One implementation: :class:`Pieces` factors H, Sigma(H) and K = v H_SS + kappa I
+once (Cholesky) and gives S, dS/dH and the Hessian-vector product; the
+functions :func:`action`, :func:`gradient`, :func:`hessian_vector`,
+:func:`kl_term`, :func:`likelihood_term` and :func:`predictions` are
+one-line wrappers over it.  :class:`Constants` (:func:`static`) holds a
+Problem's H-independent arrays once, and gives them at another lambda with
+``.at(lam)``.  The dense Hessian and its eigenpairs are in
+:mod:`linkernel.theory.hessian`, the same formulas in mpmath in
+:mod:`linkernel.theory.highprec`.
+
 :mod:`linkernel.symbolic.action` builds the same formula in SymPy; the tests hold the
 two against each other.
 """
 
 from __future__ import annotations
 
+import weakref
+from functools import lru_cache
+
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from linkernel.errors import KernelError
 from linkernel.problem import Problem
 
 
+# --- the problem's constant arrays, computed once per Problem -----------------
+_CONSTANTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class Constants:
+    """The H-independent arrays that S, its gradient and Hessian read, computed once; ``y_S`` per lambda.
+
+    A :class:`~linkernel.problem.Problem` builds its derived arrays on first
+    use and ``with_(lam=...)`` validates a new Problem, which along a path in
+    lambda (continuation) costs more than the linear algebra at T = 4.  A
+    Constants holds the arrays once; :meth:`at` gives them at another lambda
+    in O(|S|), since only the targets ``y_S = lam * yhat_S`` depend on lambda.
+
+    It stands in for the Problem wherever :class:`Pieces`,
+    :func:`linkernel.theory.hessian.dense_hessian`,
+    :func:`~linkernel.theory.hessian.lowest_eigenpairs` and the like read one:
+    it has the Problem's names ``n, P, T, v, kappa, lam, input_kernel,
+    recurrent_mask, supervised_index, yhat_S, y_S, odd_mask``, and any other
+    attribute is read from the real Problem at its lambda
+    (``problem.with_(lam=lam)``, built on first such use).
+
+    Short names, what :class:`Pieces` reads (n = TP, kernel rows ``t*P + p``):
+
+    ``C``     input kernel, (n, n)
+    ``R``     recurrent mask ``w_g M`` (zero in the t = 0 rows and columns), (n, n)
+    ``RP``    ``R[P:, P:]``, the weights of the shift ``(t-1, t'-1) -> (t, t')``
+    ``idx``   supervised kernel rows (the order of S); ``ix = np.ix_(idx, idx)``
+    ``yhat``  unscaled targets ``yhat_S``; ``y = lam * yhat`` the targets ``y_S``
+    ``odd``   (n, n) bool, the entries odd under some Z2 flip
+
+    The arrays are shared by a Constants and its :meth:`at` copies: read-only.
+    Get the one of a Problem by :func:`static` (cached per Problem).
+    """
+
+    def __init__(self, problem: Problem):
+        self._base = problem
+        self.n, self.P, self.T = problem.n, problem.P, problem.T
+        self.v, self.kappa, self.lam = problem.v, problem.kappa, float(problem.lam)
+        self.C = _frozen(np.ascontiguousarray(problem.input_kernel, dtype=float))
+        self.R = _frozen(np.ascontiguousarray(problem.recurrent_mask, dtype=float))
+        self.RP = _frozen(np.ascontiguousarray(self.R[self.P:, self.P:]))
+        self.idx = problem.supervised_index
+        self.ix = np.ix_(self.idx, self.idx)
+        self.yhat = _frozen(np.array([problem.yhat[t, p] for t, p in problem.supervised], dtype=float))
+        self.y = problem.y_S
+        self.odd = problem.odd_mask
+
+    # the Problem's names, so that a Constants can stand in for it
+    input_kernel = property(lambda self: self.C)
+    recurrent_mask = property(lambda self: self.R)
+    supervised_index = property(lambda self: self.idx)
+    yhat_S = property(lambda self: self.yhat)
+    y_S = property(lambda self: self.y)
+    odd_mask = property(lambda self: self.odd)
+
+    def at(self, lam: float) -> "Constants":
+        """The same constants at another lambda: a shallow copy with ``y = lam * yhat`` (O(|S|))."""
+        out = object.__new__(Constants)
+        out.__dict__.update(self.__dict__)
+        out.lam = float(lam)
+        out.y = out.lam * self.yhat
+        out.__dict__.pop("_real", None)
+        return out
+
+    def __getattr__(self, name):
+        # only called for names not set above: read them from the real Problem at this lambda
+        if name.startswith("__") or name in ("_base", "_real"):
+            raise AttributeError(name)
+        real = self.__dict__.get("_real")
+        if real is None:
+            base = self._base
+            real = self.__dict__["_real"] = base if float(base.lam) == self.lam else base.with_(lam=self.lam)
+        return getattr(real, name)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def static(problem) -> Constants:
+    """The :class:`Constants` of a Problem, computed once per Problem (a Constants is its own)."""
+    if isinstance(problem, Constants):
+        return problem
+    try:
+        return _CONSTANTS[problem]
+    except (KeyError, TypeError):
+        st = Constants(problem)
+        try:
+            _CONSTANTS[problem] = st
+        except TypeError:
+            pass
+        return st
+
 
 # --- the map H -> Sigma(H) and its adjoint ----------------------------------
-def _shift(problem: Problem, H: np.ndarray) -> np.ndarray:
-    """L(H): ``w_g M^{tt'} H^{t-1,t'-1}`` in the ``t, t' >= 1`` blocks, zero elsewhere.
+def _shift(st: Constants, E: np.ndarray) -> np.ndarray:
+    """L(E): ``w_g M^{tt'} E^{t-1,t'-1}`` in the ``t, t' >= 1`` blocks, zero elsewhere.
 
     The weights ``w_g M`` are :attr:`Problem.recurrent_mask` (the architecture's
     groups and their variances).
     """
-    P = problem.P
-    out = np.zeros_like(H)
-    out[P:, P:] = H[:-P, :-P]
-    return out * problem.recurrent_mask
-
-
-def _shift_adjoint(problem: Problem, G: np.ndarray) -> np.ndarray:
-    """L*(G), the Frobenius adjoint of :func:`_shift`: ``tr(G L(E)) = tr(L*(G) E)``."""
-    P = problem.P
-    G = G * problem.recurrent_mask
-    out = np.zeros_like(G)
-    out[:-P, :-P] = G[P:, P:]
+    P = st.P
+    out = np.zeros_like(E)
+    np.multiply(E[:-P, :-P], st.RP, out=out[P:, P:])
     return out
+
+
+def _shift_adjoint(st: Constants, G: np.ndarray) -> np.ndarray:
+    """L*(G), the Frobenius adjoint of :func:`_shift`: ``tr(G L(E)) = tr(L*(G) E)``."""
+    P = st.P
+    out = np.zeros_like(G)
+    np.multiply(G[P:, P:], st.RP, out=out[:-P, :-P])
+    return out
+
+
+def _sigma(st: Constants, H: np.ndarray) -> np.ndarray:
+    """C + L(H), written into a copy of C."""
+    P = st.P
+    Sig = st.C.copy()
+    Sig[P:, P:] += H[:-P, :-P] * st.RP
+    return Sig
 
 
 def sigma(problem: Problem, H: np.ndarray) -> np.ndarray:
     """Sigma(H) = C + w_g M * H^{t-1,t'-1}: the prior covariance of h given the kernel H."""
-    return problem.input_kernel + _shift(problem, np.asarray(H, dtype=float))
+    return _sigma(static(problem), np.asarray(H, dtype=float))
 
 
 def prior_kernel(problem: Problem) -> np.ndarray:
@@ -115,42 +230,181 @@ def readout_kernel(problem: Problem, H) -> np.ndarray:
     return problem.v * H[..., idx[:, None], idx[None, :]] + problem.kappa * np.eye(len(idx))
 
 
-# --- the action -------------------------------------------------------------
-def _logdet(A: np.ndarray) -> float:
-    return 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(A)))))
+# --- the pieces at one kernel: S, its gradient and Hessian-vector product (once) ------------
+def _chol_inverse(L: np.ndarray):
+    """(M^-1, L^-1) for M = L L^T."""
+    Li = solve_triangular(L, np.eye(L.shape[0]), lower=True)
+    out = Li.T @ Li
+    return 0.5 * (out + out.T), Li
 
 
+class Pieces:
+    """Sigma^-1, H^-1, K^-1, a = K^-1 y_S at one kernel: what S, its gradient and Hessian share.
+
+    Built once per kernel (three Cholesky factorisations), then
+    :meth:`action`, :meth:`gradient` and :meth:`hessian_vector` cost a few
+    n x n products.  ``problem``: a Problem or a :class:`Constants` (kept as
+    ``self.problem``); ``check=False`` skips :func:`check_kernel` (symmetry,
+    shape, finiteness) for a caller whose H is symmetric by construction.
+    Raises :class:`~linkernel.errors.KernelError` if H or Sigma(H) is not PD.
+
+    Attributes: ``H``, ``LH`` (H = LH LH^T), ``LH_inv``, ``Hinv``, ``Sigma``,
+    ``A`` = Sigma^-1, ``AH`` = A H, ``K`` = v H_SS + kappa I, ``Kinv``, ``a``,
+    ``logdet_H``, ``logdet_Sigma``; and the constants ``R, RP, idx, ix, y, v``.
+    """
+
+    def __init__(self, problem, H: np.ndarray, check: bool = True):
+        H = check_kernel(problem, H) if check else np.asarray(H, dtype=float)
+        st = static(problem)
+        self.problem, self.H, self.n, self.P = problem, H, st.n, st.P
+        self.R, self.RP, self.idx, self.ix, self.y = st.R, st.RP, st.idx, st.ix, st.y
+        self.v = st.v
+        self._st = st
+        self.LH = _cholesky(H, "kernel H")
+        Sig = _sigma(st, H)
+        Ls = _cholesky(Sig, "Sigma(H)")
+        self.Sigma = Sig
+        self.A = _chol_inverse(Ls)[0]
+        self.Hinv, self.LH_inv = _chol_inverse(self.LH)     # H^-1 and L^-1 (H = L L^T)
+        K = self.v * H[self.ix] + st.kappa * np.eye(len(self.idx))   # readout_kernel, without a copy of H
+        self.Kinv = np.linalg.inv(K)
+        self.K = K
+        self.a = self.Kinv @ self.y
+        self.logdet_H = 2.0 * float(np.sum(np.log(np.diag(self.LH))))
+        self.logdet_Sigma = 2.0 * float(np.sum(np.log(np.diag(Ls))))
+        self.AH = self.A @ H
+
+    # the shift and its adjoint (the mask R carries w_g and the sharing pattern)
+    def shift(self, E):
+        """L(E) (:func:`_shift`)."""
+        return _shift(self._st, E)
+
+    def shift_adjoint(self, G):
+        """L*(G) (:func:`_shift_adjoint`)."""
+        return _shift_adjoint(self._st, G)
+
+    # (1 - shift)^-1 and its adjoint: the shift moves entries P rows and columns down, so it is
+    # nilpotent and X = E + shift(X) is solved by one pass over the block rows, O(n^2)
+    def unshift(self, E):
+        """(1 - shift)^-1 E: X with X - shift(X) = E."""
+        P, T = self.P, self.n // self.P
+        X = np.array(E, dtype=float)
+        for t in range(1, T):
+            r, rp = slice(t * P, (t + 1) * P), slice((t - 1) * P, t * P)
+            X[r, P:] += self.RP[rp] * X[rp, :-P]
+        return X
+
+    def unshift_adjoint(self, G):
+        """(1 - shift*)^-1 G: Y with Y - shift_adjoint(Y) = G."""
+        P, T = self.P, self.n // self.P
+        Y = np.array(G, dtype=float)
+        for t in range(T - 2, -1, -1):
+            r, rn = slice(t * P, (t + 1) * P), slice((t + 1) * P, (t + 2) * P)
+            Y[r, :-P] += self.RP[r] * Y[rn, P:]
+        return Y
+
+    def prior_metric_inverse(self, G):
+        """M^-1 G for the Gauss-Newton form of the KL curvature, M = (1 - shift)* (H^-1 (x) H^-1)/2 (1 - shift).
+
+        At a kernel with Sigma(H) = H (the prior's fixed point) M *is* the KL
+        term's Hessian: there d2 KL[E] = 1/2 |H^-1/2 (E - shift E) H^-1/2|^2.
+        Elsewhere it is a preconditioner that takes out the temporal coupling
+        (1 - shift), whose singular values fall like 1/T for w ~ 1 and which makes
+        the whitened Hessian's condition grow with T (at T = 8, P = 4: 184 -> 17;
+        T = 16 sequence: 485 -> 4).  SPD; cost two n x n products.
+        """
+        Y = self.unshift_adjoint(G)
+        X = self.unshift(2.0 * self.H @ Y @ self.H)
+        return 0.5 * (X + X.T)
+
+    def whitened_preconditioner(self, g):
+        """:meth:`prior_metric_inverse` in whitened coordinates: ``L^-1 M^-1[L^-T g L^-1] L^-T``."""
+        Li = self.LH_inv
+        X = Li @ self.prior_metric_inverse(Li.T @ g @ Li) @ Li.T
+        return 0.5 * (X + X.T)
+
+    def kl_term(self) -> float:
+        """KL( N(0,H) || N(0,Sigma(H)) ) = 1/2 [tr(Sigma^-1 H) - ln det(Sigma^-1 H) - TP]."""
+        return float(0.5 * (np.trace(self.AH) - self.logdet_H + self.logdet_Sigma - self.n))
+
+    def likelihood_term(self) -> float:
+        """1/2 y_S^T K^-1 y_S, K = v H_SS + kappa I."""
+        return float(0.5 * self.y @ self.a)
+
+    def action(self) -> float:
+        """S(H) = KL term + likelihood term."""
+        kl = 0.5 * (np.trace(self.AH) - self.logdet_H + self.logdet_Sigma - self.n)
+        return float(kl + 0.5 * self.y @ self.a)
+
+    def predictions(self) -> np.ndarray:
+        """Posterior-mean outputs f* = v H_{*S} K^-1 y_S at every kernel row, shape (TP,)."""
+        return self.v * self.H[:, self.idx] @ self.a
+
+    def gradient(self) -> np.ndarray:
+        """dS/dH, the symmetric G with dS = tr(G dH) for symmetric dH (formula: :func:`gradient`)."""
+        A = self.A
+        G = 0.5 * (A - self.Hinv) + 0.5 * self.shift_adjoint(A - self.AH @ A)
+        G[self.ix] -= 0.5 * self.v * np.outer(self.a, self.a)
+        return 0.5 * (G + G.T)
+
+    def hessian_vector(self, E: np.ndarray) -> np.ndarray:
+        """d(dS/dH) along the symmetric E (formula: :mod:`linkernel.theory.hessian`)."""
+        A, AH, Hinv = self.A, self.AH, self.Hinv
+        dA = -A @ self.shift(E) @ A
+        X = dA @ AH.T                      # dA H A; its transpose is A H dA
+        inner = dA - X
+        inner -= X.T
+        inner -= A @ E @ A
+        dG = Hinv @ E @ Hinv
+        dG += dA
+        dG += self.shift_adjoint(inner)
+        dG *= 0.5
+        da = -self.v * self.Kinv @ (E[self.ix] @ self.a)
+        dG[self.ix] -= 0.5 * self.v * (np.outer(da, self.a) + np.outer(self.a, da))
+        return 0.5 * (dG + dG.T)
+
+    def whitened_hessian_vector(self, X: np.ndarray) -> np.ndarray:
+        """The Hessian in whitened coordinates H + L X L^T (H = L L^T): ``L^T d2S[L X L^T] L``.
+
+        Congruent to the Hessian, so it has the same inertia (Sylvester).  The
+        KL curvature term L^T H^-1 E H^-1 L is X itself (L^T H^-1 L = I), which
+        saves two products and the rounding of H^-1 against :meth:`hessian_vector`.
+        """
+        L, A, AH = self.LH, self.A, self.AH
+        E = L @ X @ L.T
+        E = 0.5 * (E + E.T)
+        dA = -A @ self.shift(E) @ A
+        Xm = dA @ AH.T                     # dA H A; its transpose is A H dA
+        inner = dA - Xm
+        inner -= Xm.T
+        inner -= A @ E @ A
+        M = dA + self.shift_adjoint(inner)
+        da = -self.v * self.Kinv @ (E[self.ix] @ self.a)
+        M[self.ix] -= self.v * (np.outer(da, self.a) + np.outer(self.a, da))
+        Y = L.T @ M @ L
+        Y = 0.5 * (Y + Y.T + X + X.T)
+        return 0.5 * Y
+
+    def whiten(self, E: np.ndarray) -> np.ndarray:
+        """L^-1 E L^-T: a direction dH in whitened coordinates."""
+        X = solve_triangular(self.LH, solve_triangular(self.LH, E, lower=True).T, lower=True)
+        return 0.5 * (X + X.T)
+
+
+# --- the action and its derivatives as functions of (problem, H) ---------------------
 def kl_term(problem: Problem, H) -> float:
     """KL( N(0,H) || N(0,Sigma(H)) ) = 1/2 [tr(Sigma^-1 H) - ln det(Sigma^-1 H) - TP]."""
-    H = check_kernel(problem, H)
-    Sig = sigma(problem, H)
-    Ls = _cholesky(Sig, "Sigma(H)")
-    A = np.linalg.solve(Ls, np.linalg.solve(Ls, H).T)  # Ls^-1 H Ls^-T, same trace as Sigma^-1 H
-    return 0.5 * (np.trace(A) - _logdet(H) + 2.0 * np.sum(np.log(np.diag(Ls))) - problem.n)
+    return Pieces(problem, H).kl_term()
 
 
 def likelihood_term(problem: Problem, H) -> float:
     """1/2 y_S^T (v H_SS + kappa I)^-1 y_S: the readout integrated out (muP, O(N))."""
-    K = readout_kernel(problem, H)
-    y = problem.y_S
-    return 0.5 * float(y @ np.linalg.solve(K, y))
+    return Pieces(problem, H).likelihood_term()
 
 
 def action(problem: Problem, H) -> float:
     """S(H) = KL term + likelihood term (per neuron; the posterior is exp(-N S))."""
-    return kl_term(problem, H) + likelihood_term(problem, H)
-
-
-def _pieces(problem: Problem, H: np.ndarray):
-    H = check_kernel(problem, H)
-    Sig = sigma(problem, H)
-    _cholesky(Sig, "Sigma(H)")
-    A = np.linalg.inv(Sig)
-    Hinv = np.linalg.inv(H)
-    idx = problem.supervised_index
-    Kinv = np.linalg.inv(readout_kernel(problem, H))
-    a = Kinv @ problem.y_S
-    return H, A, Hinv, idx, Kinv, a
+    return Pieces(problem, H).action()
 
 
 def gradient(problem: Problem, H) -> np.ndarray:
@@ -162,29 +416,32 @@ def gradient(problem: Problem, H) -> np.ndarray:
     L* masks by w_g M and shifts the ``t, t' >= 1`` blocks back by one step;
     E_S embeds the supervised block.  G = 0 are the saddle-point equations.
     """
-    H, A, Hinv, idx, Kinv, a = _pieces(problem, H)
-    G = 0.5 * (A - Hinv) + 0.5 * _shift_adjoint(problem, A - A @ H @ A)
-    G[np.ix_(idx, idx)] -= 0.5 * problem.v * np.outer(a, a)
-    return 0.5 * (G + G.T)
+    return Pieces(problem, H).gradient()
 
 
 def hessian_vector(problem: Problem, H, E) -> np.ndarray:
     """Directional derivative of :func:`gradient` along the symmetric direction E."""
-    H, A, Hinv, idx, Kinv, a = _pieces(problem, H)
-    E = np.asarray(E, dtype=float)
-    dA = -A @ _shift(problem, E) @ A
-    AH = A @ H
-    dG = 0.5 * (dA + Hinv @ E @ Hinv)
-    inner = dA - dA @ AH.T - AH @ dA - A @ E @ A
-    dG += 0.5 * _shift_adjoint(problem, inner)
-    da = -problem.v * Kinv @ E[np.ix_(idx, idx)] @ a
-    dG[np.ix_(idx, idx)] -= 0.5 * problem.v * (np.outer(da, a) + np.outer(a, da))
-    return 0.5 * (dG + dG.T)
+    return Pieces(problem, H).hessian_vector(np.asarray(E, dtype=float))
+
+
+def predictions(problem: Problem, H) -> np.ndarray:
+    """Posterior-mean outputs f* = v H_{*S} (v H_SS + kappa I)^-1 y_S at every (t, p), shape (T, P)."""
+    return Pieces(problem, H).predictions().reshape(problem.T, problem.P)
 
 
 # --- coordinates on symmetric matrices --------------------------------------
-def _triu(n: int):
-    return np.triu_indices(n)
+@lru_cache(maxsize=16)
+def upper_triangle(n: int):
+    """(i, j, s) of the :func:`to_vector` coordinates: coordinate c is the entry (i[c], j[c]), i <= j.
+
+    The upper triangle row by row; s[c] = 1 on the diagonal, sqrt(2) off it
+    (the Frobenius-orthonormal scaling).  Cached per n, read-only arrays.
+    """
+    i, j = np.triu_indices(n)
+    s = np.where(i == j, 1.0, np.sqrt(2.0))
+    for a in (i, j, s):
+        a.setflags(write=False)
+    return i, j, s
 
 
 def to_vector(M: np.ndarray) -> np.ndarray:
@@ -193,15 +450,15 @@ def to_vector(M: np.ndarray) -> np.ndarray:
     Order: upper triangle row by row; off-diagonal entries scaled by sqrt(2).
     """
     M = np.asarray(M, dtype=float)
-    i, j = _triu(M.shape[0])
-    return np.where(i == j, 1.0, np.sqrt(2.0)) * M[i, j]
+    i, j, s = upper_triangle(M.shape[0])
+    return s * M[i, j]
 
 
 def from_vector(vec: np.ndarray, n: int) -> np.ndarray:
-    """Inverse of :func:`to_vector`."""
-    i, j = _triu(n)
-    vals = np.asarray(vec, dtype=float) / np.where(i == j, 1.0, np.sqrt(2.0))
-    M = np.zeros((n, n))
+    """Inverse of :func:`to_vector`: the symmetric (n, n) matrix of n(n+1)/2 coordinates."""
+    i, j, s = upper_triangle(n)
+    vals = np.asarray(vec, dtype=float) / s
+    M = np.empty((n, n))
     M[i, j] = vals
     M[j, i] = vals
     return M
@@ -215,7 +472,7 @@ def odd_coordinates(problem: Problem) -> np.ndarray:
     split into those even under every flip and the rest
     (:attr:`linkernel.problem.Problem.odd_mask`).
     """
-    i, j = np.triu_indices(problem.n)
+    i, j, _ = upper_triangle(problem.n)
     return problem.odd_mask[i, j]
 
 
@@ -234,29 +491,3 @@ def m_vector(problem: Problem, group: int | None = None) -> np.ndarray:
         a, b = t * P + p, s * P + p
         E[a, b] = E[b, a] = 0.5 / P
     return to_vector(E)
-
-
-def gradient_vector(problem: Problem, H) -> np.ndarray:
-    """The gradient in the coordinates of :func:`to_vector` (so its norm is the Frobenius norm of G)."""
-    return to_vector(gradient(problem, H))
-
-
-def hessian(problem: Problem, H) -> np.ndarray:
-    """The Hessian of S at H in the coordinates of :func:`to_vector`: shape (n(n+1)/2,)*2, symmetric.
-
-    Its eigenvalues are those of the second variation of S with respect to
-    the Frobenius metric on symmetric matrices; all > 0 at a minimum.
-    Assembled in O(dim^2) by :func:`linkernel.theory.hessian.dense_hessian`
-    (the same matrix as :func:`hessian_vector` on every basis element).
-    """
-    from linkernel.theory.hessian import dense_hessian
-    return dense_hessian(problem, H)
-
-
-def predictions(problem: Problem, H) -> np.ndarray:
-    """Posterior-mean outputs f* = v H_{*S} (v H_SS + kappa I)^-1 y_S at every (t, p), shape (T, P)."""
-    H = np.asarray(H, dtype=float)
-    idx = problem.supervised_index
-    K = readout_kernel(problem, H)
-    f = problem.v * H[:, idx] @ np.linalg.solve(K, problem.y_S)
-    return f.reshape(problem.T, problem.P)

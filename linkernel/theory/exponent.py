@@ -31,9 +31,13 @@ import mpmath
 from mpmath import mp
 
 from linkernel.errors import ConvergenceError
-from linkernel.theory import highprec as hp
-from linkernel.theory.continuation import _check_range, trace
+from linkernel.numerics import richardson
 from linkernel.problem import Problem
+from linkernel.theory import highprec as hp
+from linkernel.theory.continuation import trace
+from linkernel.theory.special_points import critical_lambda
+from linkernel.threads import entry_point
+from linkernel.validation import interval, positive
 
 GUARD = 20
 
@@ -102,31 +106,21 @@ def _order_of(beta, err):
     return "second order", "second-order transition"
 
 
-def _richardson(values, ratio):
-    """Diagonal of the Richardson table for values at h, h/ratio, h/ratio^2, ... (errors in powers of h)."""
-    table = [list(values)]
-    for j in range(1, len(values)):
-        prev = table[-1]
-        f = mp.mpf(ratio) ** j
-        table.append([prev[k] + (prev[k] - prev[k - 1]) / (f - 1) for k in range(1, len(prev))])
-    return [row[-1] for row in table]
-
-
 def _window(problem: Problem, lam_range):
     """Where to trace: ``lam_range`` if it contains lambda_c, else (lambda_c / 2, 2 lambda_c).
 
     lambda_c comes first from :func:`critical_lambda` (a walk in lambda with
     warm-started symmetric saddles), so no fixed window rejects a valid input.
     """
-    from linkernel.theory.special_points import critical_lambda
     lam_c = critical_lambda(problem, lam_max=1e6, xtol=1e-10)
     if lam_range is not None:
-        lo, hi = _check_range(lam_range)
+        lo, hi = interval("lam_range", lam_range)
         if lo < lam_c < hi:
             return lo, hi
     return 0.5 * lam_c, 2.0 * lam_c
 
 
+@entry_point
 def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: float = 0.05,
                       lam_range=(0.5, 4.0), progress: bool = False, traced=None) -> ExponentEstimate:
     """Estimate beta at the symmetry-breaking transition of ``problem`` (its ``lam`` is ignored).
@@ -143,7 +137,6 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
     beta is 1/4: the quartic Landau coefficient vanishes, the vocabulary of
     :func:`linkernel.symbolic.critical.critical_point`) or 'first order'.
     """
-    from linkernel.validation import positive
     if isinstance(digits, bool) or not (isinstance(digits, int) and 15 <= digits <= 500):
         raise ValueError(f"digits={digits!r} is invalid; digits must be an integer in 15..500")
     if isinstance(levels, bool) or not (isinstance(levels, int) and 2 <= levels <= 30):
@@ -159,7 +152,7 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
     else:
         tr = None
         if lam_range is not None:
-            tr = trace(problem, _check_range(lam_range))
+            tr = trace(problem, interval("lam_range", lam_range))
         if tr is None or not z2_points(tr) or tr.transition == "none":
             window = _window(problem, lam_range)  # lambda_c first, then the window around it
             tr = trace(problem, window)
@@ -227,7 +220,7 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         if (lam - lam_c) <= 0:
             raise ConvergenceError("the broken branch does not approach lambda_c from above; "
                                    "try a smaller m0")
-        diag = _richardson(slopes, 4)
+        diag = richardson(slopes, 4)
         beta = diag[-1]
         # the last two diagonal entries, floored at the requested precision
         err = max(abs(diag[-1] - diag[-2]), mp.mpf(10) ** (-digits))

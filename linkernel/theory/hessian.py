@@ -27,13 +27,14 @@ matvec is a handful of n x n products (O(n^3), O(n^2) memory).
 
 from __future__ import annotations
 
-import weakref
 from functools import lru_cache
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh, lobpcg
 
+from linkernel import validation
 from linkernel.problem import Problem
+from linkernel.theory.action import Pieces, from_vector, static, to_vector, upper_triangle
 
 #: dense ``eigh`` up to this many coordinates, LOBPCG above (``eigh`` costs dim^3,
 #: a matvec O(n^3) = O(dim^1.5)).  Measured on 2 cores (one thread, lightly
@@ -42,238 +43,6 @@ from linkernel.problem import Problem
 #: 1.9 s + 5.4 s dense.  At dim = 300 (n = 24) dense costs ~30 ms and gives the
 #: whole spectrum.
 DENSE_EIG_MAX_DIM = 300
-
-
-# --- coordinates ------------------------------------------------------------
-@lru_cache(maxsize=16)
-def _triu(n: int):
-    i, j = np.triu_indices(n)
-    s = np.where(i == j, 1.0, np.sqrt(2.0))
-    for a in (i, j, s):
-        a.setflags(write=False)
-    return i, j, s
-
-
-def vec(M: np.ndarray) -> np.ndarray:
-    """:func:`linkernel.theory.action.to_vector` with cached indices."""
-    i, j, s = _triu(M.shape[0])
-    return s * M[i, j]
-
-
-def mat(x: np.ndarray, n: int) -> np.ndarray:
-    """:func:`linkernel.theory.action.from_vector` with cached indices."""
-    i, j, s = _triu(n)
-    M = np.empty((n, n))
-    vals = x / s
-    M[i, j] = vals
-    M[j, i] = vals
-    return M
-
-
-def _position(i, j, n):
-    """Index of the upper-triangle entry (i, j), i <= j, in the to_vector order."""
-    return i * n - (i * (i - 1)) // 2 + (j - i)
-
-
-@lru_cache(maxsize=16)
-def _shift_map(n: int, P: int, key: bytes):
-    """The shift L in coordinates: (src, dst, weight) with L(e_src) = weight * e_dst."""
-    R = np.frombuffer(key).reshape(n, n)
-    i, j, _ = _triu(n)
-    src = np.flatnonzero(j + P < n)
-    dst = _position(i[src] + P, j[src] + P, n)
-    wgt = R[i[dst], j[dst]]
-    keep = wgt != 0
-    return src[keep], dst[keep], wgt[keep]
-
-
-def shift_map(problem: Problem):
-    return _shift_map(problem.n, problem.P, static(problem).R.tobytes())
-
-
-# --- the problem's constant matrices, computed once per Problem ---------------------
-_STATIC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-class Static:
-    """A Problem's H-independent matrices (input kernel C, mask R, supervised index, y_S), cached per Problem."""
-
-    def __init__(self, problem: Problem):
-        self.C = np.ascontiguousarray(problem.input_kernel)
-        self.R = np.ascontiguousarray(problem.recurrent_mask, dtype=float)
-        P = problem.P
-        self.RP = np.ascontiguousarray(self.R[P:, P:])
-        self.idx = problem.supervised_index
-        self.ix = np.ix_(self.idx, self.idx)
-        self.y = problem.y_S
-        self.odd = problem.odd_mask
-
-
-def static(problem: Problem) -> Static:
-    try:
-        return _STATIC[problem]
-    except (KeyError, TypeError):
-        st = Static(problem)
-        try:
-            _STATIC[problem] = st
-        except TypeError:
-            pass
-        return st
-
-
-# --- the pieces at one kernel ---------------------------------------------------
-class Pieces:
-    """Sigma^-1, H^-1, K^-1, a = K^-1 y_S at one kernel: what gradient and Hessian share.
-
-    Built once per kernel (three Cholesky factorisations), then
-    :meth:`gradient` and :meth:`hessian_vector` cost a few n x n products.
-    Raises :class:`linkernel.theory.action.KernelError` if H or Sigma(H) is not PD.
-    """
-
-    def __init__(self, problem: Problem, H: np.ndarray, check: bool = True):
-        from linkernel.theory.action import check_kernel
-        from linkernel.errors import KernelError
-        H = check_kernel(problem, H) if check else np.asarray(H, dtype=float)
-        st = static(problem)
-        self.problem, self.H, self.n, self.P = problem, H, problem.n, problem.P
-        self.R, self.RP, self.idx, self.ix, self.y = st.R, st.RP, st.idx, st.ix, st.y
-        self.v = problem.v
-        try:
-            self.LH = np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
-            raise KernelError("kernel H is not positive definite") from None
-        Sig = st.C.copy()
-        Sig[self.P:, self.P:] += H[:-self.P, :-self.P] * self.RP
-        try:
-            Ls = np.linalg.cholesky(Sig)
-        except np.linalg.LinAlgError:
-            raise KernelError("Sigma(H) is not positive definite") from None
-        self.Sigma = Sig
-        self.A = _chol_inverse(Ls)[0]
-        self.Hinv, self.LH_inv = _chol_inverse(self.LH)     # H^-1 and L^-1 (H = L L^T)
-        K = self.v * H[self.ix] + problem.kappa * np.eye(len(self.idx))
-        self.Kinv = np.linalg.inv(K)
-        self.K = K
-        self.a = self.Kinv @ self.y
-        self.logdet_H = 2.0 * float(np.sum(np.log(np.diag(self.LH))))
-        self.logdet_Sigma = 2.0 * float(np.sum(np.log(np.diag(Ls))))
-        self.AH = self.A @ H
-
-    # the shift and its adjoint (the mask R carries w_g and the sharing pattern)
-    def shift(self, E):
-        P = self.P
-        out = np.zeros_like(E)
-        np.multiply(E[:-P, :-P], self.RP, out=out[P:, P:])
-        return out
-
-    def shift_adjoint(self, G):
-        P = self.P
-        out = np.zeros_like(G)
-        np.multiply(G[P:, P:], self.RP, out=out[:-P, :-P])
-        return out
-
-    # (1 - shift)^-1 and its adjoint: the shift moves entries P rows and columns down, so it is
-    # nilpotent and X = E + shift(X) is solved by one pass over the block rows, O(n^2)
-    def unshift(self, E):
-        """(1 - shift)^-1 E: X with X - shift(X) = E."""
-        P, T = self.P, self.n // self.P
-        X = np.array(E, dtype=float)
-        for t in range(1, T):
-            r, rp = slice(t * P, (t + 1) * P), slice((t - 1) * P, t * P)
-            X[r, P:] += self.RP[rp] * X[rp, :-P]
-        return X
-
-    def unshift_adjoint(self, G):
-        """(1 - shift*)^-1 G: Y with Y - shift_adjoint(Y) = G."""
-        P, T = self.P, self.n // self.P
-        Y = np.array(G, dtype=float)
-        for t in range(T - 2, -1, -1):
-            r, rn = slice(t * P, (t + 1) * P), slice((t + 1) * P, (t + 2) * P)
-            Y[r, :-P] += self.RP[r] * Y[rn, P:]
-        return Y
-
-    def prior_metric_inverse(self, G):
-        """M^-1 G for the Gauss-Newton form of the KL curvature, M = (1 - shift)* (H^-1 (x) H^-1)/2 (1 - shift).
-
-        At a kernel with Sigma(H) = H (the prior's fixed point) M *is* the KL
-        term's Hessian: there d2 KL[E] = 1/2 |H^-1/2 (E - shift E) H^-1/2|^2.
-        Elsewhere it is a preconditioner that takes out the temporal coupling
-        (1 - shift), whose singular values fall like 1/T for w ~ 1 and which makes
-        the whitened Hessian's condition grow with T (at T = 8, P = 4: 184 -> 17;
-        T = 16 sequence: 485 -> 4).  SPD; cost two n x n products.
-        """
-        Y = self.unshift_adjoint(G)
-        X = self.unshift(2.0 * self.H @ Y @ self.H)
-        return 0.5 * (X + X.T)
-
-    def whitened_preconditioner(self, g):
-        """:meth:`prior_metric_inverse` in whitened coordinates: ``L^-1 M^-1[L^-T g L^-1] L^-T``."""
-        Li = self.LH_inv
-        X = Li @ self.prior_metric_inverse(Li.T @ g @ Li) @ Li.T
-        return 0.5 * (X + X.T)
-
-    def action(self) -> float:
-        kl = 0.5 * (np.trace(self.AH) - self.logdet_H + self.logdet_Sigma - self.n)
-        return float(kl + 0.5 * self.y @ self.a)
-
-    def gradient(self) -> np.ndarray:
-        """dS/dH (symmetric matrix), as :func:`linkernel.theory.action.gradient`."""
-        A = self.A
-        G = 0.5 * (A - self.Hinv) + 0.5 * self.shift_adjoint(A - self.AH @ A)
-        G[self.ix] -= 0.5 * self.v * np.outer(self.a, self.a)
-        return 0.5 * (G + G.T)
-
-    def hessian_vector(self, E: np.ndarray) -> np.ndarray:
-        """d(dS/dH) along the symmetric E, as :func:`linkernel.theory.action.hessian_vector`."""
-        A, AH, Hinv = self.A, self.AH, self.Hinv
-        dA = -A @ self.shift(E) @ A
-        X = dA @ AH.T                      # dA H A; its transpose is A H dA
-        inner = dA - X
-        inner -= X.T
-        inner -= A @ E @ A
-        dG = Hinv @ E @ Hinv
-        dG += dA
-        dG += self.shift_adjoint(inner)
-        dG *= 0.5
-        da = -self.v * self.Kinv @ (E[self.ix] @ self.a)
-        dG[self.ix] -= 0.5 * self.v * (np.outer(da, self.a) + np.outer(self.a, da))
-        return 0.5 * (dG + dG.T)
-
-    def whitened_hessian_vector(self, X: np.ndarray) -> np.ndarray:
-        """The Hessian in whitened coordinates H + L X L^T (H = L L^T): ``L^T d2S[L X L^T] L``.
-
-        Congruent to the Hessian, so it has the same inertia (Sylvester).  The
-        KL curvature term L^T H^-1 E H^-1 L is X itself (L^T H^-1 L = I), which
-        saves two products and the rounding of H^-1 against :meth:`hessian_vector`.
-        """
-        L, A, AH = self.LH, self.A, self.AH
-        E = L @ X @ L.T
-        E = 0.5 * (E + E.T)
-        dA = -A @ self.shift(E) @ A
-        Xm = dA @ AH.T                     # dA H A; its transpose is A H dA
-        inner = dA - Xm
-        inner -= Xm.T
-        inner -= A @ E @ A
-        M = dA + self.shift_adjoint(inner)
-        da = -self.v * self.Kinv @ (E[self.ix] @ self.a)
-        M[self.ix] -= self.v * (np.outer(da, self.a) + np.outer(self.a, da))
-        Y = L.T @ M @ L
-        Y = 0.5 * (Y + Y.T + X + X.T)
-        return 0.5 * Y
-
-    def whiten(self, E: np.ndarray) -> np.ndarray:
-        """L^-1 E L^-T: a direction dH in whitened coordinates."""
-        from scipy.linalg import solve_triangular
-        X = solve_triangular(self.LH, solve_triangular(self.LH, E, lower=True).T, lower=True)
-        return 0.5 * (X + X.T)
-
-
-def _chol_inverse(L: np.ndarray):
-    """(M^-1, L^-1) for M = L L^T."""
-    from scipy.linalg import solve_triangular
-    Li = solve_triangular(L, np.eye(L.shape[0]), lower=True)
-    out = Li.T @ Li
-    return 0.5 * (out + out.T), Li
 
 
 # --- matrix-free -------------------------------------------------------------------
@@ -289,8 +58,8 @@ def hessian_operator(problem: Problem, H, pieces: Pieces | None = None) -> Linea
     def mv(x):
         x = np.asarray(x, dtype=float)
         if x.ndim == 2:
-            return np.column_stack([vec(pc.hessian_vector(mat(c, n))) for c in x.T])
-        return vec(pc.hessian_vector(mat(x.ravel(), n)))
+            return np.column_stack([to_vector(pc.hessian_vector(from_vector(c, n))) for c in x.T])
+        return to_vector(pc.hessian_vector(from_vector(x.ravel(), n)))
 
     return LinearOperator((dim, dim), matvec=mv, matmat=mv, rmatvec=mv, dtype=float)
 
@@ -304,7 +73,7 @@ def _sandwich(X: np.ndarray, Y: np.ndarray, n: int, sel=None) -> np.ndarray:
     Each factor is a row gather of a column gather (``X[:, k_c][j_r]``), so no
     index array of size m^2 is built.
     """
-    i, j, s = _triu(n)
+    i, j, s = upper_triangle(n)
     if sel is not None:
         i, j, s = i[sel], j[sel], s[sel]
     Yt = Y.T
@@ -315,6 +84,17 @@ def _sandwich(X: np.ndarray, Y: np.ndarray, n: int, sel=None) -> np.ndarray:
     T += Xl[i] * Yk[j]
     T *= np.outer(0.25 * s, s)
     return T
+
+
+def hessian(problem: Problem, H) -> np.ndarray:
+    """The Hessian of S at H in the coordinates of :func:`~linkernel.theory.action.to_vector`: (dim, dim), symmetric.
+
+    Its eigenvalues are those of the second variation of S with respect to
+    the Frobenius metric on symmetric matrices; all > 0 at a minimum.  Same
+    matrix as :func:`linkernel.theory.action.hessian_vector` on every basis
+    element (:func:`dense_hessian`).
+    """
+    return dense_hessian(problem, H)
 
 
 def dense_hessian(problem: Problem, H, pieces: Pieces | None = None) -> np.ndarray:
@@ -335,7 +115,7 @@ def _block_layout(n: int, P: int, mask_key: bytes, sel_key: bytes | None):
     the weight with which the shift L maps E_kl to E_{k+P, l+P}.
     """
     R = np.frombuffer(mask_key).reshape(n, n)
-    i, j, s = _triu(n)
+    i, j, s = upper_triangle(n)
     if sel_key is not None:
         sel = np.frombuffer(sel_key, dtype=np.intp)
         i, j, s = i[sel], j[sel], s[sel]
@@ -417,26 +197,38 @@ def dense_hessian_block(problem: Problem, H, sel=None, pieces: Pieces | None = N
         T *= s[c]
         T *= 0.25 * s[r, None]
         out[r, c] = T
-    idx = pc.idx
-    if len(idx):
-        loc = np.flatnonzero(np.isin(ii, idx) & np.isin(jj, idx))
-        if len(loc):
-            Ks = np.zeros((n, n))
-            Ks[np.ix_(idx, idx)] = pc.Kinv
-            Aa = np.zeros((n, n))
-            Aa[np.ix_(idx, idx)] = np.outer(pc.a, pc.a)
-            i, j = ii[loc, None], jj[loc, None]
-            k, l = ii[None, loc], jj[None, loc]
-            Sv = Ks[j, k] * Aa[l, i] + Ks[j, l] * Aa[k, i] + Ks[i, k] * Aa[l, j] + Ks[i, l] * Aa[k, j]
-            out[np.ix_(loc, loc)] += 0.25 * pc.v ** 2 * np.outer(s[loc], s[loc]) * Sv
-    # the matrix is symmetric: average the diagonal blocks, mirror the lower triangle
+    _add_likelihood_term(out, pc, ii, jj, s)
+    _symmetrize_blocks(out)
+    return out
+
+
+def _add_likelihood_term(out: np.ndarray, pc: Pieces, ii, jj, s) -> None:
+    """Add ``v^2 S(K^-1, a a^T)`` on the block's supervised coordinates (both ends in S) to ``out``."""
+    n, idx = pc.n, pc.idx
+    if not len(idx):
+        return
+    loc = np.flatnonzero(np.isin(ii, idx) & np.isin(jj, idx))
+    if not len(loc):
+        return
+    Ks = np.zeros((n, n))
+    Ks[np.ix_(idx, idx)] = pc.Kinv
+    Aa = np.zeros((n, n))
+    Aa[np.ix_(idx, idx)] = np.outer(pc.a, pc.a)
+    i, j = ii[loc, None], jj[loc, None]
+    k, l = ii[None, loc], jj[None, loc]
+    Sv = Ks[j, k] * Aa[l, i] + Ks[j, l] * Aa[k, i] + Ks[i, k] * Aa[l, j] + Ks[i, l] * Aa[k, j]
+    out[np.ix_(loc, loc)] += 0.25 * pc.v ** 2 * np.outer(s[loc], s[loc]) * Sv
+
+
+def _symmetrize_blocks(out: np.ndarray) -> None:
+    """The block rows hold the lower triangle and the diagonal blocks: average those, mirror the rest."""
+    m = out.shape[0]
     for r0 in range(0, m, _BLOCK_ROWS):
         r = slice(r0, min(m, r0 + _BLOCK_ROWS))
         D = out[r, r]
         D += D.T.copy()
         D *= 0.5
         out[r, r0 + _BLOCK_ROWS:] = out[r0 + _BLOCK_ROWS:, r].T
-    return out
 
 
 # --- lowest eigenpairs ------------------------------------------------------------------
@@ -444,9 +236,8 @@ def sector_coordinates(problem: Problem, sector) -> np.ndarray | None:
     """Indices of the coordinates of a sector: None (all), "odd" or "even" (Z2 blocks)."""
     if sector is None:
         return None
-    if sector not in ("odd", "even"):
-        raise ValueError(f"sector={sector!r} is invalid; sector must be None, 'odd' or 'even'")
-    i, j, _ = _triu(problem.n)
+    validation.choice("sector", sector, (None, "odd", "even"))
+    i, j, _ = upper_triangle(problem.n)
     odd = static(problem).odd[i, j]
     return np.flatnonzero(odd if sector == "odd" else ~odd)
 
@@ -464,10 +255,8 @@ def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Piec
     :data:`DENSE_EIG_MAX_DIM` coordinates.
     A sector with fewer than k coordinates returns what it has.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k={k!r} is invalid; k must be an integer >= 1")
-    if method not in ("auto", "dense", "lanczos"):
-        raise ValueError(f"method={method!r} is invalid; method must be 'auto', 'dense' or 'lanczos'")
+    k = validation.count("k", k)
+    validation.choice("method", method, ("auto", "dense", "lanczos"))
     pc = Pieces(problem, H) if pieces is None else pieces
     n = problem.n
     dim = n * (n + 1) // 2
@@ -501,7 +290,7 @@ def _sector_operator(f, n: int, dim: int, sel) -> LinearOperator:
             full = c.ravel() if sel is None else np.zeros(dim)
             if sel is not None:
                 full[sel] = c.ravel()
-            y = vec(f(mat(full, n)))
+            y = to_vector(f(from_vector(full, n)))
             out.append(y if sel is None else y[sel])
         return np.column_stack(out)
 

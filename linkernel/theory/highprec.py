@@ -22,8 +22,11 @@ import numpy as np
 from mpmath import mp
 
 from linkernel.errors import ConvergenceError, KernelError
-from linkernel.theory.action import m_vector as float_m_vector, odd_coordinates as float_odd_coordinates
 from linkernel.problem import Problem
+from linkernel.theory.action import Pieces as FloatPieces
+from linkernel.theory.action import from_vector as float_from_vector, to_vector as float_to_vector
+from linkernel.theory.action import m_vector as float_m_vector, odd_coordinates as float_odd_coordinates
+from linkernel.theory.hessian import dense_hessian, whitened_dense
 
 
 def dec(x) -> mpmath.mpf:
@@ -138,7 +141,12 @@ def action(problem: Problem, H, lam=None):
 
 
 class _Pieces:
-    """Sigma^-1, H^-1, K^-1, K^-1 y at one kernel: what the gradient and the Hessian share."""
+    """Sigma^-1, H^-1, K^-1, K^-1 y at one kernel: what the gradient and the Hessian share.
+
+    The mpmath counterpart of :class:`linkernel.theory.action.Pieces`: the same
+    formulas term by term (the tests hold the two together at 16 digits), at
+    the working precision, with plain inverses (no float64 rounding to avoid).
+    """
 
     def __init__(self, problem, H, lam=None):
         d = self.d = _Data(problem, lam)
@@ -515,7 +523,6 @@ def polish_minimum(problem: Problem, H0, dps: int = 50, maxiter: int = 40) -> Po
     floor, raised by the large H^-1 terms).  Raises :class:`ConvergenceError`
     if it stalls above, or if the whitened Hessian is not positive definite.
     """
-    from linkernel.theory.hessian import Pieces, whitened_dense, vec, mat
     n = problem.n
     with mp.workdps(dps):
         Hm = as_matrix(H0)
@@ -527,7 +534,7 @@ def polish_minimum(problem: Problem, H0, dps: int = 50, maxiter: int = 40) -> Po
             res = mp.sqrt(mp.fsum(G[i, j] ** 2 for i in range(n) for j in range(n)))
             scale = max(mp.mpf(1), max(abs(Hm[i, j]) for i in range(n) for j in range(n)))
             Hf = to_numpy(Hm)
-            pcf = Pieces(problem, 0.5 * (Hf + Hf.T), check=False)
+            pcf = FloatPieces(problem, 0.5 * (Hf + Hf.T), check=False)
             B = whitened_dense(problem, pcf)
             if res < tol * scale:
                 break
@@ -541,7 +548,7 @@ def polish_minimum(problem: Problem, H0, dps: int = 50, maxiter: int = 40) -> Po
             last = res
             Lm = mp.matrix(pcf.LH.tolist())
             g = to_numpy(Lm.T * G * Lm)
-            X = mat(np.linalg.solve(B, -vec(0.5 * (g + g.T))), n)
+            X = float_from_vector(np.linalg.solve(B, -float_to_vector(0.5 * (g + g.T))), n)
             Hm = Hm + Lm * mp.matrix(X.tolist()) * Lm.T
             Hm = (Hm + Hm.T) / 2
         else:
@@ -552,7 +559,6 @@ def polish_minimum(problem: Problem, H0, dps: int = 50, maxiter: int = 40) -> Po
             raise ConvergenceError(
                 f"the refined stationary point is not a minimum: the whitened Hessian has eigenvalue "
                 f"{ev[0]:.3e} <= 0 (a saddle); restart the minimisation from elsewhere")
-        from linkernel.theory.hessian import dense_hessian
         eh = np.linalg.eigvalsh(dense_hessian(problem, pcf.H, pieces=pcf))
         cond = float(abs(eh[-1]) / abs(eh[0])) if eh[0] != 0 else float("inf")
         return PolishedMinimum(kernel=Hm, action=action(problem, Hm), residual=res, dps=dps,

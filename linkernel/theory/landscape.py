@@ -27,10 +27,14 @@ import numpy as np
 from scipy.optimize import brentq
 
 from linkernel.errors import ConvergenceError
-from linkernel.theory.action import from_vector, to_vector
-from linkernel.theory.continuation import _Equations, _start, m_vector
+from linkernel.problem import Problem, require_problem
+from linkernel.progress import progress_bar
+from linkernel.theory.action import from_vector, m_vector, to_vector
+from linkernel.theory.continuation.stepper import _start
+from linkernel.theory.equations import Equations
 from linkernel.theory.special_points import constrained_minimum, constraint_basis
-from linkernel.problem import Problem
+from linkernel.threads import entry_point
+from linkernel.validation import count, positive
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,19 +100,14 @@ class Landscape:
     __str__ = summary
 
 
+@entry_point
 def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float = 1e-10) -> LandscapeCurve:
     """S minimised at fixed m on ``points`` values of m in [0, m_max] (Z2 problems) or [-m_max, m_max]."""
-    try:
-        ok = bool(np.isfinite(m_max) and m_max > 0)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(f"m_max={m_max!r} is invalid; m_max must be a positive finite number")
-    if isinstance(points, bool) or not (isinstance(points, (int, np.integer)) and points >= 3):
-        raise ValueError(f"points={points!r} is invalid; points must be an integer >= 3")
+    m_max = positive("m_max", m_max)
+    points = count("points", points, low=3)
     a = m_vector(problem)
     Q = constraint_basis(a)
-    H0 = from_vector(_start(_Equations(problem), problem.lam, 1e-11)[0][:-1], problem.n)
+    H0 = from_vector(_start(Equations(problem), problem.lam, 1e-11)[0][:-1], problem.n)
     y0 = Q.T @ to_vector(H0)
     grids = [np.linspace(0.0, m_max, points)]
     if not problem.has_z2:
@@ -149,6 +148,7 @@ def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float =
                           m_min=float(abs(m_min) if problem.has_z2 else m_min), action_min=float(S_min))
 
 
+@entry_point
 def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 41,
               progress: bool = False) -> Landscape:
     """The Landau landscape at every lambda in ``lams`` (``problem.lam`` is ignored).
@@ -156,7 +156,6 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
     ``m_max`` defaults to 1.5 times the largest |m| of the saddle points at
     these lambdas (at least 1).
     """
-    from linkernel.problem import require_problem
     require_problem("problem", problem)
     try:
         vals = [float(x) for x in np.atleast_1d(np.asarray(lams, dtype=object)).ravel()]
@@ -165,18 +164,13 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
     if not vals or any(not (np.isfinite(x) and x > 0) for x in vals):
         raise ValueError(f"lams={lams!r} is invalid; lams must be one or more positive finite lambdas")
     lams = vals
-    if m_max is not None and not (isinstance(m_max, (int, float, np.number)) and np.isfinite(m_max) and m_max > 0):
-        raise ValueError(f"m_max={m_max!r} is invalid; m_max must be a positive finite number (or None)")
+    m_max = None if m_max is None else positive("m_max", m_max)
     t0 = time.perf_counter()
     if m_max is None:
         from linkernel.theory.saddle import saddle_point
         m_star = max(abs(saddle_point(problem.with_(lam=x), n_starts=3).order_parameter) for x in lams)
         m_max = max(1.0, 1.5 * m_star)
     curves = []
-    it = lams
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(lams, desc="landscape", unit="lambda", leave=False)
-    for x in it:
+    for x in progress_bar(progress, iterable=lams, desc="landscape", unit="lambda"):
         curves.append(landscape_at(problem.with_(lam=x), m_max, points))
     return Landscape(problem=problem, curves=tuple(curves), seconds=time.perf_counter() - t0)

@@ -1,36 +1,10 @@
 """The kernel: minimise the action S(H) over positive-definite H.
 
-Solver (:func:`minimize_action`): a trust-region Newton method in *whitened*
-coordinates.  At the iterate H = L L^T (Cholesky) the step is H -> H + L X L^T
-with X symmetric; in X the KL term's curvature (the Fisher metric
-1/2 H^-1 (x) H^-1) is 1/2 the identity, so the whitened Hessian
-``X -> L^T d2S[L X L^T] L`` is well conditioned and conjugate gradients need
-few iterations.  The trust region ``||X||_F <= Delta <= MAX_RADIUS`` bounds
-the step; a trial point that is not positive definite (Cholesky fails) is
-rejected and the radius quartered, so every iterate is positive definite.  The
-subproblem is solved by Steihaug's truncated CG with a forcing term
-``min(0.1, sqrt|g|)`` (superlinear, then quadratic convergence); a direction of
-negative curvature is followed to the trust-region boundary, which is how the
-solver leaves saddles that its Krylov space can see.
-
-Whitening takes out the KL term's H^-1 (x) H^-1 but not the temporal coupling:
-the prior kernel enters through Sigma(H) = C + shift(H), and (1 - shift) has
-singular values down to ~1/T, so the whitened Hessian's condition still grows
-with T (184 at T = 8, P = 4; 485 for the T = 16 sequence).  Once the whitened
-residual is below :data:`PRECONDITION_BELOW` the CG is preconditioned by the
-Gauss-Newton form of the KL curvature, M = (1 - shift)* (H^-1 (x) H^-1)/2 (1 - shift)
-(exact where Sigma(H) = H; :meth:`linkernel.theory.hessian.Pieces.prior_metric_inverse`),
-which brings the condition to 4-17 and the Hessian products per solve down
-3-10x; the trust region is then measured in M's norm.  Far from a minimum that
-norm does not bound the step in the whitened metric, so a step is shortened
-along its direction until H + L X L^T keeps every eigenvalue of 1 + X above
-1 - :data:`TO_BOUNDARY` (fraction to the boundary).
-
-Each CG iteration is one Hessian-vector product, a few n x n products
-(:func:`linkernel.theory.hessian.hessian_operator`); memory is O(n^2), n = TP.
-For small n (``dim = n(n+1)/2 <= DENSE_NEWTON_MAX_DIM``) the whitened Hessian is
-assembled densely once per step (:func:`linkernel.theory.hessian.dense_hessian`)
-and CG runs on the matrix, which is faster there.
+The local minimiser (trust-region Newton-CG in whitened coordinates) is
+:func:`linkernel.theory.minimize.minimize_action`; the sign tests and the
+reported spectrum are in :mod:`linkernel.theory.curvature`.  This module holds
+the results (:class:`Minimum`, :class:`SaddlePoint`), :func:`local_minimum`
+(a descent that leaves saddles) and the global search.
 
 Every minimum, systematically (:func:`saddle_point`):
 
@@ -50,7 +24,7 @@ Every minimum, systematically (:func:`saddle_point`):
 3. ``n_starts - 1`` random starts follow (:func:`_starts`: near the tree's
    saddles and far out, in turn); a start is abandoned as soon
    as it enters the neighbourhood of a known minimum or saddle (whitened
-   distance < :data:`BASIN_RADIUS`, Z2 mirrors included).  They find minima
+   distance < :data:`linkernel.theory.minimize.BASIN_RADIUS`, Z2 mirrors included).  They find minima
    the tree misses in crowded landscapes (at T = 16, P = 4, lambda = 2.5 one
    of eight; at T = 8, P = 4 the tree finds all four) and cost 0.1-1x the
    tree's time (benchmarks/scaling.py).
@@ -60,7 +34,7 @@ A result called a minimum has a whitened residual ``|L^T (dS/dH) L|_F`` below
 with no eigenvalue below ``-NEG_TOL`` (congruent to the Hessian: the same
 inertia, but well conditioned, so the sign test is reliable where the Hessian
 in Frobenius coordinates has condition 1e12-1e17).  The sign tests take the
-whitened Hessian's lowest eigenpairs (:func:`_negative_directions`): densely by
+whitened Hessian's lowest eigenpairs (:func:`linkernel.theory.curvature.negative_directions`): densely by
 LAPACK up to :data:`DENSE_SIGN_MAX_DIM` coordinates per sector (exact, degenerate
 pairs included), above that by Lanczos on a budget of three restarts and, where
 the low end of the spectrum is crowded, by LOBPCG looking for the negative
@@ -82,19 +56,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from linkernel import validation
 from linkernel.errors import ConvergenceError, KernelError, SaddleWarning
-from linkernel.theory.action import action, kl_term, likelihood_term, predictions, prior_kernel
-from linkernel.theory.hessian import (Pieces, dense_hessian, static, lowest_eigenpairs, lowest_whitened_eigenpairs, mat,
-                                      vec, whitened_dense)
 from linkernel.problem import Problem, fix_z2_sign, order_parameter, require_problem
-from linkernel.threads import blas_threads_for
+from linkernel.theory import minimize as _minimize
+from linkernel.theory.action import Pieces, action, prior_kernel
+from linkernel.theory.curvature import condition_estimate, negative_directions, reported_spectrum
+# minimize_action and stationary_point are imported here too: users find them in this module (and the
+# search calls minimize_action through this module's name, which tests replace)
+from linkernel.theory.minimize import Solve, minimize_action, stationary_point  # noqa: F401
+from linkernel.threads import entry_point
 
-#: dense whitened Hessian (CG on a matrix) up to this many coordinates, matrix-free above.
-#: Assembling it costs two dim^3 products (~1 ms at dim = 120, n = 15), about as
-#: much as the ~20 matrix-free products (Python-bound at small n) of one CG solve.
-DENSE_NEWTON_MAX_DIM = 120
-#: a random start is abandoned once its whitened distance to a known minimum is below this.
-BASIN_RADIUS = 5e-2
+__all__ = ["Minimum", "SaddlePoint", "local_minimum", "saddle_point", "stationary_point", "minimize_action"]
+
 #: a run stalled by rounding counts as stationary when its whitened residual |L^T G L| is below this.
 FLOOR_WHITENED = 1e-6
 #: minima that float64 cannot converge are polished in POLISH_DPS digits up to TP = POLISH_MAX_N.
@@ -102,12 +76,6 @@ POLISH_DPS = 50
 POLISH_MAX_N = 40
 #: a saddle is left along each of its (up to) this many most negative directions per sector.
 NEG_DIRECTIONS = 4
-#: Newton steps per descent.
-MAXITER = 200
-#: the trust region's largest radius in whitened coordinates (< 1 keeps H positive definite).
-MAX_RADIUS = 2.0
-
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +130,9 @@ class SaddlePoint:
     emitted), ``precision`` "float64" or the digits of a high-precision polish,
     ``unconverged_runs`` how many descents hit the step limit (then one
     :class:`SaddleWarning`: a minimum may be missing).
+
+    The finite-width theory about it is ``linkernel.finite_n.finite_width(saddle, N)``
+    (this layer does not reach into finite_n/).
     """
 
     problem: Problem
@@ -241,373 +212,8 @@ class SaddlePoint:
         """Each shared W group's m_g = H^{t_g, t_g-1} (:meth:`Problem.order_parameters`), by group index."""
         return self.problem.order_parameters(self.kernel)
 
-    def at_width(self, N: int, **kw):
-        """The finite-width theory about this saddle point: H_N = H* + delta_H / N and the fluctuations.
 
-        :func:`linkernel.theory.finite_width.finite_width` (derivations/finite_width.tex); ``kw`` go there.
-        """
-        from linkernel.theory.finite_width import finite_width
-        return finite_width(self, N, **kw)
-
-
-# --- the trust-region Newton-CG solver ---------------------------------------------
-def _inner(X, Y) -> float:
-    return float(np.vdot(X, Y))
-
-
-def _boundary(zz, zd, dd, radius) -> float:
-    """tau >= 0 with |z + tau d|_M = radius, from <z, M z>, <z, M d>, <d, M d>."""
-    return (-zd + np.sqrt(max(zd * zd + dd * (radius ** 2 - zz), 0.0))) / dd
-
-
-def _steihaug(hw, g, radius: float, eta: float, maxcg: int, prec=None):
-    """Steihaug-Toint truncated preconditioned CG for min <g, X> + 1/2 <X, B X>, |X|_M <= radius.
-
-    ``hw(X)`` applies B to a symmetric matrix, ``prec(R)`` applies M^-1 (None:
-    M = 1).  The trust region is measured in the preconditioner's norm
-    |X|_M = <X, M X>^1/2, in which the CG iterates grow monotonically (Conn,
-    Gould & Toint, Trust-Region Methods, sec. 7.5.1); its norms are carried by
-    recurrences, so M itself is never applied.  Stops when the preconditioned
-    residual <r, M^-1 r> has fallen by eta^2.
-    Returns (X, B X, products, hit_boundary, |X|_M).
-    """
-    z = np.zeros_like(g)
-    Bz = np.zeros_like(g)
-    r = g.copy()
-    y = r if prec is None else prec(r)
-    d = -y
-    ry = _inner(r, y)
-    stop = (eta ** 2) * ry
-    zz = zd = 0.0
-    dd = ry
-    for k in range(1, maxcg + 1):
-        Bd = hw(d)
-        dBd = _inner(d, Bd)
-        if dBd <= 1e-300 * dd:           # negative curvature: go to the boundary along d
-            tau = _boundary(zz, zd, dd, radius)
-            return z + tau * d, Bz + tau * Bd, k, True, radius
-        alpha = ry / dBd
-        zz_new = zz + 2.0 * alpha * zd + alpha * alpha * dd
-        if zz_new >= radius ** 2:
-            tau = _boundary(zz, zd, dd, radius)
-            return z + tau * d, Bz + tau * Bd, k, True, radius
-        z, Bz, zz = z + alpha * d, Bz + alpha * Bd, zz_new
-        r = r + alpha * Bd
-        y = r if prec is None else prec(r)
-        ry_new = _inner(r, y)
-        if ry_new <= stop:
-            return z, Bz, k, False, np.sqrt(zz)
-        beta = ry_new / ry
-        zd = beta * (zd + alpha * dd)
-        dd = ry_new + beta * beta * dd
-        d = -y + beta * d
-        ry = ry_new
-    return z, Bz, maxcg, False, np.sqrt(zz)
-
-
-@dataclass(frozen=True, eq=False)
-class Solve:
-    """The outcome of one minimisation (:func:`minimize_action`): kernel, residual and its cost."""
-
-    kernel: np.ndarray
-    action: float
-    grad_norm: float
-    converged: bool
-    iterations: int
-    hessian_products: int
-    method: str
-    stopped_near: int | None = None   # index into ``known`` when abandoned near a known minimum
-    at_floor: bool = False            # stopped because float64 rounding stalled the residual
-    whitened_grad_norm: float = float("nan")   # |L^T (dS/dH) L|_F, the dimensionless residual
-
-
-#: the whitened residual below which CG is preconditioned (:meth:`Pieces.whitened_preconditioner`).
-PRECONDITION_BELOW = 1.0
-#: a step may shrink H along any direction by at most this fraction (H + L X L^T needs X > -1).
-TO_BOUNDARY = 0.8
-
-
-def _fraction_to_boundary(X) -> float:
-    """The factor s <= 1 with s X >= -TO_BOUNDARY (eigenvalues): H + L sX L^T stays well inside the PD cone.
-
-    The preconditioned trust region bounds the step in the Hessian's metric,
-    not the whitened one, so far from a minimum it can ask for a step across
-    the cone's boundary; shortening it along its own direction keeps the model
-    decrease positive (interior-point methods' fraction-to-the-boundary rule).
-    """
-    if np.linalg.norm(X) < TO_BOUNDARY:      # |eigenvalues| <= |X|_F
-        return 1.0
-    low = float(np.linalg.eigvalsh(X)[0])
-    return 1.0 if low >= -TO_BOUNDARY else TO_BOUNDARY / -low
-
-
-def _scale(H) -> float:
-    return max(1.0, float(np.abs(H).max()))
-
-
-def minimize_action(problem: Problem, H0, tol: float = 1e-13, maxiter: int = None, dense: bool | None = None,
-                    known=(), basin_radius: float = BASIN_RADIUS, precondition: bool = True) -> Solve:
-    """Minimise S from H0 by trust-region Newton-CG in whitened coordinates (module docstring).
-
-    Converged when the whitened residual ``|L^T (dS/dH) L|_F <= tol`` (H = L L^T;
-    dimensionless and invariant under rescaling H, unlike |dS/dH|, whose
-    entries carry units 1/H), or when it has stopped decreasing below ``1e3 tol``
-    (the rounding floor).  A step that beats its quadratic model (rho > 1.1)
-    is extended by doubling while S keeps dropping: far from the minimum the
-    likelihood's 1/H makes a plain Newton step grow H by only 3/2.
-    ``dense``: CG on the assembled whitened Hessian (None: when
-    ``dim <= DENSE_NEWTON_MAX_DIM``).  ``known``: kernels of minima already
-    found; the run stops (``stopped_near``) once the iterate's whitened distance
-    ``|L^-1 (H - K) L^-T|_F`` to one of them, or to its Z2 mirror, is below
-    ``basin_radius``.  Raises KernelError if H0 is not positive definite.
-    """
-    maxiter = MAXITER if maxiter is None else maxiter
-    n = problem.n
-    dim = n * (n + 1) // 2
-    dense = dim <= DENSE_NEWTON_MAX_DIM if dense is None else bool(dense)
-    method = "trust-region Newton-CG, " + ("dense" if dense else "matrix-free")
-    pc = Pieces(problem, H0)
-    H = pc.H
-    S, G = pc.action(), pc.gradient()
-    res = float(np.linalg.norm(G))
-    radius = 0.25
-    products = 0
-    stall = 0
-    gn = float("nan")
-    mirrors = _mirrors(problem, known)
-
-    def done(conv, it, **kw):
-        return Solve(H, S, res, bool(conv), it, products, method, whitened_grad_norm=gn, **kw)
-
-    for it in range(maxiter + 1):
-        L = pc.LH
-        g = L.T @ G @ L
-        gn = float(np.linalg.norm(g))
-        if gn <= tol:
-            return done(True, it)
-        if mirrors:
-            hn = np.linalg.norm(H)     # >= the largest eigenvalue of H: |D|/|H| bounds the whitened distance below
-            for k, K in mirrors:
-                D = H - K
-                if np.linalg.norm(D) < basin_radius * hn and np.linalg.norm(pc.whiten(D)) < basin_radius:
-                    return done(False, it, stopped_near=k)
-        if it == maxiter:
-            break
-        if dense:
-            Bw = whitened_dense(problem, pc)
-
-            def hw(X, Bw=Bw):
-                return mat(Bw @ vec(X), n)
-        else:
-            hw = pc.whitened_hessian_vector
-        eta = min(0.1, np.sqrt(gn))
-        # the radius is kept when the preconditioner switches on: both norms are O(1) steps in S's own
-        # curvature near a minimum, and the ratio test resizes it within a step or two
-        while True:
-            X, BX, k, hit, xn = _steihaug(hw, g, radius, eta, maxcg=min(dim, 500),
-                                          prec=pc.whitened_preconditioner if precondition and gn < PRECONDITION_BELOW else None)
-            products += k
-            frac = _fraction_to_boundary(X)
-            if frac < 1.0:
-                X, BX, xn = frac * X, frac * BX, frac * xn
-            pred = -(_inner(g, X) + 0.5 * _inner(X, BX))
-            step = L @ X @ L.T
-            Hn = H + 0.5 * (step + step.T)
-            try:
-                pcn = Pieces(problem, Hn, check=False)
-                Sn = pcn.action()
-            except (KernelError, np.linalg.LinAlgError):
-                radius *= 0.25
-                if radius < 1e-12:
-                    return done(False, it)
-                continue
-            Gn = pcn.gradient()
-            resn = float(np.linalg.norm(Gn))
-            ared = S - Sn
-            # near convergence S changes at its rounding level: judge the step by the residual
-            tiny = abs(pred) < 1e-12 * max(1.0, abs(S))
-            rho = ared / pred if pred > 0 else -1.0
-            ok = (resn < res) if tiny else (rho > 1e-4)
-            if not ok:
-                if tiny:     # the model is exact, yet the residual does not drop: rounding floor
-                    return done(gn <= 1e3 * tol, it, at_floor=True)
-                radius = 0.25 * xn
-                if radius < 1e-12:
-                    return done(False, it)
-                continue
-            if rho < 0.25 and not tiny:
-                radius = 0.25 * xn
-            elif (rho > 0.75 or tiny) and hit:
-                radius = min(2.0 * radius, MAX_RADIUS)
-            stall = stall + 1 if (tiny and resn > 0.5 * res) else 0
-            if rho > 1.1 and not hit and xn > 1e-2:
-                # S falls faster than its quadratic model (e.g. the likelihood's 1/H far from the
-                # minimum, where Newton only multiplies H by 3/2): extend the step while S drops
-                sym = 0.5 * (step + step.T)
-                for alpha in (2.0, 4.0, 8.0, 16.0, 32.0):
-                    try:
-                        pct = Pieces(problem, H + alpha * sym, check=False)
-                        St = pct.action()
-                    except (KernelError, np.linalg.LinAlgError):
-                        break
-                    if not St < Sn:
-                        break
-                    Hn, pcn, Sn = pct.H, pct, St
-                Gn = pcn.gradient()
-                resn = float(np.linalg.norm(Gn))
-            H, pc, S, G, res = Hn, pcn, Sn, Gn, resn
-            break
-        if stall >= 3:
-            gn = float(np.linalg.norm(pc.LH.T @ G @ pc.LH))
-            return done(gn <= 1e3 * tol, it + 1, at_floor=True)
-    return done(gn <= tol, maxiter)
-
-
-def _mirrors(problem: Problem, known) -> list:
-    """(index, kernel) for every known minimum and its images under the problem's sign flips."""
-    out = []
-    flips = [s for _, s in problem.symmetries]
-    if problem.has_z2:
-        flips.append(problem.parity_signs)
-    for k, K in enumerate(known):
-        out.append((k, K))
-        for s in flips:
-            out.append((k, s[:, None] * K * s[None, :]))
-    return out
-
-
-# --- Newton on the stationarity equations (minima and saddles) ---------------------------
-def stationary_point(problem: Problem, H0, tol: float = 1e-11, maxiter: int = 100) -> tuple:
-    """Newton's method on dS/dH = 0 from H0 (finds minima *and* saddles).
-
-    Returns ``(H, grad_norm, converged)``.  Steps are damped so that H stays
-    positive definite and the residual decreases.  The Newton system is solved
-    densely (:func:`linkernel.theory.hessian.dense_hessian`) for small kernels
-    and by MINRES on the whitened Hessian-vector product above
-    :data:`DENSE_NEWTON_MAX_DIM` coordinates.
-    """
-    H = np.array(H0, dtype=float)
-    n = problem.n
-    dim = n * (n + 1) // 2
-    pc = Pieces(problem, H)
-    g = pc.gradient()
-    res = float(np.linalg.norm(g))
-    scale = _scale(H)
-    for _ in range(maxiter):
-        if res < tol * scale:
-            return H, float(res), True
-        step = _newton_step(problem, pc, g, dense=dim <= 4 * DENSE_NEWTON_MAX_DIM)
-        alpha = 1.0
-        while alpha > 1e-6:
-            Hn = H - alpha * step
-            try:
-                pcn = Pieces(problem, Hn, check=False)
-                gn = pcn.gradient()
-            except (KernelError, np.linalg.LinAlgError):
-                alpha *= 0.5
-                continue
-            if np.linalg.norm(gn) < res or alpha < 1e-3:
-                break
-            alpha *= 0.5
-        else:
-            return H, float(res), False
-        H, g, pc = Hn, gn, pcn
-        res_new = float(np.linalg.norm(g))
-        if res_new >= res and res < 1e3 * tol * scale:
-            return H, float(min(res, res_new)), True  # stalled at rounding level
-        res = res_new
-    return H, float(res), bool(res < 1e3 * tol * scale)
-
-
-def _newton_step(problem: Problem, pc: Pieces, G, dense: bool) -> np.ndarray:
-    """The Newton step E with d2S[E] = G (least squares where the Hessian is singular)."""
-    n = problem.n
-    if dense:
-        return mat(np.linalg.lstsq(dense_hessian(problem, pc.H, pieces=pc), vec(G), rcond=None)[0], n)
-    from scipy.sparse.linalg import LinearOperator, minres
-    L = pc.LH
-    dim = n * (n + 1) // 2
-
-    def mv(x):
-        X = mat(x, n)
-        Y = L.T @ pc.hessian_vector(L @ X @ L.T) @ L
-        return vec(0.5 * (Y + Y.T))
-
-    op = LinearOperator((dim, dim), matvec=mv, dtype=float)
-    x, _ = minres(op, vec(L.T @ G @ L), rtol=1e-12, maxiter=10 * dim)
-    X = mat(x, n)
-    return L @ X @ L.T
-
-
-# --- checks on a stationary point --------------------------------------------------------
-#: a whitened Hessian eigenvalue below -NEG_TOL is negative curvature (the KL part alone is 1/2).
-NEG_TOL = 1e-8
-#: the sign tests assemble the whitened Hessian (of a sector, at a Z2-symmetric kernel) up to this
-#: many coordinates and take its lowest eigenpairs by LAPACK; Lanczos/LOBPCG above.  At T = 8, P = 4
-#: (sectors of 256 and 272) a sector costs 16 ms dense against ~45 ms by Lanczos, and dense also
-#: resolves the degenerate pairs that Lanczos returns once; at T = 16, P = 4 (1024, 1056) dense
-#: costs ~0.35 s, no less than Lanczos (benchmarks/sign_tests.py).
-DENSE_SIGN_MAX_DIM = 600
-
-
-def _largest_eigenvalue(problem: Problem, pc: Pieces) -> float:
-    from scipy.sparse.linalg import eigsh
-    from linkernel.theory.hessian import hessian_operator
-    return float(eigsh(hessian_operator(problem, pc.H, pieces=pc), k=1, which="LA", tol=1e-3,
-                       return_eigenvectors=False)[0])
-
-
-def _spectrum(problem: Problem, H, k: int = 4, pc: Pieces | None = None, tol: float = 1e-9):
-    """(the Hessian eigenvalues reported in SaddlePoint, smallest, largest) at H, Frobenius coordinates."""
-    from linkernel.theory.hessian import DENSE_EIG_MAX_DIM
-    n = problem.n
-    pc = Pieces(problem, H) if pc is None else pc
-    if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
-        ev = np.linalg.eigvalsh(dense_hessian(problem, H, pieces=pc))
-        return ev, ev[0], ev[-1]
-    low, _ = lowest_eigenpairs(problem, H, k=k, pieces=pc, tol=tol)
-    top = _largest_eigenvalue(problem, pc)
-    return np.append(low, top), low[0], top
-
-
-def _condition_estimate(problem: Problem, pc: Pieces) -> float:
-    """Condition number of the Hessian in Frobenius coordinates (dense for small n, else of H^-1 (x) H^-1)."""
-    from linkernel.theory.hessian import DENSE_EIG_MAX_DIM
-    n = problem.n
-    if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
-        ev = np.abs(np.linalg.eigvalsh(dense_hessian(problem, pc.H, pieces=pc)))
-        return float(ev.max() / max(ev.min(), 1e-300))
-    return float(np.linalg.cond(pc.H) ** 2)
-
-
-def _is_symmetric_point(problem: Problem, H) -> bool:
-    """Whether H lies on the Z2-symmetric set (every odd entry zero), where the Hessian splits into sectors."""
-    odd = static(problem).odd
-    return bool(odd.any()) and float(np.abs(H[odd]).max()) <= 1e-9 * _scale(H)
-
-
-def _negative_directions(problem: Problem, H, pc: Pieces | None = None, k: int = 1) -> list:
-    """(whitened eigenvalue, direction dH, sector) of negative curvature at H, up to k per sector.
-
-    The sign test uses the whitened Hessian (congruent to the Hessian, so the
-    same inertia, and well conditioned); at a Z2-symmetric kernel the odd and
-    even sectors are tested apart, since a saddle can be unstable in either.
-    Lowest eigenvalue first within each sector.
-    """
-    pc = Pieces(problem, H) if pc is None else pc
-    sectors = ("odd", "even") if _is_symmetric_point(problem, H) else (None,)
-    out = []
-    for sector in sectors:
-        # dense: the k lowest at once (the same cost for any k); matrix-free: only the negative ones
-        vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_SIGN_MAX_DIM,
-                                                stop_above=-NEG_TOL)
-        for j in range(len(vals)):
-            if vals[j] < -NEG_TOL:
-                X = mat(vecs[:, j], problem.n)
-                out.append((float(vals[j]), pc.LH @ X @ pc.LH.T, sector))
-    return out
-
-
+# --- one minimum from one start -----------------------------------------------------------
 def _kick(H: np.ndarray, direction: np.ndarray, size: float = 0.1) -> np.ndarray:
     """H moved along a direction by ``size`` in the whitened metric (so it stays positive definite)."""
     pc_L = np.linalg.cholesky(H)
@@ -619,12 +225,13 @@ def _kick(H: np.ndarray, direction: np.ndarray, size: float = 0.1) -> np.ndarray
 def _as_minimum(problem: Problem, sol: Solve, origin: str, is_minimum: bool, spectrum: bool = True) -> Minimum:
     """The Minimum of a converged solve; ``spectrum=False`` leaves its Hessian eigenvalue for later (NaN)."""
     H = fix_z2_sign(problem, sol.kernel)
-    low = _spectrum(problem, H, k=1, tol=1e-6)[1] if spectrum else float("nan")
+    low = reported_spectrum(problem, H, k=1, tol=1e-6)[1] if spectrum else float("nan")
     return Minimum(kernel=H, action=float(action(problem, H)), grad_norm=float(sol.grad_norm),
                    hessian_min_eigenvalue=float(low), order_parameter=order_parameter(H, problem.T, problem.P),
                    is_minimum=bool(is_minimum), converged=sol.converged, iterations=sol.iterations, origin=origin)
 
 
+@entry_point
 def local_minimum(problem: Problem, H0, tol: float = 1e-13, escapes: int = 4) -> Minimum:
     """Minimise S from H0 (:func:`minimize_action`), leaving saddles along negative curvature.
 
@@ -634,17 +241,19 @@ def local_minimum(problem: Problem, H0, tol: float = 1e-13, escapes: int = 4) ->
     left along its eigenvector, up to ``escapes`` times; the result is then a
     minimum unless the escapes ran out (``is_minimum`` False).
     """
+    require_problem("problem", problem)
+    tol = validation.tolerance("tol", tol)
+    escapes = validation.count("escapes", escapes, low=0)
     H = np.asarray(H0, dtype=float)
-    with blas_threads_for(problem.n):
-        iters = 0
-        for attempt in range(escapes + 1):
-            sol = minimize_action(problem, H, tol=tol)
-            iters += sol.iterations
-            neg = _negative_directions(problem, sol.kernel)
-            if not neg or attempt == escapes:
-                break
-            H = _kick(sol.kernel, min(neg, key=lambda e: e[0])[1])
-        m = _as_minimum(problem, sol, "local", is_minimum=not neg and sol.converged)
+    iters = 0
+    for attempt in range(escapes + 1):
+        sol = minimize_action(problem, H, tol=tol)
+        iters += sol.iterations
+        neg = negative_directions(problem, sol.kernel)
+        if not neg or attempt == escapes:
+            break
+        H = _kick(sol.kernel, min(neg, key=lambda e: e[0])[1])
+    m = _as_minimum(problem, sol, "local", is_minimum=not neg and sol.converged)
     return Minimum(**{**m.__dict__, "iterations": iters})
 
 
@@ -734,7 +343,7 @@ class _Search:
         H = sol.kernel
         if not _is_new(fix_z2_sign(pr, H), [fix_z2_sign(pr, K) for K in self.kernels()]):
             return
-        neg = _negative_directions(pr, H, k=NEG_DIRECTIONS)
+        neg = negative_directions(pr, H, k=NEG_DIRECTIONS)
         if not neg:
             m = self.polished(sol, origin) if at_floor else _as_minimum(pr, sol, origin, is_minimum=True,
                                                                          spectrum=False)
@@ -753,8 +362,7 @@ class _Search:
     def polished(self, sol: Solve, origin: str) -> Minimum | None:
         """A minimum float64 could not converge (rounding floor) refined to 50 digits, or None (reason kept)."""
         pr = self.problem
-        from linkernel.theory.hessian import Pieces as _P
-        cond = _condition_estimate(pr, _P(pr, sol.kernel))
+        cond = condition_estimate(pr, Pieces(pr, sol.kernel))
         what = (f"float64 stalled at |dS/dH| = {sol.grad_norm:.2e} (whitened residual "
                 f"{sol.whitened_grad_norm:.1e}, Hessian condition ~{cond:.0e})")
         if pr.n > POLISH_MAX_N:
@@ -768,7 +376,7 @@ class _Search:
             self.floor_failures.append(f"{what}; the {POLISH_DPS}-digit polish failed: {e}")
             return None
         H = fix_z2_sign(pr, pm.kernel_float)
-        _, low, _ = _spectrum(pr, H, k=1, tol=1e-6)
+        _, low, _ = reported_spectrum(pr, H, k=1, tol=1e-6)
         return Minimum(kernel=H, action=float(pm.action), grad_norm=float(pm.residual),
                        hessian_min_eigenvalue=float(low), order_parameter=order_parameter(H, pr.T, pr.P),
                        is_minimum=True, converged=True, iterations=sol.iterations + pm.iterations,
@@ -777,7 +385,22 @@ class _Search:
                               f"{pm.whitened_min_eigenvalue:.3g})",
                        precision=f"mpmath {POLISH_DPS} digits")
 
+    def failure(self) -> ConvergenceError:
+        """The error when no start converged to a minimum, saying what stalled and what to change."""
+        if self.floor_failures:
+            return ConvergenceError(
+                "no minimum of S could be converged: " + "; ".join(sorted(set(self.floor_failures)))
+                + ". The problem is ill-conditioned (a nearly singular kernel); rescale it (u, w) or "
+                "call linkernel.theory.highprec.polish_minimum(problem, H, dps=...) on the float64 kernel "
+                "with more digits")
+        return ConvergenceError(
+            f"no start converged to a minimum of S (largest whitened residual |L^T dS/dH L| of the "
+            f"unconverged runs {self.worst:.2e}, tol={self.tol:g}); try more starts (n_starts), another "
+            "seed, a looser tol, or, if the problem is ill-conditioned, "
+            "linkernel.theory.highprec.polish_minimum")
 
+
+@entry_point
 def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float = 1e-13) -> SaddlePoint:
     """The kernel of the theory: the global minimum of S(H), with every distinct minimum found.
 
@@ -786,56 +409,45 @@ def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float 
     ``n_starts - 1`` random starts drawn with ``seed`` (abandoned
     inside a known basin).  A stationary point counts as a minimum when its
     whitened residual is below ``tol`` and its whitened Hessian has no negative
-    eigenvalue (module docstring); saddles are dropped.  BLAS runs
-    single-threaded for small kernels (:func:`linkernel.threads.blas_threads_for`).
+    eigenvalue (module docstring); saddles are dropped.  BLAS threads follow
+    the package policy (:func:`linkernel.threads.entry_point`: one thread for small kernels).
     Raises :class:`ConvergenceError` if no start converged to a minimum.
     """
-    from linkernel.validation import count
-    from linkernel import validation
     require_problem("problem", problem)
-    n_starts = count("n_starts", n_starts)
+    n_starts = validation.count("n_starts", n_starts)
     seed = validation.seed("seed", seed)
     tol = validation.tolerance("tol", tol)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     H_prior = prior_kernel(problem)
     search = _Search(problem, tol)
-    with blas_threads_for(problem.n):
-        search.descend(H_prior, "prior kernel")
-        for H0 in _starts(problem, n_starts - 1, rng, near=[H_prior] + search.saddles):
-            search.descend(H0, "random start", stop_near=True)
-        found = sorted(search.minima, key=lambda m: m.action)
-        if not found:
-            if search.floor_failures:
-                raise ConvergenceError(
-                    "no minimum of S could be converged: " + "; ".join(sorted(set(search.floor_failures)))
-                    + ". The problem is ill-conditioned (a nearly singular kernel); rescale it (u, w) or "
-                    "call linkernel.theory.highprec.polish_minimum(problem, H, dps=...) on the float64 kernel "
-                    "with more digits")
-            raise ConvergenceError(
-                f"no start converged to a minimum of S (largest whitened residual |L^T dS/dH L| of the "
-                f"unconverged runs {search.worst:.2e}, tol={tol:g}); try more starts (n_starts), another "
-                "seed, a looser tol, or, if the problem is ill-conditioned, "
-                "linkernel.theory.highprec.polish_minimum")
-        if search.unconverged:
-            warnings.warn(
-                f"saddle_point: {search.unconverged} descent(s) stopped after {MAXITER} Newton steps without "
-                f"converging (largest whitened residual {search.worst:.2e}); a minimum they were heading for "
-                "may be missing from .minima (SaddlePoint.unconverged_runs)", SaddleWarning, stacklevel=2)
-        # the Hessian spectrum once per minimum: the reported one for the global minimum, its
-        # smallest eigenvalue for the others.  LOBPCG's residual tolerance 1e-6 (absolute) gives the
-        # eigenvalues to ~1e-7 relative even where they are 1e-5 (TP = 256), at 2/3 the cost of 1e-9
-        H = found[0].kernel
-        eigs, _, _ = _spectrum(problem, H, tol=1e-6)
-        found = [replace(m, hessian_min_eigenvalue=float(eigs[0])) if k == 0 else
-                 m if np.isfinite(m.hessian_min_eigenvalue) else
-                 replace(m, hessian_min_eigenvalue=float(_spectrum(problem, m.kernel, k=1, tol=1e-6)[1]))
-                 for k, m in enumerate(found)]
-        best = found[0]
+    search.descend(H_prior, "prior kernel")
+    for H0 in _starts(problem, n_starts - 1, rng, near=[H_prior] + search.saddles):
+        search.descend(H0, "random start", stop_near=True)
+    found = sorted(search.minima, key=lambda m: m.action)
+    if not found:
+        raise search.failure()
+    if search.unconverged:
+        warnings.warn(
+            f"saddle_point: {search.unconverged} descent(s) stopped after {_minimize.MAXITER} Newton steps "
+            f"without converging (largest whitened residual {search.worst:.2e}); a minimum they were heading "
+            "for may be missing from .minima (SaddlePoint.unconverged_runs)", SaddleWarning, stacklevel=3)
+    # the Hessian spectrum once per minimum: the reported one for the global minimum, its
+    # smallest eigenvalue for the others.  LOBPCG's residual tolerance 1e-6 (absolute) gives the
+    # eigenvalues to ~1e-7 relative even where they are 1e-5 (TP = 256), at 2/3 the cost of 1e-9
+    H = found[0].kernel
+    eigs, _, _ = reported_spectrum(problem, H, tol=1e-6)
+    found = [replace(m, hessian_min_eigenvalue=float(eigs[0])) if k == 0 else
+             m if np.isfinite(m.hessian_min_eigenvalue) else
+             replace(m, hessian_min_eigenvalue=float(reported_spectrum(problem, m.kernel, k=1, tol=1e-6)[1]))
+             for k, m in enumerate(found)]
+    best = found[0]
+    pc = Pieces(problem, H)
     return SaddlePoint(
-        problem=problem, kernel=H, action=best.action, kl=kl_term(problem, H),
-        likelihood=likelihood_term(problem, H), grad_norm=best.grad_norm,
-        hessian_eigenvalues=eigs, predictions=predictions(problem, H), order_parameter=best.order_parameter,
-        minima=tuple(found), n_starts=n_starts, seconds=time.perf_counter() - t0,
-        method=search.method, iterations=search.iterations, hessian_products=search.products,
-        converged=best.converged, precision=best.precision, unconverged_runs=search.unconverged)
+        problem=problem, kernel=H, action=best.action, kl=pc.kl_term(),
+        likelihood=pc.likelihood_term(), grad_norm=best.grad_norm,
+        hessian_eigenvalues=eigs, predictions=pc.predictions().reshape(problem.T, problem.P),
+        order_parameter=best.order_parameter, minima=tuple(found), n_starts=n_starts,
+        seconds=time.perf_counter() - t0, method=search.method, iterations=search.iterations,
+        hessian_products=search.products, converged=best.converged, precision=best.precision,
+        unconverged_runs=search.unconverged)

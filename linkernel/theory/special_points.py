@@ -26,8 +26,12 @@ from scipy.optimize import brentq, minimize
 
 from linkernel.errors import ConvergenceError, KernelError
 from linkernel.problem import Problem
-from linkernel.theory.action import (action, from_vector, gradient, hessian, m_vector, odd_coordinates, prior_kernel, to_vector)
+from linkernel.theory.action import (action, from_vector, gradient, m_vector, odd_coordinates, prior_kernel, to_vector)
+from linkernel.theory.equations import Equations
 from linkernel.theory.hessian import dense_hessian, lowest_eigenpairs
+from linkernel.theory.newton import damped_newton
+from linkernel.threads import entry_point
+from linkernel.validation import interval, positive
 
 
 def require_symmetry(problem: Problem) -> np.ndarray:
@@ -40,6 +44,7 @@ def require_symmetry(problem: Problem) -> np.ndarray:
     return odd
 
 
+@entry_point
 def symmetric_saddle(problem: Problem, tol: float = 1e-13, H0=None) -> np.ndarray:
     """The symmetric (Z2-even) stationary point of S at ``problem.lam``, shape (TP, TP).
 
@@ -51,17 +56,16 @@ def symmetric_saddle(problem: Problem, tol: float = 1e-13, H0=None) -> np.ndarra
     retry if that fails).  Raises
     ConvergenceError if it does not converge.
     """
-    from linkernel.theory.continuation import _Equations
     odd = require_symmetry(problem)
     H0 = prior_kernel(problem) if H0 is None else np.array(H0, dtype=float)
     # MINRES with the Fisher preconditioner beats assembling the Hessian from a few hundred
     # coordinates on (T = 8, P = 4: 0.17 s instead of 1.8 s; T = 16, P = 4: 0.5 s instead of 27 s)
-    eq = _Equations(problem, dense=problem.n * (problem.n + 1) // 2 <= _DENSE_NEWTON_MAX_DIM)
+    eq = Equations(problem, dense=problem.n * (problem.n + 1) // 2 <= _DENSE_NEWTON_MAX_DIM)
     X = np.append(to_vector(H0), problem.lam)
     X[:-1][odd] = 0.0
     H, r, ok = _damped_even_newton(eq, X, tol)
     if not ok and not eq.dense:
-        H, r, ok = _damped_even_newton(_Equations(problem, dense=True), X, tol)
+        H, r, ok = _damped_even_newton(Equations(problem, dense=True), X, tol)
     if not ok:
         raise ConvergenceError(f"Newton from the prior kernel did not reach the symmetric branch at "
                                f"lam={problem.lam} (residual {r:.2e}); try a smaller lam or continue "
@@ -73,45 +77,34 @@ def symmetric_saddle(problem: Problem, tol: float = 1e-13, H0=None) -> np.ndarra
 _DENSE_NEWTON_MAX_DIM = 300
 
 
-def _damped_even_newton(eq, X, tol, maxiter=100):
-    """Newton in the even coordinates with step halving (H stays positive definite, |dS/dH| decreases)."""
-    X = X.copy()
+def _damped_even_newton(eq: Equations, X, tol, maxiter=100):
+    """Newton in the even coordinates with step halving (H stays positive definite, |dS/dH| decreases).
+
+    :func:`linkernel.theory.newton.damped_newton` on X = (x, lam) with lambda and the odd
+    coordinates held (their step is zero); the step solves the even Hessian block
+    (:class:`linkernel.theory.equations.Jacobian`, least squares where the dense block is
+    singular).  Returns (H, residual norm, converged); a failed MINRES solve ends it unconverged
+    so that the caller can retry with dense linear algebra.
+    """
     k = eq.keep(True)
-    scale = max(1.0, np.abs(X).max())
-    try:
-        r = np.linalg.norm(eq.F(X))
-    except (KernelError, np.linalg.LinAlgError):
-        return from_vector(X[:-1], eq.n), np.inf, False
-    for _ in range(maxiter):
-        if r < tol * scale:
-            return from_vector(X[:-1], eq.n), float(r), True
-        try:
-            jac = eq.jacobian(X, True)
-            step = jac.solve(eq.F(X)[k])
-            if step is None:
-                if not eq.dense:
-                    break  # MINRES failed: the caller retries with dense linear algebra
-                step = np.linalg.lstsq(jac.A, eq.F(X)[k], rcond=None)[0]
-        except (KernelError, np.linalg.LinAlgError):
-            break
-        alpha = 1.0
-        while alpha > 1e-6:
-            Xn = X.copy()
-            Xn[k] -= alpha * step
-            try:
-                rn = np.linalg.norm(eq.F(Xn))
-            except (KernelError, np.linalg.LinAlgError):
-                alpha *= 0.5
-                continue
-            if rn < r or alpha < 1e-3:
-                break
-            alpha *= 0.5
-        else:
-            break
-        if rn >= r and r < 1e3 * tol * scale:
-            return from_vector(X[:-1], eq.n), float(r), True
-        X, r = Xn, rn
-    return from_vector(X[:-1], eq.n), float(r), bool(r < 1e3 * tol * scale)
+
+    def evaluate(X):
+        F = eq.F(X)
+        return np.linalg.norm(F), F
+
+    def direction(X, F):
+        jac = eq.jacobian(X, True)
+        step = jac.solve(F[k])
+        if step is None:
+            if not eq.dense:
+                return None  # MINRES failed: the caller retries with dense linear algebra
+            step = np.linalg.lstsq(jac.A, F[k], rcond=None)[0]
+        dX = np.zeros_like(X)
+        dX[k] = -step
+        return dX
+
+    res = damped_newton(evaluate, direction, X.copy(), tol=tol, maxiter=maxiter, min_step=1e-6, accept_step=1e-3)
+    return from_vector(res.x[:-1], eq.n), float(res.residual), res.converged
 
 
 def odd_hessian_minimum(problem: Problem, H=None) -> float:
@@ -125,6 +118,7 @@ def odd_hessian_minimum(problem: Problem, H=None) -> float:
     return float(lowest_eigenpairs(problem, H, k=1, sector="odd")[0][0])
 
 
+@entry_point
 def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max: float = 20.0,
                     lam_min: float = 0.1) -> float:
     """lambda_c: where the symmetric saddle loses stability to a Z2-odd mode, for any sharing pattern.
@@ -140,7 +134,6 @@ def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max
     transition), ValueError for a bad bracket.
     """
     require_symmetry(problem)
-    from linkernel.validation import positive
     lam_max, lam_min, xtol = positive("lam_max", lam_max), positive("lam_min", lam_min), positive("xtol", xtol)
     warm = {}
 
@@ -211,12 +204,7 @@ def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max
             if cur[1] <= 0:
                 bracket = (prev[0], cur[0])
             prev = cur
-    try:
-        lo, hi = (float(b) for b in bracket)
-    except (TypeError, ValueError):
-        raise ValueError(f"bracket={bracket!r} is invalid; bracket must be two numbers (lo, hi)") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
-        raise ValueError(f"bracket={bracket!r} is invalid; bracket must be two finite numbers 0 < lo < hi")
+    lo, hi = interval("bracket", bracket)
     if not mu(lo) > 0 > mu(hi):
         raise ValueError(f"bracket={bracket!r} is invalid; the odd Hessian eigenvalue must be > 0 at "
                          f"{lo} and < 0 at {hi}")
@@ -242,6 +230,7 @@ def constraint_basis(a: np.ndarray) -> np.ndarray:
     return np.linalg.svd(np.asarray(a, dtype=float)[None, :])[2][1:].T
 
 
+@entry_point
 def constrained_minimum(problem: Problem, m: float, y0=None, a=None, Q=None,
                         gtol: float = 1e-10) -> ConstrainedMinimum:
     """S minimised at fixed order parameter ``a . to_vector(H) = m`` (default a: m = H^{T-1,T-2}).

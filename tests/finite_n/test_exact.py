@@ -21,11 +21,26 @@ from linkernel.architecture import (Architecture, dnn_with_tied_pair, redrawn_ev
                                     shared_w_untied_u)
 from linkernel.theory.action import action
 from linkernel.cli import main
-from linkernel.finite_n.exact import Reduction, exact_posterior, limit_kernel
-from linkernel.finite_n.mcmc import ess, hmc, mcse, rhat
+from linkernel.finite_n.exact import exact_posterior
+from linkernel.finite_n.reduction import Reduction, limit_kernel
+from linkernel.finite_n import diagnostics as dg
+from linkernel.finite_n.mcmc import hmc
 from linkernel.problem import Problem, fix_z2_sign
 from linkernel.theory.saddle import saddle_point
 from tests.references import importance_posterior, moment_z, simulate_kernels
+
+
+def ess(x) -> float:
+    """ESS of one quantity's draws (chains, draws): the package's one estimator."""
+    return float(dg.ess_mean(x))
+
+
+def rhat(x) -> float:
+    return float(dg.rhat(x))
+
+
+def mcse(x) -> float:
+    return float(dg.mcse(x))
 
 
 def _problems():
@@ -383,7 +398,7 @@ def _matrix_text(M, fmt="{:10.6f}"):
 def test_summary_is_the_text_of_linkernel_exact_and_to_dict_is_strict_json():
     import warnings
     from linkernel.errors import SamplerWarning
-    from linkernel.finite_n.exact import _format_f
+    from linkernel.finite_n.draws import format_outputs
     p = tasks.endpoint("rnn", T=3, lam=3.2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplerWarning)
@@ -394,7 +409,7 @@ def test_summary_is_the_text_of_linkernel_exact_and_to_dict_is_strict_json():
         "posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..2):",
         _matrix_text(r.kernel), "Monte Carlo standard errors:", _matrix_text(r.stderr, "{:10.2e}"),
         f"order parameter m = {r.order_parameter:.6g} +- {r.order_parameter_stderr:.2g}",
-        "posterior-mean outputs f (rows t, columns p; +- MCSE):", _format_f(r.predictions, r.predictions_stderr),
+        "posterior-mean outputs f (rows t, columns p; +- MCSE):", format_outputs(r.predictions, r.predictions_stderr),
         f"1 chains x 60 draws: min ESS {r.min_ess:.0f}, R-hat n/a (1 chain), acceptance {r.acceptance:.2f}, "
         f"divergences {r.divergences}, {r.seconds:.2f} s"]
         + ([] if r.converged else ["WARNING: not converged: " + "; ".join(r.warnings)]))

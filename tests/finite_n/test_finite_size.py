@@ -12,8 +12,8 @@ import pytest
 from linkernel import tasks
 from linkernel.theory.action import action
 from linkernel.finite_n.exact import exact_posterior
-from linkernel.finite_n.finite_size import (QUARTIC_MEAN_ABS, critical_lambda, landau_quadratic, landau_quartic,
-                                   odd_hessian_minimum, power_law_fit, scaling_function, symmetric_kernel)
+from linkernel.finite_n.finite_size import (QUARTIC_MEAN_ABS, landau_quadratic, landau_quartic, power_law_fit, scaling_function)
+from linkernel.theory.special_points import critical_lambda, odd_hessian_minimum, symmetric_saddle
 from linkernel.theory.saddle import saddle_point
 
 
@@ -46,7 +46,7 @@ def test_landau_quartic_matches_action_drop_of_the_broken_minimum(crit):
     q = p.with_(lam=lc + 1e-4)
     sp = saddle_point(q)
     # S_sym - S_min = b m^4 at the broken minimum (to O(lam - lam_c))
-    drop = action(q, symmetric_kernel(q)) - sp.action
+    drop = action(q, symmetric_saddle(q)) - sp.action
     assert drop / sp.order_parameter ** 4 == pytest.approx(b, rel=5e-3)
 
 

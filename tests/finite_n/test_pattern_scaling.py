@@ -20,13 +20,13 @@ from linkernel.finite_n.finite_size import (
     critical_group,
     critical_overlaps,
     finite_size_scaling,
-    odd_hessian_minimum,
     power_law_fit,
     resolve_group,
-    symmetric_kernel,
 )
-from linkernel.theory.action import action, hessian, m_vector
+from linkernel.theory.action import action, m_vector
+from linkernel.theory.hessian import hessian
 from linkernel.theory.saddle import saddle_point
+from linkernel.theory.special_points import odd_hessian_minimum, symmetric_saddle
 
 LAM_C = 2.4074366985397577
 
@@ -69,7 +69,7 @@ def test_the_critical_direction_is_group_0(crit, fss):
     sp = saddle_point(q, n_starts=2)
     m0 = sp.order_parameters[0]
     assert m0 > 1e-2 and abs(sp.order_parameters[1]) < 1e-12
-    assert (action(q, symmetric_kernel(q)) - sp.action) / m0 ** 4 == pytest.approx(b, rel=5e-3)
+    assert (action(q, symmetric_saddle(q)) - sp.action) / m0 ** 4 == pytest.approx(b, rel=5e-3)
 
 
 def test_rnn_keeps_m():
@@ -83,7 +83,7 @@ def test_rnn_keeps_m():
 
 def _gaussian_amplitude(problem, group):
     """E|m_g| N^{1/2} in the Gaussian posterior exp(-N S) around a stable symmetric saddle."""
-    H0 = symmetric_kernel(problem)
+    H0 = symmetric_saddle(problem)
     a = m_vector(problem, group)
     return math.sqrt(2 * (a @ np.linalg.solve(hessian(problem, H0), a)) / math.pi)
 

@@ -11,13 +11,15 @@ from scipy.optimize import brentq, minimize
 
 from linkernel import tasks
 from linkernel.symbolic import action as symbolic
-from linkernel.theory.action import action, gradient, hessian, prior_kernel, to_vector
+from linkernel.theory.action import action, gradient, prior_kernel, to_vector
+from linkernel.theory.hessian import hessian
 from linkernel.symbolic.symmetric_branch import branch_kernel, branch_ratios, r, symmetric_branch, x
 from linkernel.cli import main
 from linkernel.symbolic.critical import critical_point
 from linkernel.symbolic.landau import general_critical_point, landau_coefficients, tricritical_load
 from linkernel.symbolic.stability import critical_ratio, hessian_blocks
-from linkernel.theory.saddle import saddle_point, stationary_point
+from linkernel.theory.saddle import saddle_point
+from linkernel.theory.minimize import stationary_point
 
 
 # --- helpers: independent numerics from the core -------------------------------

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.theory.action import action, gradient, hessian, hessian_vector, from_vector, to_vector
+from linkernel.theory.action import action, gradient, hessian_vector, from_vector, to_vector
+from linkernel.theory.hessian import hessian
 from tests.references import random_kernel
 
 
@@ -153,3 +154,69 @@ def test_rescalings_leave_the_action_invariant(case, c):
     assert action(p.with_(v=c * p.v, kappa=c * p.kappa, lam=np.sqrt(c) * p.lam), H) == pytest.approx(S, rel=1e-10)
     # (u, v, H) -> (c u, v / c, c H): Sigma scales with H, so KL and likelihood are unchanged
     assert action(p.with_(u=c * p.u, v=p.v / c), c * H) == pytest.approx(S, rel=1e-10)
+
+
+def _by_inverses(p, H, E):
+    """S, its gradient and Hessian-vector product by np.linalg.inv/solve: the formulas before Pieces.
+
+    An independent reference for the one implementation (Cholesky, :class:`Pieces`).
+    """
+    P, idx, R = p.P, p.supervised_index, p.recurrent_mask
+
+    def shift(X):
+        out = np.zeros_like(X)
+        out[P:, P:] = X[:-P, :-P]
+        return out * R
+
+    def shift_adjoint(G):
+        G = G * R
+        out = np.zeros_like(G)
+        out[:-P, :-P] = G[P:, P:]
+        return out
+
+    Sig = p.input_kernel + shift(H)
+    A, Hinv = np.linalg.inv(Sig), np.linalg.inv(H)
+    K = p.v * H[np.ix_(idx, idx)] + p.kappa * np.eye(len(idx))
+    Kinv = np.linalg.inv(K)
+    a = Kinv @ p.y_S
+    S = 0.5 * (np.trace(np.linalg.solve(Sig, H)) - np.linalg.slogdet(H)[1] + np.linalg.slogdet(Sig)[1] - p.n)
+    S += 0.5 * p.y_S @ np.linalg.solve(K, p.y_S)
+    G = 0.5 * (A - Hinv) + 0.5 * shift_adjoint(A - A @ H @ A)
+    G[np.ix_(idx, idx)] -= 0.5 * p.v * np.outer(a, a)
+    dA = -A @ shift(E) @ A
+    AH = A @ H
+    dG = 0.5 * (dA + Hinv @ E @ Hinv) + 0.5 * shift_adjoint(dA - dA @ AH.T - AH @ dA - A @ E @ A)
+    da = -p.v * Kinv @ E[np.ix_(idx, idx)] @ a
+    dG[np.ix_(idx, idx)] -= 0.5 * p.v * (np.outer(da, a) + np.outer(a, da))
+    return S, 0.5 * (G + G.T), 0.5 * (dG + dG.T)
+
+
+@pytest.mark.parametrize("arch", ["rnn", "dnn"])
+@pytest.mark.parametrize("T,P", [(1, 1), (3, 1), (2, 2), (4, 1), (3, 3)])
+def test_pieces_agree_with_the_inverse_formulas_to_rounding(arch, T, P, rng):
+    from linkernel.theory.action import kl_term, likelihood_term, predictions
+    p = tasks.endpoint(arch, T=T, P=P, lam=1.3, kappa=0.2, w=0.8, u=1.4)
+    H = random_kernel(rng, p.n)
+    E = random_kernel(rng, p.n, 0.0)
+    S, G, dG = _by_inverses(p, H, E)
+    assert action(p, H) == pytest.approx(S, rel=1e-12, abs=1e-12)
+    assert kl_term(p, H) + likelihood_term(p, H) == pytest.approx(S, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(gradient(p, H), G, rtol=1e-10, atol=1e-12 * np.abs(G).max())
+    np.testing.assert_allclose(hessian_vector(p, H, E), dG, rtol=1e-10, atol=1e-12 * np.abs(dG).max())
+    idx = p.supervised_index
+    f = p.v * H[:, idx] @ np.linalg.solve(p.v * H[np.ix_(idx, idx)] + p.kappa * np.eye(len(idx)), p.y_S)
+    np.testing.assert_allclose(predictions(p, H).ravel(), f, rtol=1e-12, atol=1e-12)
+
+
+def test_constants_at_another_lambda_match_the_problem(rng):
+    from linkernel.theory.action import Pieces, static
+    p = tasks.endpoint("rnn", T=3, P=2, lam=1.3, kappa=0.2, w=0.8)
+    c = static(p)
+    assert static(p) is c and static(c) is c
+    q = p.with_(lam=2.1)
+    cq = c.at(2.1)
+    np.testing.assert_array_equal(cq.y_S, q.y_S)
+    assert cq.lam == 2.1 and c.lam == 1.3 and cq.n == q.n and cq.T == q.T
+    assert cq.arch is q.arch     # other names are read from the Problem at that lambda
+    H = random_kernel(rng, p.n)
+    np.testing.assert_array_equal(Pieces(cq, H).gradient(), Pieces(q, H).gradient())

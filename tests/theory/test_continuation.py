@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.theory.action import action, gradient, hessian, prior_kernel
+from linkernel.theory.action import action, gradient, prior_kernel
+from linkernel.theory.hessian import hessian
 from linkernel.cli import main
 from linkernel.theory.continuation import follow, gradient_lambda, point_at, trace
+from linkernel.theory.continuation.bordered import Jacobian
 from linkernel.problem import order_parameter
-from linkernel.theory.saddle import local_minimum, saddle_point, stationary_point
+from linkernel.theory.saddle import local_minimum, saddle_point
+from linkernel.theory.minimize import stationary_point
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +243,7 @@ def test_wide_range_is_covered_to_its_end():
 
 
 def test_inertia_of_the_ldl_factorisation_counts_negative_eigenvalues(rng):
-    from linkernel.theory.continuation import _ldl
+    from linkernel.theory.equations import ldl as _ldl
     for m in (1, 2, 7, 40):
         for _ in range(5):
             B = rng.normal(size=(m, m))
@@ -250,23 +253,23 @@ def test_inertia_of_the_ldl_factorisation_counts_negative_eigenvalues(rng):
 
 def test_equations_match_the_action_module_at_every_lambda():
     from linkernel.theory.action import to_vector
-    from linkernel.theory.continuation import _Equations
+    from linkernel.theory.equations import Equations
     p = tasks.endpoint("rnn", T=3, P=2, lam=1.0)
-    eq = _Equations(p)
+    eq = Equations(p)
     H = prior_kernel(p) + 0.1 * np.eye(6)
     for lam in (0.3, 1.0, 2.7):
         X = np.append(to_vector(H), lam)
         np.testing.assert_allclose(eq.F(X), to_vector(gradient(p.with_(lam=lam), H)), atol=1e-13)
         np.testing.assert_allclose(eq.Fl(X), to_vector(gradient_lambda(p.with_(lam=lam), H)), atol=1e-13)
-        jac = eq.jacobian(X, False)
+        jac = Jacobian(eq, X, False)
         np.testing.assert_allclose(jac.A, hessian(p.with_(lam=lam), H), atol=1e-12)
 
 
 def test_matrix_free_path_agrees_with_the_dense_one(monkeypatch):
-    import linkernel.theory.continuation as cont
+    import linkernel.theory.equations as equations
     p = tasks.endpoint("rnn", T=3, P=2, kappa=0.1)
     dense = trace(p, (2.0, 3.4))
-    monkeypatch.setattr(cont, "DENSE_MAX_DIM", 0)
+    monkeypatch.setattr(equations, "DENSE_MAX_DIM", 0)
     free = trace(p, (2.0, 3.4))
     bd = [s.lam for s in dense.special_points if s.z2]
     bf = [s.lam for s in free.special_points if s.z2]
@@ -298,7 +301,7 @@ def test_point_at_rejects_a_missing_branch(rnn4):
 def test_automatic_ds_max_takes_longer_steps_above_long_step_dim_and_finds_the_same_points(rnn4, monkeypatch):
     """ds_max=None: 0.25 for small problems (the rnn4 fixture), 0.5 above LONG_STEP_DIM unknowns; the
     special points are located to tol whatever the step, so both give the same ones."""
-    import linkernel.theory.continuation as cont
+    import linkernel.theory.continuation.tracing as cont
     short = trace(rnn4.problem, (0.5, 3.0), ds_max=0.25)
     assert [p.lam for b in short.branches for p in b.points] == [p.lam for b in rnn4.branches for p in b.points]
     monkeypatch.setattr(cont, "LONG_STEP_DIM", 1)

@@ -12,6 +12,7 @@ import pytest
 
 from linkernel import Architecture, Problem, tasks
 from linkernel.theory import action as A
+from linkernel.theory.continuation.bordered import Jacobian
 from linkernel.theory.hessian import dense_hessian, dense_hessian_block, sector_coordinates
 from tests.references import random_kernel
 
@@ -65,12 +66,12 @@ def _bordered(jac):
 
 @pytest.mark.parametrize("sym", [True, False])
 def test_block_elimination_solves_the_bordered_system(sym, rng):
-    from linkernel.theory.continuation import _Equations
+    from linkernel.theory.equations import Equations
     p = tasks.endpoint("rnn", T=4, P=2, lam=1.0, kappa=0.1)
-    eq = _Equations(p)
+    eq = Equations(p)
     H = A.prior_kernel(p) + 0.1 * np.eye(p.n)
     X = np.append(A.to_vector(H), 1.0)
-    jac = eq.jacobian(X, sym)
+    jac = Jacobian(eq, X, sym)
     tau = rng.normal(size=eq.dim + 1)
     jac.set_border(tau / np.linalg.norm(tau))
     r = rng.normal(size=len(jac.k))
@@ -82,11 +83,11 @@ def test_block_elimination_solves_the_bordered_system(sym, rng):
 
 def test_block_elimination_stays_accurate_where_the_hessian_block_is_nearly_singular(rng):
     """At a fold the Hessian block is singular but the bordered matrix is not: refinement keeps the solve exact."""
-    from linkernel.theory.continuation import _Equations, _ldl
+    from linkernel.theory.equations import Equations, ldl as _ldl
     p = tasks.endpoint("rnn", T=3, P=2, lam=1.0, kappa=0.1)
-    eq = _Equations(p)
+    eq = Equations(p)
     X = np.append(A.to_vector(A.prior_kernel(p) + 0.1 * np.eye(p.n)), 1.0)
-    jac = eq.jacobian(X, False)
+    jac = Jacobian(eq, X, False)
     w, V = np.linalg.eigh(jac.A)
     j = int(np.argmax(np.abs(V.T @ jac.b)))  # as at a fold: dF/dlam is not in the range of the Hessian
     jac.A = jac.A - (w[j] - 1e-9 * np.abs(w).max()) * np.outer(V[:, j], V[:, j])  # condition number 1e9
@@ -104,10 +105,10 @@ def test_block_elimination_stays_accurate_where_the_hessian_block_is_nearly_sing
 @pytest.mark.parametrize("n_negative", [0, 1, 3])
 def test_smallest_eigenvalue_from_the_inertia_and_shift_invert_equals_eigvalsh(n_negative, rng):
     """lowest(): the eigenvalues nearest zero, taken once they hold all negative ones, against eigvalsh."""
-    from linkernel.theory.continuation import _Equations, _ldl
+    from linkernel.theory.equations import Equations, ldl as _ldl
     p = tasks.endpoint("rnn", T=6, P=3, lam=1.0, kappa=0.1)
-    eq = _Equations(p)
-    jac = eq.jacobian(np.append(A.to_vector(A.prior_kernel(p) + 0.1 * np.eye(p.n)), 1.0), False)
+    eq = Equations(p)
+    jac = Jacobian(eq, np.append(A.to_vector(A.prior_kernel(p) + 0.1 * np.eye(p.n)), 1.0), False)
     m = eq.dim  # 171: above the size where a full eigvalsh is used
     w = np.concatenate([-rng.uniform(0.05, 2.0, n_negative), rng.uniform(0.01, 1e4, m - n_negative)])
     Q = np.linalg.qr(rng.normal(size=(m, m)))[0]

@@ -8,7 +8,8 @@ from linkernel.theory import highprec as hp
 from linkernel import tasks
 from linkernel.cli import main
 from linkernel.theory.continuation import point_at, trace
-from linkernel.theory.exponent import _richardson, critical_exponent
+from linkernel.numerics import richardson as _richardson
+from linkernel.theory.exponent import critical_exponent
 
 
 def test_richardson_removes_powers_of_h():

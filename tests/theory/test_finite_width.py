@@ -1,4 +1,4 @@
-"""The 1/N theory (linkernel.theory.finite_width) checked against values computed other ways.
+"""The 1/N theory (linkernel.theory.finite_width, linkernel.finite_n.finite_width) checked against values computed other ways.
 
 * R(H), the O(1) terms of log p_N(H): pointwise against the exact reduction's log density and the
   numerical Jacobian of its map theta -> H;
@@ -21,11 +21,13 @@ from scipy.special import gammaln, logsumexp
 
 from linkernel.errors import FiniteWidthWarning
 from linkernel import tasks
-from linkernel.finite_n.exact import Reduction, exact_posterior
+from linkernel.finite_n.exact import exact_posterior
+from linkernel.finite_n.finite_width import finite_width
+from linkernel.finite_n.reduction import Reduction
 from linkernel.problem import Problem, fix_z2_sign
 from linkernel.serialize import dumps
 from linkernel.theory.action import action, from_vector, gradient, to_vector
-from linkernel.theory.finite_width import (finite_width, one_loop_gradient, one_loop_terms, third_derivative, wishart_form)
+from linkernel.theory.finite_width import one_loop_gradient, one_loop_terms, third_derivative, wishart_form
 from linkernel.theory.saddle import saddle_point
 
 LAM_C = 1.6224172257224638      # T = 4 RNN endpoint, kappa = 0.1 (critical_lambda; checked in test_critical)

@@ -5,7 +5,8 @@ import pytest
 
 from linkernel import Architecture, Problem, tasks
 from linkernel.theory import action as A
-from linkernel.theory.hessian import (Pieces, dense_hessian, hessian_operator, lowest_eigenpairs,
+from linkernel.theory.action import Pieces
+from linkernel.theory.hessian import (dense_hessian, hessian, hessian_operator, lowest_eigenpairs,
                                       lowest_whitened_eigenpairs, whitened_dense)
 from linkernel.threads import blas_threads, blas_threads_for, threads_for, cpu_count
 from tests.references import random_kernel
@@ -37,7 +38,7 @@ def test_dense_hessian_equals_the_column_by_column_one(k, rng):
     H = random_kernel(rng, p.n)
     ref = _by_columns(p, H)
     np.testing.assert_allclose(dense_hessian(p, H), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
-    np.testing.assert_allclose(A.hessian(p, H), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    np.testing.assert_allclose(hessian(p, H), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
 
 
 @pytest.mark.parametrize("k", range(4))
@@ -91,7 +92,8 @@ def test_whitened_lanczos_matches_dense():
 
 
 def _symmetric_saddle_and_minimum(p):
-    from linkernel.theory.saddle import minimize_action, saddle_point
+    from linkernel.theory.saddle import saddle_point
+    from linkernel.theory.minimize import minimize_action
     return minimize_action(p, A.prior_kernel(p)).kernel, saddle_point(p, n_starts=1).kernel
 
 
@@ -187,7 +189,7 @@ def test_gauss_newton_metric_is_the_kl_curvature_at_the_prior_kernel(k):
 
 def test_cholesky_inverse_inverts_the_kernel(rng):
     """(M^-1, L^-1) from the Cholesky factor: M^-1 M = 1, L^-1 lower triangular with L^-1 L = 1, M^-1 symmetric."""
-    from linkernel.theory.hessian import _chol_inverse
+    from linkernel.theory.action import _chol_inverse
     M = random_kernel(rng, 12)
     L = np.linalg.cholesky(M)
     Minv, Li = _chol_inverse(L)

@@ -6,7 +6,7 @@ import pytest
 from linkernel import tasks
 from linkernel.theory.action import action, gradient, to_vector
 from linkernel.cli import main
-from linkernel.theory.continuation import m_vector
+from linkernel.theory.action import m_vector
 from linkernel.theory.landscape import landscape, landscape_at
 from linkernel.problem import order_parameter
 from linkernel.theory.saddle import saddle_point

@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from linkernel import saddle_point, stationary_point, tasks
-from linkernel.theory.action import action, hessian, prior_kernel
+from linkernel import saddle_point, tasks
+from linkernel.theory.minimize import stationary_point
+from linkernel.theory.action import action, prior_kernel
+from linkernel.theory.hessian import hessian
 from linkernel.symbolic.action import HYPER, symbolic_action
 
 
@@ -112,7 +114,7 @@ def test_single_start_on_the_symmetric_set_escapes_the_saddle():
 
 # --- the trust-region Newton-CG solver and its bookkeeping -------------------------------------------
 def test_matrix_free_and_dense_newton_reach_the_same_minimum():
-    from linkernel.theory.saddle import minimize_action
+    from linkernel.theory.minimize import minimize_action
     p = tasks.endpoint("rnn", T=5, P=2, lam=2.5)
     H0 = prior_kernel(p) + 0.05 * np.eye(p.n, k=2) + 0.05 * np.eye(p.n, k=-2)
     a = minimize_action(p, H0, dense=True)
@@ -147,15 +149,15 @@ def test_bad_n_starts_raises(bad):
 
 def test_convergence_error_reports_the_largest_residual():
     from linkernel.errors import ConvergenceError
-    import linkernel.theory.saddle as sd
+    import linkernel.theory.minimize as mn
     p = tasks.endpoint("rnn", T=4, lam=2.5)
-    old = sd.MAXITER
-    sd.MAXITER = 1   # every descent cut short
+    old = mn.MAXITER
+    mn.MAXITER = 1   # every descent cut short
     try:
         with pytest.raises(ConvergenceError, match="largest whitened residual"):
             saddle_point(p, n_starts=2)
     finally:
-        sd.MAXITER = old
+        mn.MAXITER = old
 
 
 def test_cut_short_descents_warn_once():
@@ -189,7 +191,7 @@ def test_cut_short_descents_warn_once():
 
 def test_preconditioned_steihaug_solves_newton_and_respects_the_m_norm():
     """Inside the region it is CG (X = -B^-1 g); on the boundary |X|_M = radius (M the preconditioner's inverse)."""
-    from linkernel.theory.saddle import _steihaug
+    from linkernel.theory.minimize import _steihaug
     rng = np.random.default_rng(0)
     n = 30
     Q = rng.normal(size=(n, n))

@@ -16,8 +16,8 @@ from linkernel.architecture import tied_blocks
 from linkernel.serialize import dumps
 from linkernel.theory.saddle import saddle_point
 from linkernel.theory.special_points import critical_lambda
-from linkernel.theory.spectrum import (network_weights, propagator, sampled_spectrum, spectrum_report,
-                                       weight_spectrum)
+from linkernel.finite_n.spectra import network_weights, sampled_spectrum, spectrum_report
+from linkernel.theory.spectrum import propagator, weight_spectrum
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+"""The curvature of S at a stationary point: the sign tests and the reported Hessian spectrum.
+
+A stationary point of S is a minimum when the Hessian has no negative
+eigenvalue.  The sign is read from the *whitened* Hessian
+``X -> L^T d2S[L X L^T] L`` (H = L L^T): congruent to the Hessian, so it has
+the same inertia (Sylvester), but its KL part is the identity / 2, so it is
+well conditioned where the Hessian in Frobenius coordinates has condition
+1e12-1e17.  A whitened eigenvalue below ``-NEG_TOL`` is negative curvature.
+
+At a Z2-symmetric kernel (every odd entry zero) the Hessian is block
+diagonal in the Z2-odd and -even coordinates, and a saddle can be unstable in
+either, so the two sectors are tested apart (:func:`negative_directions`).
+
+The eigenvalues a :class:`~linkernel.theory.saddle.SaddlePoint` reports are
+those of the Hessian in Frobenius-orthonormal coordinates
+(:func:`reported_spectrum`): the whole spectrum up to
+:data:`linkernel.theory.hessian.DENSE_EIG_MAX_DIM` coordinates, the few
+smallest and the largest above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from linkernel.problem import Problem
+from linkernel.theory.action import Pieces, from_vector, static
+from linkernel.theory.hessian import (DENSE_EIG_MAX_DIM, dense_hessian, hessian_operator, lowest_eigenpairs,
+                                      lowest_whitened_eigenpairs)
+
+#: a whitened Hessian eigenvalue below -NEG_TOL is negative curvature (the KL part alone is 1/2).
+NEG_TOL = 1e-8
+#: the sign tests assemble the whitened Hessian (of a sector, at a Z2-symmetric kernel) up to this
+#: many coordinates and take its lowest eigenpairs by LAPACK; Lanczos/LOBPCG above.  At T = 8, P = 4
+#: (sectors of 256 and 272) a sector costs 16 ms dense against ~45 ms by Lanczos, and dense also
+#: resolves the degenerate pairs that Lanczos returns once; at T = 16, P = 4 (1024, 1056) dense
+#: costs ~0.35 s, no less than Lanczos (benchmarks/sign_tests.py).
+DENSE_SIGN_MAX_DIM = 600
+
+
+def scale(H) -> float:
+    """max(1, max |H_ij|): the size against which residuals and zero tests of H are relative."""
+    return max(1.0, float(np.abs(H).max()))
+
+
+def largest_eigenvalue(problem: Problem, pc: Pieces) -> float:
+    """The largest Hessian eigenvalue (Frobenius coordinates) by Lanczos, to 1e-3 relative."""
+    from scipy.sparse.linalg import eigsh
+    return float(eigsh(hessian_operator(problem, pc.H, pieces=pc), k=1, which="LA", tol=1e-3,
+                       return_eigenvectors=False)[0])
+
+
+def reported_spectrum(problem: Problem, H, k: int = 4, pc: Pieces | None = None, tol: float = 1e-9):
+    """(the Hessian eigenvalues reported in SaddlePoint, smallest, largest) at H, Frobenius coordinates.
+
+    Up to DENSE_EIG_MAX_DIM coordinates the whole spectrum, ascending; above,
+    the k smallest (residual tolerance ``tol``) followed by the largest.
+    """
+    n = problem.n
+    pc = Pieces(problem, H) if pc is None else pc
+    if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
+        ev = np.linalg.eigvalsh(dense_hessian(problem, H, pieces=pc))
+        return ev, ev[0], ev[-1]
+    low, _ = lowest_eigenpairs(problem, H, k=k, pieces=pc, tol=tol)
+    top = largest_eigenvalue(problem, pc)
+    return np.append(low, top), low[0], top
+
+
+def condition_estimate(problem: Problem, pc: Pieces) -> float:
+    """Condition number of the Hessian in Frobenius coordinates (dense for small n, else of H^-1 (x) H^-1)."""
+    n = problem.n
+    if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
+        ev = np.abs(np.linalg.eigvalsh(dense_hessian(problem, pc.H, pieces=pc)))
+        return float(ev.max() / max(ev.min(), 1e-300))
+    return float(np.linalg.cond(pc.H) ** 2)
+
+
+def is_symmetric_point(problem: Problem, H) -> bool:
+    """Whether H lies on the Z2-symmetric set (every odd entry zero), where the Hessian splits into sectors."""
+    odd = static(problem).odd
+    return bool(odd.any()) and float(np.abs(H[odd]).max()) <= 1e-9 * scale(H)
+
+
+def negative_directions(problem: Problem, H, pc: Pieces | None = None, k: int = 1) -> list:
+    """(whitened eigenvalue, direction dH, sector) of negative curvature at H, up to k per sector.
+
+    The sign test uses the whitened Hessian (module docstring); at a
+    Z2-symmetric kernel the odd and even sectors are tested apart, since a
+    saddle can be unstable in either.  Lowest eigenvalue first within each
+    sector; ``sector`` is "odd", "even" or None (not a symmetric point).
+    """
+    pc = Pieces(problem, H) if pc is None else pc
+    sectors = ("odd", "even") if is_symmetric_point(problem, H) else (None,)
+    out = []
+    for sector in sectors:
+        # dense: the k lowest at once (the same cost for any k); matrix-free: only the negative ones
+        vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_SIGN_MAX_DIM,
+                                                stop_above=-NEG_TOL)
+        for j in range(len(vals)):
+            if vals[j] < -NEG_TOL:
+                X = from_vector(vecs[:, j], problem.n)
+                out.append((float(vals[j]), pc.LH @ X @ pc.LH.T, sector))
+    return out

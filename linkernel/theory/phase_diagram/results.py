@@ -1,0 +1,171 @@
+"""The phase diagram's results: :class:`PhaseDiagram` (the lines in the (param, lambda) plane),
+:class:`CodimTwoPoint` and :class:`PhaseSummary` (the transition for each T), with ``to_dict`` and ``summary``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from linkernel.problem import Problem
+
+PARAMS = ("kappa", "w", "v", "u")
+
+
+@dataclass(frozen=True)
+class CodimTwoPoint:
+    """A codimension-two point of the diagram: ``kind`` "tricritical" (b = 0 on the branch-point line)
+    or "symmetric_fold" (the symmetric saddle at lambda_c loses even-sector stability), at (param, lam)."""
+
+    kind: str
+    param: float
+    lam: float
+    detail: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        from linkernel.serialize import jsonable
+        return jsonable({"kind": self.kind, "param": self.param, "lam": self.lam, **self.detail})
+
+
+@dataclass(frozen=True, eq=False)
+class PhaseDiagram:
+    """The lines of one problem's phase diagram in the (param, lambda) plane.
+
+    Arrays run along increasing param.  ``branch_*``: the branch-point line
+    (``branch_b`` the quartic Landau coefficient per m there, ``branch_even_min``
+    the smallest even-sector Hessian eigenvalue of the symmetric saddle at
+    lambda_c: < 0 where the symmetric saddle is not a minimum there).
+    ``fold_*`` (the spinodal where the broken branch appears) and
+    ``coexistence_*`` exist only in first-order regions (b < 0).  ``points``:
+    the codimension-two points.  ``complete`` is False (and one
+    :class:`PhaseDiagramWarning` was emitted) when a line stopped early;
+    ``notes`` say why.  ``restarts``: params at which the continuation of the
+    spinodal/coexistence lost its point and it was found again by walking the
+    broken branch from that param's branch point.  ``checks``: the spot checks
+    by :func:`linkernel.theory.saddle.saddle_point` (``spot_checks``).
+    ``sectors``: the character (signs under each flip ``W_g -> -W_g``, then
+    under all at once) of the critical odd sector at ``param_range[0]``, then
+    of any sector critical together with it (a double branch point, e.g.
+    ``tied_blocks(5, 2)``: b then describes the followed mode alone).
+    """
+
+    problem: Problem
+    param: str
+    param_range: tuple
+    lam_range: tuple | None
+    branch_param: np.ndarray
+    branch_lam: np.ndarray
+    branch_b: np.ndarray
+    branch_even_min: np.ndarray
+    fold_param: np.ndarray
+    fold_lam: np.ndarray
+    coexistence_param: np.ndarray
+    coexistence_lam: np.ndarray
+    points: tuple
+    complete: bool = True
+    notes: tuple = ()
+    seconds: float = 0.0
+    checks: tuple = ()
+    restarts: int = 0
+    sectors: tuple = ()
+
+    @property
+    def tricritical(self) -> list:
+        return [p for p in self.points if p.kind == "tricritical"]
+
+    def order_at(self, value: float) -> str:
+        """'second order' or 'first order' at param = value, from the sign of b (and the even stability)."""
+        b = float(np.interp(np.log(value), np.log(self.branch_param), self.branch_b))
+        e = float(np.interp(np.log(value), np.log(self.branch_param), self.branch_even_min))
+        return "first order" if (b < 0 or e < 0) else "second order"
+
+    def to_dict(self) -> dict:
+        from linkernel.serialize import jsonable
+        return jsonable({
+            "problem": self.problem.to_dict(), "param": self.param, "param_range": list(self.param_range),
+            "lam_range": None if self.lam_range is None else list(self.lam_range),
+            "branch_point_line": {"param": self.branch_param, "lam": self.branch_lam, "b": self.branch_b,
+                                  "even_min_eigenvalue": self.branch_even_min},
+            "fold_line": {"param": self.fold_param, "lam": self.fold_lam},
+            "coexistence_line": {"param": self.coexistence_param, "lam": self.coexistence_lam},
+            "codimension_two_points": [p.to_dict() for p in self.points],
+            "spot_checks": list(self.checks),
+            "critical_sectors": list(self.sectors),
+            "complete": self.complete, "notes": list(self.notes), "restarts": self.restarts,
+            "seconds": self.seconds,
+        })
+
+    def summary(self) -> str:
+        from linkernel.formatting import hyper_text, task_name
+        pr, par = self.problem, self.param
+        keys = tuple(k for k in PARAMS if k != par)
+        lines = [f"{task_name(pr)}: T={pr.T} P={pr.P} {hyper_text(pr, keys)}; phase diagram in ({par}, lambda), "
+                 f"{par} in [{self.param_range[0]:g}, {self.param_range[1]:g}]",
+                 f"branch-point line lambda_c({par}): {len(self.branch_param)} points"]
+        sel = np.unique(np.linspace(0, len(self.branch_param) - 1, min(7, len(self.branch_param))).astype(int))
+        for k in sel:
+            lines.append(f"  {par}={self.branch_param[k]:<12.6g} lambda_c={self.branch_lam[k]:<14.10g} "
+                         f"b={self.branch_b[k]:<+12.5g} ({self.order_at(self.branch_param[k])})")
+        if len(self.sectors) > 1:
+            lines.append(f"{len(self.sectors)} odd sectors critical together (double branch point): "
+                         + ", ".join(self.sectors) + "; b is along the first alone")
+        if not self.points:
+            lines.append("no codimension-two point in the range")
+        for p in self.points:
+            extra = "; ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.detail.items())
+            lines.append(f"{p.kind} point: {par}={p.param:.12g} lambda={p.lam:.12g}" + (f"  ({extra})" if extra else ""))
+        for name, P_, L_ in (("spinodal (fold of the broken branch)", self.fold_param, self.fold_lam),
+                             ("coexistence", self.coexistence_param, self.coexistence_lam)):
+            if len(P_):
+                lines.append(f"{name} line: {len(P_)} points, {par} {P_.min():.6g}..{P_.max():.6g}, "
+                             f"lambda {L_.min():.8g}..{L_.max():.8g}")
+        for c in self.checks:
+            lines.append(f"spot check {par}={c['param']:.6g}: saddle_point m={c['m_below']:.3g} at lambda="
+                         f"{c['lam_below']:.6g}, m={c['m_above']:.3g} at lambda={c['lam_above']:.6g}: "
+                         + ("ok" if c["ok"] else "FAILED"))
+        lines.append(("complete" if self.complete else "INCOMPLETE: " + "; ".join(self.notes))
+                     + f" ({self.seconds:.1f} s)")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+    def plot(self, path, title=None):
+        """Write the diagram (phases shaded) to ``path`` (PNG); returns the path."""
+        from linkernel.theory.phase_diagram.plot import plot_phase_diagram
+        return plot_phase_diagram(self, path, title=title)
+
+
+# --- the summary over T ---------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class PhaseSummary:
+    """The transition for each T: lambda_c, b (numerical) and the order at the given hyperparameters,
+    and, with a kappa range, the tricritical kappas found on the branch-point line."""
+
+    rows: tuple
+    arch: str
+    P: int
+    hyper: dict
+    param_range: tuple | None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        from linkernel.serialize import jsonable
+        return jsonable({"arch": self.arch, "P": self.P, "hyper": self.hyper,
+                         "param_range": self.param_range, "rows": list(self.rows), "seconds": self.seconds})
+
+    def summary(self) -> str:
+        h = " ".join(f"{k}={v:g}" for k, v in self.hyper.items())
+        lines = [f"{self.arch} endpoint task, P={self.P}, {h}: the transition for each T",
+                 f"{'T':>3} {'lambda_c':>14} {'b':>13} {'order':>13}  tricritical kappa"
+                 + ("" if self.param_range is None else f" in [{self.param_range[0]:g}, {self.param_range[1]:g}]")]
+        for r in self.rows:
+            if r.get("error"):
+                lines.append(f"{r['T']:>3} {r['error']}")
+                continue
+            tri = r.get("tricritical_kappa")
+            tri_s = "-" if tri is None else (", ".join(f"{t:.10g}" for t in tri) or "none")
+            lines.append(f"{r['T']:>3} {r['lambda_c']:>14.10g} {r['b']:>+13.5g} {r['order']:>13}  {tri_s}")
+        lines.append(f"({self.seconds:.1f} s)")
+        return "\n".join(lines)
+
+    __str__ = summary

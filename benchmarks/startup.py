@@ -1,14 +1,14 @@
 """Start-up time of linkernel before and after the lazy `import linkernel`.
 
 Times `python -c "import linkernel"` and `python -m linkernel --help`, each the best of --repeats
-fresh subprocesses, for BEFORE (the package at --before, default /tmp/base/wt, a worktree of
+fresh subprocesses, for BEFORE (the package at --before: a git revision in a temporary worktree, default
 ca18f7c) and AFTER (this checkout), alternating the versions run by run.  PYTHONPATH selects the
 version and the subprocesses run from an empty folder, so the current directory cannot shadow it.
 Then prints the --top (10) slowest entries of `python -X importtime -c "import linkernel"` for the
 current version, by cumulative time (a module's own import plus the imports it triggers).  The
 header gives the machine and the load average, as in benchmarks/thread_policy.py.
 
-Run:  python benchmarks/startup.py [--repeats 5] [--before /tmp/base/wt] [--top 10]
+Run:  python benchmarks/startup.py [--repeats 5] [--before REV_OR_DIR] [--top 10]
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import argparse
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-from thread_policy import AFTER, last_line, load_line, machine_header, run_once, version_env, which_package
+from thread_policy import AFTER, PREVIOUS, last_line, previous_version, load_line, machine_header, run_once, version_env, which_package
 
 CASES = {"import linkernel": ["-c", "import linkernel"], "linkernel --help": ["-m", "linkernel", "--help"]}
 
@@ -47,16 +46,14 @@ def importtime(root: str, cwd: str, top: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", default="/tmp/base/wt", help="root of the previous version (default /tmp/base/wt)")
+    ap.add_argument("--before", default=PREVIOUS, help=f"previous version: a git revision or a folder (default {PREVIOUS})")
     ap.add_argument("--repeats", type=int, default=5, help="fresh subprocesses per case and version (default 5)")
     ap.add_argument("--top", type=int, default=10, help="importtime entries shown (default 10)")
     a = ap.parse_args()
-    if not (Path(a.before) / "linkernel").is_dir():
-        ap.error(f"--before {a.before} has no linkernel/ folder")
 
     print(machine_header())
     print(load_line("before starting"))
-    versions = {"before": str(Path(a.before).resolve()), "after": AFTER}
+    versions = {"before": previous_version(a.before), "after": AFTER}
     with tempfile.TemporaryDirectory(prefix="startup_") as cwd:
         for name, root in versions.items():
             print(f"{name:>6}: {which_package(root, cwd)}")

@@ -1,7 +1,8 @@
 """Wall time of the CLI's report, landscape and trace (default arguments) before and after the BLAS-thread policy.
 
-BEFORE is the package at --before (default /tmp/base/wt, a worktree of ca18f7c, before
-linkernel.threads.entry_point), AFTER this checkout.  Each run is a fresh `python -m linkernel
+BEFORE is the package at --before: a git revision of this repository, checked out into a
+temporary worktree for the run (default ca18f7c, the last commit before linkernel.threads.entry_point
+and the lazy import), or a folder holding a linkernel/ package; AFTER is this checkout.  Each run is a fresh `python -m linkernel
 COMMAND` subprocess whose PYTHONPATH selects the version (run from an empty folder, so the
 current directory cannot shadow it); the versions alternate (before, after, before, after, ...)
 and each cell is the best of --repeats.  `report` writes into a temporary folder.
@@ -12,12 +13,13 @@ core; --no-busy measures on the machine as it is.  The header gives the CPU, the
 BLAS (threadpoolctl) and the load average before the measurement starts.
 
 Run:  python benchmarks/thread_policy.py [--repeats 3] [--commands report,landscape,trace]
-                                         [--before /tmp/base/wt] [--no-busy] [--timeout 3600]
+                                         [--before REV_OR_DIR] [--no-busy] [--timeout 3600]
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import subprocess
@@ -102,9 +104,28 @@ def start_busy():
     return proc
 
 
+#: the last commit before the one BLAS-thread policy and the lazy import (issue 25)
+PREVIOUS = "ca18f7c"
+
+
+def previous_version(spec: str) -> str:
+    """The root of the BEFORE package: ``spec`` itself when it is a folder with linkernel/, else a temporary
+    git worktree of revision ``spec`` (removed when the script exits)."""
+    if (Path(spec) / "linkernel").is_dir():
+        return str(Path(spec).resolve())
+    root = tempfile.mkdtemp(prefix="linkernel_before_")
+    os.rmdir(root)
+    got = subprocess.run(["git", "-C", AFTER, "worktree", "add", "--detach", root, spec], capture_output=True, text=True)
+    if got.returncode:
+        raise SystemExit(f"--before {spec}: neither a folder with linkernel/ nor a revision git can check out "
+                         f"({last_line(got.stderr)})")
+    atexit.register(subprocess.run, ["git", "-C", AFTER, "worktree", "remove", "--force", root], capture_output=True)
+    return root
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", default="/tmp/base/wt", help="root of the previous version (default /tmp/base/wt)")
+    ap.add_argument("--before", default=PREVIOUS, help=f"previous version: a git revision or a folder (default {PREVIOUS})")
     ap.add_argument("--repeats", type=int, default=3, help="runs per command and version; best is shown (default 3)")
     ap.add_argument("--commands", default=",".join(COMMANDS), help="comma-separated subset of " + ",".join(COMMANDS))
     ap.add_argument("--busy", action=argparse.BooleanOptionalAction, default=True,
@@ -115,12 +136,10 @@ def main() -> int:
     unknown = [c for c in commands if c not in COMMANDS]
     if unknown:
         ap.error(f"unknown command(s) {unknown}; choose from {list(COMMANDS)}")
-    if not (Path(a.before) / "linkernel").is_dir():
-        ap.error(f"--before {a.before} has no linkernel/ folder")
 
     print(machine_header())
     print(load_line("before starting"))
-    versions = {"before": str(Path(a.before).resolve()), "after": AFTER}
+    versions = {"before": previous_version(a.before), "after": AFTER}
     with tempfile.TemporaryDirectory(prefix="thread_policy_") as tmp:
         cwd = Path(tmp, "cwd")
         cwd.mkdir()

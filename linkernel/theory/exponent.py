@@ -120,6 +120,73 @@ def _window(problem: Problem, lam_range):
     return 0.5 * lam_c, 2.0 * lam_c
 
 
+def _z2_branch_points(tr) -> list:
+    return [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+
+
+def _traced(problem: Problem, lam_range, traced):
+    """(trace, where it looked): ``traced``, or a trace of ``lam_range``, or of the window around lambda_c."""
+    if traced is not None:
+        return traced, f"the given trace (lambda {traced.lam_range[0]:g}..{traced.lam_range[1]:g})"
+    tr = None
+    if lam_range is not None:
+        tr = trace(problem, interval("lam_range", lam_range))
+    if tr is None or not _z2_branch_points(tr) or tr.transition == "none":
+        tr = trace(problem, _window(problem, lam_range))  # lambda_c first, then the window around it
+    return tr, f"lambda in ({tr.lam_range[0]:.6g}, {tr.lam_range[1]:.6g})"
+
+
+def _first_order_message(tr) -> tuple:
+    """(the message, the coexistence lambda or None) of a first-order trace: no power law to fit."""
+    coex, folds = tr.points_of("coexistence"), tr.points_of("fold")
+    msg = ("first-order transition (subcritical pitchfork: the broken branch leaves the branch "
+           "point towards smaller lambda)"
+           + (f", fold (spinodal) at lambda={folds[0].lam:.10g}" if folds else "")
+           + (f", coexistence at lambda={coex[0].lam:.10g}" if coex else "")
+           + "; m jumps, so there is no power law to fit")
+    return msg, (coex[0].lam if coex else None)
+
+
+def _local_slopes(problem: Problem, start, hbp, m0: float, levels: int, dps: int, progress: bool) -> tuple:
+    """(ms, slopes, lambda at the smallest m): the local exponents d ln m / d ln(lambda - lambda_c) =
+    (lambda - lambda_c) / (m dlambda/dm) at m = m0, m0/2, ..., m0/2^levels on the broken branch, each
+    point solved by Newton at ``dps``
+    digits with m fixed, from ``start`` (a traced point) via the branch's scaling around the branch point
+    ``hbp`` (odd part ~ m, even part and lambda ~ m^2)."""
+    lam_c = hbp.lam
+    x = hp.to_vector(hp.as_matrix(start.kernel))
+    lam = mp.mpf(start.lam)
+    a = hp.m_vector(problem)
+    m = mp.mpf(start.order_parameter)
+    x_bp = hp.to_vector(hbp.kernel)
+    odd = set(hp.odd_coordinates(problem))
+
+    def predict(x, lam, f):
+        """Scale the branch by f in m: odd part ~ m, even part and lambda ~ m^2 around the branch point."""
+        x = mp.matrix([x[i] * f if i in odd else x_bp[i] + (x[i] - x_bp[i]) * f ** 2 for i in range(len(x))])
+        return x, lam_c + (lam - lam_c) * f ** 2
+
+    # from the traced point (wherever the trace put it) down to m = m0 exactly, at modest precision
+    m0_mp = mp.mpf(m0)
+    while m > m0_mp * (1 + mp.mpf(10) ** (-dps // 2)):
+        f = max(m0_mp / m, mp.mpf(1) / 2)
+        x, lam = predict(x, lam, f)
+        m = m0_mp if f == m0_mp / m else m * f
+        x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=min(dps, 30))
+    ms, slopes = [], []
+    for k in range(levels + 1):
+        if k:
+            m = m / 2
+            x, lam = predict(x, lam, mp.mpf(1) / 2)
+        x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=dps)
+        ms.append(m)
+        slopes.append((lam - lam_c) / (m * hp.dlam_dm(problem, x, lam, a)))
+        if progress:
+            print(f"  m = {mpmath.nstr(m, 6)}  lambda - lambda_c = {mpmath.nstr(lam - lam_c, 6)}  "
+                  f"local slope = {mpmath.nstr(slopes[-1], 20)}")
+    return ms, slopes, lam
+
+
 @entry_point
 def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: float = 0.05,
                       lam_range=(0.5, 4.0), progress: bool = False, traced=None) -> ExponentEstimate:
@@ -143,21 +210,8 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         raise ValueError(f"levels={levels!r} is invalid; levels must be an integer in 2..30")
     m0 = positive("m0", m0)
     t0 = time.perf_counter()
-    def z2_points(tr):
-        return [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
-
-    if traced is not None:
-        tr = traced
-        where = f"the given trace (lambda {tr.lam_range[0]:g}..{tr.lam_range[1]:g})"
-    else:
-        tr = None
-        if lam_range is not None:
-            tr = trace(problem, interval("lam_range", lam_range))
-        if tr is None or not z2_points(tr) or tr.transition == "none":
-            window = _window(problem, lam_range)  # lambda_c first, then the window around it
-            tr = trace(problem, window)
-        where = f"lambda in ({tr.lam_range[0]:.6g}, {tr.lam_range[1]:.6g})"
-    bps = z2_points(tr)
+    tr, where = _traced(problem, lam_range, traced)
+    bps = _z2_branch_points(tr)
     if not bps or tr.transition == "none":
         raise ConvergenceError(f"the symmetric branch does not lose stability in {where}"
                                + ("; pass a trace whose range contains lambda_c" if traced is not None
@@ -169,16 +223,9 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         lam_c = hbp.lam
         lam_c_digits = mpmath.nstr(lam_c, digits)
         if tr.transition == "first order":
-            coex = tr.points_of("coexistence")
-            folds = tr.points_of("fold")
-            msg = ("first-order transition (subcritical pitchfork: the broken branch leaves the branch "
-                   "point towards smaller lambda)"
-                   + (f", fold (spinodal) at lambda={folds[0].lam:.10g}" if folds else "")
-                   + (f", coexistence at lambda={coex[0].lam:.10g}" if coex else "")
-                   + "; m jumps, so there is no power law to fit")
+            msg, coex = _first_order_message(tr)
             return ExponentEstimate(problem, None, None, float(lam_c), lam_c_digits, None, digits,
-                                    tr.transition, (), (), (), msg, time.perf_counter() - t0,
-                                    coex[0].lam if coex else None)
+                                    tr.transition, (), (), (), msg, time.perf_counter() - t0, coex)
         broken = [b for b in tr.branches if b.kind == "broken" and len(b.points)
                   and abs(b.points[0].lam - bp.lam) <= 1e-9 * max(1.0, bp.lam)]
         if not broken or broken[0].m.max() <= 0:
@@ -187,36 +234,7 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         pts = broken[0].points
         # the first point with m >= m0, else the largest m the traced range reaches
         start = next((p for p in pts if p.order_parameter >= m0), max(pts, key=lambda p: p.order_parameter))
-        x = hp.to_vector(hp.as_matrix(start.kernel))
-        lam = mp.mpf(start.lam)
-        a = hp.m_vector(problem)
-        m = mp.mpf(start.order_parameter)
-        x_bp = hp.to_vector(hbp.kernel)
-        odd = set(hp.odd_coordinates(problem))
-
-        def predict(x, lam, f):
-            """Scale the branch by f in m: odd part ~ m, even part and lambda ~ m^2 around the branch point."""
-            x = mp.matrix([x[i] * f if i in odd else x_bp[i] + (x[i] - x_bp[i]) * f ** 2 for i in range(len(x))])
-            return x, lam_c + (lam - lam_c) * f ** 2
-
-        # from the traced point (wherever the trace put it) down to m = m0 exactly, at modest precision
-        m0_mp = mp.mpf(m0)
-        while m > m0_mp * (1 + mp.mpf(10) ** (-dps // 2)):
-            f = max(m0_mp / m, mp.mpf(1) / 2)
-            x, lam = predict(x, lam, f)
-            m = m0_mp if f == m0_mp / m else m * f
-            x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=min(dps, 30))
-        ms, slopes = [], []
-        for k in range(levels + 1):
-            if k:
-                m = m / 2
-                x, lam = predict(x, lam, mp.mpf(1) / 2)
-            x, lam = hp.newton(problem, x, lam, constraint=(a, m), dps=dps)
-            ms.append(m)
-            slopes.append((lam - lam_c) / (m * hp.dlam_dm(problem, x, lam, a)))
-            if progress:
-                print(f"  m = {mpmath.nstr(m, 6)}  lambda - lambda_c = {mpmath.nstr(lam - lam_c, 6)}  "
-                      f"local slope = {mpmath.nstr(slopes[-1], 20)}")
+        ms, slopes, lam = _local_slopes(problem, start, hbp, m0, levels, dps, progress)
         if (lam - lam_c) <= 0:
             raise ConvergenceError("the broken branch does not approach lambda_c from above; "
                                    "try a smaller m0")

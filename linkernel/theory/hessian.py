@@ -242,6 +242,14 @@ def sector_coordinates(problem: Problem, sector) -> np.ndarray | None:
     return np.flatnonzero(odd if sector == "odd" else ~odd)
 
 
+def _sector_size(problem: Problem, sector) -> tuple:
+    """(n, dim, sel, m): kernel size, coordinates n(n+1)/2, the sector's coordinates (None: all) and their number."""
+    n = problem.n
+    dim = n * (n + 1) // 2
+    sel = sector_coordinates(problem, sector)
+    return n, dim, sel, (dim if sel is None else len(sel))
+
+
 def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Pieces | None = None,
                       method: str = "auto", tol: float = 1e-9):
     """The k smallest eigenvalues (ascending, shape (k,)) and eigenvectors (dim, k) of the Hessian at H.
@@ -258,10 +266,7 @@ def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Piec
     k = validation.count("k", k)
     validation.choice("method", method, ("auto", "dense", "lanczos"))
     pc = Pieces(problem, H) if pieces is None else pieces
-    n = problem.n
-    dim = n * (n + 1) // 2
-    sel = sector_coordinates(problem, sector)
-    m = dim if sel is None else len(sel)
+    n, dim, sel, m = _sector_size(problem, sector)
     if m == 0:
         return np.zeros(0), np.zeros((dim, 0))
     k = min(int(k), m)
@@ -431,10 +436,7 @@ def lowest_whitened_eigenpairs(problem: Problem, pc: Pieces, k: int = 1, sector=
     not necessarily converged but proven below it (:func:`_negative_pairs`),
     then, where fewer than two are below, the lowest eigenvalue above it.
     """
-    n = problem.n
-    dim = n * (n + 1) // 2
-    sel = sector_coordinates(problem, sector)
-    m = dim if sel is None else len(sel)
+    n, dim, sel, m = _sector_size(problem, sector)
     if m == 0:
         return np.zeros(0), np.zeros((dim, 0))
     k = min(k, m)

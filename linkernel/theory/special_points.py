@@ -118,6 +118,90 @@ def odd_hessian_minimum(problem: Problem, H=None) -> float:
     return float(lowest_eigenpairs(problem, H, k=1, sector="odd")[0][0])
 
 
+class _OddCurvature:
+    """mu(lambda): the lowest eigenvalue of the Z2-odd Hessian block on the symmetric saddle at lambda.
+
+    Each symmetric saddle is warm-started by secant extrapolation from the two nearest solved
+    (kept in ``warm``), so a walk in lambda costs a few Newton steps per point.
+    """
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.warm = {}
+
+    def saddle(self, lam):
+        """Symmetric saddle at lam, warm-started by secant extrapolation from the two nearest solved."""
+        warm = self.warm
+        near = sorted(warm, key=lambda l: abs(l - lam))[:2]
+        H0 = None
+        if len(near) == 2 and near[0] != near[1]:
+            l1, l0 = near
+            H0 = warm[l1] + (lam - l1) / (l1 - l0) * (warm[l1] - warm[l0])
+            if np.linalg.eigvalsh(H0)[0] <= 0:
+                H0 = warm[l1]
+        elif near:
+            H0 = warm[near[0]]
+        try:
+            H = symmetric_saddle(self.problem.with_(lam=lam), H0=H0)
+        except ConvergenceError:
+            if not near:
+                raise
+            H = symmetric_saddle(self.problem.with_(lam=lam), H0=warm[near[0]])
+        warm[lam] = H
+        return H
+
+    def __call__(self, lam):
+        p = self.problem.with_(lam=lam)
+        return float(lowest_eigenpairs(p, self.saddle(lam), k=1, sector="odd")[0][0])
+
+    def step_to(self, lam, target):
+        """mu at target, reached in smaller steps from lam if Newton fails on the way."""
+        start = lam
+        for _ in range(12):
+            try:
+                return self(target)
+            except ConvergenceError:
+                mid = 0.5 * (lam + target)
+                try:
+                    self(mid)
+                    lam = mid
+                except ConvergenceError:
+                    target = mid
+        raise ConvergenceError(
+            f"the symmetric branch ends between lam={lam:.8g} and {target:.8g} (a fold: Newton on it fails "
+            f"in ever smaller steps from lam={start:.8g}) while the Z2-odd Hessian block is still positive; "
+            "the symmetric phase has no symmetry-breaking critical point there (trace the problem to see "
+            "the fold)")
+
+    def bracket(self, lam_min: float, lam_max: float) -> tuple:
+        """(lo, hi) with mu(lo) > 0 >= mu(hi): walking up from lam_min in steps of 0.1 (10% beyond
+        lambda = 1) to lam_max, or halving lambda where the saddle is already unstable at lam_min."""
+        problem, lam, bracket = self.problem, lam_min, None
+        prev = (lam, self(lam))
+        while prev[1] <= 0:  # already unstable: walk down
+            if lam < 1e-8:
+                raise ConvergenceError(f"the symmetric saddle is unstable down to lam={lam:g}; "
+                                       "no transition from a stable symmetric phase")
+            lam *= 0.5
+            cur = (lam, self(lam))
+            if cur[1] > 0:
+                bracket = (cur[0], prev[0])
+            prev = cur
+        while bracket is None:
+            new = lam + (0.1 if lam < 1.0 else 0.1 * lam)
+            if new > lam_max:
+                raise ConvergenceError(f"the symmetric branch stays stable up to lambda = {lam_max:g}: this problem "
+                                       f"(T={problem.T}, arch {problem.arch.label}) has no symmetry-breaking "
+                                       "transition there (the RNN endpoint task needs T >= 3; the DNN has none); "
+                                       "in Python, critical_lambda(lam_max=...) looks further")
+            cur = (new, self.step_to(lam, new))
+            lam = new
+            if cur[1] <= 0:
+                bracket = (prev[0], cur[0])
+            prev = cur
+        return bracket
+
+
 @entry_point
 def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max: float = 20.0,
                     lam_min: float = 0.1) -> float:
@@ -135,75 +219,9 @@ def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max
     """
     require_symmetry(problem)
     lam_max, lam_min, xtol = positive("lam_max", lam_max), positive("lam_min", lam_min), positive("xtol", xtol)
-    warm = {}
-
-    def saddle(lam):
-        """Symmetric saddle at lam, warm-started by secant extrapolation from the two nearest solved."""
-        near = sorted(warm, key=lambda l: abs(l - lam))[:2]
-        H0 = None
-        if len(near) == 2 and near[0] != near[1]:
-            l1, l0 = near
-            H0 = warm[l1] + (lam - l1) / (l1 - l0) * (warm[l1] - warm[l0])
-            if np.linalg.eigvalsh(H0)[0] <= 0:
-                H0 = warm[l1]
-        elif near:
-            H0 = warm[near[0]]
-        try:
-            H = symmetric_saddle(problem.with_(lam=lam), H0=H0)
-        except ConvergenceError:
-            if not near:
-                raise
-            H = symmetric_saddle(problem.with_(lam=lam), H0=warm[near[0]])
-        warm[lam] = H
-        return H
-
-    def mu(lam):
-        p = problem.with_(lam=lam)
-        return float(lowest_eigenpairs(p, saddle(lam), k=1, sector="odd")[0][0])
-
-    def step_to(lam, target):
-        """mu at target, reached in smaller steps from lam if Newton fails on the way."""
-        start = lam
-        for _ in range(12):
-            try:
-                return mu(target)
-            except ConvergenceError:
-                mid = 0.5 * (lam + target)
-                try:
-                    mu(mid)
-                    lam = mid
-                except ConvergenceError:
-                    target = mid
-        raise ConvergenceError(
-            f"the symmetric branch ends between lam={lam:.8g} and {target:.8g} (a fold: Newton on it fails "
-            f"in ever smaller steps from lam={start:.8g}) while the Z2-odd Hessian block is still positive; "
-            "the symmetric phase has no symmetry-breaking critical point there (trace the problem to see "
-            "the fold)")
-
+    mu = _OddCurvature(problem)
     if bracket is None:
-        lam = lam_min
-        prev = (lam, mu(lam))
-        while prev[1] <= 0:  # already unstable: walk down
-            if lam < 1e-8:
-                raise ConvergenceError(f"the symmetric saddle is unstable down to lam={lam:g}; "
-                                       "no transition from a stable symmetric phase")
-            lam *= 0.5
-            cur = (lam, mu(lam))
-            if cur[1] > 0:
-                bracket = (cur[0], prev[0])
-            prev = cur
-        while bracket is None:
-            new = lam + (0.1 if lam < 1.0 else 0.1 * lam)
-            if new > lam_max:
-                raise ConvergenceError(f"the symmetric branch stays stable up to lambda = {lam_max:g}: this problem "
-                                       f"(T={problem.T}, arch {problem.arch.label}) has no symmetry-breaking "
-                                       "transition there (the RNN endpoint task needs T >= 3; the DNN has none); "
-                                       "in Python, critical_lambda(lam_max=...) looks further")
-            cur = (new, step_to(lam, new))
-            lam = new
-            if cur[1] <= 0:
-                bracket = (prev[0], cur[0])
-            prev = cur
+        bracket = mu.bracket(lam_min, lam_max)
     lo, hi = interval("bracket", bracket)
     if not mu(lo) > 0 > mu(hi):
         raise ValueError(f"bracket={bracket!r} is invalid; the odd Hessian eigenvalue must be > 0 at "

@@ -25,6 +25,7 @@ import argparse
 import json
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -83,6 +84,9 @@ def main(argv=None):
     if args.quick:
         args.Ts, args.lams, args.N, args.sweeps, args.grid = [3, 4], [1.0, 2.0, 3.0, 4.0], 64, 150, 0.25
     exact_samples = 300 if args.quick else 1000
+    for path in (args.out, args.json):
+        if path:
+            Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
     old = json.load(open(args.replot))["points"] if args.replot else None
     if old:
         args.Ts = sorted({r["T"] for r in old})

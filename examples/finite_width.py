@@ -125,6 +125,7 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--replot", action="store_true", help="redraw the figure and table from the JSON file of --out")
     args = ap.parse_args(argv)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.replot:
         with open(os.path.splitext(args.out)[0] + ".json") as f:
             rows = json.load(f)["rows"]

@@ -14,9 +14,9 @@ Every diagram's branch points are spot-checked by direct saddle points (saddle_p
 just above the line: m = 0 vs m > 0); the tricritical kappas of T = 3, 4 are compared with the closed
 forms 56/3 and 81/16 (linkernel.symbolic.order, not used by the computation).
 
-    python examples/phase_diagram.py [--points 41] [--quick]
+    python examples/phase_diagram.py [--points 41] [--quick] [--out FOLDER]
 
-Writes examples/figures/phase_diagram_*.png and .json, and phase_diagram_summary.json/.txt.
+Writes examples/figures/phase_diagram_*.png and .json, and phase_diagram_summary.json/.txt (or to --out).
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=41, help="param values per line (log-spaced)")
     ap.add_argument("--quick", action="store_true", help="13 points, T = 3..6 in the summary")
+    ap.add_argument("--out", type=Path, default=FIG, help="folder of the figures and JSON files (default: %(default)s)")
     args = ap.parse_args(argv)
     points = 13 if args.quick else args.points
-    FIG.mkdir(exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cases = [(f"rnn_T{T}", endpoint("rnn", T=T)) for T in (3, 4, 5)]
     cases += [("rnn_T4_P2", endpoint("rnn", T=4, P=2)),
@@ -57,16 +59,16 @@ def main(argv=None):
             for p in d.tricritical:
                 print(f"  closed form 56/3 (T=3), 81/16 (T=4): {kt:.15g}; continuation {p.param:.15g}; "
                       f"relative difference {abs(p.param / kt - 1):.2e}")
-        d.plot(FIG / f"phase_diagram_{name}.png")
-        (FIG / f"phase_diagram_{name}.json").write_text(dumps(d))
+        d.plot(out / f"phase_diagram_{name}.png")
+        (out / f"phase_diagram_{name}.json").write_text(dumps(d))
         print()
     Ts = range(3, 7) if args.quick else range(3, 13)
     summaries = [phase_summary(Ts, P=P, kappa=0.1, kappa_range=(0.01, 30.0), points=max(13, points // 2))
                  for P in (1, 2)]
     text = "\n\n".join(s.summary() for s in summaries)
     print(text)
-    (FIG / "phase_diagram_summary.txt").write_text(text + "\n")
-    (FIG / "phase_diagram_summary.json").write_text(dumps({"summaries": summaries}))
+    (out / "phase_diagram_summary.txt").write_text(text + "\n")
+    (out / "phase_diagram_summary.json").write_text(dumps({"summaries": summaries}))
     print(f"total {time.perf_counter() - t0:.1f} s")
 
 

@@ -25,12 +25,11 @@ package asks an Architecture for its masks, groups and symmetries.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from linkernel.validation import count
+from linkernel.validation import count, integer, positive
 
 SHORTHANDS = ("rnn", "dnn")
 
@@ -92,11 +91,11 @@ class Architecture:
         if len(w) != len(self.W):
             raise ValueError(f"w={self.w!r} is invalid; give one variance (or None) per W group, "
                              f"{len(self.W)} here")
-        for x in w:
-            if x is not None and not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
-                raise ValueError(f"w={self.w!r} is invalid; each group variance must be a positive finite "
-                                 "number or None")
-        object.__setattr__(self, "w", tuple(None if x is None else float(x) for x in w))
+        try:
+            w = tuple(None if x is None else positive(f"w[{g}]", x) for g, x in enumerate(w))
+        except ValueError as e:
+            raise ValueError(f"w={self.w!r} is invalid; each group variance must be positive or None: {e}") from None
+        object.__setattr__(self, "w", w)
 
     # --- what the theory needs ----------------------------------------------
     def w_group(self, t: int) -> int:
@@ -261,7 +260,8 @@ def redrawn_every(T: int, k: int) -> Architecture:
 def dnn_with_tied_pair(T: int, s: int, t: int) -> Architecture:
     """A DNN in which the recurrent steps ``s`` and ``t`` share one W (everything else fresh)."""
     T = count("T", T)
-    if not (1 <= s < T and 1 <= t < T and s != t):
+    s, t = integer("s", s, 1, T - 1), integer("t", t, 1, T - 1)
+    if s == t:
         raise ValueError(f"(s, t)=({s}, {t}) is invalid; need two different recurrent steps in 1..{T - 1}")
     W = [[s, t]] + [[r] for r in range(1, T) if r not in (s, t)]
     return Architecture(T, W=W, U=[[r] for r in range(T)], name=f"dnn with tied pair {min(s, t)},{max(s, t)}")

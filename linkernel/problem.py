@@ -21,8 +21,9 @@ from functools import cached_property
 import numpy as np
 
 from linkernel.architecture import Architecture
+from linkernel import validation
 from linkernel.validation import (count as _count, finite as _finite, instance as _instance, integer_pairs,
-                                  positive as _positive, readonly as _readonly, real_array as _real_array)
+                                  positive as _positive, readonly as _readonly)
 
 def index(t: int, p: int, P: int) -> int:
     """Row of the pair (t, p) in the kernel: ``t * P + p``."""
@@ -88,16 +89,13 @@ class Problem:
         object.__setattr__(self, "T", T)
         # the data's shape is checked before the architecture is built for T (a T of 1e308 is refused by
         # its mismatch with x, not by building a partition of 1e308 steps)
-        x = _real_array("x", self.x)
-        if x.ndim != 3 or x.shape[0] != T or min(x.shape) < 1:
-            raise ValueError(f"x has shape {x.shape}; x must have shape (T, P, D) = ({T}, P, D) with P, D >= 1")
+        x = validation.shaped("x", self.x, (T, None, None), f"(T, P, D) = ({T}, P, D) with P, D >= 1")
         object.__setattr__(self, "arch", Architecture.from_spec(self.arch, T))
         for name in ("w", "v", "u", "kappa"):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
         object.__setattr__(self, "lam", _finite("lam", self.lam))
 
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x contains non-finite values; inputs must be finite")
+        validation.finite_entries("x", x)
         P = x.shape[1]
         gram0 = x[0] @ x[0].T
         if np.linalg.matrix_rank(gram0) < P:
@@ -107,20 +105,14 @@ class Problem:
         object.__setattr__(self, "x", _readonly(x))
 
         S = integer_pairs("supervised", self.supervised)
-        if not S:
-            raise ValueError("supervised=() is empty; supervise at least one (t, p) pair")
+        validation.nonempty("supervised", S, "at least one (t, p) pair")
         for t, p in S:
             if not (0 <= t < T and 0 <= p < P):
                 raise ValueError(f"supervised pair (t={t}, p={p}) is out of range; need 0 <= t < T={T} and 0 <= p < P={P}")
-        if len(set(S)) != len(S):
-            raise ValueError(f"supervised={S!r} has repeated pairs; each (t, p) may appear once")
+        validation.distinct("supervised", S)
         object.__setattr__(self, "supervised", S)
 
-        yhat = _real_array("yhat", self.yhat)
-        if yhat.shape != (T, P):
-            raise ValueError(f"yhat has shape {yhat.shape}; yhat must have shape (T, P) = ({T}, {P})")
-        if not np.all(np.isfinite(yhat)):
-            raise ValueError("yhat contains non-finite values; labels must be finite")
+        yhat = validation.finite_entries("yhat", validation.shaped("yhat", self.yhat, (T, P), f"(T, P) = ({T}, {P})"))
         object.__setattr__(self, "yhat", _readonly(yhat))
 
     # --- derived quantities -------------------------------------------------
@@ -269,17 +261,9 @@ class Problem:
         data; any other key is an error (a misspelt ``kapa`` must not fall back
         to the default silently).
         """
-        if not isinstance(data, dict):
-            raise ValueError(f"problem={type(data).__name__} is invalid; a problem is a JSON object (dict)")
         own = {"arch", "T", "x", "supervised", "yhat", "w", "v", "u", "kappa", "lam", "name"}
         derived = {"P", "D", "architecture"}
-        unknown = sorted(set(data) - own - derived - {"_doc"})
-        if unknown:
-            raise ValueError(f"problem key {unknown[0]!r} is invalid; the keys are Problem's arguments: "
-                             + ", ".join(sorted(own)))
-        missing = [k for k in ("T", "x", "supervised", "yhat") if k not in data]
-        if missing:
-            raise ValueError(f"problem key {missing[0]!r} is missing; a problem needs T, x, supervised and yhat")
+        validation.keys("problem", data, own | derived | {"_doc"}, required=("T", "x", "supervised", "yhat"))
         kw = {k: data[k] for k in own if k in data}
         if "architecture" in data and "arch" not in data:
             kw["arch"] = data["architecture"]
@@ -298,14 +282,7 @@ class Problem:
         ``problems/ill_conditioned.json``); ``name`` picks one by its ``name``
         key or its index.
         """
-        import json
-        try:
-            with open(path) as fh:
-                data = json.load(fh)
-        except OSError as e:
-            raise ValueError(f"problem={str(path)!r} is invalid; the file cannot be read ({e.strerror})") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"problem={str(path)!r} is invalid; not JSON ({e.msg} at line {e.lineno})") from None
+        data = validation.json_file("problem", path)
         if isinstance(data, dict) and isinstance(data.get("problems"), list):
             items = data["problems"]
             names = [str(d.get("name", k)) if isinstance(d, dict) else str(k) for k, d in enumerate(items)]

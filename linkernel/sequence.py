@@ -105,13 +105,11 @@ def supervised_steps(T: int, spec="all", seed: int = 0) -> tuple:
             raise ValueError
     except (TypeError, ValueError):
         raise ValueError(f"supervised={spec!r} is invalid; supervised must be {allowed}") from None
-    if not steps:
-        raise ValueError("supervised=[] is empty; supervise at least one timestep")
+    validation.nonempty("supervised", steps, "at least one timestep")
     bad = [t for t in steps if not 0 <= t < T]
     if bad:
         raise ValueError(f"supervised step {bad[0]} is out of range; steps must satisfy 0 <= t < T={T}")
-    if len(set(steps)) != len(steps):
-        raise ValueError(f"supervised={spec!r} has repeated steps; each step may appear once")
+    validation.distinct("supervised", steps)
     return tuple(sorted(steps))
 
 
@@ -288,8 +286,7 @@ def _archs(archs) -> tuple:
     archs = (archs,) if isinstance(archs, str) else tuple(archs)
     for a in archs:
         validation.choice("arch", a, ("rnn", "dnn"))
-    if not archs:
-        raise ValueError("archs=() is empty; give rnn and/or dnn")
+    validation.nonempty("archs", archs, "rnn and/or dnn")
     return archs
 
 
@@ -520,11 +517,10 @@ def extrapolate_inverse_N(Ns, values, stderrs) -> tuple:
     Finite-width corrections to the saddle point are O(1/N); the
     extrapolated value is what the N -> infinity theory must match.
     """
-    Ns, vals, ses = (np.asarray(a, dtype=float) for a in (Ns, values, stderrs))
+    Ns, vals = (np.asarray(a, dtype=float) for a in (Ns, values))
     if len(Ns) < 2 or len(set(Ns.tolist())) < 2:
         raise ValueError(f"Ns={Ns.tolist()} is invalid; need at least two distinct widths to extrapolate in 1/N")
-    if np.any(ses <= 0):
-        raise ValueError("stderrs must be positive")
+    ses = validation.finite_entries("stderrs", stderrs, low=0)
     A = np.column_stack([np.ones_like(Ns), 1.0 / Ns]) / ses[:, None]
     coef, *_ = np.linalg.lstsq(A, vals / ses, rcond=None)
     cov = np.linalg.inv(A.T @ A)

@@ -63,8 +63,7 @@ def _canonical(obj) -> str:
 
 
 def _check_grid(grid) -> dict:
-    if not isinstance(grid, dict) or not grid:
-        raise ValueError(f"grid={grid!r} is invalid; grid must be a non-empty dict axis -> list of values")
+    validation.nonempty("grid", validation.keys("grid", grid), "at least one axis (a dict axis -> list of values)")
     out = {}
     for k, vals in grid.items():
         if not isinstance(k, str) or not k.isidentifier():
@@ -72,13 +71,9 @@ def _check_grid(grid) -> dict:
         if k == "seed":
             raise ValueError("grid axis 'seed' is invalid; seeds are derived per point from the base seed")
         vals = list(np.asarray(vals).tolist()) if isinstance(vals, np.ndarray) else vals
-        if isinstance(vals, (str, bytes)) or not hasattr(vals, "__iter__"):
-            raise ValueError(f"grid[{k!r}]={vals!r} is invalid; each axis needs a list of values")
-        vals = list(vals)
-        if not vals:
-            raise ValueError(f"grid[{k!r}] is empty; each axis needs at least one value")
-        if len({_canonical(v) for v in vals}) != len(vals):
-            raise ValueError(f"grid[{k!r}]={vals!r} repeats a value; the values of an axis must be distinct")
+        vals = validation.sequence(f"grid[{k!r}]", vals, "a list of values")
+        validation.nonempty(f"grid[{k!r}]", vals, "at least one value")
+        validation.distinct(f"grid[{k!r}]", vals, key=_canonical)
         out[k] = vals
     return out
 
@@ -460,12 +455,7 @@ def computation(name: str, problem: dict | None = None, arguments: dict | None =
 
 def load_config(path) -> dict:
     """Read and check a sweep config (JSON); ValueError naming the offending key."""
-    try:
-        with open(path) as fh:
-            cfg = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"config {path}: not valid JSON ({exc})") from exc
-    return check_config(cfg)
+    return check_config(validation.json_file("config", path))
 
 
 def check_config(cfg) -> dict:
@@ -473,8 +463,8 @@ def check_config(cfg) -> dict:
     validation.choice("config key 'computation'", cfg["computation"], sorted(COMPUTATIONS))
     validation.keys("config", cfg.get("problem", {}), _PROBLEM_KEYS, path="problem.")
     validation.keys("config", cfg.get("arguments", {}), path="arguments.")
-    if not isinstance(cfg["output"], str) or not cfg["output"]:
-        raise ValueError(f"config key 'output'={cfg['output']!r} is invalid; it must be a file path (.nc or .zarr)")
+    validation.instance("config key 'output'", cfg["output"], str, "a file path (.nc or .zarr)")
+    validation.nonempty("config key 'output'", cfg["output"], "a file path (.nc or .zarr)")
     validation.integer("config key 'seed'", cfg.get("seed", 0), 0)
     try:
         grid = _check_grid(cfg["grid"])

@@ -9,16 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from linkernel.problem import Problem
-from linkernel.validation import count as _count, positive as _positive, real_array
+from linkernel.validation import count as _count, positive as _positive, sequence, shaped
 
 
 def _steps(supervised, T: int) -> list:
     """The supervised timesteps (default: all), as integers; a string such as '01' is refused, not iterated."""
     if supervised is None:
         return list(range(T))
-    if isinstance(supervised, (str, bytes)) or not hasattr(supervised, "__iter__"):
-        raise ValueError(f"supervised={supervised!r} is invalid; supervised must be a list of integer timesteps")
-    return [_count("supervised timestep", t, low=0) for t in supervised]
+    return [_count("supervised timestep", t, low=0)
+            for t in sequence("supervised", supervised, "a list of integer timesteps")]
 
 
 def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, labels=None,
@@ -36,9 +35,7 @@ def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, la
     x[0, :, :P] = np.sqrt(D) * np.eye(P)
     if labels is None:
         labels = [(-1.0) ** p for p in range(P)]
-    labels = real_array("labels", labels)
-    if labels.shape != (P,):
-        raise ValueError(f"labels has shape {labels.shape}; labels must have one entry per pattern, shape ({P},)")
+    labels = shaped("labels", labels, (P,), f"({P},), one entry per pattern")
     yhat = np.zeros((T, P))
     yhat[T - 1] = labels
     S = [(T - 1, p) for p in range(P)]

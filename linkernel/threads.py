@@ -53,8 +53,8 @@ def blas_threads(n: int | None):
     if n is None:
         yield
         return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} is invalid; the number of threads must be an integer >= 1 (or None)")
+    from linkernel.validation import count     # the other layer-0 module; lazily: import linkernel stays light
+    n = count("n", n)
     ctl = _controller()
     if ctl is None:     # threadpoolctl missing: run with the library's default
         yield

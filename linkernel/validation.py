@@ -251,3 +251,71 @@ def keys(name: str, value, allowed=None, required=(), path: str = "") -> dict:
         raise ValueError(f"{name} key '{path}{missing[0]}' is missing; {name} needs "
                          + ", ".join(f"'{path}{k}'" for k in required))
     return value
+
+
+def nonempty(name: str, value, allowed: str):
+    """A collection with at least one entry; ``allowed`` says what it must hold (``"at least one value"``)."""
+    try:
+        empty = len(value) == 0
+    except TypeError:
+        empty = False
+    if empty:
+        raise ValueError(f"{name}={value!r} is empty; {name} needs {allowed}")
+    return value
+
+
+def sequence(name: str, value, allowed: str) -> list:
+    """A list from an iterable that is not text (``"01"`` is refused, not read as ``["0", "1"]``);
+    ``allowed`` says what it must hold (``"a list of integer timesteps"``)."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be {allowed}")
+    return list(value)
+
+
+def distinct(name: str, value, key=None):
+    """Entries that are pairwise different (``key``: what makes two entries the same, e.g. a
+    canonical form); the message names the first repeated entry."""
+    seen = set()
+    for v in value:
+        k = v if key is None else key(v)
+        if k in seen:
+            raise ValueError(f"{name}={value!r} has the repeated entry {v!r}; each entry of {name} may appear once")
+        seen.add(k)
+    return value
+
+
+def shaped(name: str, value, shape, allowed: str | None = None) -> np.ndarray:
+    """A float array (:func:`real_array`) of shape ``shape``: an int fixes an axis's length, ``None``
+    allows any length >= 1.  ``allowed`` describes the shape in the message (default: ``shape``
+    written out, ``None`` as ``n``)."""
+    a = real_array(name, value)
+    ok = a.ndim == len(shape) and all(n >= 1 if s is None else n == s for n, s in zip(a.shape, shape))
+    if not ok:
+        want = allowed or "(" + ", ".join("n" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} has shape {a.shape}; {name} must have shape {want}")
+    return a
+
+
+def finite_entries(name: str, value, low: float | None = None) -> np.ndarray:
+    """A float array (:func:`real_array`) whose entries are finite, and all ``> low`` when ``low`` is given."""
+    a = real_array(name, value)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains non-finite values; the entries of {name} must be finite")
+    if low is not None and a.size and not np.all(a > low):
+        raise ValueError(f"{name} has the entry {float(a[~(a > low)].flat[0])!r}; the entries of {name} must be "
+                         f"finite numbers > {low:g}")
+    return a
+
+
+def json_file(name: str, path):
+    """The JSON data a file holds; the file that cannot be read, or is not JSON, named in the message."""
+    import json
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except OSError as e:
+        raise ValueError(f"{name}={str(path)!r} is invalid; the file cannot be read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f" at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise ValueError(f"{name}={str(path)!r} is invalid; not valid JSON "
+                         f"({getattr(e, 'msg', None) or e.reason}{where})") from None

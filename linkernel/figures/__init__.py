@@ -29,18 +29,12 @@ def make_figure(number, N=None, quick: bool = False, out: str = "figures", progr
     BLAS thread) with width-N networks (every core), and the outermost entry point would fix one
     limit for both; each computation it calls is an entry point and picks its own.
     """
-    from linkernel.validation import count, seed as _seed
-    try:
-        n = int(number)
-    except (TypeError, ValueError):
-        n = None
-    if n not in FIGURES or isinstance(number, bool) or (isinstance(number, float) and not number.is_integer()):
-        raise ValueError(f"number={number!r} is invalid; the figures are {', '.join(map(str, FIGURES))}")
+    from linkernel.validation import choice, count, instance, nonempty, seed as _seed
+    n = int(choice("number", number, FIGURES))
     if N is not None:
         N = count("N", N, 8)
     seed = _seed(name="seed", value=seed)
-    if not isinstance(out, str) or not out:
-        raise ValueError(f"out={out!r} is invalid; out must be a directory path")
+    nonempty("out", instance("out", out, str, "a directory path"), "a directory path")
     mod = importlib.import_module(f"linkernel.figures.fig{n}")
     paths, data, N_used, seconds = mod.make(N=N, quick=bool(quick), out=out, progress=bool(progress), seed=seed)
     return FigureResult(number=n, paths=tuple(paths), data=data, seconds=seconds, quick=bool(quick), N=N_used)

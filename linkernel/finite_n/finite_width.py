@@ -30,7 +30,7 @@ from linkernel.theory.action import predictions
 from linkernel.theory.finite_width import (G_MAX, laplace_terms, prediction_derivatives, sign_fixed_means,
                                            wishart_form, z2_phase)
 from linkernel.threads import entry_point
-from linkernel.validation import count
+from linkernel.validation import choice, count
 
 
 # --- the result -----------------------------------------------------------------------------
@@ -224,8 +224,7 @@ def _method(problem: Problem, method):
     """The route: the given one, checked, or "kernel" where the density of H is of Wishart form."""
     if method is None:
         method = "kernel" if wishart_form(problem) else "reduced"
-    if method not in ("kernel", "reduced"):
-        raise ValueError(f"method={method!r} is invalid; method must be 'kernel' or 'reduced'")
+    choice("method", method, ("kernel", "reduced"))
     if method == "kernel" and not wishart_form(problem):
         raise ValueError("method='kernel' is invalid for this problem: an input at t >= 1 enters through shared "
                          "weights, so the density of H is not of Wishart form; use method='reduced'")

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linkernel import validation
 from linkernel.progress import progress_bar
 
 
@@ -100,8 +101,9 @@ class ShearMap:
         self.rho, self.sigma = float(rho), float(sigma)
         if self.b[0] != 0.0:
             raise ValueError(f"b[0]={self.b[0]!r} is invalid; b[0] must be 0 (the shear moves the other coordinates)")
-        if not (self.rho > 0 and self.sigma > 0):
-            raise ValueError(f"rho={rho!r}, sigma={sigma!r} are invalid; both must be > 0 (rho = inf: no tail map)")
+        if self.rho != math.inf:        # rho = inf: no tail map
+            validation.positive("rho", rho)
+        validation.positive("sigma", sigma)
         self.Binv, self.Minv = np.linalg.inv(self.B), np.linalg.inv(self.M)
 
     @classmethod
@@ -292,10 +294,8 @@ def hmc(logp_grad, init, chol, n_samples: int = 1000, n_warmup: int = 1000, seed
     split into functions they would travel as a mutable state object through each call, no clearer
     and slower in the inner loop.
     """
-    if n_samples < 1:
-        raise ValueError(f"n_samples={n_samples!r} is invalid; n_samples must be an integer >= 1")
-    if n_warmup < 0:
-        raise ValueError(f"n_warmup={n_warmup!r} is invalid; n_warmup must be an integer >= 0")
+    n_samples = validation.count("n_samples", n_samples, 1)
+    n_warmup = validation.count("n_warmup", n_warmup, 0)
     rng = np.random.default_rng(seed)
     theta = np.array(init, dtype=float)
     C, d = theta.shape
@@ -304,11 +304,10 @@ def hmc(logp_grad, init, chol, n_samples: int = 1000, n_warmup: int = 1000, seed
     cov_prev = chol @ chol.T if chol.ndim == 2 else None
     shear = None
     if soft_direction is not None:
-        soft_direction = np.asarray(soft_direction, dtype=float)
-        if soft_direction.shape != (d,) or not np.all(np.isfinite(soft_direction)) \
-                or not np.any(soft_direction):
-            raise ValueError(f"soft_direction of shape {soft_direction.shape} is invalid; soft_direction must be "
-                             f"a finite nonzero vector of shape ({d},)")
+        soft_direction = validation.finite_entries("soft_direction",
+                                                   validation.shaped("soft_direction", soft_direction, (d,)))
+        if not np.any(soft_direction):
+            raise ValueError("soft_direction is zero; soft_direction must be a nonzero direction")
         if not pooled or chol.ndim != 2:
             raise ValueError("pooled=False is invalid with soft_direction; the shear needs one metric (pooled=True)")
         shear = ShearMap.linear(chol)

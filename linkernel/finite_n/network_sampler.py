@@ -64,6 +64,7 @@ from linkernel.finite_n.network_moves import GibbsMoves, ReducedMove
 from linkernel.finite_n.network_posterior import NetworkPosterior
 from linkernel.finite_n.networks import Network
 from linkernel.finite_n.spectra import SpectraRecorder
+from linkernel.numerics import richardson, richardson_stderr
 from linkernel.problem import Problem, fix_z2_sign, kernel_entry, require_problem
 from linkernel.progress import progress_bar
 from linkernel.threads import blas_threads, entry_point
@@ -71,32 +72,34 @@ from linkernel.threads import blas_threads, entry_point
 METHODS = ("gibbs", "langevin")
 
 
-def _check_args(N, sweeps, chains, burn, method, step, dtype, block_rows=None, seed=0):
-    for name, val, lo in (("N", N, 1), ("sweeps", sweeps, 4), ("chains", chains, 1)):
-        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
-            raise ValueError(f"{name}={val!r} is invalid; {name} must be an integer >= {lo}")
-    if burn is not None and not (isinstance(burn, (int, np.integer)) and not isinstance(burn, bool)
-                                 and 0 <= burn <= sweeps - 4):
-        raise ValueError(f"burn={burn!r} is invalid; burn must be an integer in [0, sweeps - 4] = [0, {sweeps - 4}]")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is invalid; method must be one of {', '.join(METHODS)}")
-    if method == "langevin" and not (isinstance(step, (int, float, np.floating)) and np.isfinite(step)
-                                     and 0 < step < 1):
-        raise ValueError(f"step={step!r} is invalid; the Langevin step must be a number in (0, 1), e.g. 1e-3")
+def _check_args(N, sweeps, chains, burn, method, step, dtype, block_rows=None, seed=0) -> tuple:
+    """The sampler's arguments checked; returns ``(N, sweeps, chains, burn, block_rows)`` as ints (or None)."""
+    N, sweeps, chains = (validation.count(name, val, lo) for name, val, lo in
+                         (("N", N, 1), ("sweeps", sweeps, 4), ("chains", chains, 1)))
+    if burn is not None:
+        burn = validation.integer("burn", burn, 0, sweeps - 4)     # at least 4 kept sweeps
+    validation.choice("method", method, METHODS)
+    if method == "langevin":
+        _langevin_step(step)
     if method == "gibbs" and step is not None:
         raise ValueError(f"step={step!r} is invalid with method='gibbs' (exact conditionals, no step size); "
                          "use method='langevin' for a Langevin step")
-    if block_rows is not None:
-        if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or not 1 <= block_rows <= N:
-            raise ValueError(f"rows={block_rows!r} is invalid; rows (block_rows, rows of a shared W per Metropolis "
-                             f"step) must be an integer in [1, N] = [1, {N}]")
+    if block_rows is not None:        # rows of a shared W per Metropolis step
+        block_rows = validation.integer("block_rows", block_rows, 1, N)
     validation.seed("seed", seed)
     try:
-        ok = np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64))
+        dtype = np.dtype(dtype)
     except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(f"dtype={dtype!r} is invalid; dtype must be float32 or float64")
+        pass
+    validation.choice("dtype", dtype, (np.dtype(np.float32), np.dtype(np.float64)))
+    return N, sweeps, chains, burn, block_rows
+
+
+def _langevin_step(step) -> float:
+    """The Langevin step (whitened units): a number in (0, 1), e.g. 1e-3."""
+    if isinstance(step, (bool, str)):
+        raise ValueError(f"step={step!r} is invalid; step must be a number in (0, 1), e.g. 1e-3")
+    return validation.probability("step", step, 0.0, 1.0)
 
 
 def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
@@ -105,7 +108,7 @@ def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: 
             n_checkpoints: int = 20, reduced_moves: bool | None = None, spectra: int = 1,
             keep_snapshots: bool = False, row_sweep: bool | None = None) -> NetworkPosterior:
     """The sampler itself (no references); see :func:`sample_networks`."""
-    _check_args(N, sweeps, chains, burn, method, step, dtype, block_rows, seed)
+    N, sweeps, chains, burn, block_rows = _check_args(N, sweeps, chains, burn, method, step, dtype, block_rows, seed)
     t0 = time.perf_counter()
     burn = sweeps // 5 if burn is None else int(burn)
     rng = np.random.default_rng(seed)
@@ -243,10 +246,8 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
     """
     from dataclasses import replace
     emit = kw.pop("warn", True)
-    if not (isinstance(step, (int, float, np.floating)) and np.isfinite(step) and 0 < step < 1):
-        raise ValueError(f"step={step!r} is invalid; the Langevin step must be a number in (0, 1), e.g. 1e-3")
-    if not (isinstance(duration, (int, float, np.floating)) and np.isfinite(duration) and duration > 0):
-        raise ValueError(f"duration={duration!r} is invalid; duration (extrapolate) must be a positive Langevin time")
+    step = _langevin_step(step)
+    duration = validation.positive("extrapolate_duration", duration)      # a Langevin time
     if duration / step > 1e8:
         raise ValueError(f"extrapolate={duration!r} is invalid with step={step!r}: it asks for "
                          f"{duration / step:.3g} Langevin steps; at most 1e8 (duration <= {1e8 * step:.3g})")
@@ -264,8 +265,8 @@ def langevin_extrapolated(problem: Problem, N: int, step: float, duration: float
         warnings.warn(f"step * v max(H_SS) / kappa = {stiff:.2g} > 0.3: outside the asymptotic O(step) regime, "
                       f"the extrapolation is unreliable; use step <= {0.3 * step / stiff:.2g} or method='gibbs'",
                       UserWarning, stacklevel=3)          # past the entry_point wrapper: the caller
-    K0 = 2 * r2.kernel - r1.kernel
-    se = np.sqrt(4 * r2.stderr ** 2 + r1.stderr ** 2)
+    K0 = richardson([r1.kernel, r2.kernel], 2)[-1]             # steps halved, error O(step): 2 K(step/2) - K(step)
+    se = richardson_stderr([r1.stderr, r2.stderr], 2)
     d1, d2 = r1.diagnostics, r2.diagnostics
     worst = lambda a, b, f: None if a is None or b is None else f(a, b)  # noqa: E731
     diag = Diagnostics(chains=d2.chains, draws=d2.draws, min_ess=worst(d1.min_ess, d2.min_ess, min),
@@ -338,10 +339,9 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
     require_problem("problem", problem)
     if method is None:       # what the other arguments ask for
         method = "langevin" if (step is not None or extrapolate_duration is not None) else "gibbs"
+    spectra = validation.count("spectra", spectra, 0)          # snapshots per chain
     kw = dict(chains=chains, block_rows=block_rows, dtype=dtype, seed=seed, progress=progress,
               n_checkpoints=n_checkpoints, spectra=spectra, keep_snapshots=keep_snapshots)
-    if isinstance(spectra, bool) or not isinstance(spectra, (int, np.integer)) or spectra < 0:
-        raise ValueError(f"spectra={spectra!r} is invalid; spectra (snapshots per chain) must be an integer >= 0")
     if extrapolate_duration is not None:
         if method != "langevin":
             raise ValueError(f"extrapolate_duration={extrapolate_duration!r} is invalid with method={method!r}; "

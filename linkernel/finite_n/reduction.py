@@ -81,13 +81,12 @@ from scipy.optimize import minimize
 from linkernel.problem import Problem, fix_z2_sign
 from linkernel.theory.action import readout_kernel
 from linkernel.threads import entry_point
+from linkernel.validation import count
 
 
 def count_width(N) -> int:
-    """The width N: an integer (a float with an integer value is accepted)."""
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer, float)) or not float(N).is_integer():
-        raise ValueError(f"N={N!r} is invalid; N (the width) must be an integer")
-    return int(N)
+    """The width N: an integer >= 1 (a float with an integer value is accepted)."""
+    return count("N", N)
 
 
 @dataclass(frozen=True)

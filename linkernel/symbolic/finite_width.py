@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from linkernel import tasks
+from linkernel import tasks, validation
 from linkernel.symbolic.action import HYPER, _blocks, kappa, lam, symbolic_action, u, v, w
 
 
@@ -98,14 +98,9 @@ def symbolic_correction(arch: str = "rnn", T: int = 2, hyper: dict | None = None
     rationals), the others stay symbols.  Fully symbolic T = 2 takes about a minute; with fixed
     hyperparameters a few seconds.
     """
-    if arch not in ("rnn", "dnn"):
-        raise ValueError(f"arch={arch!r} is invalid; arch must be 'rnn' or 'dnn'")
-    if T not in (2, 3):
-        raise ValueError(f"T={T!r} is invalid; the closed form is built for T = 2 or 3")
-    hyper = dict(hyper or {})
-    bad = set(hyper) - {"w", "v", "u", "kappa"}
-    if bad:
-        raise ValueError(f"hyper={hyper!r} is invalid; its keys must be among w, v, u, kappa")
+    validation.choice("arch", arch, ("rnn", "dnn"))
+    T = int(validation.choice("T", T, (2, 3)))       # the closed form is built for T = 2 or 3
+    hyper = validation.keys("hyper", dict(hyper or {}), ("w", "v", "u", "kappa"))
     return _correction(arch, T, tuple(sorted(hyper.items())))
 
 

@@ -55,7 +55,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from linkernel.validation import count as _count
+from linkernel.validation import count as _count, positive as _positive
 
 #: n = T - 1, the index of the last hidden state
 n = sp.Symbol("n", positive=True, integer=True)
@@ -321,13 +321,6 @@ def _check(T: int) -> int:
     if T < 3:
         raise ValueError(f"T={T} is invalid: the RNN endpoint task has a transition only for T >= 3")
     return T
-
-
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name}={value} is invalid; {name} must be a finite number > 0")
-    return value
 
 
 def critical_load(T: int, kappa: float = 0.1, w: float = 1.0, v: float = 1.0, u: float = 1.0) -> float:

@@ -378,9 +378,7 @@ def pattern_critical_point(arch: Architecture) -> PatternCriticalPoint:
     polynomial and the Hessian's blocks).
     """
     arch = _arch(arch)
-    _count("T", arch.T)
-    if arch.T < 2:
-        raise ValueError(f"T={arch.T} is invalid here; need T >= 2")
+    _count("T", arch.T, 2)
     return _critical_point(arch)
 
 

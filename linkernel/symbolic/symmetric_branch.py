@@ -59,9 +59,7 @@ m = sp.Symbol("m", real=True)
 
 def check_arch_T(arch, T, minimum: int = 1) -> int:
     """Validate ``T`` (>= ``minimum``) and that ``arch`` is a pattern over T steps (rnn, dnn, JSON, Architecture)."""
-    T = _count("T", T)
-    if T < minimum:
-        raise ValueError(f"T={T} is invalid here; need T >= {minimum}")
+    T = _count("T", T, minimum)
     Architecture.from_spec(arch, T)
     return T
 

@@ -37,7 +37,7 @@ from linkernel.theory import highprec as hp
 from linkernel.theory.continuation import trace
 from linkernel.theory.special_points import critical_lambda
 from linkernel.threads import entry_point
-from linkernel.validation import interval, positive
+from linkernel.validation import integer, interval, positive
 
 GUARD = 20
 
@@ -204,10 +204,8 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
     beta is 1/4: the quartic Landau coefficient vanishes, the vocabulary of
     :func:`linkernel.symbolic.critical.critical_point`) or 'first order'.
     """
-    if isinstance(digits, bool) or not (isinstance(digits, int) and 15 <= digits <= 500):
-        raise ValueError(f"digits={digits!r} is invalid; digits must be an integer in 15..500")
-    if isinstance(levels, bool) or not (isinstance(levels, int) and 2 <= levels <= 30):
-        raise ValueError(f"levels={levels!r} is invalid; levels must be an integer in 2..30")
+    digits = integer("digits", digits, 15, 500)
+    levels = integer("levels", levels, 2, 30)
     m0 = positive("m0", m0)
     t0 = time.perf_counter()
     tr, where = _traced(problem, lam_range, traced)

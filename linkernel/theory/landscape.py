@@ -34,7 +34,7 @@ from linkernel.theory.continuation.stepper import _start
 from linkernel.theory.equations import Equations
 from linkernel.theory.special_points import constrained_minimum, constraint_basis
 from linkernel.threads import entry_point
-from linkernel.validation import count, positive
+from linkernel.validation import count, finite_entries, nonempty, positive, real_array
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,13 +157,9 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
     these lambdas (at least 1).
     """
     require_problem("problem", problem)
-    try:
-        vals = [float(x) for x in np.atleast_1d(np.asarray(lams, dtype=object)).ravel()]
-    except (TypeError, ValueError):
-        vals = None
-    if not vals or any(not (np.isfinite(x) and x > 0) for x in vals):
-        raise ValueError(f"lams={lams!r} is invalid; lams must be one or more positive finite lambdas")
-    lams = vals
+    vals = np.atleast_1d(real_array("lams", lams)).ravel()
+    nonempty("lams", vals.tolist(), "one or more positive finite lambdas")
+    lams = finite_entries("lams", vals, low=0).tolist()
     m_max = None if m_max is None else positive("m_max", m_max)
     t0 = time.perf_counter()
     if m_max is None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linkernel import validation
 from linkernel.problem import Problem, fix_z2_sign
 from linkernel.serialize import jsonable
 
@@ -180,9 +181,7 @@ def weight_spectrum(saddle_or_problem, kernel=None) -> WeightSpectrum:
         raise ValueError(f"saddle_or_problem={type(saddle_or_problem).__name__} is invalid; pass a Problem, a "
                          "SaddlePoint or a result with .problem and .kernel")
     check_inputs(problem)
-    H = np.asarray(kernel, dtype=float)
-    if H.shape != (problem.n, problem.n):
-        raise ValueError(f"kernel has shape {H.shape}; it must be (TP, TP) = ({problem.n}, {problem.n})")
+    H = validation.shaped("kernel", kernel, (problem.n, problem.n), f"(TP, TP) = ({problem.n}, {problem.n})")
     H = fix_z2_sign(problem, H)
     names = matrix_names(problem)
     var = problem.arch.group_variances(problem.w)

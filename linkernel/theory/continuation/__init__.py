@@ -8,6 +8,9 @@ In the spirit of BifurcationKit.jl and pacopy, in four layers (each imports only
   inertia, or matrix-free MINRES and Lanczos);
 * :mod:`~linkernel.theory.continuation.stepper`: one branch by predictor-corrector steps with
   folds and branch points located as zeros of test functions, branch switching;
+* :mod:`~linkernel.theory.continuation.codim2`: the minimally augmented systems of lines of
+  branch points and folds in (param, lambda), for the stepper's damped corrector
+  (:func:`~linkernel.theory.continuation.stepper.correct_damped`);
 * :mod:`~linkernel.theory.continuation.coexistence`: equal action of two branches;
 * :mod:`~linkernel.theory.continuation.tracing`: :func:`trace`, :func:`follow`, :func:`point_at`,
   :func:`trace_endpoint`.

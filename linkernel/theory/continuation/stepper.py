@@ -19,6 +19,9 @@ integer eigenvalue count, the interpolation uses the eigenvalue nearest zero):
   broken branch (:func:`switch_branch`);
 * ``sign det [[dF/dx, dF/dlam], [tau]] = (-1)^(negative eigenvalues) * sign(tau_lam)``
   changes at any other simple branch point (``branch_point`` with ``z2 = False``).
+
+:func:`correct_damped` is the corrector for general systems G(X) = 0 on a hyperplane (the
+minimally augmented systems of :mod:`linkernel.theory.continuation.codim2`), with step halving.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from linkernel.theory.action import m_vector, prior_kernel, to_vector
 from linkernel.theory.branches import ContinuationPoint, SpecialPoint
 from linkernel.theory.continuation.bordered import Jacobian
 from linkernel.theory.equations import Equations
+from linkernel.theory.newton import damped_newton
 from linkernel.theory.action import from_vector as _mat, to_vector as _vec
 from linkernel.theory.saddle import saddle_point
 from linkernel.theory.special_points import symmetric_saddle
@@ -126,6 +130,35 @@ def correct(eq: Equations, X_pred, tau, sym: bool, tol: float, maxiter: int = 15
     except _LINALG:
         return None
     return (X, maxiter) if ok else None
+
+
+#: the damped corrector's step search (:func:`linkernel.theory.newton.damped_newton`): halve from 1
+#: while the residual does not decrease, take a quarter step or less regardless, give up below
+#: 1e-4; a failed search (or no Newton step) is a failure however small the residual
+_DAMPING = dict(min_step=1e-4, accept_step=0.25)
+_FAILED = ("line search failed", "no direction", "not evaluable")
+
+
+def correct_damped(system, X0, tol: float, maxiter: int = 40):
+    """The corrector with step damping, for a general system G(X) = 0 on a hyperplane; returns (X, state) or None.
+
+    ``system`` (a protocol: :class:`~linkernel.theory.continuation.codim2.FixedLambda`,
+    :class:`~linkernel.theory.continuation.codim2.MinimallyAugmented`) has
+    ``evaluate(X) -> (|G|, state)`` (None outside its domain, the positive-definite
+    cone), ``step(X, state) -> dX`` (the Newton step with the bordered constraint
+    built in: the hyperplane's coordinate held) and ``params`` (how many trailing
+    coordinates of X are parameters).  Used where :func:`correct` would lose points:
+    away from a smooth branch (the phase diagram's lines, polishing a point from a
+    rough guess), the full step may leave the cone, so it is halved
+    (:func:`~linkernel.theory.newton.damped_newton`, constants ``_DAMPING``); the
+    residual is measured against max(1, |x|_inf), the parameters excluded.
+    """
+    X0 = np.asarray(X0, dtype=float)
+    res = damped_newton(system.evaluate, system.step, X0, tol=tol, maxiter=maxiter,
+                        scale=max(1.0, np.abs(X0[:-system.params]).max()), **_DAMPING)
+    if res.reason in _FAILED or not res.converged:
+        return None
+    return res.x, res.state
 
 
 def _stability_threshold(jac: Jacobian) -> float:

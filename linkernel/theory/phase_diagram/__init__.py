@@ -10,10 +10,12 @@ traces:
   ``F_e(x_e, lambda) = 0`` (the saddle-point equations dS/dH = 0 in the Z2-even
   coordinates, the odd ones zero) plus the test function
   ``g(x_e, lambda) = mu_odd`` (smallest eigenvalue of the odd block of the
-  Hessian) ``= 0``, solved by Newton's method in ``(x_e, lambda)`` at each
-  ``param``, warm-started by secant extrapolation from the two previous points
-  (natural-parameter continuation in ``log param``: lambda_c is a graph over
-  param).  The row ``dg/dx = D^3 S[phi, phi, .]`` (Hellmann-Feynman, phi the
+  Hessian) ``= 0`` (:class:`linkernel.theory.continuation.codim2.MinimallyAugmented`,
+  in ``X = (x, lambda, log param)``), corrected at each ``param`` by the continuation
+  stepper's damped corrector (:func:`linkernel.theory.continuation.stepper.correct_damped`)
+  from a secant prediction through the two nearest points
+  (:class:`~linkernel.theory.continuation.codim2.Codim2Line`: natural-parameter
+  continuation in ``log param``; lambda_c is a graph over param).  The row ``dg/dx = D^3 S[phi, phi, .]`` (Hellmann-Feynman, phi the
   unit odd null vector) is a central difference of Hessian-vector products
   along phi; the residual is exact, so the Jacobian's accuracy only affects
   the rate of convergence;
@@ -51,12 +53,14 @@ traces:
   continuation's corrector :func:`linkernel.theory.continuation.stepper.correct`
   with the border ``(phi, 0)``), and both end at the tricritical point.
 
-Still solvers of this package's own (the "codim2" target, the lines continued by the
-stepper itself, is not reached yet): the minimally augmented Newton (branch point,
-fold) and the Newton at fixed lambda of the coexistence, both
-:func:`linkernel.theory.newton.damped_newton`; the fixed-lambda solves need its
-damping (the stepper's undamped corrector in their place loses points of the T = 4
-spinodal and coexistence lines).
+No Newton of this package's own solves a line: the branch-point and fold systems and the
+fixed-lambda solves of the coexistence are systems of
+:mod:`linkernel.theory.continuation.codim2` (``MinimallyAugmented``, ``FixedLambda``) solved by
+the stepper's damped corrector (the damping is needed: the undamped corrector loses points of
+the T = 4 spinodal and coexistence lines).  The one remaining iteration here is the scalar
+Newton in lambda on ``S_broken - S_symmetric`` (coexistence).  Not yet done: a pseudo-arclength
+predictor along the codim-2 tangent (it needs ``dG/d log param``, i.e. the equations at
+neighbouring params), which would let the lines turn in param.
 
 Linear algebra is dense (the Hessian from :func:`linkernel.theory.action.hessian`,
 ``eigh`` of its sector blocks): meant for kernels up to ``T*P`` of a few

@@ -1,9 +1,9 @@
 """The phase diagram's numerical building blocks: the equations at one param value, the minimally
-augmented Newton (branch point, fold), Newton at fixed lambda and the quartic Landau coefficient b.
+augmented system (branch point, fold) and F = 0 at fixed lambda solved by the continuation stepper's
+damped corrector (:mod:`linkernel.theory.continuation.codim2`), and the quartic Landau coefficient b.
 
 Coordinates: ``x = to_vector(H)`` (:mod:`linkernel.theory.equations`), kernel rows ``t*P + p``;
-the Z2 sectors from :func:`linkernel.theory.action.odd_coordinates`.  Both Newtons are
-:func:`linkernel.theory.newton.damped_newton` with the step search of ``_NEWTON``.
+the Z2 sectors from :func:`linkernel.theory.action.odd_coordinates`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from linkernel.errors import KernelError
 from linkernel.numerics import richardson
 from linkernel.problem import Problem
 from linkernel.theory.action import from_vector, m_vector, odd_coordinates
+from linkernel.theory.continuation.codim2 import FixedLambda, MinimallyAugmented, lowest
+from linkernel.theory.continuation.stepper import correct_damped
 from linkernel.theory.equations import Equations
-from linkernel.theory.newton import damped_newton
 
 _LINALG = (KernelError, np.linalg.LinAlgError)
 
@@ -26,12 +27,13 @@ class _Point:
     """One problem at one param value: the saddle-point equations in the (x, lam) form the lines use.
 
     A view of :class:`linkernel.theory.equations.Equations` (dense) with x and lambda apart:
-    ``F(x, lam)``, the dense Hessian ``hess``, Hessian-vector products ``hv``, the analytic
-    ``F_lam = dF/dlam``, and the test functions of the lines (``mu``, ``dmu``).
+    ``F(x, lam)``, the dense Hessian ``hess``, Hessian-vector products ``hv``, the test function
+    of the lines ``mu`` and ``s``, the log of the param value (the last coordinate of
+    :mod:`~linkernel.theory.continuation.codim2`'s X).
     """
 
-    def __init__(self, problem: Problem):
-        self.p = problem
+    def __init__(self, problem: Problem, s: float = 0.0):
+        self.p, self.s = problem, float(s)   # s: log of the param value (the codim-2 coordinate)
         self.eq = Equations(problem, dense=True)
         self.n = problem.n
         self.odd = self.eq.odd
@@ -51,23 +53,9 @@ class _Point:
     def hv(self, x, lam, phi):
         return self.eq.hessian_vector(np.append(x, lam), phi)
 
-    def F_lam(self, x, lam):
-        return self.eq.Fl(np.append(x, lam))
-
     def mu(self, Hd, sector):
         """(smallest eigenvalue of the block ``sector``, its unit eigenvector in full coordinates)."""
-        w, V = np.linalg.eigh(Hd[np.ix_(sector, sector)])
-        phi = np.zeros(self.dim)
-        phi[sector] = V[:, 0]
-        return float(w[0]), phi
-
-    def dmu(self, x, lam, phi):
-        """(d mu/dx = D^3S[phi, phi, .], d mu/d lam) by central differences of Hessian-vector products."""
-        h = 1e-5 * max(1.0, np.abs(x).max())
-        dx = (self.hv(x + h * phi, lam, phi) - self.hv(x - h * phi, lam, phi)) / (2 * h)
-        d = 1e-3 * max(1.0, abs(lam))
-        dl = phi @ (self.hv(x, lam + d, phi) - self.hv(x, lam - d, phi)) / (2 * d)
-        return dx, float(dl)
+        return lowest(Hd, sector)
 
 
 def _sectors(problem: Problem) -> dict:
@@ -85,90 +73,30 @@ def _sectors(problem: Problem) -> dict:
     return {key: np.array(v) for key, v in sorted(out.items())}
 
 
-def _is_pd(x, n) -> bool:
-    try:
-        np.linalg.cholesky(from_vector(x, n))
-        return True
-    except np.linalg.LinAlgError:
-        return False
+def _critical_point(pt: _Point, x, lam, keep, sector, tol=1e-12, maxiter=40):
+    """The minimally augmented system (F[keep] = 0, mu_sector = 0) at pt's param from (x, lam); returns
+    (x, lam, mu, phi, Hd) or None.
 
-
-#: the step search of the phase diagram's Newton solvers (:func:`linkernel.theory.newton.damped_newton`):
-#: halve from 1 while the residual does not decrease, take a quarter step or less regardless, give
-#: up below 1e-4; a failed search (or no Newton step) is a failure however small the residual
-_NEWTON = dict(min_step=1e-4, accept_step=0.25)
-_FAILED = ("line search failed", "no direction", "not evaluable")
-
-
-def _augmented_newton(pt: _Point, x, lam, keep, sector, tol=1e-12, maxiter=40):
-    """Newton on (F[keep] = 0, mu_sector = 0) in (x[keep], lambda); returns (x, lam, mu, phi, Hd) or None.
-
-    ``sector`` is the block whose smallest eigenvalue is the test function
-    (odd coordinates: the branch point; all: the fold of a broken branch).
-    :func:`~linkernel.theory.newton.damped_newton` on z = (x, lam) (the coordinates
-    outside ``keep`` held), steps halved while they leave the positive-definite
-    cone or do not reduce the residual; the residual scale is max(1, |x|_inf).
+    ``sector`` is the block whose smallest eigenvalue is the test function (odd
+    coordinates: the branch point; all: the fold of a broken branch).
+    :class:`~linkernel.theory.continuation.codim2.MinimallyAugmented` corrected at fixed
+    param by the stepper's damped corrector (the coordinates outside ``keep`` held).
     """
-    x = np.array(x, dtype=float)
-    z0 = np.append(x, float(lam))
-
-    def evaluate(z):
-        xz, lz = z[:-1], z[-1]
-        if not (lz > 0 and _is_pd(xz, pt.n)):
-            return None
-        Hd = pt.hess(xz, lz)
-        mu, phi = pt.mu(Hd, sector)
-        R = np.append(pt.F(xz, lz)[keep], mu)
-        return np.linalg.norm(R), (R, Hd, mu, phi)
-
-    def direction(z, state):
-        xz, lz = z[:-1], z[-1]
-        R, Hd, mu, phi = state
-        dx, dl = pt.dmu(xz, lz, phi)
-        J = np.zeros((len(keep) + 1, len(keep) + 1))
-        J[:-1, :-1] = Hd[np.ix_(keep, keep)]
-        J[:-1, -1] = pt.F_lam(xz, lz)[keep]
-        J[-1, :-1] = dx[keep]
-        J[-1, -1] = dl
-        try:
-            step = np.linalg.solve(J, -R)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(J, -R, rcond=None)[0]
-        dz = np.zeros_like(z)
-        dz[keep] = step[:-1]
-        dz[-1] = step[-1]
-        return dz
-
-    # the initial point is not tested for the cone: a kernel outside it fails in evaluate's Hessian
-    res = damped_newton(evaluate, direction, z0, tol=tol, maxiter=maxiter, scale=max(1.0, np.abs(x).max()),
-                        **_NEWTON)
-    if res.reason in _FAILED or not res.converged:
+    system = MinimallyAugmented(lambda s: pt.eq, keep, sector)
+    got = correct_damped(system, np.append(np.asarray(x, dtype=float), [float(lam), pt.s]), tol, maxiter)
+    if got is None:
         return None
-    R, Hd, mu, phi = res.state
-    return res.x[:-1], float(res.x[-1]), mu, phi, Hd
+    X, (_, Hd, mu, phi) = got
+    return X[:-2], float(X[-2]), mu, phi, Hd
 
 
-def _newton_at(pt: _Point, x, lam, keep, tol=1e-12, maxiter=40):
-    """Newton on F[keep] = 0 at fixed lambda (the other coordinates fixed); returns x or None.
+def _at_lambda(pt: _Point, x, lam, keep, tol=1e-12, maxiter=40):
+    """F[keep] = 0 at fixed lambda (the other coordinates held) from x; returns x or None.
 
-    :func:`~linkernel.theory.newton.damped_newton` with the phase diagram's step search.
+    :class:`~linkernel.theory.continuation.codim2.FixedLambda` by the stepper's damped corrector.
     """
-    x0 = np.array(x, dtype=float)
-
-    def evaluate(xz):
-        if not _is_pd(xz, pt.n):
-            return None
-        F = pt.F(xz, lam)[keep]
-        return np.linalg.norm(F), F
-
-    def direction(xz, F):
-        A = pt.hess(xz, lam)[np.ix_(keep, keep)]
-        dx = np.zeros_like(xz)
-        dx[keep] = np.linalg.solve(A, -F)
-        return dx
-
-    res = damped_newton(evaluate, direction, x0, tol=tol, maxiter=maxiter, **_NEWTON)
-    return None if res.reason in _FAILED or not res.converged else res.x
+    got = correct_damped(FixedLambda(pt.eq, keep), np.append(np.asarray(x, dtype=float), float(lam)), tol, maxiter)
+    return None if got is None else got[0][:-1]
 
 
 def _breaking_vector(problem: Problem, phi) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Seeded at one param by walking the broken branch from the branch point along its odd null
 vector (``phi . (x - x_c) = s``, each point by the continuation stepper's corrector), polished
-by the minimally augmented Newton (fold) and Newton in lambda on the action difference
+by the minimally augmented system (fold; :mod:`linkernel.theory.continuation.codim2`, solved by the
+stepper's damped corrector) and Newton in lambda on the action difference
 (coexistence), then continued in param with a Landau-scaled predictor; both lines end at the
 tricritical point.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from linkernel.problem import Problem
 from linkernel.theory.action import action, from_vector, likelihood_term
 from linkernel.theory.continuation.stepper import correct
-from linkernel.theory.phase_diagram.augmented import _LINALG, _augmented_newton, _breaking_vector, _newton_at, _Point
+from linkernel.theory.phase_diagram.augmented import _LINALG, _at_lambda, _breaking_vector, _critical_point, _Point
 
 
 def _walk_broken(pt: _Point, x_bp, lam_c, phi, tol, max_steps=400, ds=0.02):
@@ -58,7 +59,7 @@ def _walk_broken(pt: _Point, x_bp, lam_c, phi, tol, max_steps=400, ds=0.02):
         if mu > 0 and lam > lam_c:
             break
         if mu > 0 and len(out) > 2 and out[-2][3] > 0:
-            Hs = _newton_at(pt, x_bp, lam, pt.i_even, tol)
+            Hs = _at_lambda(pt, x_bp, lam, pt.i_even, tol)
             if Hs is not None and pt.at(lam) and action(pt.at(lam), from_vector(x, n)) < action(
                     pt.at(lam), from_vector(Hs, n)):
                 break
@@ -107,8 +108,8 @@ def _coexistence_at(pt: _Point, x_b, x_s, lam, tol, maxiter=30):
 def _coexistence_newton(pt: _Point, x_b, x_s, lam, tol, maxiter=30):
     all_ = np.arange(pt.dim)
     for _ in range(maxiter):
-        xb = _newton_at(pt, x_b, lam, all_, tol)
-        xs = _newton_at(pt, x_s, lam, pt.i_even, tol)
+        xb = _at_lambda(pt, x_b, lam, all_, tol)
+        xs = _at_lambda(pt, x_s, lam, pt.i_even, tol)
         if xb is None or xs is None or np.abs(xb[pt.i_odd]).max() < 1e-6:
             return None
         q = pt.at(lam)
@@ -189,7 +190,7 @@ def _continued(line, r: dict, prev: dict, fold, coex, pt: _Point, tol: float):
     p2 = line.point(r["param"])
     (xf, lf), (lc, xb, _) = fold, coex
     xg, lg = _scaled(pt, xf, lf, prev, r)
-    f = _augmented_newton(p2, xg, lg, np.arange(p2.dim), np.arange(p2.dim), tol)
+    f = _critical_point(p2, xg, lg, np.arange(p2.dim), np.arange(p2.dim), tol)
     if f is not None and not _is_broken(p2, f[0], f[1], r):
         f = None   # slid onto the branch point itself (the fold system holds there too)
     xg, lg = _scaled(pt, xb, lc, prev, r)
@@ -268,7 +269,7 @@ def _fold_and_coexistence(pt: _Point, row: dict, walk, tol: float):
     if j is None or walk[j][2] >= row["lam"]:
         return None
     jf = min((j - 1, j), key=lambda i: abs(mus[i]))
-    fres = _augmented_newton(pt, walk[jf][1], walk[jf][2], np.arange(pt.dim), np.arange(pt.dim), tol)
+    fres = _critical_point(pt, walk[jf][1], walk[jf][2], np.arange(pt.dim), np.arange(pt.dim), tol)
     if fres is None or not _is_broken(pt, fres[0], fres[1], row):
         return None
     for i in range(len(walk) - 1, j - 1, -1):   # from the end of the walk (past coexistence) backwards

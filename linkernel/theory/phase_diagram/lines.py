@@ -14,7 +14,8 @@ from linkernel.errors import ConvergenceError, PhaseDiagramWarning
 from linkernel.problem import Problem, fix_z2_sign
 from linkernel.progress import progress_bar
 from linkernel.theory.action import to_vector
-from linkernel.theory.phase_diagram.augmented import _augmented_newton, _is_pd, _Point, landau_quartic
+from linkernel.theory.continuation.codim2 import Codim2Line
+from linkernel.theory.phase_diagram.augmented import _critical_point, _Point, landau_quartic
 from linkernel.theory.phase_diagram.first_order import _first_order_lines
 from linkernel.theory.phase_diagram.results import PARAMS, CodimTwoPoint, PhaseDiagram, PhaseSummary
 from linkernel.threads import entry_point
@@ -28,46 +29,37 @@ def _check_param(param) -> str:
 
 
 class _Line:
-    """The branch-point line of one odd sector: continuation state and the solve at one param value.
+    """The branch-point line of one odd sector: the codimension-two continuation and its points.
 
-    ``sector`` is the character (a key of :func:`_sectors`) of the odd block whose
-    smallest eigenvalue is the test function; each sector has its own warm starts.
+    The line is the solution curve of the minimally augmented system
+    (:class:`~linkernel.theory.continuation.codim2.MinimallyAugmented`: F[even] = 0 and the
+    smallest eigenvalue of the odd block ``sector`` = 0, in X = (x, lambda, log param)); each
+    requested param value is predicted along the secant of the nearest points solved
+    (:class:`~linkernel.theory.continuation.codim2.Codim2Line`) and corrected at that param
+    by the stepper's damped corrector.  ``sector`` is the character (a key of
+    :func:`_sectors`) of the odd block followed; each sector has its own points.
     """
 
     def __init__(self, problem: Problem, param: str, tol: float, sector=None):
         self.problem, self.param, self.tol = problem, param, tol
         self.sector = sector
         self.degenerate = set()   # sectors critical together with self.sector (excluded from other_min)
-        self.done = {}   # sector -> [(param, x, lam)]
+        self.done = {}   # sector -> Codim2Line
 
     def point(self, value) -> _Point:
-        return _Point(self.problem.with_(**{self.param: float(value)}))
-
-    def guess(self, value):
-        """Secant extrapolation in log(param) from the two nearest solved points of this sector."""
-        near = sorted(self.done.get(self.sector, []), key=lambda d: abs(math.log(d[0] / value)))
-        if len(near) < 2 or near[0][0] == value:
-            return near[0][1], near[0][2]
-        (p1, x1, l1) = near[0]
-        far = [d for d in near[1:] if d[0] != p1]
-        if not far:
-            return x1, l1
-        (p0, x0, l0) = far[0]
-        f = math.log(value / p1) / math.log(p1 / p0)
-        x = x1 + f * (x1 - x0)
-        return (x, l1 + f * (l1 - l0)) if _is_pd(x, self.problem.n) else (x1, l1)
+        return _Point(self.problem.with_(**{self.param: float(value)}), s=math.log(value))
 
     def solve(self, value, start=None):
         pt = self.point(value)
         if self.sector is None:
             self.sector = next(iter(pt.sectors))
         sec = pt.sectors[self.sector]
-        done = self.done.setdefault(self.sector, [])
-        x, lam = self.guess(value) if start is None else start
-        res = _augmented_newton(pt, x, lam, pt.i_even, sec, self.tol)
-        if res is None and start is None and done:
-            near = min(done, key=lambda d: abs(math.log(d[0] / value)))
-            res = _augmented_newton(pt, near[1], near[2], pt.i_even, sec, self.tol)
+        done = self.done.setdefault(self.sector, Codim2Line(self.problem.n))
+        x, lam = done.predict(value) if start is None else start
+        res = _critical_point(pt, x, lam, pt.i_even, sec, self.tol)
+        if res is None and start is None and done.points:
+            near = done.nearest(value)
+            res = _critical_point(pt, near[1], near[2], pt.i_even, sec, self.tol)
         if res is None:
             raise ConvergenceError(f"the branch point did not converge at {self.param}={value:.8g}")
         x, lam, mu, phi, Hd = res
@@ -75,8 +67,7 @@ class _Line:
         even_min = float(np.linalg.eigvalsh(Hd[np.ix_(pt.i_even, pt.i_even)])[0])
         others = {key: pt.mu(Hd, idx)[0] for key, idx in pt.sectors.items()
                   if key != self.sector and key not in self.degenerate}
-        if all(d[0] != float(value) for d in done):
-            done.append((float(value), x, lam))
+        done.add(value, x, lam)
         return dict(param=float(value), lam=lam, b=b, even_min=even_min, x=x, phi=phi, pt=pt,
                     sector=self.sector, other_min=min(others.values(), default=math.inf),
                     next_sector=min(others, key=others.get) if others else None)
@@ -143,7 +134,7 @@ def _branch_point_line(line: _Line, grid, start, lam_win, notes: list, progress:
                 c["detail"]["sectors"] = [str(line.sector), str(c["_row"]["next_sector"])]
                 cod2.append(c)
                 line.sector = c["_row"]["next_sector"]
-                line.done.setdefault(line.sector, []).append((c["param"], c["_row"]["x"], c["lam"]))
+                line.done.setdefault(line.sector, Codim2Line(problem.n)).add(c["param"], c["_row"]["x"], c["lam"], unique=False)
                 row = line.solve(value)
         except ConvergenceError as exc:
             notes.append(f"branch-point line stopped at {param}={value:.6g}: {exc}")

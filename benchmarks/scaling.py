@@ -25,6 +25,14 @@ available (it slows Python-bound small sizes 2-4x, equally for every column).
 Prints the log-log slope of the new solver's time for TP >= 16, and times
 linkernel.trace at T = 8, P = 4, lambda 0.2..1.2.  --quick: TP <= 64, limit 20 s.
 
+--issue26 [--before REV]: per size the default call (the certified global search), one certified
+descent (minimize_action from the prior kernel + certify), the catalogue (minima="all"), the floor (one
+action+gradient, one Hessian-vector product), the ratios default / descent and default / floor, the
+log-log slopes, and the default call of the previous version (a git revision, default HEAD, checked
+out in a temporary worktree) side by side in the same run; each cell best of --repeats runs in a
+fresh subprocess.
+
+Run:  python benchmarks/scaling.py --issue26 --max-tp 64 --tasks endpoint,chain
 Run:  python benchmarks/scaling.py [--quick] [--limit 60] [--max-tp 1024] [--no-old] [--no-trace] [--no-tree] [--no-new]
 """
 
@@ -265,6 +273,9 @@ def main():
     ap.add_argument("--no-tree", action="store_true", help="skip the tree-only column")
     ap.add_argument("--no-new", action="store_true", help="skip the default search (the tree alone at large TP)")
     ap.add_argument("--tasks", default="endpoint,chain,sequence")
+    ap.add_argument("--issue26", action="store_true", help="the issue-26 table (module docstring)")
+    ap.add_argument("--before", default="HEAD", help="previous version for --issue26: a git revision or folder")
+    ap.add_argument("--repeats", type=int, default=1, help="runs per cell for --issue26 (best shown)")
     a = ap.parse_args()
     # import before forking, so that no timed child pays for importing linkernel (SymPy and all)
     import linkernel.tasks  # noqa: F401
@@ -273,6 +284,9 @@ def main():
     limit = a.limit or (20.0 if a.quick else 60.0)
     max_tp = a.max_tp or (64 if a.quick else 1024)
     sizes = [tp for tp in (4, 8, 16, 32, 64, 128, 256, 512, 1024) if tp <= max_tp]
+    if a.issue26:
+        issue26(a, [tp for tp in sizes if tp >= 8], limit)
+        return
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     print(f"limit {limit:g} s per solver and size; BLAS threads: chosen by linkernel.threads")
@@ -331,6 +345,106 @@ def main():
             r = q.get() if not q.empty() else None
             print(f"\ntrace T=8 P=4 lambda 0.2..1.2: {r[0]:.2f} s, {r[3]}" if r else "\ntrace: error")
     print(f"load at the end: {os.getloadavg()[0]:.2f}")
+
+
+# --- issue 26: default call, one descent, catalogue, floor, previous version ---------------------------
+_CHILD = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from linkernel import tasks
+kind, tp, which = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+p = (tasks.endpoint("rnn", T=4, P=tp // 4, lam=2.5, kappa=0.1) if kind == "endpoint" else
+     tasks.endpoint("rnn", T=tp // 4, P=4, lam=2.5, kappa=0.1) if kind == "chain" else
+     tasks.teacher_sequence("rnn", T=tp, lam=1.0, kappa=0.1))
+from linkernel.theory.saddle import saddle_point
+from linkernel.theory.action import Pieces, prior_kernel
+from linkernel.threads import blas_threads_for
+with blas_threads_for(p.n):
+    H0 = prior_kernel(p)
+    Pieces(p, H0).gradient()
+    t0 = time.perf_counter()
+    S = None
+    if which == "default":
+        r = saddle_point(p); S = r.action; info = f"{len(r.minima)} min, {r.iterations} it, {r.hessian_products} Hv"
+    elif which == "all":
+        r = saddle_point(p, minima="all"); S = r.action; info = f"{len(r.minima)} min"
+    elif which == "descent":
+        from linkernel.theory.minimize import minimize_action
+        from linkernel.theory.certificate import certify
+        sol = minimize_action(p, H0); c = certify(p, sol.kernel); S = sol.action
+        info = f"{sol.iterations} it, {sol.hessian_products}+{c.products} Hv, {c.status}"
+    elif which == "floor_grad":
+        for _ in range(5):
+            pc = Pieces(p, H0); pc.action(); pc.gradient()
+        info = ""
+    elif which == "floor_hv":
+        pc = Pieces(p, H0); X = np.eye(p.n); t0 = time.perf_counter()
+        for _ in range(5):
+            pc.whitened_hessian_vector(X)
+        info = ""
+    sec = time.perf_counter() - t0
+    if which.startswith("floor"):
+        sec /= 5
+print(json.dumps({"sec": sec, "S": S, "info": info}))
+"""
+
+
+def _child(root, kind, tp, which, limit):
+    import json
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=root)
+    try:
+        out = subprocess.run([sys.executable, "-c", _CHILD, kind, str(tp), which], env=env, cwd=root,
+                             capture_output=True, text=True, timeout=limit)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+
+
+def issue26(a, sizes, limit):
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from thread_policy import previous_version
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    before = previous_version(a.before)
+    print(f"previous version: {a.before} ({before}); best of {a.repeats}; limit {limit:g} s per cell")
+    for kind in a.tasks.split(","):
+        print(f"\n{kind}: {'TP':>5} {'default':>9} {'descent':>9} {'catalogue':>9} {'grad':>9} {'Hv':>9} "
+              f"{'def/desc':>8} {'def/grad':>9} {'previous':>9} {'prev/def':>8}   S default (previous); work")
+        rows = {k: [] for k in ("default", "descent", "all", "prev")}
+        for tp in sizes:
+            if kind == "chain" and tp < 8:
+                continue
+            cells = {}
+            for which, root in (("default", here), ("descent", here), ("all", here), ("floor_grad", here),
+                                ("floor_hv", here), ("prev", before)):
+                best = None
+                for _ in range(a.repeats):
+                    got = _child(root, kind, tp, "default" if which == "prev" else which, limit)
+                    if got is None:
+                        break
+                    best = got if best is None or got["sec"] < best["sec"] else best
+                cells[which] = best
+            t = {k: (v["sec"] if v else float("nan")) for k, v in cells.items()}
+            for k in rows:
+                rows[k].append((tp, t[k]))
+            Sd = cells["default"]["S"] if cells["default"] else float("nan")
+            Sp = cells["prev"]["S"] if cells["prev"] else float("nan")
+            print(f"{'':{len(kind) + 1}} {tp:5d} {t['default']:9.3f} {t['descent']:9.3f} {t['all']:9.3f} "
+                  f"{t['floor_grad']:9.2e} {t['floor_hv']:9.2e} {t['default'] / t['descent']:8.1f} "
+                  f"{t['default'] / t['floor_grad']:9.0f} {t['prev']:9.3f} {t['prev'] / t['default']:8.1f}   "
+                  f"{Sd:.12g} ({Sp:.12g}); {cells['default']['info'] if cells['default'] else ''}", flush=True)
+        for k, pts in rows.items():
+            fit = [(x, y) for x, y in pts if x >= 16 and np.isfinite(y)]
+            if len(fit) >= 2:
+                slope = np.polyfit(np.log([x for x, _ in fit]), np.log([y for _, y in fit]), 1)[0]
+                print(f"  log-log slope ({k}, TP >= 16): {slope:.2f}")
+        ratios = [d / s for (_, d), (_, s) in zip(rows["default"], rows["descent"]) if np.isfinite(d / s)]
+        if ratios:
+            print(f"  default / one certified descent: max {max(ratios):.1f}x "
+                  f"({'met' if max(ratios) <= 3 else 'NOT met'}: target a small multiple, <= 3x)")
 
 
 if __name__ == "__main__":

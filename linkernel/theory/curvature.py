@@ -58,11 +58,46 @@ def reported_spectrum(problem: Problem, H, k: int = 4, pc: Pieces | None = None,
     n = problem.n
     pc = Pieces(problem, H) if pc is None else pc
     if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
-        ev = np.linalg.eigvalsh(dense_hessian(problem, H, pieces=pc))
+        ev = _graded_spectrum(problem, pc, np.linalg.eigvalsh(dense_hessian(problem, H, pieces=pc)))
         return ev, ev[0], ev[-1]
     low, _ = lowest_eigenpairs(problem, H, k=k, pieces=pc, tol=tol)
     top = largest_eigenvalue(problem, pc)
     return np.append(low, top), low[0], top
+
+
+def _graded_spectrum(problem: Problem, pc: Pieces, ev: np.ndarray) -> np.ndarray:
+    """The dense Frobenius spectrum ``ev`` with its low end recomputed from the inverse where that is more accurate.
+
+    LAPACK gives every eigenvalue of the Frobenius-coordinate Hessian F to an
+    absolute error ~eps |F|, so where F is graded (a kernel with eigenvalues
+    from 1 to 1e19, T = 20, w = 10: F's spectrum spans 1e-40..1) its small
+    eigenvalues are rounding noise, -2.5e-18 for a true 1e-40.  Where the
+    whitened Hessian B is positive definite (congruent to F, well conditioned),
+    F^-1 = Mx B^-1 Mx^T (Mx: the coordinates of X -> L X L^T, H = L L^T) has
+    those as its *largest* eigenvalues, which LAPACK gives to relative accuracy:
+    lambda_i = 1 / sigma_i(Mx C^-T)^2 (B = C C^T).  Eigenvalue i is taken from
+    the inverse where that bound is the smaller one, i.e. below the geometric mean
+    of F's largest and smallest eigenvalue (relative errors eps lambda_max / lambda
+    and eps lambda / lambda_min).  Unchanged where B is not positive definite or
+    the spectrum is not graded.
+    """
+    eps = np.finfo(float).eps
+    if ev[0] > 1e3 * eps * len(ev) * abs(ev[-1]):
+        return ev                                   # well resolved already
+    from scipy.linalg import solve_triangular
+    from linkernel.theory.hessian import _sandwich, whitened_dense
+    try:
+        C = np.linalg.cholesky(whitened_dense(problem, pc))
+    except np.linalg.LinAlgError:
+        return ev                                   # not a minimum: nothing to refine
+    Mx = _sandwich(pc.LH, pc.LH.T, problem.n)
+    G = solve_triangular(C, Mx.T, lower=True).T     # Mx C^-T
+    sv = np.linalg.svd(G, compute_uv=False)
+    inv = np.sort(1.0 / sv ** 2)
+    use = inv ** 2 < inv[0] * ev[-1]
+    out = ev.copy()
+    out[use] = inv[use]
+    return np.sort(out)
 
 
 def condition_estimate(problem: Problem, pc: Pieces) -> float:

@@ -63,7 +63,7 @@ MAXITER = 200
 #: the trust region's largest radius in whitened coordinates (< 1 keeps H positive definite).
 MAX_RADIUS = 2.0
 #: the whitened residual below which CG is preconditioned (:meth:`Pieces.whitened_preconditioner`).
-PRECONDITION_BELOW = 1.0
+PRECONDITION_BELOW = float("inf")
 #: a step may shrink H along any direction by at most this fraction (H + L X L^T needs X > -1).
 TO_BOUNDARY = 0.8
 

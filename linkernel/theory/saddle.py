@@ -1,48 +1,36 @@
-"""The kernel: minimise the action S(H) over positive-definite H.
+"""The kernel: the global minimum of the action S(H) over positive-definite H, certified.
 
-The local minimiser (trust-region Newton-CG in whitened coordinates) is
-:func:`linkernel.theory.minimize.minimize_action`; the sign tests and the
-reported spectrum are in :mod:`linkernel.theory.curvature`.  This module holds
-the results (:class:`Minimum`, :class:`SaddlePoint`), :func:`local_minimum`
-(a descent that leaves saddles) and the global search.
+The local minimiser (trust-region Newton-CG in whitened coordinates,
+preconditioned by the prior metric M from the first step) is
+:func:`linkernel.theory.minimize.minimize_action`; the certificate of a
+minimum is :func:`linkernel.theory.certificate.certify`; the default search is
+:class:`linkernel.theory.search.GlobalSearch`.  This module holds the results
+(:class:`Minimum`, :class:`SaddlePoint`), :func:`local_minimum` (a descent that
+leaves saddles) and :func:`saddle_point`.
 
-Every minimum, systematically (:func:`saddle_point`):
+:func:`saddle_point` (``minima="global"``, the default) returns the global
+minimum by a search whose coverage is systematic and stated in
+``SaddlePoint.coverage`` (:mod:`linkernel.theory.search`): (a) one certified
+descent from the prior kernel, (b) saddles left along the lowest
+negative-curvature direction of each Z2 sector, (c) a lambda-probe for
+first-order regions (descend from the prior at 2, 4, .. lambda, follow what is
+found back to lambda).  ``n_starts - 1`` random starts can be added.
 
-1. The prior kernel is minimised first.  Its descent never leaves the sets the
-   symmetries of the problem keep invariant (the Z2-even set, and for endpoint
-   tasks the time-diagonal kernels), so it ends at the most symmetric
-   stationary point.
-2. From every stationary point with negative Hessian eigenvalues in a sector
-   (the Z2-odd and Z2-even blocks of the whitened Hessian, tested apart at a
-   Z2-symmetric kernel) the solver is restarted along each of the (up to
-   :data:`NEG_DIRECTIONS`) most negative eigenvectors (both signs in the even
-   sector; in the odd one they are Z2 mirrors), which descends into the less
-   symmetric minima (the broken minima along odd directions, metastable
-   symmetric ones along even ones; with P patterns a saddle has several: at
-   T = 8, P = 4, lambda = 2.5 three odd and two even); the tree is followed
-   until only minima remain.
-3. ``n_starts - 1`` random starts follow (:func:`_starts`: near the tree's
-   saddles and far out, in turn); a start is abandoned as soon
-   as it enters the neighbourhood of a known minimum or saddle (whitened
-   distance < :data:`linkernel.theory.minimize.BASIN_RADIUS`, Z2 mirrors included).  They find minima
-   the tree misses in crowded landscapes (at T = 16, P = 4, lambda = 2.5 one
-   of eight; at T = 8, P = 4 the tree finds all four) and cost 0.1-1x the
-   tree's time (benchmarks/scaling.py).
+``minima="all"`` is the catalogue: the default search, then the tree of every
+saddle left along each of its (up to :data:`NEG_DIRECTIONS`) lowest
+negative-curvature directions per sector, taken in a basis that does not
+depend on the eigensolver (:func:`_canonical_directions`: a pivoted QR of the
+span's projector), then ``n_starts - 1`` random starts (:func:`_starts`, drawn
+with ``seed``, abandoned inside a known basin).
 
-A result called a minimum has a whitened residual ``|L^T (dS/dH) L|_F`` below
-``tol`` (``1e3 tol`` where float64 rounding stalls it) and a whitened Hessian
-with no eigenvalue below ``-NEG_TOL`` (congruent to the Hessian: the same
-inertia, but well conditioned, so the sign test is reliable where the Hessian
-in Frobenius coordinates has condition 1e12-1e17).  The sign tests take the
-whitened Hessian's lowest eigenpairs (:func:`linkernel.theory.curvature.negative_directions`): densely by
-LAPACK up to :data:`DENSE_SIGN_MAX_DIM` coordinates per sector (exact, degenerate
-pairs included), above that by Lanczos on a budget of three restarts and, where
-the low end of the spectrum is crowded, by LOBPCG looking for the negative
-directions only (:func:`linkernel.theory.hessian._negative_pairs`; the sign of
-the lowest eigenvalue at a minimum is converged to 1e-6).  Where float64 stalls above
-that (a nearly singular kernel), the stationary point is refined to 50 digits
-by :func:`linkernel.theory.highprec.polish_minimum` (TP <= POLISH_MAX_N), or
-the run counts as failed and the ConvergenceError says why.
+A point is called a minimum only when certified
+(:mod:`linkernel.theory.certificate`): whitened residual ``|L^T (dS/dH) L|_F``
+below ``tol`` (``1e3 tol`` where float64 rounding stalls it, then polished
+to 50 digits up to TP = POLISH_MAX_N) and the lowest eigenvalue of the pencil
+(Hessian, prior metric M) (same inertia as the Hessian, by Sylvester)
+positive beyond its error bound.  A point whose eigenvalue is zero within
+that bound is *degenerate*: it is listed in ``SaddlePoint.degenerate`` with its
+evidence, never in ``minima``.
 
 Distinct minima are reported lowest action first, each in the Z2
 representative with ``m = H^{T-1,T-2} >= 0`` (:func:`linkernel.problem.fix_z2_sign`).
@@ -52,7 +40,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,27 +48,32 @@ from linkernel import validation
 from linkernel.errors import ConvergenceError, KernelError, SaddleWarning
 from linkernel.problem import Problem, fix_z2_sign, order_parameter, require_problem
 from linkernel.theory import minimize as _minimize
-from linkernel.theory.action import Pieces, action, prior_kernel
-from linkernel.theory.curvature import condition_estimate, negative_directions, reported_spectrum
-# minimize_action and stationary_point are imported here too: users find them in this module (and the
-# search calls minimize_action through this module's name, which tests replace)
-from linkernel.theory.minimize import Solve, minimize_action, stationary_point  # noqa: F401
+from linkernel.theory.action import Pieces, prior_kernel
+from linkernel.theory.certificate import Certificate, certify
+from linkernel.theory.curvature import negative_directions, reported_spectrum
+# stationary_point is imported here too: users find it beside saddle_point
+from linkernel.theory.minimize import minimize_action, stationary_point  # noqa: F401
+from linkernel.theory.search import FLOOR_WHITENED, Found, GlobalSearch, is_new, kick as _kick
 from linkernel.threads import entry_point
 
 __all__ = ["Minimum", "SaddlePoint", "local_minimum", "saddle_point", "stationary_point", "minimize_action"]
 
-#: a run stalled by rounding counts as stationary when its whitened residual |L^T G L| is below this.
-FLOOR_WHITENED = 1e-6
-#: minima that float64 cannot converge are polished in POLISH_DPS digits up to TP = POLISH_MAX_N.
-POLISH_DPS = 50
-POLISH_MAX_N = 40
-#: a saddle is left along each of its (up to) this many most negative directions per sector.
+#: a saddle of the catalogue's tree is left along each of its (up to) this many lowest directions per sector.
 NEG_DIRECTIONS = 4
+#: random starts of the catalogue (``minima="all"``) when n_starts is not given.
+CATALOGUE_STARTS = 6
 
 
 @dataclass(frozen=True, eq=False)
 class Minimum:
-    """One local minimum of S: the kernel (TP, TP), its action and how sure we are of it."""
+    """One certified local minimum of S: the kernel (TP, TP), its action and the evidence.
+
+    ``hessian_min_eigenvalue``: the lowest eigenvalue of the pencil (Hessian,
+    prior metric M), the certificate's (dimensionless, the sign of the
+    Hessian's lowest eigenvalue); ``curvature_error`` its error bound;
+    ``status`` the certificate's verdict ("minimum"; "degenerate" for a point
+    listed in ``SaddlePoint.degenerate``); ``origin`` how it was reached.
+    """
 
     kernel: np.ndarray
     action: float
@@ -92,6 +85,9 @@ class Minimum:
     iterations: int = 0
     origin: str = ""
     precision: str = "float64"
+    status: str = "minimum"
+    curvature_error: float = float("nan")
+    certificate: Certificate | None = None
 
     def to_dict(self) -> dict:
         from linkernel.serialize import jsonable
@@ -99,37 +95,54 @@ class Minimum:
                          "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
                          "order_parameter": self.order_parameter, "is_minimum": self.is_minimum,
                          "converged": self.converged, "iterations": self.iterations, "origin": self.origin,
-                         "precision": self.precision})
+                         "precision": self.precision, "status": self.status,
+                         "curvature_error": self.curvature_error,
+                         "certificate": None if self.certificate is None else self.certificate.to_dict()})
 
     def summary(self) -> str:
         how = f"  ({self.origin})" if self.origin else ""
+        tag = "" if self.status == "minimum" else f"  [{self.status.upper()}, not a minimum]"
         return (f"S = {self.action:.12g}  m = {self.order_parameter:.6g}  "
-                f"min Hessian eig = {self.hessian_min_eigenvalue:.3e}{how}")
+                f"min curvature (pencil) = {self.hessian_min_eigenvalue:.3e} +- {self.curvature_error:.1e}"
+                f"{tag}{how}")
 
     __str__ = summary
 
 
+def _minimum(problem: Problem, f: Found) -> Minimum:
+    c = f.certificate
+    return Minimum(kernel=f.kernel, action=f.action, grad_norm=f.grad_norm, hessian_min_eigenvalue=c.lowest,
+                   order_parameter=order_parameter(f.kernel, problem.T, problem.P), is_minimum=c.is_minimum,
+                   converged=f.converged, iterations=f.iterations, origin=f.origin, precision=f.precision,
+                   status=c.status, curvature_error=c.error, certificate=c)
+
+
 @dataclass(frozen=True, eq=False)
 class SaddlePoint:
-    """The theory's kernel for one problem: the global minimum of S and every other minimum found.
+    """The theory's kernel for one problem: the global minimum of S and the other minima found.
 
     ``kernel`` is (TP, TP) in the ordering ``t * P + p``; ``predictions`` is
-    (T, P), the posterior-mean outputs f*; ``hessian_eigenvalues`` are those of
-    the Hessian in Frobenius-orthonormal coordinates (all > 0 at a minimum);
-    ``grad_norm`` is the Frobenius norm of dS/dH (the residual of the
-    saddle-point equations); ``minima`` lists every distinct local minimum,
-    lowest action first (``minima[0]`` is this one).
+    (T, P), the posterior-mean outputs f*; ``grad_norm`` is the Frobenius norm
+    of dS/dH (the residual of the saddle-point equations); ``minima`` lists the
+    distinct certified minima found, lowest action first (``minima[0]`` is this
+    one); ``degenerate`` the stationary points whose curvature is zero within
+    rounding (never called minima); ``certificate`` the global minimum's
+    (:class:`linkernel.theory.certificate.Certificate`: residual, lowest
+    eigenvalue of the pencil (Hessian, prior metric) and its error, verdict);
+    ``coverage`` what the search covered and what it cannot exclude;
+    ``search`` "global" (the default) or "all" (the catalogue).
 
-    ``hessian_eigenvalues`` is the whole spectrum (ascending) when the Hessian
-    has at most :data:`linkernel.theory.hessian.DENSE_EIG_MAX_DIM` coordinates;
-    above, the few smallest followed by the largest.  ``method`` names the
-    solver ("trust-region Newton-CG, dense" or "... matrix-free"),
-    ``iterations`` the Newton steps and ``hessian_products`` the
-    Hessian-vector products over all solves, ``converged`` whether the
-    global minimum met ``tol`` (if not, one :class:`SaddleWarning` was
-    emitted), ``precision`` "float64" or the digits of a high-precision polish,
-    ``unconverged_runs`` how many descents hit the step limit (then one
-    :class:`SaddleWarning`: a minimum may be missing).
+    ``hessian_eigenvalues`` are those of the Hessian in Frobenius-orthonormal
+    coordinates (:func:`linkernel.theory.curvature.reported_spectrum`): the whole
+    spectrum up to :data:`linkernel.theory.hessian.DENSE_EIG_MAX_DIM`
+    coordinates, above the few smallest followed by the largest.  They are
+    computed on first access (the certificate does not need them).
+    ``method`` names the solver, ``iterations`` the Newton steps and
+    ``hessian_products`` the Hessian-vector products over all descents and
+    certificates, ``converged`` whether the global minimum met ``tol`` and is
+    certified (if not, one :class:`SaddleWarning`), ``precision`` "float64" or
+    the digits of a high-precision polish, ``unconverged_runs`` how many
+    descents hit the step limit.
 
     The finite-width theory about it is ``linkernel.finite_n.finite_width(saddle, N)``
     (this layer does not reach into finite_n/).
@@ -153,6 +166,26 @@ class SaddlePoint:
     converged: bool = True
     precision: str = "float64"
     unconverged_runs: int = 0
+    certificate: Certificate | None = None
+    coverage: tuple = ()
+    degenerate: tuple = ()
+    search: str = "global"
+
+    def __post_init__(self):
+        if self.__dict__.get("hessian_eigenvalues") is None:
+            object.__delattr__(self, "hessian_eigenvalues")      # computed on first access (__getattr__)
+
+    def __getattr__(self, name):
+        if name != "hessian_eigenvalues":
+            raise AttributeError(name)
+        eigs = reported_spectrum(self.problem, self.kernel, tol=1e-6)[0]
+        object.__setattr__(self, "hessian_eigenvalues", eigs)
+        return eigs
+
+    @property
+    def status(self) -> str:
+        """The global minimum's certificate verdict ("minimum", "degenerate", ...)."""
+        return "minimum" if self.certificate is None else self.certificate.status
 
     def to_dict(self) -> dict:
         from linkernel.serialize import jsonable
@@ -167,6 +200,10 @@ class SaddlePoint:
             "predictions": self.predictions.tolist(),
             "order_parameter": self.order_parameter,
             "minima": [m.to_dict() for m in self.minima],
+            "degenerate": [m.to_dict() for m in self.degenerate],
+            "certificate": None if self.certificate is None else self.certificate.to_dict(),
+            "coverage": list(self.coverage),
+            "search": self.search,
             "n_starts": self.n_starts,
             "seconds": self.seconds,
             "method": self.method,
@@ -178,9 +215,10 @@ class SaddlePoint:
         })
 
     def summary(self) -> str:
-        """The problem, the kernel, m, the action, how well converged, and every minimum found."""
+        """The problem, the kernel, m, the action, the certificate, the search's coverage and every minimum found."""
         from linkernel.formatting import format_matrix, hyper_text, task_name
         pr = self.problem
+        cert = self.certificate
         lines = [f"{task_name(pr)}: T={pr.T} P={pr.P} {hyper_text(pr, ('lam', 'kappa', 'w', 'v', 'u'))}",
                  f"kernel H (rows t*P+p, t = 0..{pr.T - 1}):",
                  format_matrix(self.kernel),
@@ -188,12 +226,21 @@ class SaddlePoint:
                  *self._group_lines(),
                  f"action S = {self.action:.12g}   (KL {self.kl:.8g} + likelihood {self.likelihood:.8g})",
                  f"residual |dS/dH| = {self.grad_norm:.2e}   smallest Hessian eigenvalue = "
-                 f"{self.hessian_eigenvalues[0]:.4e}",
-                 "predictions f*(t, p): " + " ".join(f"{f:.6g}" for f in self.predictions.ravel()),
-                 f"distinct minima found: {len(self.minima)} (from {self.n_starts} starts, {self.seconds:.2f} s; "
-                 f"{self.method}, {self.iterations} Newton steps, {self.hessian_products} Hessian products"
-                 + ("" if self.converged else "; NOT CONVERGED") + ")"]
+                 f"{self.hessian_eigenvalues[0]:.4e} (Frobenius coordinates)"]
+        if cert is not None:
+            lines.append(f"certificate: {cert.evidence}")
+        lines += ["predictions f*(t, p): " + " ".join(f"{f:.6g}" for f in self.predictions.ravel()),
+                  f"distinct minima found: {len(self.minima)} (from {self.n_starts} starts, {self.seconds:.2f} s; "
+                  f"{self.method}, {self.iterations} Newton steps, {self.hessian_products} Hessian products"
+                  + ("" if self.converged else "; NOT CONVERGED") + ")"]
         lines += [f"  [{k}] {m.summary()}" for k, m in enumerate(self.minima)]
+        if self.degenerate:
+            lines.append(f"degenerate stationary points (curvature zero within rounding; not minima): "
+                         f"{len(self.degenerate)}")
+            lines += [f"  [d{k}] {m.summary()}; {m.certificate.evidence}" for k, m in enumerate(self.degenerate)]
+        if self.coverage:
+            lines.append(f"search ({self.search}):")
+            lines += [f"  {c}" for c in self.coverage]
         return "\n".join(lines)
 
     __str__ = summary
@@ -214,32 +261,16 @@ class SaddlePoint:
 
 
 # --- one minimum from one start -----------------------------------------------------------
-def _kick(H: np.ndarray, direction: np.ndarray, size: float = 0.1) -> np.ndarray:
-    """H moved along a direction by ``size`` in the whitened metric (so it stays positive definite)."""
-    pc_L = np.linalg.cholesky(H)
-    from scipy.linalg import solve_triangular
-    X = solve_triangular(pc_L, solve_triangular(pc_L, direction, lower=True).T, lower=True)
-    return H + size * direction / max(np.linalg.norm(0.5 * (X + X.T)), 1e-300)
-
-
-def _as_minimum(problem: Problem, sol: Solve, origin: str, is_minimum: bool, spectrum: bool = True) -> Minimum:
-    """The Minimum of a converged solve; ``spectrum=False`` leaves its Hessian eigenvalue for later (NaN)."""
-    H = fix_z2_sign(problem, sol.kernel)
-    low = reported_spectrum(problem, H, k=1, tol=1e-6)[1] if spectrum else float("nan")
-    return Minimum(kernel=H, action=float(action(problem, H)), grad_norm=float(sol.grad_norm),
-                   hessian_min_eigenvalue=float(low), order_parameter=order_parameter(H, problem.T, problem.P),
-                   is_minimum=bool(is_minimum), converged=sol.converged, iterations=sol.iterations, origin=origin)
-
-
 @entry_point
 def local_minimum(problem: Problem, H0, tol: float = 1e-13, escapes: int = 4) -> Minimum:
     """Minimise S from H0 (:func:`minimize_action`), leaving saddles along negative curvature.
 
     A start on a symmetry-invariant set (a diagonal kernel above the RNN
     transition, say) converges to a saddle, since the gradient never leaves
-    that set.  Such a saddle is detected by a negative Hessian eigenvalue and
-    left along its eigenvector, up to ``escapes`` times; the result is then a
-    minimum unless the escapes ran out (``is_minimum`` False).
+    that set.  Such a saddle is detected by the certificate (negative
+    eigenvalue of the pencil (Hessian, prior metric)) and left along its lowest
+    eigenvector, up to ``escapes`` times; the result is a minimum
+    (``is_minimum``) only if certified (:mod:`linkernel.theory.certificate`).
     """
     require_problem("problem", problem)
     tol = validation.tolerance("tol", tol)
@@ -249,15 +280,20 @@ def local_minimum(problem: Problem, H0, tol: float = 1e-13, escapes: int = 4) ->
     for attempt in range(escapes + 1):
         sol = minimize_action(problem, H, tol=tol)
         iters += sol.iterations
-        neg = negative_directions(problem, sol.kernel)
-        if not neg or attempt == escapes:
+        cert = certify(problem, sol.kernel, tol=tol if sol.converged else max(tol, sol.whitened_grad_norm))
+        if not cert.directions or attempt == escapes:
             break
-        H = _kick(sol.kernel, min(neg, key=lambda e: e[0])[1])
-    m = _as_minimum(problem, sol, "local", is_minimum=not neg and sol.converged)
-    return Minimum(**{**m.__dict__, "iterations": iters})
+        H = _kick(sol.kernel, cert.directions[0][1])
+    Hz = fix_z2_sign(problem, sol.kernel)
+    ok = cert.is_minimum and sol.converged
+    return Minimum(kernel=Hz, action=float(sol.action), grad_norm=float(sol.grad_norm),
+                   hessian_min_eigenvalue=cert.lowest, order_parameter=order_parameter(Hz, problem.T, problem.P),
+                   is_minimum=ok, converged=sol.converged, iterations=iters, origin="local",
+                   status=cert.status if sol.converged else "not stationary", curvature_error=cert.error,
+                   certificate=cert)
 
 
-# --- every minimum ---------------------------------------------------------------------------
+# --- the catalogue: every minimum -----------------------------------------------------------------
 def _starts(problem: Problem, n: int, rng: np.random.Generator, near=()) -> list:
     """Random starts: near the stationary points the tree met (even k), far and correlated (odd k).
 
@@ -268,12 +304,8 @@ def _starts(problem: Problem, n: int, rng: np.random.Generator, near=()) -> list
     Wishart kernel around the prior kernel with n + 2 degrees of freedom (its
     smallest eigenvalues ~1/n^2 of the largest) plus a strongly correlated rank
     one part: in first-order regions the broken minimum can sit far out
-    (entries 50x the prior's), beyond the basin of near starts.  Measured over
-    8 seeds (T = 6 and 8 near their first-order transitions, T = 8, P = 4 and
-    the P = 16 endpoint task): the same minima, as often, as with Wishart starts
-    for every k (the metastable S = 0.591945 of T = 8, P = 4 in 5 of 8 seeds with
-    both) in 1.3-1.5x less time, since a start near K stops after fewer Newton
-    steps than a Wishart start far out (40-65).  Without ``near``: the prior kernel.
+    (entries 50x the prior's), beyond the basin of near starts.
+    Without ``near``: the prior kernel.
     """
     H0 = prior_kernel(problem)
     L0 = np.linalg.cholesky(H0)
@@ -296,158 +328,182 @@ def _starts(problem: Problem, n: int, rng: np.random.Generator, near=()) -> list
     return out
 
 
-def _is_new(H: np.ndarray, found: list, rtol: float = 1e-6) -> bool:
-    return all(np.linalg.norm(H - K) > rtol * max(1.0, np.linalg.norm(K)) for K in found)
+def _canonical_directions(dirs: list) -> list:
+    """An orthonormal basis of span(dirs) that does not depend on which basis the eigensolver returned.
+
+    The span's projector Pi = Q Q^T is basis independent; a QR factorisation
+    of Q^T with column pivoting picks coordinates by the norms of Pi's columns
+    (invariant under Q -> Q W), and ``Q U`` (Q^T[:, piv] = U R) is the same for
+    every orthonormal Q of the span.  Each direction's sign makes its pivot
+    coordinate positive.  In a degenerate cluster (T = 32, P = 4: eight
+    negative eigenvalues within 5e-5) the tree thus leaves a saddle along the
+    same directions whatever order Lanczos/LOBPCG converged in.
+    """
+    from scipy.linalg import qr
+    if len(dirs) <= 1:
+        return [d / np.linalg.norm(d) for d in dirs]
+    shape = dirs[0].shape
+    A = np.column_stack([d.ravel() for d in dirs])
+    Q, _ = np.linalg.qr(A)
+    U, R, piv = qr(Q.T, pivoting=True, mode="economic")
+    D = Q @ U
+    out = []
+    for j in range(D.shape[1]):
+        d = D[:, j]
+        if d[piv[j]] < 0:
+            d = -d
+        out.append(d.reshape(shape))
+    return out
 
 
-class _Search:
-    """Bookkeeping of one saddle_point call: the minima found, the stationary points visited, the cost."""
+class _Catalogue:
+    """The catalogue's tree and random starts on top of a :class:`GlobalSearch` (its minima and costs)."""
 
-    def __init__(self, problem, tol):
-        self.problem, self.tol = problem, tol
-        self.minima: list[Minimum] = []
-        self.saddles: list[np.ndarray] = []
-        self.iterations = 0
-        self.products = 0
-        self.method = ""
-        self.worst = 0.0   # largest relative residual among the runs that failed
-        self.floor_failures: list[str] = []
-        self.unconverged = 0
+    def __init__(self, gs: GlobalSearch):
+        self.gs = gs
+        self.problem, self.tol = gs.problem, gs.tol
 
     def kernels(self):
-        return [m.kernel for m in self.minima] + self.saddles
+        return [m.kernel for m in self.gs.minima] + self.gs.saddles
 
     def descend(self, H0, origin: str, depth: int = 0, stop_near=False):
-        """Minimise from H0; at a saddle, restart along each sector's negative directions (both signs).
+        """Minimise from H0; at a saddle, restart along each sector's negative directions (canonical basis).
 
         ``stop_near``: abandon the run near a known minimum or saddle (True, random starts), near a
-        known minimum only ("minima": a run leaving a saddle, whose nearest broken minimum can lie
-        within the basin radius of the saddle itself close to a transition), or never (False).
+        known minimum only ("minima": a run leaving a saddle), or never (False).
         """
-        pr = self.problem
+        pr, gs = self.problem, self.gs
         try:
-            known = {False: (), True: self.kernels(), "minima": [m.kernel for m in self.minima]}[stop_near]
+            known = {False: (), True: self.kernels(), "minima": [m.kernel for m in gs.minima]}[stop_near]
             sol = minimize_action(pr, H0, tol=self.tol, known=known)
         except (KernelError, np.linalg.LinAlgError):
             return
-        self.iterations += sol.iterations
-        self.products += sol.hessian_products
-        self.method = sol.method
+        gs.descents += 1
+        gs.iterations += sol.iterations
+        gs.products += sol.hessian_products
+        gs.method = sol.method
         if sol.stopped_near is not None:
             return
         at_floor = not sol.converged and sol.at_floor and sol.whitened_grad_norm < FLOOR_WHITENED
         if not sol.converged and not at_floor:
-            self.worst = max(self.worst, sol.whitened_grad_norm)
-            self.unconverged += 1
+            gs.worst = max(gs.worst, sol.whitened_grad_norm)
+            gs.unconverged += 1
             return
         H = sol.kernel
-        if not _is_new(fix_z2_sign(pr, H), [fix_z2_sign(pr, K) for K in self.kernels()]):
+        if not is_new(pr, H, self.kernels() + [d.kernel for d in gs.degenerate]):
             return
         neg = negative_directions(pr, H, k=NEG_DIRECTIONS)
         if not neg:
-            m = self.polished(sol, origin) if at_floor else _as_minimum(pr, sol, origin, is_minimum=True,
-                                                                         spectrum=False)
-            if m is not None and _is_new(m.kernel, [f.kernel for f in self.minima]):
-                self.minima.append(m)
+            cert = certify(pr, H, tol=1e3 * self.tol if sol.at_floor else self.tol)
+            gs.certificate_products += cert.products
+            f = gs._found(pr, sol, cert, origin, at_floor)
+            if f is None:
+                return
+            if f.certificate.is_minimum:
+                if is_new(pr, f.kernel, [m.kernel for m in gs.minima]):
+                    gs.minima.append(f)
+            elif is_new(pr, f.kernel, [m.kernel for m in gs.degenerate]):
+                gs.degenerate.append(f)
             return
-        self.saddles.append(H)
+        gs.saddles.append(H)
         if depth >= 4:
             return
-        for val, E, sector in neg:
-            signs = (1.0,) if sector == "odd" else (1.0, -1.0)   # odd: the two signs are Z2 mirrors
-            for sgn in signs:
-                self.descend(_kick(H, sgn * E), f"{origin}, left along {sector or 'negative'} curvature",
-                             depth + 1, stop_near="minima")
+        for sector in dict.fromkeys(s for _, _, s in neg):
+            for E in _canonical_directions([E for _, E, s in neg if s == sector]):
+                signs = (1.0,) if sector == "odd" else (1.0, -1.0)   # odd: the two signs are Z2 mirrors
+                for sgn in signs:
+                    self.descend(_kick(H, sgn * E), f"{origin}, left along {sector or 'negative'} curvature",
+                                 depth + 1, stop_near="minima")
 
-    def polished(self, sol: Solve, origin: str) -> Minimum | None:
-        """A minimum float64 could not converge (rounding floor) refined to 50 digits, or None (reason kept)."""
-        pr = self.problem
-        cond = condition_estimate(pr, Pieces(pr, sol.kernel))
-        what = (f"float64 stalled at |dS/dH| = {sol.grad_norm:.2e} (whitened residual "
-                f"{sol.whitened_grad_norm:.1e}, Hessian condition ~{cond:.0e})")
-        if pr.n > POLISH_MAX_N:
-            self.floor_failures.append(f"{what}; TP={pr.n} is too large for the 50-digit polish "
-                                       f"(TP <= {POLISH_MAX_N})")
-            return None
-        from linkernel.theory import highprec
-        try:
-            pm = highprec.polish_minimum(pr, sol.kernel, dps=POLISH_DPS)
-        except ConvergenceError as e:
-            self.floor_failures.append(f"{what}; the {POLISH_DPS}-digit polish failed: {e}")
-            return None
-        H = fix_z2_sign(pr, pm.kernel_float)
-        _, low, _ = reported_spectrum(pr, H, k=1, tol=1e-6)
-        return Minimum(kernel=H, action=float(pm.action), grad_norm=float(pm.residual),
-                       hessian_min_eigenvalue=float(low), order_parameter=order_parameter(H, pr.T, pr.P),
-                       is_minimum=True, converged=True, iterations=sol.iterations + pm.iterations,
-                       origin=f"{origin}, {what}; polished to {POLISH_DPS} digits (residual "
-                              f"{float(pm.residual):.1e}, whitened Hessian min eigenvalue "
-                              f"{pm.whitened_min_eigenvalue:.3g})",
-                       precision=f"mpmath {POLISH_DPS} digits")
 
-    def failure(self) -> ConvergenceError:
-        """The error when no start converged to a minimum, saying what stalled and what to change."""
-        if self.floor_failures:
-            return ConvergenceError(
-                "no minimum of S could be converged: " + "; ".join(sorted(set(self.floor_failures)))
-                + ". The problem is ill-conditioned (a nearly singular kernel); rescale it (u, w) or "
-                "call linkernel.theory.highprec.polish_minimum(problem, H, dps=...) on the float64 kernel "
-                "with more digits")
+def _failure(gs: GlobalSearch) -> ConvergenceError:
+    """The error when no start converged to a certified minimum, saying what stalled and what to change."""
+    if gs.floor_failures:
         return ConvergenceError(
-            f"no start converged to a minimum of S (largest whitened residual |L^T dS/dH L| of the "
-            f"unconverged runs {self.worst:.2e}, tol={self.tol:g}); try more starts (n_starts), another "
-            "seed, a looser tol, or, if the problem is ill-conditioned, "
-            "linkernel.theory.highprec.polish_minimum")
+            "no minimum of S could be converged: " + "; ".join(sorted(set(gs.floor_failures)))
+            + ". The problem is ill-conditioned (a nearly singular kernel); rescale it (u, w) or "
+            "call linkernel.theory.highprec.polish_minimum(problem, H, dps=...) on the float64 kernel "
+            "with more digits")
+    return ConvergenceError(
+        f"no start converged to a minimum of S (largest whitened residual |L^T dS/dH L| of the "
+        f"unconverged runs {gs.worst:.2e}, tol={gs.tol:g}); try more starts (n_starts), another "
+        "seed, a looser tol, or, if the problem is ill-conditioned, "
+        "linkernel.theory.highprec.polish_minimum")
 
 
 @entry_point
-def saddle_point(problem: Problem, n_starts: int = 6, seed: int = 0, tol: float = 1e-13) -> SaddlePoint:
-    """The kernel of the theory: the global minimum of S(H), with every distinct minimum found.
+def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, tol: float = 1e-13,
+                 minima: str = "global") -> SaddlePoint:
+    """The kernel of the theory: the global minimum of S(H), certified, with the minima met on the way.
 
-    The search (module docstring): the prior kernel, then every saddle left
-    along its negative curvature in the Z2-odd and -even sectors, then
-    ``n_starts - 1`` random starts drawn with ``seed`` (abandoned
-    inside a known basin).  A stationary point counts as a minimum when its
-    whitened residual is below ``tol`` and its whitened Hessian has no negative
-    eigenvalue (module docstring); saddles are dropped.  BLAS threads follow
-    the package policy (:func:`linkernel.threads.entry_point`: one thread for small kernels).
-    Raises :class:`ConvergenceError` if no start converged to a minimum.
+    ``minima="global"`` (default): the systematic search of
+    :mod:`linkernel.theory.search` (the prior's certified descent, saddles left
+    along their lowest negative curvature, a lambda-probe for first-order
+    regions); its cost is a few descents.  ``minima="all"``: the catalogue, the
+    same plus the tree of every saddle left along up to NEG_DIRECTIONS
+    directions per sector (a basis independent of the eigensolver) and random
+    starts.  ``n_starts``: ``n_starts - 1`` random starts drawn with ``seed``
+    (abandoned inside a known basin) are added; default none in the global
+    search, CATALOGUE_STARTS - 1 in the catalogue.  Only certified points are
+    minima (module docstring); the others are saddles (dropped) or degenerate
+    (``SaddlePoint.degenerate``).  BLAS threads follow the package policy
+    (:func:`linkernel.threads.entry_point`).  Raises :class:`ConvergenceError`
+    if no start converged to a stationary point that is not a saddle.
     """
     require_problem("problem", problem)
+    validation.choice("minima", minima, ("global", "all"))
+    if n_starts is None:
+        n_starts = CATALOGUE_STARTS if minima == "all" else 1
     n_starts = validation.count("n_starts", n_starts)
     seed = validation.seed("seed", seed)
     tol = validation.tolerance("tol", tol)
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    H_prior = prior_kernel(problem)
-    search = _Search(problem, tol)
-    search.descend(H_prior, "prior kernel")
-    for H0 in _starts(problem, n_starts - 1, rng, near=[H_prior] + search.saddles):
-        search.descend(H0, "random start", stop_near=True)
-    found = sorted(search.minima, key=lambda m: m.action)
-    if not found:
-        raise search.failure()
-    if search.unconverged:
+    gs = GlobalSearch(problem, tol)
+    gs.run()
+    if minima == "all" or n_starts > 1:
+        cat = _Catalogue(gs)
+        before = len(gs.minima)
+        if minima == "all":
+            saddles = list(gs.saddles)
+            gs.saddles.clear()
+            for H in saddles:             # the tree: every saddle of the default search, all its directions
+                cat.descend(H, "prior kernel, tree")
+            gs.coverage.append(f"tree: {len(saddles)} saddle(s) left along up to {NEG_DIRECTIONS} lowest directions "
+                               "per sector (canonical basis of each span; both signs outside the odd sector): "
+                               f"{len(gs.minima) - before} more minima")
+        before = len(gs.minima)
+        rng = np.random.default_rng(seed)
+        for H0 in _starts(problem, n_starts - 1, rng, near=[prior_kernel(problem)] + gs.saddles):
+            cat.descend(H0, "random start", stop_near=True)
+        if n_starts > 1:
+            gs.coverage.append(f"random starts: {n_starts - 1} (seed {seed}): {len(gs.minima) - before} more minima")
+    found = sorted(gs.minima, key=lambda m: m.action)
+    degenerate = sorted(gs.degenerate, key=lambda m: m.action)
+    if not found and not degenerate:
+        raise _failure(gs)
+    if gs.unconverged:
         warnings.warn(
-            f"saddle_point: {search.unconverged} descent(s) stopped after {_minimize.MAXITER} Newton steps "
-            f"without converging (largest whitened residual {search.worst:.2e}); a minimum they were heading "
+            f"saddle_point: {gs.unconverged} descent(s) stopped after {_minimize.MAXITER} Newton steps "
+            f"without converging (largest whitened residual {gs.worst:.2e}); a minimum they were heading "
             "for may be missing from .minima (SaddlePoint.unconverged_runs)", SaddleWarning, stacklevel=3)
-    # the Hessian spectrum once per minimum: the reported one for the global minimum, its
-    # smallest eigenvalue for the others.  LOBPCG's residual tolerance 1e-6 (absolute) gives the
-    # eigenvalues to ~1e-7 relative even where they are 1e-5 (TP = 256), at 2/3 the cost of 1e-9
-    H = found[0].kernel
-    eigs, _, _ = reported_spectrum(problem, H, tol=1e-6)
-    found = [replace(m, hessian_min_eigenvalue=float(eigs[0])) if k == 0 else
-             m if np.isfinite(m.hessian_min_eigenvalue) else
-             replace(m, hessian_min_eigenvalue=float(reported_spectrum(problem, m.kernel, k=1, tol=1e-6)[1]))
-             for k, m in enumerate(found)]
-    best = found[0]
+    mins = tuple(_minimum(problem, f) for f in found)
+    degs = tuple(_minimum(problem, f) for f in degenerate)
+    best = mins[0] if mins else degs[0]
+    if not mins:
+        warnings.warn(f"saddle_point: no certified minimum; the lowest stationary point found is degenerate "
+                      f"({best.certificate.evidence})", SaddleWarning, stacklevel=3)
+    elif degs and degs[0].action < best.action:
+        warnings.warn(f"saddle_point: a degenerate stationary point lies below the lowest certified minimum "
+                      f"(S = {degs[0].action:.12g} < {best.action:.12g}; {degs[0].certificate.evidence})",
+                      SaddleWarning, stacklevel=3)
+    H = best.kernel
     pc = Pieces(problem, H)
     return SaddlePoint(
         problem=problem, kernel=H, action=best.action, kl=pc.kl_term(),
         likelihood=pc.likelihood_term(), grad_norm=best.grad_norm,
-        hessian_eigenvalues=eigs, predictions=pc.predictions().reshape(problem.T, problem.P),
-        order_parameter=best.order_parameter, minima=tuple(found), n_starts=n_starts,
-        seconds=time.perf_counter() - t0, method=search.method, iterations=search.iterations,
-        hessian_products=search.products, converged=best.converged, precision=best.precision,
-        unconverged_runs=search.unconverged)
+        hessian_eigenvalues=None, predictions=pc.predictions().reshape(problem.T, problem.P),
+        order_parameter=best.order_parameter, minima=mins, n_starts=n_starts,
+        seconds=time.perf_counter() - t0, method=gs.method, iterations=gs.iterations,
+        hessian_products=gs.products + gs.certificate_products, converged=best.converged and best.is_minimum,
+        precision=best.precision, unconverged_runs=gs.unconverged, certificate=best.certificate,
+        coverage=tuple(gs.coverage), degenerate=degs, search=minima)

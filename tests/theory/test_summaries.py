@@ -27,7 +27,9 @@ def test_saddle_point_summary():
     assert lines[5].startswith("order parameter m = H^(T-1,T-2) = 0")
     assert "action S = " in text and "residual |dS/dH| = " in text and "predictions f*(t, p): " in text
     assert f"distinct minima found: {len(sp.minima)} (from 2 starts" in text
-    assert lines[-1].startswith("  [0] S = ") and lines[-1].endswith(sp.minima[0].summary())
+    first = next(line for line in lines if line.startswith("  [0] S = "))   # the minima, then the search's coverage
+    assert first.endswith(sp.minima[0].summary())
+    assert "search (global):" in text and "cannot exclude:" in text
     assert str(sp) == text and str(sp.minima[0]) == sp.minima[0].summary()
 
 

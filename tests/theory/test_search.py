@@ -1,0 +1,139 @@
+"""Issue 26: the certificate of a minimum and the default search for the global minimum (and the catalogue)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from linkernel import tasks
+from linkernel.errors import SaddleWarning
+from linkernel.theory.action import Pieces, prior_kernel
+from linkernel.theory.certificate import _dense_pencil, certify, pencil_lowest
+from linkernel.theory.curvature import reported_spectrum
+from linkernel.theory.hessian import whitened_dense
+from linkernel.theory.minimize import minimize_action
+from linkernel.theory.saddle import _canonical_directions, saddle_point
+
+
+def _lambda_c_T4(kappa):
+    return (81 / 16 + kappa) / math.sqrt(2 * 81 / 16)
+
+
+# --- the certificate -------------------------------------------------------------------------------
+def test_lanczos_on_the_pencil_matches_the_dense_pencil_and_has_the_hessians_inertia():
+    p = tasks.endpoint("rnn", T=6, P=2, lam=2.5, kappa=0.1)
+    H = minimize_action(p, prior_kernel(p)).kernel           # the symmetric saddle
+    pc = Pieces(p, H)
+    for sector in ("odd", "even"):
+        dense, _ = _dense_pencil(p, pc, sector, 3)
+        vals, Xs, res, top, steps = pencil_lowest(p, pc, sector, k=2)
+        np.testing.assert_allclose(vals, dense[:2], rtol=1e-7, atol=1e-9)
+        assert steps < 40 and np.all(res < 1e-6)
+    # Sylvester: as many negative eigenvalues as the whitened Hessian (congruent to the Hessian)
+    from linkernel.theory.hessian import sector_coordinates
+    for sector in ("odd", "even"):
+        dense, _ = _dense_pencil(p, pc, sector, 1)
+        sel = sector_coordinates(p, sector)
+        wh = np.linalg.eigvalsh(whitened_dense(p, pc, sel))
+        assert (dense < 0).sum() == (wh < 0).sum() > 0
+
+
+def test_the_T20_w10_point_is_a_certified_minimum_and_its_spectrum_is_resolved():
+    """S = 2e-19 at (nearly) the prior kernel, H_tt = 10^t: the Frobenius Hessian spans 1e-40..1 and LAPACK
+    gave -2.5e-18 (rounding, eps |F| = 2e-16); the pencil's eigenvalue is 1 (M is the KL Hessian there)."""
+    p = tasks.endpoint("rnn", T=20, w=10.0)
+    r = saddle_point(p)
+    assert r.status == "minimum" and r.minima[0].is_minimum
+    assert r.certificate.lowest == pytest.approx(1.0, abs=1e-6) and r.certificate.error < 1e-10
+    ev = r.hessian_eigenvalues
+    assert ev[0] > 0 and ev[0] < 1e-35             # the low end from F^-1, to relative accuracy
+    # the low end is what 1 / the largest eigenvalues of the inverse say
+    assert np.all(np.diff(ev) >= 0)
+
+
+def test_a_point_with_zero_curvature_within_rounding_is_degenerate_not_a_minimum():
+    # exactly at lambda_c (T = 4, kappa = 0.1, closed form) the symmetric point's odd curvature vanishes
+    p = tasks.endpoint("rnn", T=4, kappa=0.1, lam=_lambda_c_T4(0.1))
+    H = minimize_action(p, prior_kernel(p)).kernel
+    c = certify(p, H)
+    assert c.status == "degenerate" and not c.is_minimum
+    assert abs(c.by_sector["odd"][0]) <= c.by_sector["odd"][1] and c.by_sector["even"][0] > 0.1
+    assert "degenerate" in c.evidence
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        r = saddle_point(p)
+    assert r.minima == () and len(r.degenerate) == 1 and r.status == "degenerate" and not r.converged
+    assert not r.degenerate[0].is_minimum and "DEGENERATE" in r.summary()
+    assert any(issubclass(x.category, SaddleWarning) for x in w)
+
+
+def test_a_saddle_is_certified_as_such_with_its_directions():
+    p = tasks.endpoint("rnn", T=4, lam=2.5)
+    H = minimize_action(p, prior_kernel(p)).kernel
+    c = certify(p, H, k=2)
+    assert c.status == "saddle" and c.directions and c.directions[0][2] == "odd" and c.lowest < 0
+
+
+# --- the default search ----------------------------------------------------------------------------
+def test_default_search_says_what_it_covered_and_every_minimum_is_certified():
+    p = tasks.endpoint("rnn", T=6, P=2, lam=2.5, kappa=0.1)
+    r = saddle_point(p)
+    assert r.search == "global" and r.action == pytest.approx(0.540260495473, abs=1e-10)
+    text = "\n".join(r.coverage)
+    assert "(a)" in text and "cannot exclude" in text
+    for m in r.minima:
+        assert m.status == "minimum" and m.certificate.lowest > m.certificate.error and m.origin
+    assert "certificate: minimum" in r.summary()
+
+
+def test_first_order_far_minimum_is_found_by_default_and_for_every_seed_in_the_catalogue():
+    """T = 4, kappa = 50 at 0.95 lambda_c: the symmetric point is a local minimum, a far broken one is lower."""
+    p0 = tasks.endpoint("rnn", T=4, kappa=50.0)
+    lam_c = 17.304474284037454                      # linkernel.symbolic.critical.critical_point(p0).lambda_c
+    p = p0.with_(lam=0.95 * lam_c)
+    r = saddle_point(p)
+    assert r.order_parameter > 1.0 and "lambda-probe" in r.minima[0].origin
+    far = r.action
+    assert any(m.order_parameter == pytest.approx(0, abs=1e-9) and m.action > far for m in r.minima)
+    for seed in range(6):
+        c = saddle_point(p, minima="all", seed=seed)
+        assert c.action == pytest.approx(far, abs=1e-10) and c.search == "all"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_metastable_even_minimum_is_in_the_catalogue_for_every_seed(seed):
+    p = tasks.endpoint("rnn", T=6, P=2, lam=2.5, kappa=0.1)
+    c = saddle_point(p, minima="all", seed=seed)
+    assert [round(m.action, 9) for m in c.minima][:2] == [0.540260495, 0.68487829]
+
+
+def test_symmetric_phase_probe_drops_the_broken_branch_that_dies_above_lambda():
+    p = tasks.endpoint("rnn", T=4, lam=1.0)        # below lambda_c = 1.6264 (second order)
+    r = saddle_point(p)
+    assert r.order_parameter == pytest.approx(0, abs=1e-12) and len(r.minima) == 1
+    assert any("turns Z2-symmetric" in c for c in r.coverage)
+
+
+# --- the catalogue's determinism ----------------------------------------------------------------------
+def test_canonical_directions_do_not_depend_on_the_basis_returned():
+    rng = np.random.default_rng(1)
+    n = 6
+    basis = [0.5 * (A + A.T) for A in rng.normal(size=(3, n, n))]
+    Q, _ = np.linalg.qr(np.column_stack([b.ravel() for b in basis]))
+    W, _ = np.linalg.qr(rng.normal(size=(3, 3)))       # another orthonormal basis of the same span
+    other = [(Q @ W[:, j]).reshape(n, n) for j in range(3)]
+    a = _canonical_directions(basis)
+    b = _canonical_directions(other[::-1])
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, atol=1e-12)
+
+
+def test_catalogue_is_deterministic_and_n_starts_counts():
+    p = tasks.endpoint("rnn", T=8, P=2, lam=2.5, kappa=0.1)
+    a = saddle_point(p, minima="all", seed=3)
+    b = saddle_point(p, minima="all", seed=3)
+    assert [m.action for m in a.minima] == [m.action for m in b.minima]
+    assert a.n_starts == 6 and saddle_point(p).n_starts == 1
+    with pytest.raises(ValueError, match="minima"):
+        saddle_point(p, minima="some")

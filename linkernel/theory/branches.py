@@ -15,6 +15,10 @@ from linkernel.problem import Problem
 
 
 
+#: the words of :attr:`Trace.transition` (definitions in :class:`Trace`)
+TRANSITIONS = ("second order", "first order", "tricritical", "none", "unknown")
+
+
 @dataclass(frozen=True, eq=False)
 class ContinuationPoint:
     """One point of a branch: kernel (TP, TP), action S, |dS/dH| residual, Hessian spectrum."""
@@ -51,6 +55,10 @@ class Branch:
 
     ``complete`` is False when the branch stopped before leaving the lambda
     range (``max_steps`` ran out); ``stop_reason`` then says where and what to change.
+    ``group``: on a broken branch, the shared W group that breaks (the one whose m_g the
+    branch point's odd null vector excites most); the points' ``order_parameter`` is then
+    that group's m_g = H^{t_g, s_g} (:meth:`linkernel.architecture.Architecture.order_pair`;
+    for the RNN m = H^{T-1,T-2}).  None: m = H^{T-1,T-2} (the symmetric branch, the DNN).
     """
 
     arch: object
@@ -58,6 +66,16 @@ class Branch:
     points: tuple
     complete: bool = True
     stop_reason: str = ""
+    group: int | None = None
+
+    @property
+    def order_label(self) -> str:
+        """The order parameter the points' ``order_parameter`` is: 'm' for m = H^{T-1,T-2}, else the group's."""
+        if self.group is None or getattr(self.arch, "is_rnn", False):
+            return "m"
+        t, s = self.arch.order_pair(self.group)
+        steps = ", ".join(str(x) for x in sorted(self.arch.W[self.group]))
+        return f"m_{self.group} = H^{{{t},{s}}} (W group {self.group}, steps {steps})"
 
     @property
     def lam(self) -> np.ndarray:
@@ -85,7 +103,8 @@ class Branch:
 
     def to_dict(self) -> dict:
         return {"arch": str(self.arch), "kind": self.kind, "points": [p.to_dict() for p in self.points],
-                "complete": self.complete, "stop_reason": self.stop_reason or None}
+                "complete": self.complete, "stop_reason": self.stop_reason or None,
+                "group": self.group, "order_parameter": self.order_label}
 
     def summary(self) -> str:
         return f"{self.kind} branch: {_branch_text(self)}"
@@ -95,7 +114,8 @@ class Branch:
 
 def _branch_text(b: Branch) -> str:
     res = max(pt.residual for pt in b.points)
-    text = (f"{len(b.points)} points, lambda {b.lam.min():.6g}..{b.lam.max():.6g}, m up to {b.m.max():.6g}, "
+    text = (f"{len(b.points)} points, lambda {b.lam.min():.6g}..{b.lam.max():.6g}, {b.order_label} up to "
+            f"{b.m.max():.6g}, "
             f"stable at {int(b.stable.sum())}, max residual {res:.1e}")
     return text if b.complete else f"{text}; INCOMPLETE: {b.stop_reason}"
 
@@ -141,9 +161,29 @@ class SpecialPoint:
 class Trace:
     """Branches of saddle points of one problem over a lambda interval, with their special points.
 
-    ``transition`` is 'second order' (a supercritical pitchfork: the broken
-    branch leaves the branch point towards larger lambda, stable),
-    'first order' (subcritical: a fold and a coexistence point), or 'none'.
+    ``transition`` (one of :data:`TRANSITIONS`) answers "what happens to the symmetric phase in
+    this range", and says so only where the trace shows it:
+
+    * 'second order': the symmetric saddle, stable below, loses stability at a Z2 branch point
+      in the range from which the broken branch leaves towards larger lambda (supercritical);
+    * 'first order': the same, the broken branch leaving towards smaller lambda (subcritical:
+      a fold, the spinodal, and a coexistence point where the global minimum changes);
+    * 'tricritical': the same, with the quartic Landau coefficient at the branch point zero
+      within rounding (:data:`linkernel.theory.continuation.tracing.TRICRITICAL_TOL`);
+    * 'none': shown to have no transition in the range: the problem has no Z2 symmetry, or
+      the symmetric saddle is stable across the whole range with no branch point and the global
+      minimum at the top of the range (:func:`~linkernel.theory.saddle.saddle_point`) is
+      symmetric (the DNN; or a range below the transition);
+    * 'unknown': the trace cannot tell: cut short (``max_steps``) before a transition was
+      found; the whole range on the broken side (the symmetric saddle unstable at its low end:
+      the transition lies below, and ``transition_note`` suggests a range); a broken global
+      minimum at the top of the range with a stable symmetric saddle throughout (a first-order
+      transition whose branch point lies above the range); or a loss of stability of the
+      symmetric saddle other than at a Z2 branch point.
+
+    ``transition_note`` says which case and why (the summary's one WARNING line when 'unknown'; a
+    trace cut short has also emitted its ContinuationWarning);
+    :attr:`critical_lambda` is where the global minimum changes.
     """
 
     problem: Problem
@@ -153,6 +193,19 @@ class Trace:
     transition: str
     steps: int
     seconds: float
+    transition_note: str = ""
+
+    @property
+    def critical_lambda(self) -> float | None:
+        """Where the global minimum turns broken: the branch point (second order, tricritical), the
+        coexistence point (first order; None if it lies outside the range); None otherwise."""
+        if self.transition in ("second order", "tricritical"):
+            bp = [s.lam for s in self.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+            return bp[0] if bp else None
+        if self.transition == "first order":
+            coex = self.points_of("coexistence")
+            return coex[0].lam if coex else None
+        return None
 
     @property
     def complete(self) -> bool:
@@ -184,7 +237,10 @@ class Trace:
                 "complete": self.complete,
                 "stop_reasons": [b.stop_reason or None for b in self.branches],
                 "special_points": [s.to_dict() for s in self.special_points],
-                "transition": self.transition, "spinodals": self.spinodals,
+                "transition": self.transition, "transition_note": self.transition_note,
+                "critical_lambda": self.critical_lambda, "spinodals": self.spinodals,
+                "branch_groups": [b.group for b in self.branches],
+                "order_parameters": [b.order_label for b in self.branches],
                 "steps": self.steps, "seconds": self.seconds}
 
     def summary(self, refined=None) -> str:
@@ -200,6 +256,8 @@ class Trace:
                  f"lambda {self.lam_range[0]:g}..{self.lam_range[1]:g}: transition {self.transition} "
                  f"({self.steps} steps, {self.seconds:.2f} s)"
                  + ("" if self.complete else "; INCOMPLETE: some branches stop before the end of the range")]
+        if self.transition == "unknown":
+            lines.append(f"  WARNING: transition unknown: {self.transition_note}")
         lines += [f"  branch {k} ({b.kind}): {_branch_text(b)}" for k, b in enumerate(self.branches)]
         refined = [None] * len(self.special_points) if refined is None else refined
         for sp, r in zip(self.special_points, refined):

@@ -128,3 +128,28 @@ def test_p2_diagram_tricritical_and_spot_checks():
     assert d.tricritical[0].param == pytest.approx(81 / 16, rel=1e-8)
     lc1 = critical_lambda(endpoint("rnn", T=4, kappa=d.branch_param[3]))
     assert d.branch_lam[3] == pytest.approx(lc1 / np.sqrt(2), rel=1e-10)
+
+
+def test_first_order_lines_reach_the_end_of_the_range_asked_for(tmp_path):
+    """T = 4, kappa 0.01..20 (issue 27, item 9): the spinodal and coexistence lines used to stop coming down
+    at kappa = 5.567, next to the tricritical point, where the fold system's Newton from the walk's point on
+    the branch point's side of the fold stalls; they now cover every first-order row, up to 20."""
+    d = phase_diagram(endpoint("rnn", T=4), "kappa", (0.01, 20.0), points=41)
+    assert d.complete and not d.notes and d.first_order_gaps == ()
+    kc = d.tricritical[0].param
+    assert kc == pytest.approx(81 / 16, rel=1e-8)
+    first = d.branch_param[(d.branch_b < 0) & (d.branch_param > kc)]
+    np.testing.assert_allclose(d.fold_param[1:], first, rtol=1e-12)
+    assert d.fold_param[0] == d.coexistence_param[0] == pytest.approx(kc) and d.fold_param[-1] == pytest.approx(20.0)
+    i = int(np.argmin(abs(d.fold_param - 5.567)))
+    assert d.fold_lam[i] < d.coexistence_lam[i] < np.interp(d.fold_param[i], d.branch_param, d.branch_lam)
+    assert d.to_dict()["first_order_gaps"] == []
+    d.plot(tmp_path / "t4.png")
+
+
+def test_missing_first_order_stretches_are_reported_as_gaps():
+    from linkernel.theory.phase_diagram.lines import _gaps
+    rows = [dict(param=p, b=b, even_min=1.0) for p, b in [(1, 1), (2, -1), (3, -1), (4, -1), (5, -1), (6, 1)]]
+    assert _gaps(rows, [{"param": 2}, {"param": 3}]) == ((4, 5),)
+    assert _gaps(rows, []) == ((2, 5),)
+    assert _gaps(rows, [{"param": p} for p in (2, 3, 4, 5)]) == ()

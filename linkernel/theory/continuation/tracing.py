@@ -21,16 +21,18 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
 from linkernel.errors import ContinuationWarning, ConvergenceError
 from linkernel.problem import Problem
 from linkernel.progress import progress_bar
-from linkernel.theory.action import to_vector
+from linkernel.theory.action import m_vector, to_vector
 from linkernel.theory.branches import Branch, ContinuationPoint, Trace
+from linkernel.theory.continuation.landau import quartic_terms
 from linkernel.theory.continuation.coexistence import _coexistence, _loses_stability
-from linkernel.theory.continuation.stepper import _State, correct, _point, _start, continue_branch, switch_branch
+from linkernel.theory.continuation.stepper import _LINALG, _State, correct, _point, _start, continue_branch, switch_branch
 from linkernel.theory.equations import Equations
 from linkernel.theory.saddle import saddle_point
 from linkernel.threads import entry_point
@@ -88,6 +90,14 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
     bounds the steps per branch.  A branch cut short by ``max_steps`` is
     marked (``Branch.complete``, ``Trace.complete``) with one
     :class:`ContinuationWarning`.
+
+    ``Trace.transition`` is one of second order, first order, tricritical, none or unknown
+    (defined in :class:`~linkernel.theory.branches.Trace`): 'none' only where the trace shows
+    there is no transition in the range (no Z2 symmetry; or the symmetric saddle stable throughout
+    and symmetric global minimum at ``lam_range[1]``), 'unknown' where it cannot tell (cut short,
+    the whole range on the broken side, ...), with ``Trace.transition_note`` saying which case and,
+    for a range above the transition, a range that contains it.  A broken branch's
+    ``order_parameter`` is the breaking W group's m_g (``Branch.group``).
     """
     _check_problem(problem)
     lo, hi = _check_range(lam_range)
@@ -104,14 +114,15 @@ def _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress):
     e[-1] = 1.0
     bar = progress_bar(progress, desc=f"trace {problem.arch} T={problem.T}", unit="step")
 
-    def make_branch(kind, run):
-        return Branch(problem.arch, kind, tuple(run.points), complete=run.complete, stop_reason=run.reason)
+    def make_branch(kind, run, group=None):
+        return Branch(problem.arch, kind, _with_group(problem, run.points, group), complete=run.complete,
+                      stop_reason=run.reason, group=group)
 
+    transition, note = None, ""
     try:
         run = continue_branch(eq, X0, e, (lo, hi), sym, 0, ds, 1e-7, ds_max, max_steps, tol, bar)
         Xs, pts, specials, steps = run.X, run.points, list(run.specials), run.steps
         branches = [make_branch("symmetric" if sym else "regular", run)]
-        transition = "none"
         for bp in [s for s in specials if s.z2]:
             X_bp, X1, tau = switch_branch(eq, bp, tol)
             k = len(branches)
@@ -120,12 +131,14 @@ def _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress):
             rb.X.insert(0, X_bp)
             rb.points.insert(0, bp_pt)
             steps += rb.steps
-            branches.append(make_branch("broken", rb))
-            specials += [s for s in rb.specials
-                         if not (s.kind == "branch_point" and abs(s.lam - bp.lam) < 1e-6 * max(1.0, bp.lam))]
+            group = _breaking_group(problem, bp.null_vector)
+            branches.append(make_branch("broken", rb, group))
+            specials += _with_group(problem, [s for s in rb.specials if not (
+                s.kind == "branch_point" and abs(s.lam - bp.lam) < 1e-6 * max(1.0, bp.lam))], group)
             supercritical = rb.X[1][-1] > X_bp[-1]
-            if transition == "none" and _loses_stability(pts, bp.lam):
-                transition = "second order" if supercritical else "first order"
+            if transition is None and _loses_stability(pts, bp.lam):
+                transition = _order_at(eq, bp, supercritical)
+                note = _TRANSITION_NOTES[transition].format(lam=bp.lam)
             if not supercritical:
                 specials += _coexistence(eq, Xs, pts, rb.X, rb.points, k, tol)
         if sym and not pts[0].stable and len(branches) == 1:
@@ -134,15 +147,131 @@ def _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress):
             rb = continue_branch(eq, np.append(to_vector(H), lo), e, (lo, hi), False, 1, ds, 1e-7, ds_max,
                                  max_steps, tol, bar)
             steps += rb.steps
-            branches.append(make_branch("broken", rb))
-            specials += rb.specials
+            group = _largest_group(problem, rb.points[0]) if rb.points else None
+            branches.append(make_branch("broken", rb, group))
+            specials += _with_group(problem, rb.specials, group)
+        if transition is None:
+            transition, note = _without_transition(eq, branches[0], sym, lo, hi, tol)
     finally:
         bar.close()
     specials.sort(key=lambda s: (s.lam, s.kind))
     _warn_incomplete(branches)
     return Trace(problem=problem, lam_range=(lo, hi), branches=tuple(branches),
                  special_points=tuple(specials), transition=transition, steps=steps,
-                 seconds=time.perf_counter() - t0)
+                 seconds=time.perf_counter() - t0, transition_note=note)
+
+
+# --- which order, which group -------------------------------------------------------
+_TRANSITION_NOTES = {
+    "second order": "the symmetric saddle loses stability at the Z2 branch point lambda_c = {lam:.10g}, "
+                    "from which a stable broken branch leaves towards larger lambda",
+    "first order": "the symmetric saddle loses stability at the Z2 branch point {lam:.10g}, from which the "
+                   "broken branch leaves towards smaller lambda (subcritical): the broken phase appears at its "
+                   "fold and takes over at the coexistence point",
+    "tricritical": "the symmetric saddle loses stability at the Z2 branch point {lam:.10g}, where the quartic "
+                   "Landau coefficient vanishes (b = 0 within rounding, TRICRITICAL_TOL)",
+}
+
+#: |b_s| below this fraction of its two terms' size (quartic_terms) counts as b = 0: a tricritical
+#: branch point.  The terms are Richardson-extrapolated differences, accurate to ~1e-9 of their size
+#: (measured |b_s| / scale: T = 3 at the tricritical kappa = 56/3 rounded to 12 digits 3e-12, at
+#: kappa = 18.6 2e-3; T = 4 at its tricritical kappa = 5.0625 (phase diagram) 2e-11, at kappa = 5.0
+#: and 5.2, 1.2% and 2.7% away, 2e-3 and 4e-3)
+TRICRITICAL_TOL = 1e-7
+
+
+def _order_at(eq: Equations, bp, supercritical: bool) -> str:
+    """'second order' or 'first order' from the side the broken branch leaves on; 'tricritical' where
+    the quartic Landau coefficient at the branch point vanishes within :data:`TRICRITICAL_TOL`."""
+    order = "second order" if supercritical else "first order"
+    X = np.append(to_vector(bp.kernel), bp.lam)
+    X[:-1][eq.odd] = 0.0
+    phi = bp.null_vector / np.linalg.norm(bp.null_vector)
+    try:
+        bs, d4, cac = quartic_terms(eq, X[:-1], bp.lam, phi, eq.hessian(X))
+    except _LINALG:
+        return order
+    if math.isfinite(bs) and abs(bs) <= TRICRITICAL_TOL * max(abs(d4), abs(cac)):
+        return "tricritical"
+    return order
+
+
+def _breaking_group(problem: Problem, phi):
+    """The shared W group whose order parameter m_g the odd null vector ``phi`` excites most (None: no
+    shared group, the order parameter is m = H^{T-1,T-2}); as :func:`switch_branch` orients phi."""
+    groups = problem.arch.shared_groups()
+    if not groups or phi is None:
+        return None
+    proj = [abs(phi @ m_vector(problem, g)) for g in groups]
+    return groups[int(np.argmax(proj))]
+
+
+def _largest_group(problem: Problem, pt):
+    """The shared group with the largest |m_g| at a broken point (None where there is none)."""
+    if not pt.order_parameters:
+        return None
+    return max(pt.order_parameters, key=lambda g: abs(pt.order_parameters[g]))
+
+
+def _with_group(problem: Problem, points, group):
+    """The points (ContinuationPoint or SpecialPoint) with ``order_parameter`` the group's m_g."""
+    if group is None:
+        return list(points)
+    return [replace(p, order_parameter=problem.order_parameters(p.kernel)[group]) for p in points]
+
+
+def _without_transition(eq: Equations, sym_branch: Branch, sym: bool, lo: float, hi: float, tol: float):
+    """(transition, note) where the symmetric branch met no Z2 branch point at which it loses stability:
+    'none' where that is shown (no Z2 symmetry; or the symmetric saddle stable across the whole range
+    and the global minimum at its top symmetric), else 'unknown' and why (the docstring of :func:`trace`)."""
+    pts = sym_branch.points
+    if not sym:
+        return "none", "the problem has no Z2 symmetry: there is no symmetric phase to break (one regular branch)"
+    if not sym_branch.complete:
+        return "unknown", (f"cut short: the symmetric branch stops at lambda = {pts[-1].lam:.6g} "
+                           f"(max_steps) before the end of the range, with no transition below it; "
+                           "raise max_steps or ds_max")
+    if not pts[0].stable:
+        below = _stable_symmetric_below(eq, lo, tol)
+        hint = (f"; the symmetric saddle is stable at lambda = {below:.3g}: trace lam_range=({below:.3g}, {hi:g})"
+                if below is not None else
+                f"; no stable symmetric saddle found down to lambda = {lo * _DOWN[-1]:.3g}")
+        return "unknown", (f"the whole range lies on the broken side: the symmetric saddle is already unstable "
+                           f"at lambda = {lo:g}, so the transition lies below {lo:g}{hint}")
+    lost = next((p.lam for p in pts if not p.stable), None)
+    if lost is not None:
+        return "unknown", (f"the symmetric saddle loses stability near lambda = {lost:.6g} without a Z2 branch "
+                           "point (a fold or another bifurcation of the symmetric branch): not a symmetry-"
+                           "breaking transition this trace can classify")
+    sp = saddle_point(eq.at(hi), n_starts=4)
+    S_sym = pts[-1].action
+    broken = np.abs(to_vector(sp.kernel)[eq.odd]).max() > 1e-6 * max(1.0, np.abs(sp.kernel).max())
+    if broken and sp.action < S_sym - 1e-9 * max(1.0, abs(S_sym)):
+        return "unknown", (f"the symmetric saddle is stable across the range, but at lambda = {hi:g} the global "
+                           f"minimum is broken (S lower by {S_sym - sp.action:.3g}): a first-order transition whose "
+                           f"coexistence lies below {hi:g} and whose branch point lies above it; trace a range "
+                           f"reaching above {hi:g}")
+    return "none", (f"the symmetric saddle is stable across the whole range with no branch point, and the "
+                    f"global minimum at lambda = {hi:g} is symmetric: no transition in the range (any lies above "
+                    f"{hi:g})")
+
+
+#: where :func:`_stable_symmetric_below` looks: lo times these factors, in turn
+_DOWN = tuple(2.0 ** -k for k in range(1, 11))
+
+
+def _stable_symmetric_below(eq: Equations, lo: float, tol: float):
+    """The largest lambda = lo / 2^k (k = 1..10) at which the symmetric saddle is stable, or None."""
+    e = np.zeros(eq.dim + 1)
+    e[-1] = 1.0
+    for f in _DOWN:
+        try:
+            X, _ = _start(eq, lo * f, tol)
+            if _point(eq, _State(eq, X, e, True)).stable:
+                return lo * f
+        except (*_LINALG, ConvergenceError):
+            continue
+    return None
 
 
 # --- single branches and points on them ------------------------------------------

@@ -13,10 +13,10 @@ import math
 import numpy as np
 
 from linkernel.errors import KernelError
-from linkernel.numerics import richardson
 from linkernel.problem import Problem
-from linkernel.theory.action import from_vector, m_vector, odd_coordinates
+from linkernel.theory.action import m_vector, odd_coordinates
 from linkernel.theory.continuation.codim2 import FixedLambda, MinimallyAugmented, lowest
+from linkernel.theory.continuation.landau import quartic_terms
 from linkernel.theory.continuation.stepper import correct_damped
 from linkernel.theory.equations import Equations
 
@@ -111,25 +111,11 @@ def landau_quartic(pt: _Point, x, lam, phi, Hd, levels: int = 4) -> tuple:
 
     ``b_s = D^4S[phi^4]/24 - c^T A_ee^-1 c / 8`` with ``c = D^3S[phi, phi, .]`` on
     the even coordinates (the even modes solved out to second order in s);
-    ``b = b_s / (a . phi)^4`` for ``m = a . x``.  Both from Hessian-vector
-    products at ``x + h phi`` (h = h0 / 2^k, k < levels), Richardson-extrapolated.
+    ``b = b_s / (a . phi)^4`` for ``m = a . x``
+    (:func:`linkernel.theory.continuation.landau.quartic_terms`).
     """
-    n, ev = pt.n, pt.i_even
-    H = from_vector(x, n)
-    h0 = 0.2 * float(np.linalg.eigvalsh(H)[0])
-    mu = float(phi @ pt.hv(x, lam, phi))
-    cs, fs = [], []
-    for k in range(levels):
-        h = h0 / 2 ** k
-        r = pt.hv(x + h * phi, lam, phi)
-        cs.append(r[ev] / h)               # odd in h: c + O(h^2)
-        fs.append(2 * (phi @ r - mu) / h ** 2)   # even in h: D4 + O(h^2)
-    c, D4 = richardson(cs, 4)[-1], float(richardson(fs, 4)[-1])
-    A = Hd[np.ix_(ev, ev)]
-    try:
-        bs = D4 / 24 - float(c @ np.linalg.solve(A, c)) / 8
-    except np.linalg.LinAlgError:
+    bs = quartic_terms(pt.eq, x, lam, phi, Hd, levels)[0]
+    if math.isnan(bs):
         return math.nan, math.nan   # the even block is singular: a fold of the symmetric branch, b has a pole
-
     a = _breaking_vector(pt.p, phi)
     return bs / float(a @ phi) ** 4, bs

@@ -226,8 +226,11 @@ def _march(order, line, rows: list, seed: dict, seeded, tol: float, b_scale: flo
                 walked = _from_walk(r, tol)
                 if walked is None:
                     if abs(r["b"]) > 0.05 * b_scale:   # not merely the vicinity of a tricritical point
-                        notes.append(f"spinodal/coexistence lines stop at {line.param}={r['param']:.6g} "
-                                     "(neither continuation nor a walk from the branch point reached them)")
+                        side = "below" if order.step < 0 else "above"
+                        notes.append(f"spinodal/coexistence lines stop at {line.param}={r['param']:.6g}: "
+                                     f"not found there nor {side} it in the first-order region (neither "
+                                     "continuation nor a walk from the branch point reached them; "
+                                     "first_order_gaps lists the params)")
                     break
                 f = f or walked[0]
                 c = c or walked[1]
@@ -268,9 +271,18 @@ def _fold_and_coexistence(pt: _Point, row: dict, walk, tol: float):
     j = next((i for i in range(1, len(mus)) if mus[i] > 0), None)
     if j is None or walk[j][2] >= row["lam"]:
         return None
-    jf = min((j - 1, j), key=lambda i: abs(mus[i]))
-    fres = _critical_point(pt, walk[jf][1], walk[jf][2], np.arange(pt.dim), np.arange(pt.dim), tol)
-    if fres is None or not _is_broken(pt, fres[0], fres[1], row):
+    # the fold from the walk's point nearer it (smaller |mu|) and, failing that, from the other side:
+    # the branch point solves the fold system too (the whole Hessian is singular there), and near a
+    # tricritical point, where the fold lies close to it, Newton from the branch point's side of the
+    # fold can stall on the way to it (T = 4, kappa = 5.567: from mu = -2.5e-6 no convergence in 40
+    # steps, from mu = +9.9e-6 on the far side the fold in 10)
+    fres = None
+    for jf in sorted((j - 1, j), key=lambda i: abs(mus[i])):
+        fres = _critical_point(pt, walk[jf][1], walk[jf][2], np.arange(pt.dim), np.arange(pt.dim), tol)
+        if fres is not None and _is_broken(pt, fres[0], fres[1], row):
+            break
+        fres = None
+    if fres is None:
         return None
     for i in range(len(walk) - 1, j - 1, -1):   # from the end of the walk (past coexistence) backwards
         cres = _coexistence_at(pt, walk[i][1], row["x"], walk[i][2], tol)

@@ -224,10 +224,11 @@ def phase_diagram(problem: Problem, param: str = "kappa", param_range=(0.01, 30.
     rows, cod2 = _branch_point_line(line, grid, (x0, lam0), lam_win, notes, progress)
     points_ = _codim_two_points(line, rows, cod2, grid, (lo, hi))
 
-    fold, coex, restarts = [], [], 0
+    fold, coex, restarts, gaps = [], [], 0, ()
     if first_order_lines:
         fold, coex, more, restarts = _first_order_lines(line, rows, points_, tol)
         notes += more
+        gaps = _gaps(rows, fold)
     checks = _spot_checks(problem, param, rows, coex, spot_checks) if spot_checks else ()
     complete = not notes
     if notes:
@@ -240,8 +241,26 @@ def phase_diagram(problem: Problem, param: str = "kappa", param_range=(0.01, 30.
         fold_param=arr("param", fold), fold_lam=arr("lam", fold),
         coexistence_param=arr("param", coex), coexistence_lam=arr("lam", coex),
         points=points_, complete=complete, notes=tuple(notes), seconds=time.perf_counter() - t0,
-        checks=tuple(checks), restarts=restarts,
+        checks=tuple(checks), restarts=restarts, first_order_gaps=gaps,
         sectors=(str(rows[0]["sector"]),) + tuple(str(k) for k in sorted(line.degenerate)))
+
+
+def _gaps(rows: list, fold: list) -> tuple:
+    """The param intervals (lo, hi) of first-order rows (b < 0, symmetric saddle a minimum) at which the
+    spinodal/coexistence lines have no point: runs of consecutive such rows, each from its first to its
+    last row (the lines are drawn straight across it)."""
+    have = {round(f["param"], 12) for f in fold}
+    out, run = [], []
+    for r in rows:
+        missing = r["b"] < 0 and r["even_min"] > 0 and round(r["param"], 12) not in have
+        if missing:
+            run.append(r["param"])
+        elif run:
+            out.append((run[0], run[-1]))
+            run = []
+    if run:
+        out.append((run[0], run[-1]))
+    return tuple(out)
 
 
 def _refine(line: _Line, key: str, kind: str, r0: dict, r1: dict) -> dict:

@@ -42,6 +42,10 @@ def plot_phase_diagram(d, path, title=None):
         mk = "*" if p.kind == "tricritical" else "D"
         ax.plot([p.param], [p.lam], mk, color="gold" if mk == "*" else "tab:green", mec="k", ms=12 if mk == "*" else 7,
                 label=f"{p.kind} ({d.param} = {p.param:.5g})", zorder=5)
+    for k, (g0, g1) in enumerate(getattr(d, "first_order_gaps", ())):
+        # first-order rows where the spinodal/coexistence were not found: the lines are straight there
+        ax.axvspan(g0, g1 if g1 > g0 else g0 * 1.01, color="0.6", alpha=0.5, lw=0,
+                   label="spinodal/coexistence not found" if k == 0 else None, zorder=3)
     for c in d.checks:
         ax.plot([c["param"]] * 2, [c["lam_below"], c["lam_above"]], "o", color="tab:blue", ms=3, zorder=4)
     ax.set_xscale("log")

@@ -43,6 +43,10 @@ class PhaseDiagram:
     spinodal/coexistence lost its point and it was found again by walking the
     broken branch from that param's branch point.  ``checks``: the spot checks
     by :func:`linkernel.theory.saddle.saddle_point` (``spot_checks``).
+    ``first_order_gaps``: the param intervals (lo, hi) of the first-order region (b < 0) where the
+    spinodal and coexistence lines have no point (neither continuation nor a walk from the branch
+    point found the fold or the coexistence there; with a note unless it is the immediate vicinity
+    of a tricritical point); the figure marks them.
     ``sectors``: the character (signs under each flip ``W_g -> -W_g``, then
     under all at once) of the critical odd sector at ``param_range[0]``, then
     of any sector critical together with it (a double branch point, e.g.
@@ -68,6 +72,7 @@ class PhaseDiagram:
     checks: tuple = ()
     restarts: int = 0
     sectors: tuple = ()
+    first_order_gaps: tuple = ()
 
     @property
     def tricritical(self) -> list:
@@ -92,6 +97,7 @@ class PhaseDiagram:
             "spot_checks": list(self.checks),
             "critical_sectors": list(self.sectors),
             "complete": self.complete, "notes": list(self.notes), "restarts": self.restarts,
+            "first_order_gaps": [list(g) for g in self.first_order_gaps],
             "seconds": self.seconds,
         })
 
@@ -119,6 +125,9 @@ class PhaseDiagram:
             if len(P_):
                 lines.append(f"{name} line: {len(P_)} points, {par} {P_.min():.6g}..{P_.max():.6g}, "
                              f"lambda {L_.min():.8g}..{L_.max():.8g}")
+        for lo, hi in self.first_order_gaps:
+            lines.append(f"spinodal and coexistence lines MISSING for {par} {lo:.6g}..{hi:.6g} (b < 0 there; "
+                         "neither continuation nor a walk from the branch point found them)")
         for c in self.checks:
             lines.append(f"spot check {par}={c['param']:.6g}: saddle_point m={c['m_below']:.3g} at lambda="
                          f"{c['lam_below']:.6g}, m={c['m_above']:.3g} at lambda={c['lam_above']:.6g}: "

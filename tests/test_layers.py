@@ -8,7 +8,7 @@ docstring of :mod:`linkernel`:
     2  theory/                                                       the numerical theory
     3  symbolic/                                                     the same theory in SymPy
     4  finite_n/                                                     finite width: reduction, samplers
-    5  sequence, sweep, plots, figures/, report                      tasks built on all of it, output
+    5  sequence, sweep, datasets, plots, figures/, report            tasks built on all of it, output
     6  cli, __main__, __init__                                       the interfaces
 
 Every ``import`` statement counts, at module level or inside a function (a lazy import is still a
@@ -31,7 +31,7 @@ LAYERS = {
     2: ("theory",),
     3: ("symbolic",),
     4: ("finite_n",),
-    5: ("sequence", "sweep", "sweeps", "plots", "figures", "report"),
+    5: ("sequence", "sweep", "datasets", "plots", "figures", "report"),
     6: ("cli", "__main__", "__init__"),
 }
 

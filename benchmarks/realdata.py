@@ -1,0 +1,119 @@
+"""Benchmark: the theory on real data through the span reduction (issue 29's targets), full TP side by side.
+
+    python benchmarks/realdata.py [--quick] [--only saddle,critical,trace,all-digits,T10] [--full-max 400]
+
+Targets (2 cores): digits 0 vs 1 (P = 360, D = 64), T = 4: saddle point < 5 s, lambda_c < 30 s, a trace
+through the transition < 2 min; all 1797 digits (even vs odd), T = 4: saddle point < 30 s; T = 10 < 2 min.
+Each line prints the reduced size Tr against the full TP, the time, and for the saddle point the held-out
+error of ``predict``.  The full TP computation runs only where it exists and fits: a full Problem needs
+independent inputs at t = 0 (P <= D), so on digits (P > D) there is none -- the full action is singular
+and equals the reduced one on its support (tests/theory/test_span.py).  Side by side we therefore time
+the full computation on a P <= D subset of the same data (P = 48, D = 64: TP = 192 against Tr = 4 r) up
+to ``--full-max`` kernel rows, and check the lifted reduced kernel against it.
+
+``--quick``: the smallest sizes only (P = 48 and P = 120 digits, T = 4), for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def timed(fn, *a, **kw):
+    t0 = time.perf_counter()
+    out = fn(*a, **kw)
+    return out, time.perf_counter() - t0
+
+
+def line(label, seconds, target=None, extra=""):
+    ok = "" if target is None else (f"  target < {target:g} s: " + ("met" if seconds < target else "MISSED"))
+    print(f"{label:58s} {seconds:8.2f} s{ok}  {extra}", flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="saddle,critical,trace,all-digits,T10,full")
+    ap.add_argument("--full-max", type=int, default=400, help="largest full TP to run side by side")
+    ap.add_argument("--full-P", type=int, default=24, help="images in the full side-by-side problem (P <= D)")
+    ap.add_argument("--lam", type=float, default=None, help="signal for the saddle points (default: 1.2 lambda_c)")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+
+    from linkernel import datasets
+    from linkernel.problem import Problem, fix_z2_sign
+    from linkernel.theory.continuation.tracing import trace
+    from linkernel.theory.saddle import saddle_point
+    from linkernel.theory.span import reduce_to_span
+    from linkernel.theory.special_points import critical_lambda
+
+    P01 = 120 if args.quick else None                     # None: all 360 images of 0 and 1
+    task = datasets.digits((0, 1), P=P01, test=0 if P01 is None else 60, T=4, lam=1.0)
+    print(task.reduction.summary())
+    pr = task.problem
+    lc = None
+    if "critical" in only or args.lam is None:
+        lc, s = timed(critical_lambda, pr, lam_min=0.01)
+        line(f"digits 0v1 P={task.reduction.P} T=4: lambda_c = {lc:.10g}  (Tr={pr.n}, TP={4 * task.reduction.P})",
+             s, 30)
+    lam = args.lam if args.lam is not None else 1.2 * lc
+    if "saddle" in only:
+        sp, s = timed(saddle_point, pr.with_(lam=lam))
+        extra = f"m = {sp.order_parameter:.4g}, S_full = {task.reduction.full_action(sp.action, lam):.8g}"
+        if task.x_test.shape[1]:
+            extra += f", held-out error rate {task.test_error(sp)['error_rate']:.3f}"
+        line(f"digits 0v1 P={task.reduction.P} T=4 saddle point at lambda = {lam:.4g} (Tr={pr.n})", s, 5, extra)
+    if "trace" in only and lc is not None:
+        tr, s = timed(trace, pr, (0.8 * lc, 1.3 * lc))
+        bps = [f"{p.lam:.8g}" for p in tr.special_points if p.kind == "branch_point"]
+        line(f"digits 0v1 T=4 trace lambda {0.8 * lc:.3g}..{1.3 * lc:.3g}", s, 120,
+             f"transition {tr.transition}, branch points {bps}, {tr.steps} steps")
+    if "all-digits" in only and not args.quick:
+        for T, target in ((4, 30), (10, 120)):
+            if T == 10 and "T10" not in only:
+                continue
+            big = datasets.digits("even-odd", T=T, lam=1.0)
+            sp, s = timed(saddle_point, big.problem)
+            line(f"all 1797 digits even/odd T={T} saddle point (Tr={big.problem.n}, TP={T * 1797})", s, target,
+                 f"m = {sp.order_parameter:.4g}")
+    if "full" in only:
+        # the full computation side by side, where a full Problem exists (P <= D) and fits
+        from sklearn.datasets import load_digits
+        NF = args.full_P
+        dg = load_digits()
+        keep = np.isin(dg.target, (0, 1))
+        rows = np.random.default_rng(0).permutation(int(keep.sum()))[:NF]
+        Xs = dg.data[keep][rows].astype(float)
+        X = np.zeros((4, NF, 64))
+        X[0] = Xs / Xs.std()                                   # not centred: centring 48 images drops a rank
+        yhat = np.zeros((4, NF))
+        yhat[3] = np.where(dg.target[keep][rows] == 0, 1.0, -1.0)
+        try:
+            full = Problem(arch="rnn", T=4, x=X, supervised=[(3, p) for p in range(NF)], yhat=yhat, lam=1.0)
+        except ValueError as e:
+            print(f"full side by side: no full Problem ({e})")
+            return 0
+        red = reduce_to_span(full, force=True)
+        print(red.summary())
+        if full.n <= args.full_max:
+            try:
+                spf, sf = timed(saddle_point, full)
+            except Exception as e:                  # the full TP problem may be beyond float64 (nearly collinear images)
+                print(f"full TP={full.n}: {type(e).__name__}: {str(e)[:200]}")
+                return 0
+            spr, sr = timed(saddle_point, red.problem)
+            d = np.abs(fix_z2_sign(full, red.lift(spr.kernel)) - fix_z2_sign(full, spf.kernel)).max()
+            line(f"digits 0v1 P={NF} T=4 saddle, full TP={full.n}", sf)
+            line(f"digits 0v1 P={NF} T=4 saddle, reduced Tr={red.problem.n}", sr, None, f"max |H_full - lift(Q)| = {d:.2e}")
+            lcf, sf = timed(critical_lambda, full, lam_min=0.01)
+            lcr, sr = timed(critical_lambda, red.problem, lam_min=0.01)
+            line(f"digits 0v1 P={NF} T=4 lambda_c, full: {lcf:.12g}", sf)
+            line(f"digits 0v1 P={NF} T=4 lambda_c, reduced: {lcr:.12g}", sr, None, f"difference {abs(lcf - lcr):.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,6 +25,7 @@ package asks an Architecture for its masks, groups and symmetries.
 from __future__ import annotations
 
 import json
+import reprlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,28 @@ import numpy as np
 from linkernel.validation import count, integer, positive
 
 SHORTHANDS = ("rnn", "dnn")
+#: the most hidden states a problem may have: the kernel is (TP, TP) and the Hessian acts on TP(TP+1)/2
+#: coordinates, so T = 1e4 is already far beyond any computation here; a larger T (1e9, 1e20) is refused
+#: up front instead of failing in numpy with a MemoryError or an OverflowError
+T_MAX = 10_000
+
+
+def hidden_states(T) -> int:
+    """The number of hidden states: an integer in 1..:data:`T_MAX` (ValueError naming T otherwise)."""
+    if isinstance(T, str):
+        raise ValueError(f"T={T!r} is invalid; T must be an integer in 1..{T_MAX}")
+    return integer("T", T, 1, T_MAX)
+
+
+def _step(t) -> int:
+    """A timestep: an int (or a float with an integer value); text, bools and 400-digit floats are refused."""
+    if isinstance(t, (bool, np.bool_)):
+        raise TypeError
+    if isinstance(t, (int, np.integer)):
+        return int(t)
+    if isinstance(t, (float, np.floating)) and np.isfinite(t) and float(t).is_integer():
+        return int(t)
+    raise TypeError
 
 
 def _partition(name: str, groups, steps: range) -> tuple:
@@ -41,18 +64,13 @@ def _partition(name: str, groups, steps: range) -> tuple:
         for g in groups:
             if isinstance(g, (str, bytes)) or not hasattr(g, "__iter__"):
                 raise TypeError
-            members = []
-            for t in g:
-                if isinstance(t, bool) or not float(t).is_integer():
-                    raise TypeError
-                members.append(int(t))
-            out.append(tuple(sorted(members)))
+            out.append(tuple(sorted(_step(t) for t in g)))
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={groups!r} is invalid; {name} must be a list of lists of integer timesteps "
+        raise ValueError(f"{name}={reprlib.repr(groups)} is invalid; {name} must be a list of lists of integer timesteps "
                          f"partitioning {steps.start}..{steps.stop - 1}") from None
     flat = [t for g in out for t in g]
     if any(len(g) == 0 for g in out) or sorted(flat) != list(steps):
-        raise ValueError(f"{name}={groups!r} is invalid; {name} must partition the steps "
+        raise ValueError(f"{name}={reprlib.repr(groups)} is invalid; {name} must partition the steps "
                          f"{steps.start}..{steps.stop - 1}, each step in exactly one non-empty group")
     return tuple(sorted(out))
 
@@ -83,19 +101,13 @@ class Architecture:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self):
-        T = count("T", self.T)
+        T = hidden_states(self.T)
         object.__setattr__(self, "T", T)
         object.__setattr__(self, "W", _partition("W", self.W, range(1, T)))
         object.__setattr__(self, "U", _partition("U", self.U, range(0, T)))
-        w = (None,) * len(self.W) if self.w is None else tuple(self.w)
-        if len(w) != len(self.W):
-            raise ValueError(f"w={self.w!r} is invalid; give one variance (or None) per W group, "
-                             f"{len(self.W)} here")
-        try:
-            w = tuple(None if x is None else positive(f"w[{g}]", x) for g, x in enumerate(w))
-        except ValueError as e:
-            raise ValueError(f"w={self.w!r} is invalid; each group variance must be positive or None: {e}") from None
-        object.__setattr__(self, "w", w)
+        object.__setattr__(self, "w", _group_variances(self.w, len(self.W)))
+        if not isinstance(self.name, str):
+            raise ValueError(f"name={self.name!r} is invalid; name must be a string")
 
     # --- what the theory needs ----------------------------------------------
     def w_group(self, t: int) -> int:
@@ -222,20 +234,39 @@ class Architecture:
         if not isinstance(spec, dict) or "W" not in spec or set(spec) - {"W", "U", "w", "name"}:
             raise ValueError(f"arch={spec!r} is invalid; a pattern is a dict with key W (and optionally U, w, "
                              'name), e.g. {"W": [[1,2,3],[4,5]]}')
-        return cls(T=T, W=spec["W"], U=spec.get("U", [list(range(count("T", T)))]), w=spec.get("w"),
+        return cls(T=T, W=spec["W"], U=spec.get("U", [list(range(hidden_states(T)))]), w=spec.get("w"),
                    name=spec.get("name", "custom"))
+
+
+def _group_variances(w, n_groups: int) -> tuple:
+    """One positive variance or None per W group (a bare number, a bool or text is refused, not iterated)."""
+    allowed = (f"w must be a list of {n_groups} entries, one per W group, each a positive number or None "
+               "(null)")
+    if w is None:
+        return (None,) * n_groups
+    if isinstance(w, (str, bytes, dict)) or not hasattr(w, "__iter__"):
+        raise ValueError(f"w={w!r} is invalid; {allowed}")
+    w = tuple(w)
+    if len(w) != n_groups:
+        raise ValueError(f"w={w!r} is invalid; {allowed} ({len(w)} given)")
+    if any(isinstance(x, (bool, np.bool_, str, bytes)) for x in w):
+        raise ValueError(f"w={w!r} is invalid; {allowed}")
+    try:
+        return tuple(None if x is None else positive(f"w[{g}]", x) for g, x in enumerate(w))
+    except ValueError as e:
+        raise ValueError(f"w={w!r} is invalid; {allowed}: {e}") from None
 
 
 # --- constructors -----------------------------------------------------------
 def rnn(T: int) -> Architecture:
     """One shared W for every recurrent step, one shared U."""
-    T = count("T", T)
+    T = hidden_states(T)
     return Architecture(T, W=[list(range(1, T))] if T > 1 else [], U=[list(range(T))], name="rnn")
 
 
 def dnn(T: int) -> Architecture:
     """The unrolled network: a fresh ``W^(t)`` and ``U^(t)`` at every step."""
-    T = count("T", T)
+    T = hidden_states(T)
     return Architecture(T, W=[[t] for t in range(1, T)], U=[[t] for t in range(T)], name="dnn")
 
 
@@ -244,7 +275,7 @@ def tied_blocks(T: int, k: int, shared_u: bool = False) -> Architecture:
 
     U is untied (one per step) unless ``shared_u``.
     """
-    T, k = count("T", T), count("k", k)
+    T, k = hidden_states(T), count("k", k)
     steps = list(range(1, T))
     W = [steps[i:i + k] for i in range(0, len(steps), k)]
     U = [list(range(T))] if shared_u else [[t] for t in range(T)]
@@ -259,7 +290,7 @@ def redrawn_every(T: int, k: int) -> Architecture:
 
 def dnn_with_tied_pair(T: int, s: int, t: int) -> Architecture:
     """A DNN in which the recurrent steps ``s`` and ``t`` share one W (everything else fresh)."""
-    T = count("T", T)
+    T = hidden_states(T)
     s, t = integer("s", s, 1, T - 1), integer("t", t, 1, T - 1)
     if s == t:
         raise ValueError(f"(s, t)=({s}, {t}) is invalid; need two different recurrent steps in 1..{T - 1}")
@@ -269,6 +300,6 @@ def dnn_with_tied_pair(T: int, s: int, t: int) -> Architecture:
 
 def shared_w_untied_u(T: int) -> Architecture:
     """One shared W, a fresh ``U^(t)`` at every step."""
-    T = count("T", T)
+    T = hidden_states(T)
     return Architecture(T, W=[list(range(1, T))] if T > 1 else [], U=[[t] for t in range(T)],
                         name="shared W, untied U")

@@ -20,9 +20,9 @@ from functools import cached_property
 
 import numpy as np
 
-from linkernel.architecture import Architecture
+from linkernel.architecture import Architecture, hidden_states
 from linkernel import validation
-from linkernel.validation import (count as _count, finite as _finite, instance as _instance, integer_pairs,
+from linkernel.validation import (finite as _finite, instance as _instance, integer_pairs,
                                   positive as _positive, readonly as _readonly)
 
 def index(t: int, p: int, P: int) -> int:
@@ -85,8 +85,10 @@ class Problem:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self):
-        T = _count("T", self.T)
+        T = hidden_states(self.T)
         object.__setattr__(self, "T", T)
+        if not isinstance(self.name, str):
+            raise ValueError(f"name={self.name!r} is invalid; name must be a string")
         # the data's shape is checked before the architecture is built for T (a T of 1e308 is refused by
         # its mismatch with x, not by building a partition of 1e308 steps)
         x = validation.shaped("x", self.x, (T, None, None), f"(T, P, D) = ({T}, P, D) with P, D >= 1")
@@ -269,6 +271,8 @@ class Problem:
             kw["arch"] = data["architecture"]
         kw.setdefault("arch", "rnn")
         problem = cls(**kw)
+        if "architecture" in data and "arch" in data:
+            _same_architecture(problem, data["architecture"])
         for k in ("P", "D"):
             if k in data and data[k] != getattr(problem, k):
                 raise ValueError(f"problem key {k}={data[k]!r} is invalid; x has {k} = {getattr(problem, k)}")
@@ -282,6 +286,9 @@ class Problem:
         ``problems/ill_conditioned.json``); ``name`` picks one by its ``name``
         key or its index.
         """
+        import os
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise ValueError(f"problem={path!r} is invalid; give the path of a JSON problem file")
         data = validation.json_file("problem", path)
         if isinstance(data, dict) and isinstance(data.get("problems"), list):
             items = data["problems"]
@@ -298,6 +305,19 @@ class Problem:
         if name is not None:
             raise ValueError(f"problem={str(path)!r} holds one problem; drop the name {name!r}")
         return cls.from_dict(data)
+
+
+def _same_architecture(problem: Problem, spec) -> None:
+    """Refuse a dict whose ``architecture`` (the pattern to_dict writes) contradicts its ``arch``: which one
+    was meant cannot be guessed, and reading one silently answers another question than the file asks."""
+    try:
+        other = Architecture.from_spec(spec, problem.T)
+    except ValueError as e:
+        raise ValueError(f"problem key 'architecture' is invalid: {e}") from None
+    if other != problem.arch:
+        raise ValueError(f"problem keys 'arch' and 'architecture' contradict each other: arch is {problem.arch} "
+                         f"({problem.arch.spec_text()}) but architecture={spec!r} is {other}; give one of them, "
+                         "or make them agree")
 
 
 def kernel_entry(H: np.ndarray, t: int, s: int, P: int):

@@ -180,7 +180,7 @@ def _critical_stage(problem, traces, derivation, lam_range, digits) -> tuple:
             lam = f * bp.lam
             if lam <= lam_range[1]:
                 pt = point_at(main, lam, branch=1)
-                sp = saddle_point(problem.with_(lam=lam), n_starts=4)
+                sp = saddle_point(problem.with_(lam=lam))
                 checks.append({"lam": lam, "m_continuation": pt.order_parameter,
                                "m_minimisation": sp.order_parameter,
                                "relative_difference": abs(pt.order_parameter / sp.order_parameter - 1)})

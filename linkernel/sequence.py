@@ -292,14 +292,15 @@ def _archs(archs) -> tuple:
 
 @entry_point(size=lambda a: a["T"])    # P = 1: the kernel is T x T
 def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, supervised="first:4",
-                   lam: float = 1.0, *, archs=("rnn", "dnn"), seed: int = 0, n_starts: int = 6,
+                   lam: float = 1.0, *, archs=("rnn", "dnn"), seed: int = 0, n_starts: int | None = None,
                    mirror_starts: bool = True, w: float = 1.0, v: float = 1.0, u: float = 1.0,
                    kappa: float = 0.1) -> SequenceResult:
     """Saddle point, posterior-mean predictions and generalisation error of RNN and DNN on one teacher task.
 
     ``supervised``: see :func:`supervised_steps` (``seed`` draws random
     patterns and is also the seed of the saddle point's random starts).
-    ``n_starts`` random starts of :func:`linkernel.theory.saddle.saddle_point`, plus
+    ``n_starts - 1`` random starts added to the global search of
+    :func:`linkernel.theory.saddle.saddle_point` (default none), plus
     (``mirror_starts``) one start from the Z2 mirror of each minimum found
     (:func:`add_mirror_minima`).  The global minimum is used; the others are
     in ``saddles[arch].minima``.

@@ -53,7 +53,7 @@ import numpy as np
 from linkernel import validation
 from linkernel.errors import SweepError
 from linkernel.progress import progress_bar
-from linkernel.serialize import jsonable
+from linkernel.serialize import function_key, jsonable
 
 
 
@@ -94,10 +94,23 @@ def point_seed(seed: int, point: dict) -> int:
 
 
 def computation_name(fn) -> str:
-    """``module.qualname`` of fn; for a functools.partial also its fixed arguments (part of the cache key)."""
+    """``module.qualname`` of fn; for a functools.partial also its fixed arguments (the dataset's label;
+    the cache key is :func:`computation_key`)."""
     if isinstance(fn, functools.partial):
         return f"{computation_name(fn.func)}({_canonical([list(fn.args), fn.keywords])})"
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def computation_key(fn) -> str:
+    """The cache key of fn: its name and a hash of its code, defaults, captured values and fixed partial
+    arguments (:func:`linkernel.serialize.function_key`); ValueError where fn cannot be keyed (a callable
+    object, a captured value that is no data): pass ``name=`` to :func:`sweep` instead."""
+    try:
+        digest = function_key(fn)
+    except ValueError as e:
+        raise ValueError(f"fn={fn!r} cannot be keyed for the cache: {e}; pass name= (a name you change "
+                         "whenever fn's behaviour changes), or sweep without output and cache_dir") from None
+    return f"{computation_name(fn)}#{digest}"
 
 
 def _key(name: str, point: dict, seed: int) -> str:
@@ -164,15 +177,26 @@ class SweepResult:
                          "seed": self.seed, "n_points": self.n_points, "computed": self.computed,
                          "cached": self.cached, "engine": self.engine, "seconds": self.seconds,
                          "dims": {k: int(v) for k, v in ds.sizes.items()},
+                         "grid": {k: int(ds.sizes[k]) for k in self.axes},
+                         "ragged": [k for k in ds.attrs.get("ragged", "").split(",") if k],
                          "coords": {k: ds[k].values.tolist() for k in ds.dims if k in ds.coords},
                          "data_vars": {k: ds[k].values.tolist() for k in ds.data_vars}})
 
+    @property
+    def axes(self) -> tuple:
+        """The grid axes, in the grid's order (the dataset's other dims belong to array outputs)."""
+        return tuple(k for k in self.dataset.coords if k in self.dataset.dims)
+
     def summary(self) -> str:
         ds = self.dataset
-        dims = " x ".join(f"{k}={ds.sizes[k]}" for k in ds.dims)
+        dims = " x ".join(f"{k}={ds.sizes[k]}" for k in self.axes)
+        ragged = [k for k in ds.attrs.get("ragged", "").split(",") if k]
         lines = [f"sweep of {self.computation}: {self.n_points} points ({dims}) on {self.engine}, seed {self.seed}",
                  f"computed {self.computed}, loaded from cache {self.cached}, {self.seconds:.1f} s",
                  "outputs: " + ", ".join(f"{k}{tuple(ds[k].dims)}" for k in ds.data_vars)]
+        if ragged:
+            lines.append("shapes differ between points for " + ", ".join(ragged) + ": stored per point, padded "
+                         "with NaN, each point's shape in " + ", ".join(f"{k}_shape" for k in ragged))
         if self.output:
             lines.append(f"written to {self.output}" + (f" (cache {self.cache_dir})" if self.cache_dir else ""))
         return "\n".join(lines)
@@ -181,6 +205,12 @@ class SweepResult:
 
 
 def _dataset(grid: dict, points: list, results: dict, attrs: dict):
+    """The Dataset: one variable per output, dims (grid axes..., {name}_0, ...).
+
+    Ragged outputs (an array whose shape varies over the grid, such as the kernel (TP, TP) over T) are
+    stored per point: padded to the largest shape with NaN ('' for text), each point's true shape in the
+    variable ``{name}_shape`` (grid axes..., ``{name}_ndim``), and listed in ``attrs['ragged']``.
+    """
     import xarray as xr
     axes = list(grid)
     shape = tuple(len(grid[a]) for a in axes)
@@ -189,24 +219,44 @@ def _dataset(grid: dict, points: list, results: dict, attrs: dict):
     if clash:
         raise ValueError(f"output {clash[0]!r} is also a grid axis (from the cache of an earlier fn under the same "
                          "name?); rename the output or pass another name=")
-    data = {}
+    data, ragged = {}, []
     for name in names:
-        first = results[points[0][0]][name]
-        arr = np.empty(shape + first.shape, dtype=first.dtype if first.dtype.kind != "U" else object)
+        vals = {}
         for idx, _ in points:
             val = results[idx].get(name)
-            if val is None or val.shape != first.shape:
-                raise ValueError(f"output {name!r} has shape {None if val is None else val.shape} at point "
-                                 f"{dict(zip(axes, idx))} and {first.shape} elsewhere; every point must return "
-                                 "the same names and shapes")
-            arr[idx] = val
-        if arr.dtype == object:
+            if val is None or set(results[idx]) != set(names):
+                raise ValueError(f"the outputs at point {dict(zip(axes, idx))} are {sorted(results[idx])} and "
+                                 f"{sorted(names)} elsewhere; every point must return the same names")
+            vals[idx] = val
+        ndims = {v.ndim for v in vals.values()}
+        if len(ndims) > 1:
+            raise ValueError(f"output {name!r} has {sorted(ndims)} dimensions at different points; every point "
+                             "must return arrays with the same number of dimensions (shapes may differ)")
+        full = tuple(max(v.shape[k] for v in vals.values()) for k in range(ndims.pop()))
+        text = any(v.dtype.kind in "USO" for v in vals.values())
+        is_ragged = any(v.shape != full for v in vals.values())
+        dtype = object if text else (float if is_ragged else np.result_type(*vals.values()))
+        if f"{name}_shape" in names and is_ragged:
+            raise ValueError(f"output {name!r} is ragged and its shapes would be stored as {name + '_shape'!r}, "
+                             "which is also an output; rename one of them")
+        arr = (np.full(shape + full, "" if text else np.nan, dtype=dtype) if is_ragged
+               else np.empty(shape + full, dtype=dtype))
+        for idx, val in vals.items():
+            arr[idx + tuple(slice(0, n) for n in val.shape)] = val
+        if text:
             arr = arr.astype(str)
-        data[name] = (axes + [f"{name}_{k}" for k in range(first.ndim)], arr)
+        dims = axes + [f"{name}_{k}" for k in range(len(full))]
+        data[name] = (dims, arr)
+        if is_ragged:
+            ragged.append(name)
+            sizes = np.array([vals[idx].shape for idx, _ in points], dtype=int).reshape(shape + (len(full),))
+            data[f"{name}_shape"] = (axes + [f"{name}_ndim"], sizes)
     coords = {}
     for a in axes:
         vals = grid[a]
         coords[a] = np.asarray([_canonical(v) if isinstance(v, (dict, list)) else v for v in vals])
+    if ragged:
+        attrs = {**attrs, "ragged": ",".join(ragged)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
@@ -214,18 +264,28 @@ _SUFFIXES = (".nc", ".nc4", ".h5", ".zarr")
 
 
 def _check_output(path) -> None:
-    """Before any work: a NetCDF/Zarr file name in a directory that exists or can be made."""
-    p = Path(path)
+    """Before any work: a NetCDF/Zarr file name that can be created (tried: permissions as root on /proc
+    or a read-only mount are only known by trying), in a directory that exists or can be made."""
+    p = Path(_path("output", path))
     if p.suffix not in _SUFFIXES:
         raise ValueError(f"output={str(path)!r} is invalid; the file name must end in one of {_SUFFIXES}")
     if p.exists() and p.is_dir() and p.suffix != ".zarr":
         raise ValueError(f"output={str(path)!r} is a directory; give a file name")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.exists():
+            if p.suffix == ".zarr":
+                p.mkdir()
+                p.rmdir()
+            else:
+                with open(p, "a"):
+                    pass
+                p.unlink()
+        elif not os.access(p, os.W_OK):
+            raise PermissionError("permission denied")
     except OSError as exc:
-        raise ValueError(f"output={str(path)!r}: cannot create its directory ({exc})") from exc
-    if not os.access(p.parent, os.W_OK):
-        raise ValueError(f"output={str(path)!r}: its directory is not writable")
+        raise ValueError(f"output={str(path)!r} is invalid; it cannot be written "
+                         f"({exc.strerror or exc})") from None
 
 
 def write_dataset(ds, path) -> str:
@@ -269,9 +329,11 @@ def sweep(fn, grid, *, seed: int = 0, output=None, cache_dir=None, scheduler: st
     """
     t0 = time.perf_counter()
     validation.instance("fn", fn, Callable, "callable (a module-level function or a functools.partial of one)")
-    seed = validation.integer("seed", seed, 0)
+    seed = _seed("seed", seed)
     if not serial and scheduler is None:
         n_workers = validation.integer("n_workers", n_workers, 1)
+    if name is not None and not (isinstance(name, str) and name):
+        raise ValueError(f"name={name!r} is invalid; name must be a non-empty string (or None)")
     grid = _check_grid(grid)
     if output is not None:
         _check_output(output)
@@ -279,11 +341,14 @@ def sweep(fn, grid, *, seed: int = 0, output=None, cache_dir=None, scheduler: st
     cname = name or computation_name(fn)
     if cache_dir is None and output is not None:
         cache_dir = str(output) + ".cache"
-    cache = Path(cache_dir) if cache_dir is not None else None
+    cache = Path(_path("cache_dir", cache_dir)) if cache_dir is not None else None
+    ckey = (name or computation_key(fn)) if cache is not None else None    # refused here, before any work
+    client = _client(scheduler) if scheduler is not None and not serial else None
     if cache is not None:
+        validation.writable_folder("cache_dir", cache)
         cache.mkdir(parents=True, exist_ok=True)
     seeds = {idx: point_seed(seed, p) for idx, p in points}
-    paths = {idx: (cache / f"{_key(cname, p, seeds[idx])}.npz") if cache else None for idx, p in points}
+    paths = {idx: (cache / f"{_key(ckey, p, seeds[idx])}.npz") if cache else None for idx, p in points}
     results = {}
     if cache is not None and resume:
         for idx, _ in points:
@@ -317,9 +382,11 @@ def sweep(fn, grid, *, seed: int = 0, output=None, cache_dir=None, scheduler: st
                                      f"finished{_resume_note(cache)}") from exc
                 done(idx, p, values)
         else:
-            engine = _run_dask(fn, todo, seeds, done, scheduler, n_workers, results, cache)
+            engine = _run_dask(fn, todo, seeds, done, client, n_workers, results, cache)
     finally:
         bar.close()
+        if client is not None:
+            client.close()
     attrs = {"computation": cname, "seed": int(seed)}
     ds = _dataset(grid, points, results, attrs)
     out = write_dataset(ds, output) if output is not None else None
@@ -334,18 +401,54 @@ def _resume_note(cache) -> str:
     return f", cached in {cache}: the same call resumes from them"
 
 
-def _run_dask(fn, todo, seeds, done, scheduler, n_workers, results, cache) -> str:
+#: seconds to wait for a scheduler given by address (checked before any work)
+SCHEDULER_TIMEOUT = 3
+
+
+def _seed(name: str, value) -> int:
+    """A base seed: an integer in [0, 2**63) (what the NetCDF attribute and numpy's generators hold)."""
+    if value is None:
+        raise ValueError(f"{name}=None is invalid; {name} must be an integer in [0, 2**63)")
+    return validation.seed(name, value)
+
+
+def _path(name: str, value) -> str:
+    """A file or folder path given as text or os.PathLike (a number is no path)."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ValueError(f"{name}={value!r} is invalid; {name} must be a path (text)")
+    return str(value)
+
+
+def _client(scheduler):
+    """A dask Client of the running scheduler at ``scheduler``; ValueError in one line when it cannot be reached."""
+    import logging
+    validation.instance("scheduler", scheduler, str, "the address of a running dask scheduler, e.g. "
+                        "tcp://127.0.0.1:8786 (or None: a LocalCluster)")
+    from dask.distributed import Client
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(logging.CRITICAL)        # dask's own retry log lines would repeat the one error below
+    try:
+        return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        raise ValueError(f"scheduler={scheduler!r} is invalid; no dask scheduler answered there within "
+                         f"{SCHEDULER_TIMEOUT} s ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                         "start one (dask scheduler) or leave scheduler out for a LocalCluster") from None
+    finally:
+        log.setLevel(level)
+
+
+def _run_dask(fn, todo, seeds, done, client, n_workers, results, cache) -> str:
     from dask.distributed import Client, LocalCluster, as_completed
     cluster = None
-    if scheduler is None:
+    if client is None:
         # one thread per worker: the library's small-matrix work is single-threaded by design
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)
         client = Client(cluster)
         engine = f"LocalCluster ({n_workers} workers)"
     else:
-        client = Client(scheduler)
-        engine = str(scheduler)
+        engine = str(client.scheduler.address)
     try:
         futs = {client.submit(_call, fn, p, seeds[idx], pure=False, key=f"point-{'-'.join(map(str, idx))}-"
                               f"{seeds[idx]}"): (idx, p) for idx, p in todo}
@@ -360,8 +463,8 @@ def _run_dask(fn, todo, seeds, done, scheduler, n_workers, results, cache) -> st
                                  f"finished{_resume_note(cache)}") from exc
             done(idx, p, values)
     finally:
-        client.close()
-        if cluster is not None:
+        if cluster is not None:           # a Client of a given scheduler is closed by the caller
+            client.close()
             cluster.close()
     return engine
 
@@ -465,7 +568,10 @@ def check_config(cfg) -> dict:
     validation.keys("config", cfg.get("arguments", {}), path="arguments.")
     validation.instance("config key 'output'", cfg["output"], str, "a file path (.nc or .zarr)")
     validation.nonempty("config key 'output'", cfg["output"], "a file path (.nc or .zarr)")
-    validation.integer("config key 'seed'", cfg.get("seed", 0), 0)
+    _seed("config key 'seed'", cfg.get("seed", 0))
+    if cfg.get("cache_dir") is not None:
+        _path("config key 'cache_dir'", cfg["cache_dir"])
+    validation.integer("config key 'n_workers'", cfg.get("n_workers", 2), 1)
     try:
         grid = _check_grid(cfg["grid"])
     except ValueError as exc:
@@ -481,7 +587,7 @@ def check_config(cfg) -> dict:
 
 def run_sweep_config(path, scheduler: str | None = None, progress: bool = True, serial: bool = False) -> SweepResult:
     """Run the sweep a JSON config describes (module docstring); output and cache paths are relative to the config."""
-    cfg = load_config(path)
+    cfg = load_config(_path("config", path))
     base = Path(path).resolve().parent
     out = Path(cfg["output"])
     out = out if out.is_absolute() else base / out

@@ -8,8 +8,32 @@ from __future__ import annotations
 
 import numpy as np
 
+from linkernel.architecture import T_MAX, hidden_states
 from linkernel.problem import Problem
 from linkernel.validation import count as _count, positive as _positive, sequence, shaped
+
+#: the keywords every task passes on to :class:`~linkernel.problem.Problem`
+HYPER = ("w", "v", "u", "kappa", "lam")
+#: the most entries the inputs x (T, P, D) may have (8e8 bytes); larger data is refused up front, before numpy
+#: fails to allocate it
+X_MAX = 10 ** 8
+
+
+def _hyper(task: str, hyper: dict) -> dict:
+    """The hyperparameter keywords; an unknown one (``foo=1``, a misspelt ``kapa``) is refused, naming it."""
+    bad = sorted(set(hyper) - set(HYPER))
+    if bad:
+        raise ValueError(f"{task} keyword {bad[0]}={hyper[bad[0]]!r} is invalid; the keywords are arch, T and "
+                         "the task's own, and the hyperparameters " + ", ".join(HYPER))
+    return hyper
+
+
+def _inputs(T: int, P: int, D: int) -> np.ndarray:
+    """Zero inputs of shape (T, P, D), refused beyond :data:`X_MAX` entries."""
+    if T * P * D > X_MAX:
+        raise ValueError(f"T={T}, P={P}, D={D} are invalid together; the inputs x (T, P, D) may have at most "
+                         f"{X_MAX:.0e} entries (T <= {T_MAX})")
+    return np.zeros((T, P, D))
 
 
 def _steps(supervised, T: int) -> list:
@@ -29,9 +53,10 @@ def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, la
     input at ``t >= 1``.  ``labels`` default to ``+1, -1, +1, ...``
     (``yhat = 1`` for ``P = 1``).  Only ``t = T-1`` is supervised.
     """
-    T, P = _count("T", T), _count("P", P)
+    _hyper("endpoint", hyper)
+    T, P = hidden_states(T), _count("P", P)
     D = P if D is None else _count("D", D, low=P)    # P orthogonal inputs need D >= P
-    x = np.zeros((T, P, D))
+    x = _inputs(T, P, D)
     x[0, :, :P] = np.sqrt(D) * np.eye(P)
     if labels is None:
         labels = [(-1.0) ** p for p in range(P)]
@@ -47,8 +72,9 @@ def sinusoid(arch: str = "rnn", T: int = 10, supervised=None, **hyper) -> Proble
 
     ``P = D = 1``; ``supervised`` is a list of timesteps (default: all).
     """
-    T = _count("T", T)
-    x = np.zeros((T, 1, 1))
+    _hyper("sinusoid", hyper)
+    T = hidden_states(T)
+    x = _inputs(T, 1, 1)
     x[0, 0, 0] = 1.0
     yhat = np.cos(2 * np.pi * np.arange(T) / T)[:, None]
     return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in _steps(supervised, T)], yhat=yhat,
@@ -63,7 +89,7 @@ def teacher_outputs(T: int, period: float = 10.0, radius: float = 1.0) -> np.nda
     ``radius * exp(+-2 pi i / period)``); ``h*^0 = (1, 0)``, readout ``(1, 0)``,
     so ``yhat^t = radius^t cos(2 pi t / period)``.  Returned shape ``(T,)``.
     """
-    T = _count("T", T)
+    T = hidden_states(T)
     period = _positive("period", period)
     radius = _positive("radius", radius)
     if not radius <= 1:
@@ -86,8 +112,9 @@ def teacher_sequence(arch: str = "rnn", T: int = 10, period: float = 10.0, radiu
     supervised at the timesteps ``supervised`` (default: all); the targets at
     the other steps measure generalisation.
     """
-    T = _count("T", T)
-    x = np.zeros((T, 1, 1))
+    _hyper("teacher_sequence", hyper)
+    T = hidden_states(T)
+    x = _inputs(T, 1, 1)
     x[0, 0, 0] = 1.0
     yhat = teacher_outputs(T, period, radius)[:, None]
     return Problem(arch=arch, T=T, x=x, supervised=[(t, 0) for t in _steps(supervised, T)], yhat=yhat,

@@ -103,3 +103,36 @@ def test_a_tied_pair_inside_a_dnn_has_the_three_step_rnn_critical_ratio():
     lambda_c = (v h + kappa) sqrt((r_c - 1)/(v h)) with h = u w^3 r_c^4 = 16 on the shared symmetric branch."""
     lc = critical_lambda(endpoint(dnn_with_tied_pair(4, 1, 2), T=4, kappa=0.1))
     assert lc == pytest.approx((16 + 0.1) * np.sqrt(1 / 16), rel=1e-10)
+
+
+# --- issue 27: pattern parsing refuses with ValueError naming the parameter --------------------------
+@pytest.mark.parametrize("spec,param", [
+    ({"W": [[1, 2, 3]], "w": 5}, "w=5"),                      # was TypeError
+    ({"W": [[1, 2, int("9" * 400)]]}, "W="),                  # was OverflowError
+    ({"W": [["1", 2, 3]]}, "W="),                             # text was read as a step
+    ('{"W": [["1", 2, 3]]}', "W="),
+    ({"W": [[1, 2, 3]], "w": [True]}, "w="),                  # a bool was read as the variance 1
+    ({"W": [[1, 2, 3]], "w": ["2"]}, "w="),
+    ({"W": [[1, 2, 3]], "name": 5}, "name=5"),
+    ({"W": [[1, 2.5, 3]]}, "W="),
+    ({"W": [[1, 2, float("inf")]]}, "W="),
+])
+def test_bad_pattern_is_a_value_error(spec, param):
+    from linkernel.architecture import Architecture
+    with pytest.raises(ValueError, match=param):
+        Architecture.from_spec(spec, 4)
+
+
+def test_architecture_keywords_are_checked():
+    from linkernel.architecture import Architecture
+    with pytest.raises(ValueError, match="w=5"):
+        Architecture(4, W=[[1, 2, 3]], U=[[0, 1, 2, 3]], w=5)
+    a = Architecture.from_spec({"W": [[1, 2], [3]], "w": [2, None]}, 4)
+    assert a.w == (2.0, None) and a.recurrent_mask(1.0)[3, 3] == 1.0 and a.recurrent_mask(1.0)[1, 2] == 2.0
+
+
+@pytest.mark.parametrize("T", [10 ** 9, 10 ** 20, 1e308])
+def test_huge_T_is_refused_with_the_stated_limit(T):
+    from linkernel.architecture import T_MAX, rnn
+    with pytest.raises(ValueError, match=f"T=.*1..{T_MAX}"):
+        rnn(T)

@@ -234,7 +234,7 @@ BAD_POS = [0.0, -1.0, float("nan"), float("inf"), "abc", None]
 BAD_TOL = [0.0, -1.0, float("nan"), float("inf"), "abc", 2.0]
 BAD_RANGE = [(0.5,), (3.0, 1.0), (0.5, float("inf")), (float("nan"), 1.0), (-1.0, 2.0), "ab", 3.0, (0.5, 3, 0)]
 API_KWARGS = [
-    ("linkernel.theory.saddle:saddle_point", "n_starts", BAD_N),
+    ("linkernel.theory.saddle:saddle_point", "n_starts", [v for v in BAD_N if v is not None]),   # None: the default
     ("linkernel.theory.saddle:saddle_point", "seed", [-1, 1.5, "abc", float("nan")]),
     ("linkernel.theory.saddle:saddle_point", "tol", BAD_TOL),
     ("linkernel.theory.continuation:trace", "lam_range", BAD_RANGE),

@@ -71,3 +71,40 @@ def test_problem_is_immutable():
     with pytest.raises(ValueError):
         p.x[0, 0, 0] = 2.0
     assert p.with_(lam=3.0).lam == 3.0 and p.lam == 1.0
+
+
+# --- issue 27: contradictory dicts, wrong types, huge T: ValueError naming the parameter ----------
+def test_contradictory_arch_and_architecture_are_refused():
+    d = tasks.endpoint("rnn", T=4).to_dict()
+    assert Problem.from_dict(d).arch == tasks.endpoint("rnn", T=4).arch      # to_dict's own keys agree
+    pat = tasks.endpoint({"W": [[1, 2], [3]]}, T=4).to_dict()
+    assert Problem.from_dict(pat).arch == tasks.endpoint({"W": [[1, 2], [3]]}, T=4).arch
+    d["architecture"] = pat["architecture"]
+    with pytest.raises(ValueError, match="'arch' and 'architecture' contradict"):
+        Problem.from_dict(d)
+    d["architecture"] = {"W": [[1, 2, "x"]]}
+    with pytest.raises(ValueError, match="architecture"):
+        Problem.from_dict(d)
+
+
+@pytest.mark.parametrize("call,param", [
+    (lambda: tasks.endpoint(foo=1), "foo=1"),
+    (lambda: tasks.sinusoid(T=4, kapa=1.0), "kapa="),
+    (lambda: tasks.teacher_sequence(T=4, bar=2), "bar="),
+    (lambda: Problem.from_file(None), "problem=None"),
+    (lambda: Problem.from_file(5), "problem=5"),
+    (lambda: tasks.endpoint(T=10 ** 9), "T="),
+    (lambda: tasks.sinusoid(T=10 ** 12), "T="),
+    (lambda: tasks.endpoint(T=4, P=10 ** 5), "T=4, P=100000"),
+    (lambda: Problem(**_kw(name=5)), "name=5"),
+])
+def test_wrong_types_and_sizes_are_value_errors(call, param):
+    with pytest.raises(ValueError, match=param):
+        call()
+
+
+def test_binary_problem_file_is_a_value_error(tmp_path):
+    f = tmp_path / "p.json"
+    f.write_bytes(b"\xff\xfe\x00\x01binary")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Problem.from_file(f)

@@ -151,3 +151,104 @@ def test_bad_arguments(tmp_path):
         return {"a": a}
     with pytest.raises(ValueError, match="'a'"):
         sweep(clashing, GRID, serial=True, progress=False)
+
+
+# --- issue 27: the cache key holds the function's code and captured values -----------------------
+def test_cache_distinguishes_code_and_captured_values(tmp_path):
+    out = tmp_path / "k.nc"
+    g = {"a": [1, 2]}
+    first = sweep(lambda a: {"y": a}, g, output=out, serial=True, progress=False)
+    second = sweep(lambda a: {"y": 10 * a}, g, output=out, serial=True, progress=False)
+    assert second.cached == 0 and second.dataset["y"].values.tolist() == [10, 20]
+
+    def scaled(c):
+        return lambda a: {"y": c * a}
+    three = sweep(scaled(3), g, output=out, serial=True, progress=False)
+    five = sweep(scaled(5), g, output=out, serial=True, progress=False)
+    assert three.dataset["y"].values.tolist() == [3, 6] and five.dataset["y"].values.tolist() == [5, 10]
+    again = sweep(scaled(5), g, output=out, serial=True, progress=False)     # the same closure: cached
+    assert again.cached == 2 and again.dataset.equals(five.dataset)
+
+    def with_default(a, c=2):
+        return {"y": c * a}
+    import functools
+    p3 = sweep(functools.partial(with_default, c=3), g, output=out, serial=True, progress=False)
+    d2 = sweep(with_default, g, output=out, serial=True, progress=False)
+    assert p3.dataset["y"].values.tolist() == [3, 6] and d2.dataset["y"].values.tolist() == [2, 4]
+    assert first.dataset["y"].values.tolist() == [1, 2]
+
+
+def test_unkeyable_functions_are_refused_for_a_cache_only(tmp_path):
+    from linkernel.sweep import computation_key
+    c = _Counter()
+    with pytest.raises(ValueError, match="cannot be keyed.*name="):
+        sweep(c, GRID, output=tmp_path / "u.nc", serial=True, progress=False)
+    assert c.calls == 0                                          # refused before any work
+    assert sweep(c, GRID, serial=True, progress=False).computed == 6   # no cache: no key needed
+    lock = __import__("threading").Lock()
+    with pytest.raises(ValueError, match="captured variable 'lock'"):
+        computation_key(lambda a: {"y": a if lock else 0})
+    assert computation_key(_noisy) == computation_key(_noisy)
+
+
+def test_ragged_outputs_over_T_are_stored_per_point(tmp_path):
+    """A sweep over T: the kernel (T, T) is stored per point, padded with NaN, its shape alongside; each
+    point equals the saddle point computed directly; the summary counts grid points, not output dims."""
+    import warnings
+    from linkernel import tasks
+    from linkernel.theory.saddle import saddle_point
+    fn = computation("saddle_point", {"task": "endpoint", "kappa": 0.1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(fn, {"lam": [1, 2, 3], "T": [3, 4]}, serial=True, progress=False, output=tmp_path / "t.nc")
+    ds = res.dataset
+    assert res.n_points == 6 and ds["kernel"].shape == (3, 2, 4, 4)
+    assert "6 points (lam=3 x T=2)" in res.summary() and "kernel_shape" in res.summary()
+    assert res.to_dict()["grid"] == {"lam": 3, "T": 2}
+    for lam in (1, 2, 3):
+        for T in (3, 4):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = saddle_point(tasks.endpoint(T=T, kappa=0.1, lam=lam), seed=0).kernel
+            got = ds["kernel"].sel(lam=lam, T=T).values
+            assert ds["kernel_shape"].sel(lam=lam, T=T).values.tolist() == [T, T]
+            np.testing.assert_allclose(got[:T, :T], want, rtol=1e-9, atol=1e-12)
+            assert np.isnan(got[T:, :]).all() and np.isnan(got[:, T:]).all()
+    assert open_dataset(tmp_path / "t.nc").equals(ds)
+
+
+def test_bad_arguments_are_refused_before_any_work(tmp_path):
+    c = _Counter()
+    for kw, param in [(dict(output=5), "output=5"), (dict(cache_dir=5), "cache_dir=5"),
+                      (dict(seed=2 ** 64), "seed="), (dict(seed=None), "seed="), (dict(name=5), "name=5"),
+                      (dict(output=tmp_path / "nodir" / "x.nc" / "y.nc"), None)]:
+        if param is None:
+            (tmp_path / "nodir").mkdir()
+            (tmp_path / "nodir" / "x.nc").write_text("a file, not a folder")
+            param = "output="
+        with pytest.raises(ValueError, match=param):
+            sweep(c, GRID, serial=True, progress=False, **kw)
+    assert c.calls == 0
+
+
+def test_unreachable_scheduler_is_one_fast_line():
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="scheduler='tcp://127.0.0.1:1'") as info:
+        sweep(_noisy, GRID, scheduler="tcp://127.0.0.1:1", progress=False)
+    assert time.perf_counter() - t0 < 10 and "\n" not in str(info.value)
+
+
+def test_config_errors_are_refused_before_any_work(tmp_path):
+    cfg = {"computation": "landau_b", "grid": {"kappa": [0.1]}, "output": "c.nc"}
+    for bad, key in [({"cache_dir": 5}, "'cache_dir'"), ({"seed": 2 ** 64}, "'seed'"),
+                     ({"n_workers": 0}, "'n_workers'")]:
+        with pytest.raises(ValueError, match=key):
+            _run(tmp_path, dict(cfg, **bad))
+    assert not (tmp_path / "c.nc").exists()
+    with pytest.raises(ValueError, match="config="):
+        run_sweep_config(tmp_path / "missing.json", progress=False, serial=True)
+    with pytest.raises(ValueError, match="config="):
+        run_sweep_config(tmp_path, progress=False, serial=True)
+    with pytest.raises(ValueError, match="config=None"):
+        run_sweep_config(None, progress=False, serial=True)

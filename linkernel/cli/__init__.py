@@ -39,6 +39,19 @@ def _warning_line(command: str, w) -> str:
     return f"linkernel {command}: warning: {w.message}".replace("\n", " ").rstrip() + "\n"
 
 
+def _closed_stdout() -> int:
+    """The reader of stdout went away (``linkernel trace --csv | head -2``): stop quietly, as ``cat`` does.
+
+    stdout is pointed at /dev/null so that Python's flush at exit does not raise again."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):   # no file descriptor (captured stdout): nothing to redirect
+        pass
+    return 0
+
+
 def main(argv=None) -> int:
     """Run one subcommand; errors become one stderr line and exit status 2.
 
@@ -58,12 +71,21 @@ def main(argv=None) -> int:
         try:
             with np.errstate(all="ignore"):
                 args._run(args)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _closed_stdout()
         except (ValueError, ConvergenceError) as e:
             sys.stderr.write(f"linkernel {args.command}: error: {e}\n".replace("\n", " ").rstrip() + "\n")
             return 2
         except RuntimeError as e:  # numerical failure reported by the package
             sys.stderr.write(f"linkernel {args.command}: numerical failure: {e}\n".replace("\n", " ").rstrip()
                              + "\n")
+            return 2
+        except (OverflowError, ZeroDivisionError, FloatingPointError) as e:
+            # a safety net: the library refuses such inputs up front; if one slips through it is still
+            # one line, not a traceback
+            sys.stderr.write(f"linkernel {args.command}: numerical failure: {type(e).__name__}: {e}\n"
+                             .replace("\n", " ").rstrip() + "\n")
             return 2
         except MemoryError:
             sys.stderr.write(f"linkernel {args.command}: error: the problem is too large for this machine's "

@@ -13,52 +13,96 @@ from linkernel.cli.options import (add_T_list_args, add_arch_arg, add_hyperparam
                                    add_problem_args, add_save_arg, arch_type, archs_type,
                                    check_output_folder, check_save, command, float_arg, float_list,
                                    hyperparameters, int_arg, int_list, lam_range, not_a_range, output_file,
-                                   print_json, problem_from_args, problems_from_args, range_arg, save_draws,
-                                   show)
+                                   print_json, problem_from_args, problems_and_data, problems_from_args,
+                                   bounded_range_arg, data_dict, save_draws, show, MAX_CHAINS, MAX_DRAWS,
+                                   MAX_NETWORK_N, MAX_POINTS, MAX_STARTS, MAX_THEORY_N, RANGE_BOUNDS)
 
 
 # --- solve (core) ---------------------------------------------------------------------
 @command("solve", "the saddle-point kernel of one problem")
 def _solve(p):
-    add_problem_args(p)
-    p.add_argument("--starts", type=int_arg("starts"), default=6, help="number of minimiser starts (default 6)")
+    add_problem_args(p, data=True)
+    p.add_argument("--all-minima", action="store_true",
+                   help="the catalogue of minima (tree of every saddle and random starts), not only the global one")
+    p.add_argument("--starts", type=int_arg("starts", 1, MAX_STARTS), default=None,
+                   help="minimiser starts: STARTS - 1 random starts added to the search (default: none for the "
+                        f"global minimum, 5 with --all-minima; at most {MAX_STARTS})")
     p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--N", type=int_arg("N", low=2), default=None,
-                   help="also the finite-width theory at this width: H_N = H* + delta_H/N with the fluctuations")
-    add_json_arg(p)
+    p.add_argument("--N", type=int_arg("N", 2, MAX_THEORY_N), default=None,
+                   help="also the finite-width theory at this width: H_N = H* + delta_H/N with the fluctuations "
+                        f"(2 <= N <= {MAX_THEORY_N:.0e})")
+    add_json_arg(p, "print JSON: the saddle point's keys, and 'finite_width' (with --N) and 'data' (with --data) "
+                    "nested, null when not asked for")
 
     def run(args):
         from linkernel.theory.saddle import saddle_point
-        sp = saddle_point(problem_from_args(args), n_starts=args.starts, seed=args.seed)
-        if args.N is None:
-            show(sp, args)
-            return
-        from linkernel.finite_n.finite_width import finite_width
-        fw = finite_width(sp, args.N)
+        (problem,), (task,) = problems_and_data(args)
+        if task is not None and not args.json:
+            print(data_line(task))
+        sp = saddle_point(problem, n_starts=args.starts, seed=args.seed,
+                          minima="all" if args.all_minima else "global")
+        fw = None
+        if args.N is not None:
+            from linkernel.finite_n.finite_width import finite_width
+            fw = finite_width(sp, args.N)
+        err = None if task is None or task.x_test.shape[1] == 0 else task.test_error(sp)
         if args.json:
-            d = fw.to_dict()
-            print_json({**sp.to_dict(), **{k: d[k] for k in d if k != "problem"}})
-        else:
-            print(sp.summary() + "\n\n" + fw.summary())
+            # one scheme: the result's own keys at the top, each added part nested under its name (null
+            # when not asked for), so no key depends on a flag and none overwrites another
+            fwd = None if fw is None else {k: v for k, v in fw.to_dict().items() if k != "problem"}
+            print_json({**sp.to_dict(), "finite_width": fwd, "data": data_dict(task, err)})
+            return
+        print(sp.summary() + ("" if fw is None else "\n\n" + fw.summary()))
+        if task is not None:
+            print(test_error_line(err))
     return run
 
 
+def data_line(task) -> str:
+    """The data set and its span reduction, one line."""
+    return f"data: {task.description}: {task.reduction.summary()}"
+
+
+def test_error_line(err) -> str:
+    if err is None:
+        return "held-out test error: no held-out patterns (give --test M)"
+    rate = "" if "error_rate" not in err else f", error rate {err['error_rate']:.4g}"
+    return f"held-out test error on {err['m']} patterns: mse {err['mse']:.6g}{rate}"
+
+
+def show_with_data(result, args, tasks) -> None:
+    """``show`` for a command run on --data: the reduction line first (text), or the key ``data`` (JSON,
+    null without --data; one entry per result, a list where there are several)."""
+    if getattr(args, "json", False):
+        d = result.to_dict()
+        d["data"] = data_dict(tasks[0]) if len(tasks) == 1 else [data_dict(t) for t in tasks]
+        print_json(d)
+        return
+    for t in tasks:
+        if t is not None:
+            print(data_line(t))
+    print(result.summary())
+
+
 # --- critical, derive (phase transition) -------------------------------------------
-@command("critical", "the RNN's critical point, Landau coefficients and order of the transition (endpoint task)")
+@command("critical", "the critical point lambda_c and the order of the transition: closed forms for the "
+                     "RNN and every weight-sharing pattern on the endpoint task, numerical otherwise")
 def _critical(p):
-    add_problem_args(p, arch=False, lam=False)
-    add_json_arg(p)
+    add_problem_args(p, lam=False, data=True)
+    add_json_arg(p, "print JSON (the same keys for every architecture, null where a route gives no value)")
 
     def run(args):
-        from linkernel.symbolic.critical import critical_point
-        show(critical_point(problem_from_args(args, arch="rnn", lam=1.0)), args)
+        from linkernel.cli.critical import critical_answer
+        (problem,), tasks = problems_and_data(args, lam=1.0)
+        show_with_data(critical_answer(problem), args, tasks)
     return run
 
 
 @command("derive", "write the LaTeX derivation (action, equations, branch, Hessian, critical point, Landau)")
 def _derive(p):
     p.add_argument("--arch", type=arch_type, default=None, help="rnn | dnn (default rnn; the derivation documents "
-                   "are written for these two)")
+                   "are written for these two; a weight-sharing pattern is refused: its closed-form lambda_c, "
+                   "breaking group and order come from `linkernel critical --arch PATTERN`)")
     p.add_argument("--T", type=int_arg("T"), default=None,
                    help="number of hidden states t = 0..T-1 (default 4; at most 11)")
     p.add_argument("--P", type=int_arg("P"), default=None, help="patterns of the endpoint task (default 1)")
@@ -126,7 +170,7 @@ def _trace_csv(traces) -> None:
 def _trace(p):
     p.add_argument("--arch", type=archs_type, default=None,
                    help="rnn, dnn, rnn,dnn or one weight-sharing pattern as JSON (default rnn)")
-    add_T_list_args(p, "hidden states; a list such as 3,4,5 overlays several T (default 4)")
+    add_T_list_args(p, "hidden states; a list such as 3,4,5 overlays several T (default 4)", data=True)
     p.add_argument("--lam-range", type=lam_range, default=(0.5, 3.0), metavar="LO:HI",
                    help="lambda range LO:HI (default 0.5:3)")
     p.add_argument("--lam", type=not_a_range, help=argparse.SUPPRESS)
@@ -141,9 +185,10 @@ def _trace(p):
     def run(args):
         from linkernel.theory.continuation import trace
         args.plot = output_file("--plot", args.plot)
-        problems = problems_from_args(args, lam=1.0)
+        problems, tasks = problems_and_data(args, lam=1.0)
         progress = sys.stderr.isatty()
         traces = [trace(pr, args.lam_range, progress=progress) for pr in problems]
+        _warn_unknown(traces)
         if args.plot:
             from linkernel.plots import plot_trace
             extra = [] if any(pr.arch.is_dnn for pr in problems) else \
@@ -154,7 +199,7 @@ def _trace(p):
             from linkernel.theory.highprec import refine_special_points
             refined = [refine_special_points(tr, args.digits) for tr in traces]
         if args.json:
-            dicts = [tr.to_dict() for tr in traces]
+            dicts = [{**tr.to_dict(), "data": data_dict(t)} for tr, t in zip(traces, tasks)]
             for d, ref in zip(dicts, refined):
                 for sp, r in zip(d["special_points"], ref or ()):
                     if r is not None:
@@ -163,10 +208,23 @@ def _trace(p):
         elif args.csv:
             _trace_csv(traces)
         else:
-            print("\n".join(tr.summary(refined=ref) for tr, ref in zip(traces, refined)))
+            print("\n".join(line for tr, ref, t in zip(traces, refined, tasks)
+                            for line in ([data_line(t)] if t is not None else []) + [tr.summary(refined=ref)]))
             if args.plot:
                 print(f"figure written to {args.plot}")
     return run
+
+
+def _warn_unknown(traces) -> None:
+    """A trace whose transition is 'unknown' says so in one warning line (the summary says why)."""
+    import warnings
+
+    from linkernel.errors import ContinuationWarning
+    for tr in traces:
+        if tr.transition == "unknown":
+            note = getattr(tr, "transition_note", None) or "the range does not show both sides of a transition"
+            warnings.warn(ContinuationWarning(f"transition unknown for {tr.problem.arch.label} T={tr.problem.T}: "
+                                              f"{note}"))
 
 
 @command("exponent", "the order-parameter exponent beta at the transition, in high precision")
@@ -200,7 +258,8 @@ def _landscape(p):
     lam.add_argument("--lams", type=float_list("lams"), default=[1.4, 1.62, 1.8],
                      help="comma-separated lambdas (default 1.4,1.62,1.8)")
     lam.add_argument("--lam", type=float_arg("lam", positive=False), default=None, help="one lambda (instead of --lams)")
-    p.add_argument("--points", type=int_arg("points"), default=41, help="grid points in m >= 0 (default 41)")
+    p.add_argument("--points", type=int_arg("points", 1, MAX_POINTS), default=41,
+                   help=f"grid points in m >= 0 (default 41, at most {MAX_POINTS})")
     p.add_argument("--m-max", type=float_arg("m-max"), default=None, help="largest m (default 1.5 x the largest saddle m)")
     add_json_arg(p)
     p.add_argument("--plot", metavar="PNG", help="write the figure")
@@ -244,11 +303,15 @@ def _report(p):
 # --- exact (finite-N reduction) -----------------------------------------------------
 @command("exact", "exact finite-N posterior kernel (rotation-invariant reduction + HMC)")
 def _exact(p):
-    add_problem_args(p)
-    p.add_argument("--N", type=int_arg("N"), default=512, help="network width N (default 512, as for sample)")
-    p.add_argument("--chains", type=int_arg("chains"), default=4, help="number of HMC chains (default 4)")
-    p.add_argument("--samples", type=int_arg("samples"), default=1000, help="draws per chain after warm-up (default 1000)")
-    p.add_argument("--warmup", type=int_arg("warmup", low=0), default=1000, help="warm-up iterations per chain (default 1000)")
+    add_problem_args(p, data=True)
+    p.add_argument("--N", type=int_arg("N", 1, MAX_THEORY_N), default=512,
+                   help=f"network width N (default 512, as for sample; at most {MAX_THEORY_N:.0e})")
+    p.add_argument("--chains", type=int_arg("chains", 1, MAX_CHAINS), default=4,
+                   help=f"number of HMC chains (default 4, at most {MAX_CHAINS})")
+    p.add_argument("--samples", type=int_arg("samples", 1, MAX_DRAWS), default=1000,
+                   help=f"draws per chain after warm-up (default 1000, at most {MAX_DRAWS})")
+    p.add_argument("--warmup", type=int_arg("warmup", 0, MAX_DRAWS), default=1000,
+                   help=f"warm-up iterations per chain (default 1000, at most {MAX_DRAWS})")
     p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="random seed (default 0)")
     add_save_arg(p)
     add_json_arg(p)
@@ -256,9 +319,10 @@ def _exact(p):
     def run(args):
         from linkernel.finite_n.exact import exact_posterior
         check_save(args)
-        r = exact_posterior(problem_from_args(args), args.N, chains=args.chains, samples=args.samples,
+        (problem,), tasks = problems_and_data(args)
+        r = exact_posterior(problem, args.N, chains=args.chains, samples=args.samples,
                             warmup=args.warmup, seed=args.seed, progress=not args.json)
-        show(r, args)
+        show_with_data(r, args, tasks)
         save_draws(r, args)
     return run
 
@@ -267,13 +331,17 @@ def _exact(p):
 @command("sample", "sample the weight posterior of real width-N networks; compare with the theory "
                    "(alias: sgld)", aliases=("sgld",))
 def _sample(p):
-    add_problem_args(p)
-    p.add_argument("--N", type=int_arg("N"), default=512, help="network width (default 512)")
-    p.add_argument("--sweeps", type=int_arg("sweeps"), default=400,
-                   help="Gibbs sweeps (method gibbs) or Langevin steps (default 400)")
-    p.add_argument("--steps", type=int_arg("sweeps"), dest="sweeps", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    p.add_argument("--burn", type=int_arg("burn", low=0), default=None, help="discarded first sweeps (default sweeps // 5)")
-    p.add_argument("--chains", type=int_arg("chains"), default=4, help="independent chains (default 4)")
+    add_problem_args(p, data=True)
+    p.add_argument("--N", type=int_arg("N", 1, MAX_NETWORK_N), default=512,
+                   help=f"network width (default 512, at most {MAX_NETWORK_N}: N x N weights per chain)")
+    p.add_argument("--sweeps", type=int_arg("sweeps", 1, MAX_DRAWS), default=400,
+                   help=f"Gibbs sweeps (method gibbs) or Langevin steps (default 400, at most {MAX_DRAWS})")
+    p.add_argument("--steps", type=int_arg("sweeps", 1, MAX_DRAWS), dest="sweeps", default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--burn", type=int_arg("burn", 0, MAX_DRAWS), default=None,
+                   help="discarded first sweeps (default sweeps // 5)")
+    p.add_argument("--chains", type=int_arg("chains", 1, MAX_CHAINS), default=4,
+                   help=f"independent chains (default 4, at most {MAX_CHAINS})")
     p.add_argument("--method", choices=("gibbs", "langevin"), default=None,
                    help="gibbs (exact blocked Gibbs + collapsed kernel moves; the default) | langevin (naive "
                         "preconditioned SGLD; the default when --step is given)")
@@ -305,10 +373,28 @@ def _sample(p):
         else:
             kw |= dict(sweeps=args.sweeps, burn=args.burn)
         check_save(args)
-        r = sample(problem_from_args(args), args.N, theory=not args.no_theory, exact=not args.no_exact, **kw)
-        show(r, args)
+        (problem,), tasks = problems_and_data(args)
+        r = sample(problem, args.N, theory=not args.no_theory, exact=not args.no_exact, **kw)
+        show_with_data(_SampleJSON(r), args, tasks)
         save_draws(r, args)
     return run
+
+
+class _SampleJSON:
+    """The sampler's result with the same JSON keys whatever --no-theory / --no-exact / --extrapolate
+    ask for: the references it skipped are null, not missing."""
+
+    OPTIONAL = ("theory_kernel", "cka", "max_rel_error", "step_kernels", "exact_kernel", "exact_stderr",
+                "exact_max_rel_error", "exact_max_z")
+
+    def __init__(self, result):
+        self.result = result
+
+    def to_dict(self) -> dict:
+        return {**dict.fromkeys(self.OPTIONAL), **self.result.to_dict()}
+
+    def summary(self) -> str:
+        return self.result.summary()
 
 
 # --- sequence (sequence tasks) --------------------------------------------------------
@@ -322,7 +408,9 @@ def _sequence(p):
                         "(default 0,1,2,3)")
     p.add_argument("--lam", type=float_arg("lam", positive=False), default=1.0, help="signal strength lambda, y = lambda * yhat (default 1)")
     add_hyperparameter_args(p)
-    p.add_argument("--starts", type=int_arg("starts"), default=6, help="minimiser starts per architecture (default 6)")
+    p.add_argument("--starts", type=int_arg("starts", 1, MAX_STARTS), default=None,
+                   help="minimiser starts per architecture: STARTS - 1 random starts added to the global search "
+                        f"(default none, at most {MAX_STARTS})")
     p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of random:K supervision and of the starts (default 0)")
     add_json_arg(p)
     p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
@@ -347,14 +435,15 @@ def _phase_diagram(p):
     add_problem_args(p, lam=False)
     p.add_argument("--param", choices=("kappa", "w", "v", "u"), default="kappa",
                    help="the second parameter (default kappa)")
-    p.add_argument("--range", type=range_arg("range"), default=(0.01, 30.0), metavar="LO:HI", dest="param_range",
-                   help="range of the second parameter (default 0.01:30)")
+    p.add_argument("--range", type=bounded_range_arg("range"), default=(0.01, 30.0), metavar="LO:HI",
+                   dest="param_range", help="range of the second parameter (default 0.01:30; within "
+                                            f"{RANGE_BOUNDS[0]:g}:{RANGE_BOUNDS[1]:g})")
     p.add_argument("--lam-range", type=lam_range, default=None, metavar="LO:HI",
                    help="where to look for the first branch point (default: located)")
-    p.add_argument("--points", type=int_arg("points", low=3), default=41,
-                   help="points along the lines (default 41)")
-    p.add_argument("--spot-checks", type=int_arg("spot-checks", low=0), default=0,
-                   help="check this many points of the line by direct saddle points (default 0)")
+    p.add_argument("--points", type=int_arg("points", 3, MAX_POINTS), default=41,
+                   help=f"points along the lines (default 41, at most {MAX_POINTS})")
+    p.add_argument("--spot-checks", type=int_arg("spot-checks", 0, MAX_POINTS), default=0,
+                   help=f"check this many points of the line by direct saddle points (default 0, at most {MAX_POINTS})")
     p.add_argument("--plot", metavar="PNG", help="write the figure (phases shaded)")
     add_json_arg(p)
 
@@ -376,7 +465,8 @@ def _phase_diagram(p):
 @command("figure", "regenerate a figure of the paper's linear case (2, 3, 4 or 5) as PNG, PDF and JSON")
 def _figure(p):
     p.add_argument("number", type=int, choices=(2, 3, 4, 5), help="the paper's figure number")
-    p.add_argument("--N", type=int_arg("N", low=2), default=None, help="network width (default: the paper's)")
+    p.add_argument("--N", type=int_arg("N", 2, MAX_NETWORK_N), default=None,
+                   help=f"network width (default: the paper's; at most {MAX_NETWORK_N})")
     p.add_argument("--quick", action="store_true", help="small N and few sweeps (a minute; what CI runs)")
     p.add_argument("--out", default="figures", help="output folder (default figures/)")
     p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of the samplers (default 0)")
@@ -393,18 +483,20 @@ def _figure(p):
 @command("spectrum", "the eigenvalues of the trained weights: bulk radius and outliers from the theory "
                      "(and, with --N, from sampled networks)")
 def _spectrum(p):
-    add_problem_args(p)
-    p.add_argument("--N", type=int_arg("N", low=2), default=None,
-                   help="also sample width-N networks and report their largest eigenvalues")
-    p.add_argument("--draws", type=int_arg("draws"), default=8,
-                   help="with --N: networks drawn from the exact posterior (default 8)")
+    add_problem_args(p, data=True)
+    p.add_argument("--N", type=int_arg("N", 2, MAX_NETWORK_N), default=None,
+                   help="also sample width-N networks and report their largest eigenvalues "
+                        f"(at most {MAX_NETWORK_N}: each draw diagonalises N x N weights)")
+    p.add_argument("--draws", type=int_arg("draws", 1, 1000), default=8,
+                   help="with --N: networks drawn from the exact posterior (default 8, at most 1000)")
     p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of the sampler (default 0)")
     add_json_arg(p)
 
     def run(args):
         from linkernel.finite_n.spectra import spectrum_report
-        show(spectrum_report(problem_from_args(args), N=args.N, seed=args.seed, draws=args.draws,
-                             progress=not args.json), args)
+        (problem,), tasks = problems_and_data(args)
+        show_with_data(spectrum_report(problem, N=args.N, seed=args.seed, draws=args.draws,
+                                       progress=not args.json), args, tasks)
     return run
 
 

@@ -41,6 +41,8 @@ def _typed(check, name, *args):
             return check(name, text, *args)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
+        except OverflowError:       # a number beyond float range ("1e400"): no traceback
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid; it is beyond the float range") from None
     parse.__name__ = name
     return parse
 
@@ -54,6 +56,18 @@ def int_arg(name, low=1, high=None):
 def float_arg(name, positive=True):
     """A finite float (positive unless ``positive=False``), refused with the option's name."""
     return _typed(validation.positive if positive else validation.finite, name)
+
+
+# Upper limits of counts and sizes, stated in --help and checked when the options are parsed (before
+# any work).  Widths: sampled networks hold N x N weights per chain (512 MiB at N = 8192) and each
+# draw costs O(N^3); the finite-width theory divides by N (float64 keeps 1/N^2 above 1e-300 to 1e12).
+MAX_NETWORK_N = 8192
+MAX_THEORY_N = 10 ** 12
+MAX_POINTS = 1000            # points along a phase-diagram line or a landscape (each is a solve)
+MAX_CHAINS = 64
+MAX_DRAWS = 10 ** 6          # sweeps, samples, warm-up iterations
+MAX_STARTS = 1000
+RANGE_BOUNDS = (1e-8, 1e8)   # --range of the phase diagram: kappa, w, v, u within these
 
 
 def float_list(name):
@@ -72,6 +86,18 @@ T_values = int_list("T")
 def range_arg(name):
     """A range LO:HI with 0 < LO < HI < inf, refused with the option's name."""
     return _typed(validation.number_range, name)
+
+
+def bounded_range_arg(name, bounds=RANGE_BOUNDS):
+    """A range LO:HI with bounds[0] <= LO < HI <= bounds[1] (a hyperparameter's range, stated in --help)."""
+    lo_, hi_ = bounds
+
+    def check(n, text):
+        lo, hi = validation.number_range(n, text)
+        if lo < lo_ or hi > hi_:
+            raise ValueError(f"{n}={text!r} is invalid; the range must lie within {lo_:g}:{hi_:g}")
+        return lo, hi
+    return _typed(check, name)
 
 
 lam_range = range_arg("lam-range")
@@ -160,8 +186,9 @@ def add_task_args(p: argparse.ArgumentParser, T_list: bool = False) -> None:
                    help="sequence task: the teacher's eigenvalue modulus, 0 < r <= 1 (default 1)")
 
 
-def add_problem_args(p: argparse.ArgumentParser, arch: bool = True, lam: bool = True) -> None:
-    """The problem: a task (default the paper's minimal endpoint task) or a --problem file, and its hyperparameters."""
+def add_problem_args(p: argparse.ArgumentParser, arch: bool = True, lam: bool = True, data: bool = False) -> None:
+    """The problem: a task (default the paper's minimal endpoint task) or a --problem file, and its hyperparameters
+    (``data``: also a real data set, :func:`add_data_args`)."""
     if arch:
         add_arch_arg(p)
     p.add_argument("--T", type=int_arg("T"), default=None, help="number of hidden states t = 0..T-1 (default 4)")
@@ -170,13 +197,124 @@ def add_problem_args(p: argparse.ArgumentParser, arch: bool = True, lam: bool = 
                        help="signal strength lambda, y = lambda * yhat (default 2)")
     add_hyperparameter_args(p)
     add_task_args(p)
+    if data:
+        add_data_args(p)
 
 
-def add_T_list_args(p, T_help="number of hidden states t = 0..T-1 (default 4)"):
+def add_T_list_args(p, T_help="number of hidden states t = 0..T-1 (default 4)", data: bool = False):
     """--T as a list, the hyperparameters and the task (for subcommands that overlay several T)."""
     p.add_argument("--T", type=T_values, default=None, help=T_help)
     add_hyperparameter_args(p)
     add_task_args(p)
+    if data:
+        add_data_args(p)
+
+
+# --- real data (linkernel.datasets) -------------------------------------------------------
+DATA_OPTIONS = ("data", "classes", "test", "label", "data_seed")
+SST_SUPERVISED = (2, 5, 8, 11)
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """--data digits | sst | FILE.csv and its options; the command runs on the span-reduced problem."""
+    g = p.add_argument_group("real data (linkernel.datasets; the command runs on the problem reduced to the "
+                             "span of the inputs, r <= D patterns)")
+    g.add_argument("--data", metavar="digits|sst|FILE.csv", default=None,
+                   help="digits: scikit-learn's 8x8 digits, two classes, image at t = 0, label +-1 at T-1; "
+                        "sst: Nino 1+2 sea-surface temperatures, one sequence per year (T <= 12); FILE.csv: "
+                        "a (P, D) table with a header row and a label column. --P: training patterns "
+                        "(default all but --test)")
+    g.add_argument("--classes", default=None, metavar="A,B|even-odd",
+                   help="--data digits: the two classes, digits or groups joined by + (0+2,1+3), or even-odd "
+                        "(default 0,1)")
+    g.add_argument("--test", type=int_arg("test", low=0), default=None,
+                   help="held-out patterns scored by the prediction (default: sst 15, otherwise 0)")
+    g.add_argument("--label", default=None, metavar="COL",
+                   help="--data FILE.csv: the label column, its header name or index (default: the last column)")
+    g.add_argument("--data-seed", type=int_arg("data-seed", low=0), default=None,
+                   help="seed of the train/test split (default 0)")
+
+
+def _check_no_data_options(args) -> None:
+    given = [n for n in DATA_OPTIONS[1:] if _given(args, n)]
+    if given:
+        raise ValueError(f"--{given[0].replace('_', '-')} is invalid without --data; it applies to a data set "
+                         "(--data digits, sst or FILE.csv)")
+
+
+def _digit_classes(text: str):
+    """``0,1`` -> (0, 1); ``0+2,1+3`` -> ((0, 2), (1, 3)); ``even-odd`` stays text."""
+    if text.strip().lower() in ("even-odd", "evenodd"):
+        return "even-odd"
+    parts = text.split(",")
+    try:
+        groups = [tuple(int(d) for d in part.split("+")) for part in parts]
+    except ValueError:
+        groups = []
+    if len(groups) != 2:
+        raise ValueError(f"classes={text!r} is invalid; give two digits 0..9 (0,1), two groups (0+2,1+3) or even-odd")
+    return tuple(g[0] if len(g) == 1 else g for g in groups)
+
+
+def _csv_label(path: str, label):
+    """The label column as a header name or an index, checked against the file's header."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next((line for line in fh if line.strip() and not line.lstrip().startswith("#")), "")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"data={path!r} is invalid; it cannot be read as a CSV text file "
+                         f"({type(e).__name__}: {getattr(e, 'strerror', None) or e})") from None
+    names = [h.strip() for h in header.strip().split(",")]
+    if len(names) < 2:
+        raise ValueError(f"data={path!r} is invalid; it needs a header row with at least two columns "
+                         "(features and a label)")
+    if label is None:
+        return -1
+    if label in names:
+        return label
+    try:
+        k = int(label)
+    except ValueError:
+        k = None
+    if k is None or not -len(names) <= k < len(names):
+        raise ValueError(f"label={label!r} is invalid; give a column of {path} by name ("
+                         + ", ".join(names[:8]) + (", ..." if len(names) > 8 else "") + f") or index 0..{len(names) - 1}")
+    return k
+
+
+def data_task(args, T: int, arch, lam: float):
+    """The :class:`linkernel.datasets.DataTask` of --data at this T and architecture (refused clashes first)."""
+    from linkernel import datasets
+    kind = args.data.strip()
+    clash = [n for n in ("task", "D", "labels", "period", "radius") if _given(args, n)]
+    if clash:
+        raise ValueError(f"--{clash[0]} is invalid with --data; the data set gives the inputs and labels")
+    only = {"classes": "digits", "label": "FILE.csv", "supervised": "sst"}
+    for name, which in only.items():
+        applies = kind.lower() == which if which != "FILE.csv" else kind.lower() not in ("digits", "sst")
+        if _given(args, name) and not applies:
+            raise ValueError(f"--{name} is invalid with --data {kind}; it applies to --data {which}")
+    common = dict(P=args.P, T=T, arch=arch, seed=args.data_seed or 0, lam=lam, **hyperparameters(args))
+    if kind.lower() == "digits":
+        return datasets.digits(classes=_digit_classes(args.classes or "0,1"), test=args.test or 0, **common)
+    if kind.lower() == "sst":
+        sup = args.supervised if args.supervised is not None else \
+            (SST_SUPERVISED if T == 12 else tuple(range((T - 1) % 3, T, 3)))
+        return datasets.sea_surface(supervised=sup, test=15 if args.test is None else args.test, **common)
+    path = Path(kind)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        raise ValueError(f"data={kind!r} is invalid; give digits, sst or an existing FILE.csv")
+    label = _csv_label(kind, args.label)
+    return datasets.from_csv(kind, label=label, test=args.test or 0, **common)
+
+
+def data_dict(task, test_error=None) -> dict | None:
+    """The JSON of a data set's reduction (key ``data``; None without --data): what was reduced and how."""
+    if task is None:
+        return None
+    red = task.reduction
+    return {"description": task.description, "P": red.P, "r": red.r, "form": red.form,
+            "reduction": red.summary(), "test_patterns": int(task.x_test.shape[1]), "test_error": test_error}
 
 
 def add_json_arg(p: argparse.ArgumentParser, help: str = "print the result as one JSON object") -> None:
@@ -201,34 +339,47 @@ def _task_problem(args, T, arch, lam):
 
 
 def problems_from_args(args, arch=None, lam: float | None = None) -> list:
-    """The Problems the options describe: one per T (and per --arch in a list), or the --problem file's one.
+    """The Problems the options describe: one per T (and per --arch in a list), the --problem file's
+    one, or the --data set's reduced problem per T and arch (:func:`problems_and_data`)."""
+    return problems_and_data(args, arch, lam)[0]
 
-    ``arch``/``lam`` override the options (a subcommand fixed to the RNN, a lambda it scans itself).
+
+def problems_and_data(args, arch=None, lam: float | None = None) -> tuple:
+    """``(problems, data)``: the Problems the options describe and, with --data, one
+    :class:`linkernel.datasets.DataTask` per problem (else a list of None).
+
+    ``arch``/``lam`` override the task options (a lambda the subcommand scans itself).  A --problem
+    file keeps its own architecture: ``arch`` never replaces it (a command that handles only some
+    architectures refuses the others itself, saying what to use).
     """
     from linkernel.problem import Problem
     if getattr(args, "problem", None) is not None:
-        clash = [n for n in ("T", "arch", "task", "P", "D", "labels", "supervised", "period", "radius", *HYPER)
-                 if _given(args, n)]
+        clash = [n for n in ("T", "arch", "task", "P", "D", "labels", "supervised", "period", "radius", *HYPER,
+                             *DATA_OPTIONS) if _given(args, n)]
         if clash:
-            raise ValueError(f"--{clash[0]} is invalid with --problem; the file gives the whole problem "
-                             "(only --lam may override its lambda)")
+            raise ValueError(f"--{clash[0].replace('_', '-')} is invalid with --problem; the file gives the whole "
+                             "problem (only --lam may override its lambda)")
         path, _, name = args.problem.partition(":") if not Path(args.problem).exists() else (args.problem, "", "")
         pr = Problem.from_file(path, name or None)
         check_size(getattr(args, "command", ""), pr.n)
-        if arch is not None and str(pr.arch) != arch:
-            pr = pr.with_(arch=arch)
         lam_ = lam if lam is not None else getattr(args, "lam", None)
-        return [pr if lam_ is None else pr.with_(lam=lam_)]
+        return [pr if lam_ is None else pr.with_(lam=lam_)], [None]
     Ts = _value(args, "T")
     Ts = Ts if isinstance(Ts, list) else [Ts]
-    if _given(args, "P") and _value(args, "task") == "endpoint":  # sizes are refused before x is built
-        check_size(getattr(args, "command", ""), max(Ts) * args.P, note_long=False)
     archs = arch if arch is not None else _value(args, "arch")
     archs = archs if isinstance(archs, list) else [archs]
     lam_ = lam if lam is not None else _value(args, "lam") if hasattr(args, "lam") else 1.0
+    if getattr(args, "data", None) is not None:
+        data = [data_task(args, T, a, lam_) for T in Ts for a in archs]
+        problems = [d.problem for d in data]
+        check_size(getattr(args, "command", ""), max(pr.n for pr in problems))
+        return problems, data
+    _check_no_data_options(args)
+    if _given(args, "P") and _value(args, "task") == "endpoint":  # sizes are refused before x is built
+        check_size(getattr(args, "command", ""), max(Ts) * args.P, note_long=False)
     problems = [_task_problem(args, T, a, lam_) for T in Ts for a in archs]
     check_size(getattr(args, "command", ""), max(pr.n for pr in problems))
-    return problems
+    return problems, [None] * len(problems)
 
 
 def problem_from_args(args, arch: str | None = None, lam: float | None = None):
@@ -264,12 +415,60 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif
 
 def output_file(option: str, path):
     """The figure path that will be written (``.png`` added when it has no suffix), checked before any work."""
-    return None if path is None else validation.writable_file(option, path, FIGURE_SUFFIXES, default_suffix=".png")
+    if path is None:
+        return None
+    path = validation.writable_file(option, path, FIGURE_SUFFIXES, default_suffix=".png")
+    probe_file(option, path)
+    return path
+
+
+def probe_file(option: str, path) -> None:
+    """Before any work: open ``path`` for appending (creating it), then remove it if it was created.
+
+    ``os.access`` is not enough: it says yes to root for /proc and to read-only mounts; only a write
+    attempt tells.  An existing file is opened for appending (its content is left alone).
+    """
+    import os
+    p = Path(path)
+    existed = p.exists()
+    try:
+        with open(p, "ab"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option}={str(path)!r} is invalid; it cannot be written ({e.strerror or e})") from None
+    if not existed:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
 
 
 def check_output_folder(option: str, path) -> None:
-    """Before any work: ``path`` is a writable folder or can be created."""
+    """Before any work: ``path`` is a folder a file can be written to, tried by creating the missing folders
+    and a probe file, all removed again (the command creates them when it writes)."""
+    import os
+    import tempfile
     validation.writable_folder(option, path)
+    p = Path(path)
+    missing = []
+    q = p
+    while not q.exists():
+        missing.append(q)
+        q = q.parent
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+        fd, probe = tempfile.mkstemp(prefix=".linkernel-probe-", dir=p)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"{option}={str(path)!r} is invalid; it cannot be written ({e.strerror or e})") from None
+    finally:
+        for d in missing:            # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 NETCDF_SUFFIXES = (".nc",)
@@ -285,6 +484,7 @@ def check_save(args) -> None:
     if args.save is None:
         return
     validation.writable_file("--save", args.save, NETCDF_SUFFIXES)
+    probe_file("--save", args.save)
     import importlib.util
     if importlib.util.find_spec("arviz") is None:
         raise ValueError(f"--save={args.save!r} needs ArviZ for the InferenceData format: "

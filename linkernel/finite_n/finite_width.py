@@ -30,7 +30,7 @@ from linkernel.theory.action import predictions
 from linkernel.theory.finite_width import (G_MAX, laplace_terms, prediction_derivatives, sign_fixed_means,
                                            wishart_form, z2_phase)
 from linkernel.threads import entry_point
-from linkernel.validation import choice, count
+from linkernel.validation import choice, count, positive
 
 
 # --- the result -----------------------------------------------------------------------------
@@ -210,14 +210,21 @@ def _relative_signs(A, B):
     return d
 
 
-def _problem_and_kernel(problem_or_saddle):
-    """(problem, H*) of a Problem (its saddle point is found) or of a SaddlePoint."""
+def _problem_of(problem_or_saddle) -> Problem:
+    """The Problem of a Problem or of a SaddlePoint (checked before any work)."""
+    if isinstance(problem_or_saddle, Problem):
+        return problem_or_saddle
+    if hasattr(problem_or_saddle, "kernel") and isinstance(getattr(problem_or_saddle, "problem", None), Problem):
+        return problem_or_saddle.problem
+    raise ValueError(f"problem_or_saddle={problem_or_saddle!r} is invalid; pass a Problem or a SaddlePoint")
+
+
+def _kernel_of(problem_or_saddle) -> np.ndarray:
+    """H* of a SaddlePoint, or of a Problem (its saddle point is found)."""
     if isinstance(problem_or_saddle, Problem):
         from linkernel.theory.saddle import saddle_point
-        return problem_or_saddle, saddle_point(problem_or_saddle).kernel
-    if hasattr(problem_or_saddle, "kernel") and isinstance(getattr(problem_or_saddle, "problem", None), Problem):
-        return problem_or_saddle.problem, np.asarray(problem_or_saddle.kernel, dtype=float)
-    raise ValueError(f"problem_or_saddle={problem_or_saddle!r} is invalid; pass a Problem or a SaddlePoint")
+        return saddle_point(problem_or_saddle).kernel
+    return np.asarray(problem_or_saddle.kernel, dtype=float)
 
 
 def _method(problem: Problem, method):
@@ -241,9 +248,11 @@ def finite_width(problem_or_saddle, N, method: str | None = None, g_max: float =
     is not valid (see :class:`FiniteWidth` ``reason``).
     """
     t0 = time.perf_counter()
-    problem, H = _problem_and_kernel(problem_or_saddle)
+    problem = _problem_of(problem_or_saddle)
     N = count("N", N, problem.n + 1)
+    g_max = positive("g_max", g_max)     # a NaN g_max would make every G "valid" (G > nan is False)
     method = _method(problem, method)
+    H = _kernel_of(problem_or_saddle)
     H = fix_z2_sign(problem, H)
     lt = laplace_terms(problem, H)
     mu = lt.mu

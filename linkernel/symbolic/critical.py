@@ -23,12 +23,14 @@ from linkernel.symbolic.landau import landau_coefficients, sixth_order_coefficie
 from linkernel.problem import Problem
 from linkernel.symbolic.stability import critical_ratio, hessian_blocks
 from linkernel.symbolic.action import kappa, u, v, w
+from linkernel.theory.branches import TRANSITIONS
 from linkernel.threads import entry_point
 
 # --- one problem -----------------------------------------------------------------
 # the package's one vocabulary for the order of a transition (CriticalPoint.order, Trace.transition,
-# ExponentEstimate.transition); a critical point is never "none"
-ORDERS = ("second order", "first order", "tricritical", "none")
+# ExponentEstimate.transition), defined once with the trace; a closed-form critical point is only ever
+# second order, first order or tricritical (never "none" or "unknown")
+ORDERS = TRANSITIONS
 # measured: T = 9 in 14 s, T = 10 in 94 s on 2 cores under load 10; refused beyond, not left to run
 T_MAX = 10
 

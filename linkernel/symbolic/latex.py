@@ -74,7 +74,27 @@ def _matrix(M: sp.Matrix) -> str:
 
 
 def filename(arch: str, T: int, P: int = 1) -> str:
+    """``rnn_T4_P1.tex``: ``arch`` is the name from :func:`derivable_arch` (never a pattern's JSON)."""
     return f"{arch}_T{T}_P{P}.tex"
+
+
+def derivable_arch(arch, T: int) -> str:
+    """``"rnn"`` or ``"dnn"`` for an architecture the documents are written for (a spec, JSON or
+    Architecture equal to the RNN or the DNN over T steps); ValueError for any other pattern.
+
+    The branch, Hessian-block, critical-point and Landau sections are derived for these two only: a
+    pattern written up with them would be another architecture's derivation.  For a pattern, the
+    closed-form r_c, lambda_c, the breaking group and the order come from
+    :func:`linkernel.symbolic.patterns.pattern_critical_point` (``linkernel critical --arch PATTERN``).
+    """
+    from linkernel.architecture import Architecture
+    a = Architecture.from_spec(arch, T)
+    name = str(a)
+    if name in ("rnn", "dnn"):
+        return name
+    raise ValueError(f"arch={a.spec_text()} is invalid for a derivation document; documents are written for rnn "
+                     f"and dnn only; for this pattern use `linkernel critical --arch '{a.spec_text()}' --T {T}` "
+                     "(closed-form lambda_c, breaking group and order from linkernel.symbolic.patterns)")
 
 
 # --- sections -------------------------------------------------------------------
@@ -284,8 +304,10 @@ def _dnn_section(T: int) -> str:
 
 
 def derivation_document(arch: str = "rnn", T: int = 4, P: int = 1) -> str:
-    """The LaTeX source of the derivation for the endpoint task (see the module docstring)."""
+    """The LaTeX source of the derivation for the endpoint task (see the module docstring); ``arch``: the RNN
+    or the DNN (:func:`derivable_arch`; any other pattern is refused)."""
     T = check_arch_T(arch, T, 2)
+    arch = derivable_arch(arch, T)
     problem = tasks.endpoint(arch, T=T, P=P)
     se = saddle_point_equations(problem, explicit=False)
     parts = [_preamble(arch, T, P), _action_section(problem, se), _equations_section(problem, se),
@@ -310,6 +332,7 @@ def write_derivation(arch: str, T: int, P: int = 1, out: str | Path = "derivatio
     if T > T_MAX:
         raise ValueError(f"T={T} is too large for the symbolic derivation; T must be <= {T_MAX} (the SymPy work "
                          "grows about 1.4x per step of T: T = 9 takes about 2 minutes on 2 busy cores)")
+    arch = derivable_arch(arch, T)         # refused before the folder is made
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / filename(arch, T, P)

@@ -318,7 +318,7 @@ class PatternCriticalPoint:
 
 def _arch(arch) -> Architecture:
     if not isinstance(arch, Architecture):
-        raise TypeError(f"arch={arch!r} is invalid here; pass an Architecture (linkernel.rnn(T), ...)")
+        raise ValueError(f"arch={arch!r} is invalid here; pass an Architecture (linkernel.rnn(T), ...)")
     return arch
 
 
@@ -404,6 +404,10 @@ class PatternLandau:
     quartic: sp.Expr
     driven: tuple
     seconds: float = 0.0
+    #: the m^3 coefficient along the critical modes, a polynomial in c: nonzero only where several blocks go
+    #: critical together whose characters multiply to the identity (a cubic invariant, e.g. the modes odd
+    #: under W_1, under W_2 and under both); then the transition is first order whatever b
+    cubic: sp.Expr = sp.Integer(0)
 
     @property
     def b_e(self) -> sp.Expr:
@@ -425,8 +429,8 @@ class PatternLandau:
 
     def order(self, load: float, tol: float = 1e-9) -> str:
         """'second order' (b > 0 in every direction), 'first order' (b < 0 in some direction, or the branch
-        folded before r_c), 'tricritical' (|b| <= tol)."""
-        if not self.point.branch_stable(load):
+        folded before r_c, or a cubic invariant of the critical modes), 'tricritical' (|b| <= tol)."""
+        if not self.point.branch_stable(load) or self.cubic != 0:
             return "first order"
         b = self.min_quartic(load)
         if abs(b) <= tol:
@@ -461,9 +465,10 @@ def _landau(arch: Architecture, load) -> PatternLandau:
     if load is not None:
         S = S.subs(x, load)
     S = sp.expand(S)
-    for k in (1, 2, 3):
+    for k in (1, 2):       # stationarity and the null modes: a failure is a bug in the blocks, not an input
         if sp.simplify(S.coeff(_m, k)) != 0:
             raise AssertionError(f"the m^{k} coefficient of S_eff does not vanish at r_c")
+    cubic = sp.expand(sp.simplify(S.coeff(_m, 3)))
     c4 = S.coeff(_m, 4)
     # c4 = A(c) + g(c).y + 1/2 y^T K y with K the branch Hessian on the y entries (block diagonal)
     zero = {s: 0 for s in ys}
@@ -483,7 +488,7 @@ def _landau(arch: Architecture, load) -> PatternLandau:
             b = b - sp.Rational(1, 2) * (gb.T * sol)[0, 0]
     quartic = sp.factor(sp.together(sp.expand(b))) if len(cs) == 1 else sp.expand(sp.together(b))
     return PatternLandau(point=cp, directions=cs, quartic=quartic,
-                         driven=tuple(ycoords[k] for k in driven), seconds=time.perf_counter() - t0)
+                         driven=tuple(ycoords[k] for k in driven), seconds=time.perf_counter() - t0, cubic=cubic)
 
 
 def pattern_landau(arch: Architecture, load=None) -> PatternLandau:

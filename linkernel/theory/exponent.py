@@ -28,23 +28,38 @@ import time
 from dataclasses import dataclass
 
 import mpmath
+import numpy as np
 from mpmath import mp
 
-from linkernel.errors import ConvergenceError
+import warnings
+
+from linkernel.errors import ContinuationWarning, ConvergenceError
 from linkernel.numerics import richardson
 from linkernel.problem import Problem
 from linkernel.theory import highprec as hp
+from linkernel.theory.action import m_vector as float_m_vector
 from linkernel.theory.continuation import trace
 from linkernel.theory.special_points import critical_lambda
 from linkernel.threads import entry_point
 from linkernel.validation import integer, interval, positive
 
 GUARD = 20
+#: the beta of each order the fit can confirm (first order: m jumps, no power law)
+LANDAU_BETA = {"second order": 0.5, "tricritical": 0.25}
 
 
 @dataclass(frozen=True, eq=False)
 class ExponentEstimate:
     """beta with its error; ``beta`` is None where the transition is first order (``message`` says why).
+
+    ``transition`` is the trace's (:data:`linkernel.theory.branches.TRANSITIONS`), the same word
+    ``linkernel critical`` reports: 'second order' (``beta`` the fitted value), 'tricritical'
+    (``beta`` = 1/4, the Landau value where the quartic coefficient vanishes; ``beta_fit`` the fitted
+    value and ``error`` at least their difference) or 'first order' (``beta`` None).
+    ``order_parameter`` names the m the fit follows: ``m = H^{T-1,T-2}``, or for a pattern the breaking
+    W group's ``m_g`` (:attr:`linkernel.theory.branches.Branch.order_label`).  ``converged`` is False
+    where the fitted beta disagrees with the order's Landau value (the local slopes have not reached
+    the asymptotic regime); ``message`` and one ContinuationWarning say so.
 
     ``lambda_c`` is a float, the Z2 branch point (in a first-order case the
     spinodal of the symmetric phase; the transition itself is at
@@ -67,9 +82,14 @@ class ExponentEstimate:
     message: str
     seconds: float
     lambda_coexistence: float | None = None
+    beta_fit: float | None = None
+    order_parameter: str = "m"
+    converged: bool = True
 
     def to_dict(self) -> dict:
-        return {"beta": self.beta, "error": self.error, "lambda_c": self.lambda_c,
+        return {"beta": self.beta, "error": self.error, "beta_fit": self.beta_fit,
+                "order_parameter": self.order_parameter, "converged": self.converged,
+                "lambda_c": self.lambda_c,
                 "lambda_c_digits": self.lambda_c_digits, "beta_digits": self.beta_digits,
                 "digits": self.digits, "transition": self.transition,
                 "m_values": list(self.m_values), "local_slopes": list(self.local_slopes),
@@ -89,8 +109,12 @@ class ExponentEstimate:
                       f"  beta: not fitted; {self.message}"]
             return "\n".join(lines)
         lines += [f"  lambda_c = {self.lambda_c_digits}   ({self.digits} digits)",
-                  f"  beta     = {self.beta_digits}   error estimate {self.error:.1e}",
+                  f"  beta     = {self.beta_digits}   error estimate {self.error:.1e}"
+                  + ("" if self.transition != "tricritical" else f"   (fitted {self.beta_fit:.10g})"),
                   f"  {self.message} ({self.seconds:.1f} s)"]
+        if not self.converged:
+            lines.insert(1, f"  WARNING: beta not converged: the fit disagrees with the {self.transition} value")
+        lines += [f"  order parameter {self.order_parameter}"] if self.order_parameter != "m" else []
         lines += [f"    m = {m:.6e}   local slope d ln m / d ln(lambda - lambda_c) = {s:.15f}"
                   for m, s in zip(self.m_values, self.local_slopes)]
         return "\n".join(lines)
@@ -131,7 +155,7 @@ def _traced(problem: Problem, lam_range, traced):
     tr = None
     if lam_range is not None:
         tr = trace(problem, interval("lam_range", lam_range))
-    if tr is None or not _z2_branch_points(tr) or tr.transition == "none":
+    if tr is None or not _z2_branch_points(tr) or tr.transition in ("none", "unknown"):
         tr = trace(problem, _window(problem, lam_range))  # lambda_c first, then the window around it
     return tr, f"lambda in ({tr.lam_range[0]:.6g}, {tr.lam_range[1]:.6g})"
 
@@ -147,16 +171,24 @@ def _first_order_message(tr) -> tuple:
     return msg, (coex[0].lam if coex else None)
 
 
-def _local_slopes(problem: Problem, start, hbp, m0: float, levels: int, dps: int, progress: bool) -> tuple:
+def _m_vector(problem: Problem, group):
+    """a (mpmath column) with a . to_vector(H) = the branch's order parameter: m = H^{T-1,T-2}, or the
+    W group's m_g (:func:`linkernel.theory.action.m_vector`; its nonzero entries 1/(sqrt(2) P) exact)."""
+    a = mp.matrix(problem.n * (problem.n + 1) // 2, 1)
+    for k in np.flatnonzero(float_m_vector(problem, group)):
+        a[int(k)] = 1 / (mp.sqrt(2) * problem.P)
+    return a
+
+
+def _local_slopes(problem: Problem, start, hbp, a, m0: float, levels: int, dps: int, progress: bool) -> tuple:
     """(ms, slopes, lambda at the smallest m): the local exponents d ln m / d ln(lambda - lambda_c) =
     (lambda - lambda_c) / (m dlambda/dm) at m = m0, m0/2, ..., m0/2^levels on the broken branch, each
     point solved by Newton at ``dps``
     digits with m fixed, from ``start`` (a traced point) via the branch's scaling around the branch point
-    ``hbp`` (odd part ~ m, even part and lambda ~ m^2)."""
+    ``hbp`` (odd part ~ m, even part and lambda ~ m^2); ``a`` gives the branch's m (:func:`_m_vector`)."""
     lam_c = hbp.lam
     x = hp.to_vector(hp.as_matrix(start.kernel))
     lam = mp.mpf(start.lam)
-    a = hp.m_vector(problem)
     m = mp.mpf(start.order_parameter)
     x_bp = hp.to_vector(hbp.kernel)
     odd = set(hp.odd_coordinates(problem))
@@ -187,29 +219,45 @@ def _local_slopes(problem: Problem, start, hbp, m0: float, levels: int, dps: int
     return ms, slopes, lam
 
 
+def _check_depth(m0: float, levels: int) -> None:
+    """Refuse (before any work) an m0 whose smallest m the working precision cannot resolve: lambda -
+    lambda_c ~ m^2 is computed against lambda_c ~ 1 with GUARD extra digits, so m0 / 2^levels must stay
+    above 10^(-GUARD/2) (a smaller m loses the digits the fit needs, or Newton divides by zero)."""
+    floor = 10.0 ** (-GUARD / 2)
+    if m0 / 2.0 ** levels < floor:
+        raise ValueError(f"m0={m0!r} is invalid with levels={levels}; the smallest m = m0/2^levels must be "
+                         f">= {floor:g} (lambda - lambda_c ~ m^2 keeps its digits only there): use "
+                         f"m0 >= {floor * 2.0 ** levels:.3g}")
+
+
 @entry_point
 def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: float = 0.05,
                       lam_range=(0.5, 4.0), progress: bool = False, traced=None) -> ExponentEstimate:
     """Estimate beta at the symmetry-breaking transition of ``problem`` (its ``lam`` is ignored).
 
-    ``levels`` halvings of m from ``m0`` (in kernel units) feed the Richardson
+    ``levels`` halvings of m from ``m0`` (in kernel units; m0 / 2^levels >= 1e-10) feed the Richardson
     extrapolation; ``lam_range`` is the first window the double-precision
     trace looks in: where its symmetric branch does not lose stability there,
     lambda_c is located (:func:`critical_lambda`, up to lambda = 1e6) and the
     window becomes (lambda_c / 2, 2 lambda_c).
     ``traced`` is an existing trace of the same problem (saves step 1).
     Raises :class:`ConvergenceError` when the symmetric branch never loses
-    stability (no Z2 transition, e.g. the DNN), ValueError for bad input.
-    ``transition`` is 'second order' (beta = 1/2), 'tricritical' (the fitted
-    beta is 1/4: the quartic Landau coefficient vanishes, the vocabulary of
-    :func:`linkernel.symbolic.critical.critical_point`) or 'first order'.
+    stability (no Z2 transition, e.g. the DNN) or the trace cannot tell the transition ('unknown':
+    nothing to fit), ValueError for bad input.
+    ``transition`` is the trace's order (:class:`ExponentEstimate`): 'second order' (beta fitted,
+    1/2 expected), 'tricritical' (beta = 1/4, the fit its evidence) or 'first order' (not fitted).
+    For a pattern, m is the breaking W group's order parameter (the broken branch's ``group``).
     """
     digits = integer("digits", digits, 15, 500)
     levels = integer("levels", levels, 2, 30)
     m0 = positive("m0", m0)
+    _check_depth(m0, levels)
     t0 = time.perf_counter()
     tr, where = _traced(problem, lam_range, traced)
     bps = _z2_branch_points(tr)
+    if tr.transition == "unknown":
+        raise ConvergenceError(f"the trace of {where} cannot tell the transition (unknown: {tr.transition_note}); "
+                               "beta is not fitted without knowing the order")
     if not bps or tr.transition == "none":
         raise ConvergenceError(f"the symmetric branch does not lose stability in {where}"
                                + ("; pass a trace whose range contains lambda_c" if traced is not None
@@ -229,22 +277,48 @@ def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: f
         if not broken or broken[0].m.max() <= 0:
             raise ConvergenceError(f"no broken branch leaves the branch point at lambda={bp.lam:.10g}; "
                                    "the trace could not switch branches there")
-        pts = broken[0].points
+        branch = broken[0]
+        pts = branch.points
         # the first point with m >= m0, else the largest m the traced range reaches
         start = next((p for p in pts if p.order_parameter >= m0), max(pts, key=lambda p: p.order_parameter))
-        ms, slopes, lam = _local_slopes(problem, start, hbp, m0, levels, dps, progress)
+        ms, slopes, lam = _local_slopes(problem, start, hbp, _m_vector(problem, branch.group), m0, levels, dps,
+                                        progress)
         if (lam - lam_c) <= 0:
             raise ConvergenceError("the broken branch does not approach lambda_c from above; "
                                    "try a smaller m0")
         diag = richardson(slopes, 4)
-        beta = diag[-1]
         # the last two diagonal entries, floored at the requested precision
         err = max(abs(diag[-1] - diag[-2]), mp.mpf(10) ** (-digits))
-        order, name = _order_of(beta, err)
-        return ExponentEstimate(problem, float(beta), float(err), float(lam_c), lam_c_digits,
-                                mpmath.nstr(beta, digits, strip_zeros=False), digits, order,
-                                tuple(float(v) for v in ms), tuple(float(s) for s in slopes),
-                                tuple(float(d) for d in diag),
-                                f"{name}; beta from {levels + 1} points "
-                                f"m = {float(ms[0]):.3g} .. {float(ms[-1]):.3g}, Richardson in m^2",
-                                time.perf_counter() - t0)
+        return _estimate(problem, tr, branch, lam_c, lam_c_digits, digits, levels, ms, slopes, diag, err,
+                         time.perf_counter() - t0)
+
+
+def _estimate(problem, tr, branch, lam_c, lam_c_digits, digits, levels, ms, slopes, diag, err, seconds):
+    """The estimate for a second-order or tricritical trace: the order is the trace's; the fit is checked
+    against the order's Landau beta (a disagreement is reported, never turned into another order)."""
+    fit, order = diag[-1], tr.transition
+    expected = LANDAU_BETA[order]
+    if order == "tricritical":
+        # b = 0 only within rounding: the slopes cross over towards 1/2 at small m, so the fit's own
+        # error understates how far it is from 1/4; the reported error includes that distance
+        # (taken in float, so that |beta_fit - beta| <= error holds for the reported floats too)
+        beta, err = mp.mpf(expected), max(float(err), abs(float(fit) - expected))
+        converged = abs(fit - expected) < 0.05          # nearer 1/4 than any crossover towards 1/2
+        name = ("tricritical point (quartic Landau coefficient zero at the branch point): beta = 1/4, the "
+                f"fitted slopes give {mpmath.nstr(fit, 10)}")
+    else:
+        beta = fit
+        converged = _order_of(fit, err)[0] == "second order" and abs(fit - expected) < max(1e3 * float(err), 1e-6)
+        name = "second-order transition"
+    msg = (f"{name}; beta from {levels + 1} points m = {float(ms[0]):.3g} .. {float(ms[-1]):.3g}, Richardson "
+           f"in m^2")
+    if not converged:
+        msg += (f"; the fit disagrees with the {order} value beta = {expected:g} (crossover: the slopes have "
+                "not reached the asymptotic regime; try a smaller m0 or more levels)")
+        warnings.warn(f"critical_exponent: beta = {float(fit):.6g} disagrees with the {order} value "
+                      f"{expected:g}; not converged", ContinuationWarning, stacklevel=4)
+    return ExponentEstimate(problem, float(beta), float(err), float(lam_c), lam_c_digits,
+                            mpmath.nstr(beta, digits, strip_zeros=False), digits, order,
+                            tuple(float(v) for v in ms), tuple(float(s) for s in slopes),
+                            tuple(float(d) for d in diag), msg, seconds, beta_fit=float(fit),
+                            order_parameter=branch.order_label, converged=converged)

@@ -164,7 +164,7 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
     t0 = time.perf_counter()
     if m_max is None:
         from linkernel.theory.saddle import saddle_point
-        m_star = max(abs(saddle_point(problem.with_(lam=x), n_starts=3).order_parameter) for x in lams)
+        m_star = max(abs(saddle_point(problem.with_(lam=x)).order_parameter) for x in lams)
         m_max = max(1.0, 1.5 * m_star)
     curves = []
     for x in progress_bar(progress, iterable=lams, desc="landscape", unit="lambda"):

@@ -174,7 +174,8 @@ def test_even_instability_before_r_c_is_reported():
 
 
 def test_rejects_non_architectures():
-    with pytest.raises(TypeError):
+    """ValueError naming the parameter (the package's contract for bad input), not a TypeError."""
+    with pytest.raises(ValueError, match="arch='rnn'"):
         pattern_critical_point("rnn")
 
 

@@ -89,3 +89,57 @@ def test_dnn_has_no_transition_and_says_so():
     from linkernel.errors import ConvergenceError
     with pytest.raises(ConvergenceError, match="stays stable"):
         critical_exponent(tasks.endpoint("dnn", T=2))
+
+
+# --- issue 27: exponent and critical agree on the order; patterns; unknown; checks before work -----
+def test_tricritical_kappa_is_reported_tricritical_with_beta_one_quarter():
+    """At the tricritical kappa of T = 3 (from the closed form, another route) exponent says what
+    critical says: tricritical, beta = 1/4; the fitted value lies within the reported error."""
+    from linkernel.symbolic.critical import critical_point
+    kappa_t = critical_point(tasks.endpoint("rnn", T=3)).tricritical["kappa"][0]
+    p = tasks.endpoint("rnn", T=3, kappa=float(f"{kappa_t:.12g}"))    # as typed on the command line
+    cp = critical_point(p)
+    e = critical_exponent(p, digits=20, levels=6)
+    assert e.transition == cp.order == "tricritical"
+    assert e.beta == 0.25 and e.beta_digits.startswith("0.25000")
+    assert abs(e.beta_fit - 0.25) <= e.error < 1e-3 and e.converged
+    assert e.lambda_c == pytest.approx(cp.lambda_c, rel=1e-10)
+    assert "tricritical" in e.summary().splitlines()[0]
+
+
+def test_pattern_exponent_follows_the_breaking_groups_order_parameter():
+    """{"W": [[1,2],[3]]} at T = 4 breaks W group 0 (m_0 = H^{2,1}; H^{3,2} stays 0): beta = 1/2 at the
+    closed-form lambda_c = 4.025 of linkernel.symbolic.patterns."""
+    from linkernel.architecture import Architecture
+    from linkernel.symbolic.patterns import pattern_critical_point
+    spec = {"W": [[1, 2], [3]]}
+    e = critical_exponent(tasks.endpoint(spec, T=4), digits=20, levels=5)
+    lc = pattern_critical_point(Architecture.from_spec(spec, 4)).lambda_c_value(kappa_=0.1)
+    assert e.transition == "second order" and e.converged
+    assert abs(e.beta - 0.5) < 1e-12 and e.error < 1e-12
+    assert e.lambda_c == pytest.approx(lc, rel=1e-14)
+    assert e.order_parameter.startswith("m_0 = H^{2,1}")
+
+
+def test_unknown_trace_is_not_fitted_and_says_why():
+    from linkernel.errors import ContinuationWarning, ConvergenceError
+    p = tasks.endpoint("rnn", T=4)
+    with pytest.warns(ContinuationWarning, match="max_steps"):
+        tr = trace(p, (0.5, 3.0), max_steps=5)
+    assert tr.transition == "unknown"
+    with pytest.raises(ConvergenceError, match="unknown"):
+        critical_exponent(p, digits=15, traced=tr)
+
+
+def test_tiny_m0_is_refused_before_any_work():
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="m0=1e-300"):
+        critical_exponent(tasks.endpoint("rnn", T=3), m0=1e-300)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_orders_are_the_traces_transitions():
+    from linkernel.symbolic.critical import ORDERS
+    from linkernel.theory.branches import TRANSITIONS
+    assert tuple(ORDERS) == tuple(TRANSITIONS)

@@ -143,7 +143,7 @@ def _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress):
                 specials += _coexistence(eq, Xs, pts, rb.X, rb.points, k, tol)
         if sym and not pts[0].stable and len(branches) == 1:
             # the range starts above the transition: follow the broken minimum found by minimisation
-            H = saddle_point(eq.at(lo), n_starts=4).kernel
+            H = saddle_point(eq.at(lo)).kernel
             rb = continue_branch(eq, np.append(to_vector(H), lo), e, (lo, hi), False, 1, ds, 1e-7, ds_max,
                                  max_steps, tol, bar)
             steps += rb.steps
@@ -243,7 +243,7 @@ def _without_transition(eq: Equations, sym_branch: Branch, sym: bool, lo: float,
         return "unknown", (f"the symmetric saddle loses stability near lambda = {lost:.6g} without a Z2 branch "
                            "point (a fold or another bifurcation of the symmetric branch): not a symmetry-"
                            "breaking transition this trace can classify")
-    sp = saddle_point(eq.at(hi), n_starts=4)
+    sp = saddle_point(eq.at(hi))
     S_sym = pts[-1].action
     broken = np.abs(to_vector(sp.kernel)[eq.odd]).max() > 1e-6 * max(1.0, np.abs(sp.kernel).max())
     if broken and sp.action < S_sym - 1e-9 * max(1.0, abs(S_sym)):

@@ -290,8 +290,8 @@ def _spot_checks(problem, param, rows, coex, k):
         p = problem.with_(**{param: r["param"]})
         lam_lo = min(r["lam"], cp.get(round(r["param"], 12), r["lam"]))
         lam_b, lam_a = 0.98 * lam_lo, 1.02 * r["lam"]
-        mb = _m_of(saddle_point(p.with_(lam=lam_b), n_starts=3))
-        ma = _m_of(saddle_point(p.with_(lam=lam_a), n_starts=3))
+        mb = _m_of(saddle_point(p.with_(lam=lam_b)))
+        ma = _m_of(saddle_point(p.with_(lam=lam_a)))
         out.append({"param": r["param"], "lam_c": r["lam"], "lam_below": lam_b, "m_below": mb,
                     "lam_above": lam_a, "m_above": ma, "ok": bool(abs(mb) < 1e-6 and ma > 1e-4)})
     return out

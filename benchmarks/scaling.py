@@ -29,7 +29,7 @@ linkernel.trace at T = 8, P = 4, lambda 0.2..1.2.  --quick: TP <= 64, limit 20 s
 descent (minimize_action from the prior kernel + certify), the catalogue (minima="all"), the floor (one
 action+gradient, one Hessian-vector product), the ratios default / descent and default / floor, the
 log-log slopes, and the default call of the previous version (a git revision, default HEAD, checked
-out in a temporary worktree) side by side in the same run; each cell best of --repeats runs in a
+out by git archive into a temporary folder) side by side in the same run; each cell best of --repeats runs in a
 fresh subprocess.
 
 Run:  python benchmarks/scaling.py --issue26 --max-tp 64 --tasks endpoint,chain
@@ -274,7 +274,8 @@ def main():
     ap.add_argument("--no-new", action="store_true", help="skip the default search (the tree alone at large TP)")
     ap.add_argument("--tasks", default="endpoint,chain,sequence")
     ap.add_argument("--issue26", action="store_true", help="the issue-26 table (module docstring)")
-    ap.add_argument("--before", default="HEAD", help="previous version for --issue26: a git revision or folder")
+    ap.add_argument("--before", default="57e266b",
+                    help="previous version for --issue26: a git revision or folder (default 57e266b, before the new search)")
     ap.add_argument("--repeats", type=int, default=1, help="runs per cell for --issue26 (best shown)")
     a = ap.parse_args()
     # import before forking, so that no timed child pays for importing linkernel (SymPy and all)
@@ -354,9 +355,11 @@ warnings.simplefilter("ignore")
 import numpy as np
 from linkernel import tasks
 kind, tp, which = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if kind == "sequence":
+    from linkernel.sequence import sequence_problem
 p = (tasks.endpoint("rnn", T=4, P=tp // 4, lam=2.5, kappa=0.1) if kind == "endpoint" else
      tasks.endpoint("rnn", T=tp // 4, P=4, lam=2.5, kappa=0.1) if kind == "chain" else
-     tasks.teacher_sequence("rnn", T=tp, lam=1.0, kappa=0.1))
+     sequence_problem(T=tp))
 from linkernel.theory.saddle import saddle_point
 from linkernel.theory.action import Pieces, prior_kernel
 from linkernel.threads import blas_threads_for
@@ -370,10 +373,22 @@ with blas_threads_for(p.n):
     elif which == "all":
         r = saddle_point(p, minima="all"); S = r.action; info = f"{len(r.minima)} min"
     elif which == "descent":
+        # one certified descent to a minimum (the issue's independent solver without its lambda-probe):
+        # Newton-CG from the prior kernel, the pencil certificate, and while it is a saddle a kick along
+        # the lowest pencil eigenvector and another descent
         from linkernel.theory.minimize import minimize_action
         from linkernel.theory.certificate import certify
-        sol = minimize_action(p, H0); c = certify(p, sol.kernel); S = sol.action
-        info = f"{sol.iterations} it, {sol.hessian_products}+{c.products} Hv, {c.status}"
+        from linkernel.theory.search import kick
+        H, hv, it = H0, 0, 0
+        for _ in range(5):
+            sol = minimize_action(p, H)
+            c = certify(p, sol.kernel, tol=1e-10 if sol.at_floor else 1e-13, pc=getattr(sol, "pieces", None))
+            hv += sol.hessian_products + c.products; it += sol.iterations
+            if c.status != "saddle":
+                break
+            H = kick(sol.kernel, c.directions[0][1])
+        S = sol.action
+        info = f"{it} it, {hv} Hv, {c.status}"
     elif which == "floor_grad":
         for _ in range(5):
             pc = Pieces(p, H0); pc.action(); pc.gradient()
@@ -409,7 +424,8 @@ def issue26(a, sizes, limit):
     from thread_policy import previous_version
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     before = previous_version(a.before)
-    print(f"previous version: {a.before} ({before}); best of {a.repeats}; limit {limit:g} s per cell")
+    print(f"previous version: {a.before} ({before}); best of {a.repeats}; limit {limit:g} s per cell; "
+          f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} CPUs")
     for kind in a.tasks.split(","):
         print(f"\n{kind}: {'TP':>5} {'default':>9} {'descent':>9} {'catalogue':>9} {'grad':>9} {'Hv':>9} "
               f"{'def/desc':>8} {'def/grad':>9} {'previous':>9} {'prev/def':>8}   S default (previous); work")
@@ -441,10 +457,16 @@ def issue26(a, sizes, limit):
             if len(fit) >= 2:
                 slope = np.polyfit(np.log([x for x, _ in fit]), np.log([y for _, y in fit]), 1)[0]
                 print(f"  log-log slope ({k}, TP >= 16): {slope:.2f}")
-        ratios = [d / s for (_, d), (_, s) in zip(rows["default"], rows["descent"]) if np.isfinite(d / s)]
+        ratios = [(x, d / s) for (x, d), (_, s) in zip(rows["default"], rows["descent"]) if np.isfinite(d / s)]
         if ratios:
-            print(f"  default / one certified descent: max {max(ratios):.1f}x "
-                  f"({'met' if max(ratios) <= 3 else 'NOT met'}: target a small multiple, <= 3x)")
+            x, worst = max(ratios, key=lambda r: r[1])
+            print(f"  target default <= 3x one certified descent at every size: "
+                  f"{'met' if worst <= 3 else 'NOT met'} (worst {worst:.1f}x at TP = {x})")
+        if kind == "endpoint":
+            big = [(x, d) for x, d in rows["default"] if x == 1024 and np.isfinite(d)]
+            print("  target TP = 1024 default under 60 s: " + (f"{'met' if big[0][1] < 60 else 'NOT met'} "
+                  f"({big[0][1]:.1f} s)" if big else "not measured (raise --max-tp to 1024)"))
+    print(f"load at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

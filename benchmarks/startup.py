@@ -1,7 +1,7 @@
 """Start-up time of linkernel before and after the lazy `import linkernel`.
 
 Times `python -c "import linkernel"` and `python -m linkernel --help`, each the best of --repeats
-fresh subprocesses, for BEFORE (the package at --before: a git revision in a temporary worktree, default
+fresh subprocesses, for BEFORE (the package at --before: a git revision unpacked into a temporary folder, default
 ca18f7c) and AFTER (this checkout), alternating the versions run by run.  PYTHONPATH selects the
 version and the subprocesses run from an empty folder, so the current directory cannot shadow it.
 Then prints the --top (10) slowest entries of `python -X importtime -c "import linkernel"` for the

@@ -1,7 +1,7 @@
 """Wall time of the CLI's report, landscape and trace (default arguments) before and after the BLAS-thread policy.
 
-BEFORE is the package at --before: a git revision of this repository, checked out into a
-temporary worktree for the run (default ca18f7c, the last commit before linkernel.threads.entry_point
+BEFORE is the package at --before: a git revision of this repository, unpacked by `git archive`
+into a temporary folder for the run (default ca18f7c, the last commit before linkernel.threads.entry_point
 and the lazy import), or a folder holding a linkernel/ package; AFTER is this checkout.  Each run is a fresh `python -m linkernel
 COMMAND` subprocess whose PYTHONPATH selects the version (run from an empty folder, so the
 current directory cannot shadow it); the versions alternate (before, after, before, after, ...)
@@ -22,6 +22,7 @@ import argparse
 import atexit
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,17 +110,18 @@ PREVIOUS = "ca18f7c"
 
 
 def previous_version(spec: str) -> str:
-    """The root of the BEFORE package: ``spec`` itself when it is a folder with linkernel/, else a temporary
-    git worktree of revision ``spec`` (removed when the script exits)."""
+    """The root of the BEFORE package: ``spec`` itself when it is a folder with linkernel/, else revision
+    ``spec`` of this repository unpacked by ``git archive`` into a temporary folder (removed when the
+    script exits; the repository itself is left as it is)."""
     if (Path(spec) / "linkernel").is_dir():
         return str(Path(spec).resolve())
     root = tempfile.mkdtemp(prefix="linkernel_before_")
-    os.rmdir(root)
-    got = subprocess.run(["git", "-C", AFTER, "worktree", "add", "--detach", root, spec], capture_output=True, text=True)
-    if got.returncode:
-        raise SystemExit(f"--before {spec}: neither a folder with linkernel/ nor a revision git can check out "
-                         f"({last_line(got.stderr)})")
-    atexit.register(subprocess.run, ["git", "-C", AFTER, "worktree", "remove", "--force", root], capture_output=True)
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    archive = subprocess.run(["git", "-C", AFTER, "archive", "--format=tar", spec], capture_output=True)
+    if archive.returncode:
+        raise SystemExit(f"--before {spec}: neither a folder with linkernel/ nor a revision git can archive "
+                         f"({last_line(archive.stderr.decode(errors='replace'))})")
+    subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
     return root
 
 

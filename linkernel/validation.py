@@ -205,7 +205,8 @@ def number_range(name: str, text, low: float = 0.0) -> tuple:
 def writable_file(name: str, path, suffixes, default_suffix: str | None = None) -> str:
     """A file that can be written, checked before any work: no folder, a name ending in one of
     ``suffixes`` (a name without suffix gets ``default_suffix`` when one is given), in an existing
-    folder this process may write to.  Returns the path (with the suffix added)."""
+    folder, and writable: tried by opening it for appending (a file created by the probe is removed
+    again).  Returns the path (with the suffix added)."""
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{name}={str(path)!r} is invalid; it is a folder, give a file name")
@@ -216,13 +217,33 @@ def writable_file(name: str, path, suffixes, default_suffix: str | None = None) 
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"{name}={str(path)!r} is invalid; the folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise ValueError(f"{name}={str(path)!r} is invalid; it cannot be written (permission denied)")
+    _probe_file(name, path)
     return str(path)
 
 
+def _probe_file(name: str, path) -> None:
+    """Open ``path`` for appending (creating it), then remove it if it was created.
+
+    ``os.access`` is not enough: it says yes to root for /proc and to read-only mounts; only a write
+    attempt tells.  An existing file is opened for appending (its content is left alone).
+    """
+    p = Path(path)
+    existed = p.exists()
+    try:
+        with open(p, "ab"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{name}={str(path)!r} is invalid; it cannot be written ({e.strerror or e})") from None
+    if not existed:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+
+
 def writable_folder(name: str, path) -> str:
-    """A folder that exists and can be written, or can be created (its nearest existing parent can)."""
+    """A folder that exists and can be written, or can be created: tried by creating it and a probe file
+    (all removed again)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ValueError(f"{name}={str(path)!r} is invalid; it exists and is not a folder")
@@ -231,9 +252,32 @@ def writable_folder(name: str, path) -> str:
         q = q.parent
     if not q.is_dir():
         raise ValueError(f"{name}={str(path)!r} is invalid; {str(q)!r} is not a folder")
-    if not os.access(q, os.W_OK):
-        raise ValueError(f"{name}={str(path)!r} is invalid; {str(q)!r} cannot be written (permission denied)")
+    _probe_folder(name, p)
     return str(path)
+
+
+def _probe_folder(name: str, p: Path) -> None:
+    """Create the missing folders of ``p`` and a probe file in it, then remove all of them again (the
+    caller creates them when it writes): only a write attempt tells whether a folder can be written."""
+    import tempfile
+    missing, q = [], p
+    while not q.exists():
+        missing.append(q)
+        q = q.parent
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+        fd, probe = tempfile.mkstemp(prefix=".linkernel-probe-", dir=p)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"{name}={str(p)!r} is invalid; it cannot be written ({e.strerror or e})") from None
+    finally:
+        for d in missing:            # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 def keys(name: str, value, allowed=None, required=(), path: str = "") -> dict:

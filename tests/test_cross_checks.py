@@ -56,19 +56,9 @@ def _check_pattern(T: int, W: list, kappa: float) -> None:
     bps = [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
     assert numeric == pytest.approx(closed, rel=1e-9), where
     assert len(bps) >= 1 and bps[0].lam == pytest.approx(closed, rel=1e-9), where
-    if cp.degenerate and _cubic(arch, cp, kappa) and tr.transition != order:
-        # several modes go critical together with a cubic invariant (first order by Landau, and the global
-        # minimum is broken below lambda_c: test_cubic_invariant_makes_the_transition_first_order); the trace
-        # switches branches along one mode only and reports second order: a known trace bug (issue 27 report)
-        pytest.xfail(f"{where}: trace says {tr.transition}, Landau (cubic invariant) {order}")
     assert tr.transition == order, where
     broken = [b for b in tr.branches if b.kind == "broken"]
     assert broken and broken[0].group in cp.groups, where
-
-
-def _cubic(arch, cp, kappa) -> bool:
-    from linkernel.symbolic.patterns import pattern_landau
-    return pattern_landau(arch, cp.load(kappa_=kappa)).cubic != 0
 
 
 def test_cubic_invariant_makes_the_transition_first_order():

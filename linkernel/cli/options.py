@@ -418,57 +418,13 @@ def output_file(option: str, path):
     if path is None:
         return None
     path = validation.writable_file(option, path, FIGURE_SUFFIXES, default_suffix=".png")
-    probe_file(option, path)
     return path
 
 
-def probe_file(option: str, path) -> None:
-    """Before any work: open ``path`` for appending (creating it), then remove it if it was created.
-
-    ``os.access`` is not enough: it says yes to root for /proc and to read-only mounts; only a write
-    attempt tells.  An existing file is opened for appending (its content is left alone).
-    """
-    import os
-    p = Path(path)
-    existed = p.exists()
-    try:
-        with open(p, "ab"):
-            pass
-    except OSError as e:
-        raise ValueError(f"{option}={str(path)!r} is invalid; it cannot be written ({e.strerror or e})") from None
-    if not existed:
-        try:
-            os.remove(p)
-        except OSError:
-            pass
-
-
 def check_output_folder(option: str, path) -> None:
-    """Before any work: ``path`` is a folder a file can be written to, tried by creating the missing folders
-    and a probe file, all removed again (the command creates them when it writes)."""
-    import os
-    import tempfile
+    """Before any work: ``path`` is a folder a file can be written to (:func:`linkernel.validation.writable_folder`
+    tries it by creating the missing folders and a probe file, all removed again)."""
     validation.writable_folder(option, path)
-    p = Path(path)
-    missing = []
-    q = p
-    while not q.exists():
-        missing.append(q)
-        q = q.parent
-    try:
-        for d in reversed(missing):
-            d.mkdir()
-        fd, probe = tempfile.mkstemp(prefix=".linkernel-probe-", dir=p)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise ValueError(f"{option}={str(path)!r} is invalid; it cannot be written ({e.strerror or e})") from None
-    finally:
-        for d in missing:            # deepest first
-            try:
-                d.rmdir()
-            except OSError:
-                pass
 
 
 NETCDF_SUFFIXES = (".nc",)
@@ -484,7 +440,6 @@ def check_save(args) -> None:
     if args.save is None:
         return
     validation.writable_file("--save", args.save, NETCDF_SUFFIXES)
-    probe_file("--save", args.save)
     import importlib.util
     if importlib.util.find_spec("arviz") is None:
         raise ValueError(f"--save={args.save!r} needs ArviZ for the InferenceData format: "

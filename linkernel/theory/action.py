@@ -31,7 +31,7 @@ two against each other.
 from __future__ import annotations
 
 import weakref
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -164,6 +164,23 @@ def _sigma(st: Constants, H: np.ndarray) -> np.ndarray:
     return Sig
 
 
+def _shift_powers(st: Constants) -> list:
+    """[(m P, W_m)] for m = 1, 2, 4, .. < T: S^m(E)[i + mP, j + mP] = W_m[i, j] E[i, j] (S = :func:`_shift`).
+
+    W_1 = ``RP`` and W_2m[i, j] = W_m[i, j] W_m[i + mP, j + mP] (the weights along the path of m
+    shifts).  Cached on the Constants (shared by its :meth:`Constants.at` copies); read-only.
+    """
+    got = st.__dict__.get("_powers")
+    if got is None:
+        got, P, m, W = [], st.P, 1, st.RP
+        while m < st.T:
+            got.append((m * P, W))
+            W = _frozen(W[:-m * P, :-m * P] * W[m * P:, m * P:]) if 2 * m < st.T else None
+            m *= 2
+        st.__dict__["_powers"] = got
+    return got
+
+
 def sigma(problem: Problem, H: np.ndarray) -> np.ndarray:
     """Sigma(H) = C + w_g M * H^{t-1,t'-1}: the prior covariance of h given the kernel H."""
     return _sigma(static(problem), np.asarray(H, dtype=float))
@@ -183,7 +200,7 @@ def prior_kernel(problem: Problem) -> np.ndarray:
         for _ in range(problem.T):
             H = sigma(problem, H)
     d = np.abs(np.diag(H))
-    usable = bool(np.all(np.isfinite(H)) and d.min() >= 1e-200 and d.max() <= 1e200)
+    usable = bool(np.all(np.isfinite(H)) and d.min() >= KERNEL_RANGE[0] and d.max() <= KERNEL_RANGE[1])
     if usable:
         try:
             np.linalg.cholesky(H)
@@ -204,18 +221,32 @@ def _cholesky(A: np.ndarray, what: str) -> np.ndarray:
         raise KernelError(f"{what} is not positive definite") from None
 
 
+#: the diagonal of a kernel must lie within this range (the prior kernel's too): S, dS/dH and the
+#: whitened Hessian are then finite in float64 (1e308 I overflowed the symmetrisation and gave NaN).
+KERNEL_RANGE = (1e-200, 1e200)
+
+
 def check_kernel(problem: Problem, H) -> np.ndarray:
-    """Return H as a float array, raising KernelError unless it is a symmetric PD (TP, TP) matrix."""
+    """Return H as a float array, raising KernelError unless it is a symmetric PD (TP, TP) matrix.
+
+    Its diagonal must lie within :data:`KERNEL_RANGE` (KernelError naming the range otherwise).
+    """
     H = np.asarray(H, dtype=float)
     n = problem.n
     if H.shape != (n, n):
         raise KernelError(f"kernel has shape {H.shape}; expected (TP, TP) = ({n}, {n})")
     if not np.all(np.isfinite(H)):
         raise KernelError("kernel has non-finite entries")
+    d = np.diag(H)
+    lo, hi = KERNEL_RANGE
+    if d.min() > 0 and not (d.min() >= lo and d.max() <= hi):
+        raise KernelError(f"kernel H has diagonal entries from {d.min():.3g} to {d.max():.3g}; allowed: a positive "
+                          f"definite matrix with diagonal within {lo:g}..{hi:g} (float64 range for S and its "
+                          "derivatives); rescale the problem (u, w, the inputs)")
     if not np.allclose(H, H.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(H).max())):
         raise KernelError("kernel is not symmetric")
     _cholesky(H, "kernel H")
-    return 0.5 * (H + H.T)
+    return 0.5 * H + 0.5 * H.T       # not (H + H^T) / 2: that overflows for entries near 1e308
 
 
 # --- the readout kernel -------------------------------------------------------
@@ -238,12 +269,25 @@ def _chol_inverse(L: np.ndarray):
     return 0.5 * (out + out.T), Li
 
 
+def _spd_inverse(L: np.ndarray) -> np.ndarray:
+    """M^-1 for M = L L^T (L lower) by LAPACK potri: a third of the flops of L^-T L^-1 as two products."""
+    from scipy.linalg.lapack import dpotri
+    X, info = dpotri(L, lower=1)
+    if info:
+        raise KernelError("a Cholesky factor is singular")
+    X = np.tril(X)
+    X += np.tril(X, -1).T
+    return np.ascontiguousarray(X)
+
+
 class Pieces:
     """Sigma^-1, H^-1, K^-1, a = K^-1 y_S at one kernel: what S, its gradient and Hessian share.
 
-    Built once per kernel (three Cholesky factorisations), then
+    Built once per kernel (three Cholesky factorisations and Sigma^-1), then
     :meth:`action`, :meth:`gradient` and :meth:`hessian_vector` cost a few
-    n x n products.  ``problem``: a Problem or a :class:`Constants` (kept as
+    n x n products.  ``Hinv``, ``AH`` and ``LH_inv`` are computed on first use:
+    a trial point that only needs S (a rejected trust-region step) never pays
+    for them.  ``problem``: a Problem or a :class:`Constants` (kept as
     ``self.problem``); ``check=False`` skips :func:`check_kernel` (symmetry,
     shape, finiteness) for a caller whose H is symmetric by construction.
     Raises :class:`~linkernel.errors.KernelError` if H or Sigma(H) is not PD.
@@ -264,15 +308,30 @@ class Pieces:
         Sig = _sigma(st, H)
         Ls = _cholesky(Sig, "Sigma(H)")
         self.Sigma = Sig
-        self.A = _chol_inverse(Ls)[0]
-        self.Hinv, self.LH_inv = _chol_inverse(self.LH)     # H^-1 and L^-1 (H = L L^T)
+        self.A = _spd_inverse(Ls)
         K = self.v * H[self.ix] + st.kappa * np.eye(len(self.idx))   # readout_kernel, without a copy of H
         self.Kinv = np.linalg.inv(K)
         self.K = K
         self.a = self.Kinv @ self.y
         self.logdet_H = 2.0 * float(np.sum(np.log(np.diag(self.LH))))
         self.logdet_Sigma = 2.0 * float(np.sum(np.log(np.diag(Ls))))
-        self.AH = self.A @ H
+
+    @cached_property
+    def Hinv(self) -> np.ndarray:
+        """H^-1."""
+        return _spd_inverse(self.LH)
+
+    @cached_property
+    def LH_inv(self) -> np.ndarray:
+        """L^-1 (H = L L^T), lower triangular."""
+        from scipy.linalg.lapack import dtrtri
+        Li, info = dtrtri(self.LH, lower=1)
+        return np.ascontiguousarray(np.tril(Li))
+
+    @cached_property
+    def AH(self) -> np.ndarray:
+        """Sigma^-1 H."""
+        return self.A @ self.H
 
     # the shift and its adjoint (the mask R carries w_g and the sharing pattern)
     def shift(self, E):
@@ -283,24 +342,21 @@ class Pieces:
         """L*(G) (:func:`_shift_adjoint`)."""
         return _shift_adjoint(self._st, G)
 
-    # (1 - shift)^-1 and its adjoint: the shift moves entries P rows and columns down, so it is
-    # nilpotent and X = E + shift(X) is solved by one pass over the block rows, O(n^2)
+    # (1 - shift)^-1 and its adjoint: the shift S is nilpotent (S^T = 0), so (1 - S)^-1 = sum_k S^k
+    # = prod_j (1 + S^(2^j)) over 2^j < T: log2(T) whole-array passes (the pass over block rows it replaces
+    # was T Python iterations, 10.6 s of a 62 s chain T = 16 search); the weights of S^m are cached
     def unshift(self, E):
         """(1 - shift)^-1 E: X with X - shift(X) = E."""
-        P, T = self.P, self.n // self.P
         X = np.array(E, dtype=float)
-        for t in range(1, T):
-            r, rp = slice(t * P, (t + 1) * P), slice((t - 1) * P, t * P)
-            X[r, P:] += self.RP[rp] * X[rp, :-P]
+        for mP, W in _shift_powers(self._st):
+            X[mP:, mP:] += W * X[:-mP, :-mP]
         return X
 
     def unshift_adjoint(self, G):
         """(1 - shift*)^-1 G: Y with Y - shift_adjoint(Y) = G."""
-        P, T = self.P, self.n // self.P
         Y = np.array(G, dtype=float)
-        for t in range(T - 2, -1, -1):
-            r, rn = slice(t * P, (t + 1) * P), slice((t + 1) * P, (t + 2) * P)
-            Y[r, :-P] += self.RP[r] * Y[rn, P:]
+        for mP, W in _shift_powers(self._st):
+            Y[:-mP, :-mP] += W * Y[mP:, mP:]
         return Y
 
     def prior_metric_inverse(self, G):
@@ -323,9 +379,13 @@ class Pieces:
         X = Li @ self.prior_metric_inverse(Li.T @ g @ Li) @ Li.T
         return 0.5 * (X + X.T)
 
+    def _trace_AH(self) -> float:
+        """tr(Sigma^-1 H) as sum(A * H) (both symmetric): no product needed."""
+        return float(np.vdot(self.A, self.H))
+
     def kl_term(self) -> float:
         """KL( N(0,H) || N(0,Sigma(H)) ) = 1/2 [tr(Sigma^-1 H) - ln det(Sigma^-1 H) - TP]."""
-        return float(0.5 * (np.trace(self.AH) - self.logdet_H + self.logdet_Sigma - self.n))
+        return float(0.5 * (self._trace_AH() - self.logdet_H + self.logdet_Sigma - self.n))
 
     def likelihood_term(self) -> float:
         """1/2 y_S^T K^-1 y_S, K = v H_SS + kappa I."""
@@ -333,7 +393,7 @@ class Pieces:
 
     def action(self) -> float:
         """S(H) = KL term + likelihood term."""
-        kl = 0.5 * (np.trace(self.AH) - self.logdet_H + self.logdet_Sigma - self.n)
+        kl = 0.5 * (self._trace_AH() - self.logdet_H + self.logdet_Sigma - self.n)
         return float(kl + 0.5 * self.y @ self.a)
 
     def predictions(self) -> np.ndarray:

@@ -129,7 +129,10 @@ class SpecialPoint:
     the Jacobian nearest zero for another branch point, the tangent's lambda
     component for a fold, the action difference for coexistence); ``branch`` indexes
     :attr:`Trace.branches`; ``null_vector`` is the odd null vector (to_vector
-    coordinates) at a Z2 branch point.
+    coordinates) at a Z2 branch point.  ``multiplicity``: how many odd Hessian
+    eigenvalues vanish there together (several odd modes of different characters
+    going critical at once, :mod:`linkernel.theory.continuation.degenerate`; then
+    ``null_space`` (multiplicity, dim) holds one mode per row and ``null_vector`` the first).
     """
 
     kind: str
@@ -142,15 +145,18 @@ class SpecialPoint:
     branch: int
     z2: bool = False
     null_vector: np.ndarray | None = field(default=None, repr=False)
+    multiplicity: int = 1
+    null_space: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "lam": self.lam, "kernel": self.kernel.tolist(),
                 "action": self.action, "residual": self.residual,
                 "order_parameter": self.order_parameter, "test_value": self.test_value,
-                "branch": self.branch, "z2": self.z2}
+                "branch": self.branch, "z2": self.z2, "multiplicity": self.multiplicity}
 
     def summary(self) -> str:
-        kind = self.kind + (" (Z2)" if self.z2 else "")
+        kind = self.kind + ((" (Z2)" if self.multiplicity == 1 else f" (Z2 x{self.multiplicity})")
+                            if self.z2 else "")
         return (f"{kind:20s} lambda = {self.lam:.15g}  m = {self.order_parameter:.6g}  "
                 f"S = {self.action:.12g}  test = {self.test_value:.1e}  residual = {self.residual:.1e}")
 
@@ -167,7 +173,10 @@ class Trace:
     * 'second order': the symmetric saddle, stable below, loses stability at a Z2 branch point
       in the range from which the broken branch leaves towards larger lambda (supercritical);
     * 'first order': the same, the broken branch leaving towards smaller lambda (subcritical:
-      a fold, the spinodal, and a coexistence point where the global minimum changes);
+      a fold, the spinodal, and a coexistence point where the global minimum changes); or several
+      odd modes critical at once whose reduced equation has a cubic invariant (the broken branches
+      leave transcritically; :mod:`linkernel.theory.continuation.degenerate`), or whose quartic form
+      is negative in some direction;
     * 'tricritical': the same, with the quartic Landau coefficient at the branch point zero
       within rounding (:data:`linkernel.theory.continuation.tracing.TRICRITICAL_TOL`);
     * 'none': shown to have no transition in the range: the problem has no Z2 symmetry, or

@@ -32,11 +32,16 @@ default.  Its coverage, in order (each step says what it found in
     prior's descent *does* reach that branch (at 1.5 lambda it is the only
     minimum).  So the probe descends from the prior kernel at ``f lambda`` for
     f = 2, 4, 8, 16 (:data:`PROBE_FACTORS`; where the problem has a Z2 symmetry
-    it stops at the first f where the symmetric point is unstable, without
-    one after f = 2), leaving saddles as in (b), and follows each minimum found
-    there back to the target lambda by warm-started descents
-    (:data:`FOLLOW_STEPS` geometric steps per doubling, a secant predictor);
-    what arrives is certified at lambda and is a candidate.  A followed Z2
+    it stops at the first f where the symmetric point is unstable, or where
+    its odd curvature has not decreased since the previous factor (the DNN's
+    is 1 at every lambda: a symmetric point that is not losing stability
+    gives birth to no broken branch ahead -- a heuristic for curvatures that
+    are monotone in lambda, said in the coverage); without a symmetry after
+    f = 2), leaving saddles as in (b), and follows each minimum found there
+    back to the target lambda by warm-started descents (:data:`FOLLOW_STEPS`
+    geometric steps per doubling, a secant predictor); what arrives is
+    certified at lambda and is a candidate, unless it enters the basin of a
+    minimum already found (then it stops there).  A followed Z2
     branch that turns symmetric on the way has died (its fold or pitchfork
     lies above lambda) and is dropped.
 
@@ -45,8 +50,9 @@ default.  Its coverage, in order (each step says what it found in
 
 What it cannot exclude (said in the result): minima on branches that are
 connected neither to the prior's descent at lambda nor to the probe's
-(isolated branches), and minima reached only along non-lowest negative
-directions; the catalogue (``saddle_point(problem, minima="all")``) searches
+(isolated branches), minima reached only along non-lowest negative
+directions, and on Z2 problems a broken branch born beyond a stretch where
+the symmetric point's odd curvature did not decrease; the catalogue (``saddle_point(problem, minima="all")``) searches
 those too, with random starts.
 """
 
@@ -113,6 +119,13 @@ def is_new(problem: Problem, H: np.ndarray, known, rtol: float = 1e-6) -> bool:
     return all(np.linalg.norm(H - M) > rtol * max(1.0, np.linalg.norm(K)) for K in known for M in mirrors(problem, K))
 
 
+def _odd_curvature(cert: Certificate | None):
+    """(lowest eigenvalue, error) of the pencil in the odd sector of a symmetric point's certificate, or None."""
+    if cert is None or "odd" not in cert.by_sector:
+        return None
+    return cert.by_sector["odd"]
+
+
 class GlobalSearch:
     """One default search (module docstring): the minima, degenerate points and saddles met, and the cost."""
 
@@ -130,18 +143,25 @@ class GlobalSearch:
         self.worst = 0.0
         self.unconverged = 0
         self.floor_failures: list[str] = []
+        self.last_certificate: Certificate | None = None
 
     # --- one certified descent, leaving saddles -----------------------------------------------------
     def settle(self, problem: Problem, H0, origin: str, sink: list, depth: int = 0, tol: float | None = None,
-               escapes: bool = True, saddles: list | None = None) -> str:
+               escapes: bool = True, saddles: list | None = None, stop_at=None) -> str:
         """Descend from H0 at ``problem`` (its lambda), certify, leave saddles; minima go to ``sink``.
 
         Returns what the first descent ended at: "minimum", "saddle", "degenerate" or "failed".
+        ``stop_at``: kernels of minima already known at this lambda; the descent is abandoned in
+        their basin (:data:`linkernel.theory.minimize.BASIN_RADIUS`) and returns "minimum" (default:
+        the sink's minima when leaving a saddle, none for the first descent).  The certificate of
+        the first descent's end point is kept in ``self.last_certificate``.
         """
         tol = self.tol if tol is None else tol
+        if depth == 0:
+            self.last_certificate = None
         try:
-            known = [f.kernel for f in sink]
-            sol = minimize_action(problem, H0, tol=tol, known=known if depth else ())
+            known = ([f.kernel for f in sink] if depth else ()) if stop_at is None else stop_at
+            sol = minimize_action(problem, H0, tol=tol, known=known)
         except (KernelError, np.linalg.LinAlgError):
             return "failed"
         self.descents += 1
@@ -156,10 +176,12 @@ class GlobalSearch:
             self.unconverged += 1
             return "failed"
         H = sol.kernel
-        pc = Pieces(problem, H)
+        pc = sol.pieces if sol.pieces is not None else Pieces(problem, H)
         # float64 can stall above tol (nearly singular kernels): judge the curvature first, polish minima
         cert = certify(problem, H, tol=1e3 * tol if sol.at_floor else tol, pc=pc)
         self.certificate_products += cert.products
+        if depth == 0:
+            self.last_certificate = cert
         if cert.status == "saddle":
             (self.saddles if saddles is None else saddles).append(H)
             if escapes and depth < ESCAPE_DEPTH:
@@ -243,17 +265,31 @@ class GlobalSearch:
                                      "(its fold or pitchfork lies above the target): dropped")
                 return
         sink: list = []
-        got = self.settle(pr, H, f"{origin}, followed back to lambda = {lam:.6g} in {steps} steps", sink)
+        # a descent that enters the basin of a minimum already found stops there: no second certificate
+        got = self.settle(pr, H, f"{origin}, followed back to lambda = {lam:.6g} in {steps} steps", sink,
+                          stop_at=[m.kernel for m in self.minima])
+        if got == "minimum" and not sink:
+            self.coverage.append(f"  {origin}: followed back in {steps} warm-started descents, ends in the basin "
+                                 "of a minimum already found")
+            return
         new = [f for f in sink if is_new(pr, f.kernel, [m.kernel for m in self.minima])]
         self.minima.extend(new)
         self.coverage.append(f"  {origin}: followed back in {steps} warm-started descents, ends at a {got}"
                              + (f"; new minimum S = {new[0].action:.12g}" if new else
                                 (f" (S = {sink[0].action:.12g}, already found)" if sink else "")))
 
-    def probe(self) -> None:
-        """Step (c): descend from the prior at f lambda (f = 2, 4, ...) and follow each minimum back."""
+    def probe(self, base: Certificate | None = None) -> None:
+        """Step (c): descend from the prior at f lambda (f = 2, 4, ...) and follow each minimum back.
+
+        ``base``: the certificate of the prior's descent at lambda.  On a Z2 problem the walk stops
+        at the first f where the symmetric point is unstable, or where its odd curvature (the
+        pencil's lowest eigenvalue in the odd sector) has not decreased from the previous factor's
+        (within their error bounds): the symmetric point is not on its way to losing stability
+        (the DNN's is 1 at every lambda), so no broken branch is born ahead within the probe's reach.
+        """
         pr = self.problem
         lam = float(pr.lam)
+        prev = _odd_curvature(base)
         for f in PROBE_FACTORS:
             pl = pr.with_(lam=f * lam)
             sink: list = []
@@ -267,6 +303,13 @@ class GlobalSearch:
                 self.follow(m.kernel, f * lam, f"lambda-probe minimum of {f:g} lambda (S there {m.action:.8g})")
             if not pr.has_z2 or first == "saddle":
                 return
+            now = _odd_curvature(self.last_certificate) if first == "minimum" else None
+            if prev is not None and now is not None and now[0] + now[1] >= prev[0] - prev[1]:
+                self.coverage.append(f"  the symmetric point's odd curvature does not decrease with lambda "
+                                     f"({prev[0]:.6g} -> {now[0]:.6g} at {f:g} lambda): no broken branch is "
+                                     "born ahead; probe stopped")
+                return
+            prev = now
         self.coverage.append(f"  the symmetric point stays stable up to {PROBE_FACTORS[-1]:g} lambda: no broken "
                              "branch within the probe's reach")
 
@@ -283,7 +326,7 @@ class GlobalSearch:
                                  "each sector (odd: one sign, the other is its Z2 mirror; even/no symmetry: both "
                                  f"signs): {len(self.minima)} minim{'um' if len(self.minima) == 1 else 'a'}")
         if first == "minimum" and float(pr.lam) > 0:
-            self.probe()
+            self.probe(self.last_certificate)
         elif float(pr.lam) == 0:
             self.coverage.append("(c) lambda = 0: S is minimised by the prior kernel alone; no probe")
         elif first == "saddle":
@@ -293,4 +336,7 @@ class GlobalSearch:
             self.coverage.append(f"(c) no lambda-probe: the prior's descent ended at a {first} point")
         self.coverage.append("cannot exclude: minima on branches connected neither to the prior's descent at lambda "
                              "nor to the probe's (isolated branches), nor minima reached only along non-lowest "
-                             "negative directions (saddle_point(problem, minima='all') searches those)")
+                             "negative directions (saddle_point(problem, minima='all') searches those)"
+                             + (", nor a broken branch born beyond a stretch of lambda where the symmetric point's "
+                                "odd curvature did not decrease" if any("does not decrease" in c for c in self.coverage)
+                                else ""))

@@ -220,3 +220,48 @@ def test_constants_at_another_lambda_match_the_problem(rng):
     assert cq.arch is q.arch     # other names are read from the Problem at that lambda
     H = random_kernel(rng, p.n)
     np.testing.assert_array_equal(Pieces(cq, H).gradient(), Pieces(q, H).gradient())
+
+
+# --- issue 26: the shift's inverse by doubling; issue 27: kernels outside float64's range --------------
+@pytest.mark.parametrize("T, P", [(1, 2), (2, 1), (3, 2), (5, 1), (8, 3), (17, 1)])
+def test_unshift_by_doubling_inverts_one_minus_shift(T, P, rng):
+    """(1 - S)^-1 as prod_j (1 + S^(2^j)): X - S(X) = E and <unshift(E), G> = <E, unshift_adjoint(G)>."""
+    from linkernel.theory.action import Pieces, prior_kernel
+    p = tasks.endpoint("rnn", T=T, P=P, w=0.7)
+    pc = Pieces(p, prior_kernel(p))
+    E, G = rng.normal(size=(2, p.n, p.n))
+    X = pc.unshift(E)
+    np.testing.assert_allclose(X - pc.shift(X), E, atol=1e-12)
+    Y = pc.unshift_adjoint(G)
+    np.testing.assert_allclose(Y - pc.shift_adjoint(Y), G, atol=1e-12)
+    assert np.vdot(X, G) == pytest.approx(np.vdot(E, Y), rel=1e-12)
+
+
+def test_kernels_outside_float64_range_are_refused_not_nan():
+    """Issue 27: action/gradient at 1e308 I and the Hessian at 1e-300 I returned NaN arrays."""
+    from linkernel.errors import KernelError
+    p = tasks.endpoint("rnn", T=4)
+    for f, H in ((action, np.eye(4) * 1e308), (gradient, np.eye(4) * 1e308), (hessian, np.eye(4) * 1e-300)):
+        with pytest.raises(KernelError, match="diagonal within 1e-200..1e\\+200"):
+            f(p, H)
+    # inside the range but with a Hessian (entries ~ 1/H^2) beyond float64: a clean refusal
+    with pytest.raises(KernelError, match="overflows float64"):
+        hessian(p, np.eye(4) * 1e-190)
+    # inside the range S and its gradient are finite: S(c I) by its closed form at lambda = 0
+    p0 = p.with_(lam=0.0)
+    for c in (1e-150, 1e150):
+        S = action(p0, np.eye(4) * c)
+        assert np.isfinite(S) and np.all(np.isfinite(gradient(p0, np.eye(4) * c)))
+
+
+def test_huge_v_gives_a_finite_hessian_equal_to_the_column_by_column_one():
+    """Issue 27: --v 1e308 overflowed pc.v ** 2 in the dense Hessian's likelihood term."""
+    from linkernel.theory.action import prior_kernel
+    for v in (1e308, 1e3):
+        p = tasks.endpoint("rnn", T=3, v=v)
+        H = prior_kernel(p)
+        F = hessian(p, H)
+        assert np.all(np.isfinite(F))
+        n, dim = p.n, p.n * (p.n + 1) // 2
+        cols = np.column_stack([to_vector(hessian_vector(p, H, from_vector(np.eye(dim)[k], n))) for k in range(dim)])
+        np.testing.assert_allclose(F, cols, rtol=1e-10, atol=1e-12 * np.abs(cols).max())

@@ -310,3 +310,14 @@ def test_automatic_ds_max_takes_longer_steps_above_long_step_dim_and_finds_the_s
     assert [s.kind for s in long.special_points] == [s.kind for s in short.special_points]
     np.testing.assert_allclose([s.lam for s in long.special_points], [s.lam for s in short.special_points],
                                rtol=1e-9)
+
+
+def test_a_graded_kernel_traces_to_the_end():
+    """w = 1e-3 (diagonal entries over decades): the corrector accepts on the whitened residual, where dS/dH
+    rounds far above tol in Frobenius coordinates; before, the start and then the corrector stalled."""
+    p = tasks.endpoint("rnn", T=4, w=1e-3)
+    tr = trace(p, (0.5, 3.0))
+    assert tr.complete and tr.transition == "none"
+    H = tr.branches[0].points[-1].kernel
+    sp = saddle_point(p.with_(lam=tr.branches[0].points[-1].lam))
+    np.testing.assert_allclose(H, sp.kernel, rtol=1e-6, atol=1e-12)

@@ -27,9 +27,14 @@ def test_lanczos_on_the_pencil_matches_the_dense_pencil_and_has_the_hessians_ine
     pc = Pieces(p, H)
     for sector in ("odd", "even"):
         dense, _ = _dense_pencil(p, pc, sector, 3)
-        vals, Xs, res, top, steps = pencil_lowest(p, pc, sector, k=2)
+        vals, Xs, res, top, steps, Ys = pencil_lowest(p, pc, sector, k=2)
         np.testing.assert_allclose(vals, dense[:2], rtol=1e-7, atol=1e-9)
         assert steps < 40 and np.all(res < 1e-6)
+        # the same pencil in Frobenius coordinates (dH itself): the same eigenvalues (congruence)
+        fv, fX, fres, _, fsteps, fY = pencil_lowest(p, pc, sector, k=2, frobenius=True)
+        np.testing.assert_allclose(fv, dense[:2], rtol=1e-7, atol=1e-9)
+        # Ys are the dual vectors M X: M^-1 Y = X
+        np.testing.assert_allclose(pc.prior_metric_inverse(fY[0]), fX[0], atol=1e-8 * np.abs(fX[0]).max())
     # Sylvester: as many negative eigenvalues as the whitened Hessian (congruent to the Hessian)
     from linkernel.theory.hessian import sector_coordinates
     for sector in ("odd", "even"):
@@ -137,3 +142,72 @@ def test_catalogue_is_deterministic_and_n_starts_counts():
     assert a.n_starts == 6 and saddle_point(p).n_starts == 1
     with pytest.raises(ValueError, match="minima"):
         saddle_point(p, minima="some")
+
+
+# --- issue 26, speed: the same numbers by cheaper routes ----------------------------------------------
+def test_cg_on_dH_reaches_the_minimum_of_the_whitened_cg(monkeypatch):
+    """The preconditioned CG on dH (9 products an iteration) and on the whitened X (15) are congruent."""
+    from linkernel.theory import minimize
+    p = tasks.endpoint("rnn", T=8, P=4, lam=2.5, kappa=0.1)
+    H0 = prior_kernel(p)
+    frob = minimize_action(p, H0)
+    monkeypatch.setattr(minimize, "FROBENIUS_MAX_COND", 0.0)        # whitened throughout
+    white = minimize_action(p, H0)
+    assert frob.converged and white.converged
+    assert frob.action == pytest.approx(white.action, abs=1e-12)
+    np.testing.assert_allclose(frob.kernel, white.kernel, atol=1e-9)
+
+
+def test_frobenius_lanczos_certificate_matches_the_whitened_one(monkeypatch):
+    from linkernel.theory import certificate
+    p = tasks.endpoint("rnn", T=8, P=4, lam=2.5, kappa=0.1)
+    H = saddle_point(p).kernel
+    a = certify(p, H, dense_max=0)
+    monkeypatch.setattr(certificate, "FROBENIUS_MAX_COND", 0.0)
+    b = certify(p, H, dense_max=0)
+    assert a.status == b.status == "minimum" and "whitened coordinates" in a.method
+    assert a.lowest == pytest.approx(b.lowest, abs=1e-8) and a.error < 1e-6
+
+
+def test_dnn_probe_stops_where_the_odd_curvature_does_not_decrease():
+    """The DNN has no transition: its symmetric point's odd curvature is 1 at every lambda, one probe suffices."""
+    p = tasks.endpoint("dnn", T=4, P=4, lam=2.5, kappa=0.1)
+    r = saddle_point(p)
+    text = "\n".join(r.coverage)
+    assert text.count("lambda-probe at") == 1 and "does not decrease" in text
+    assert r.minima[0].certificate.by_sector["odd"][0] == pytest.approx(1.0, abs=1e-9)
+    # the one minimum: the prior's descent, the same kernel a whitened descent reaches
+    assert len(r.minima) == 1 and r.action == pytest.approx(minimize_action(p, prior_kernel(p)).action, abs=1e-12)
+
+
+# --- issue 27: valid input refused at small w ----------------------------------------------------------
+def test_graded_kernel_spectrum_is_deterministic_and_agrees_with_lapack_where_that_resolves_it():
+    """T = 30, w = 1e-3 (cond(H) ~ 1e87): eigsh from a random start failed 'ARPACK error -1' in some runs."""
+    from linkernel.theory.curvature import _inverse_spectrum
+    from linkernel.theory.hessian import dense_hessian
+    p = tasks.endpoint("rnn", T=30, w=1e-3)
+    r = saddle_point(p)
+    a = reported_spectrum(p, r.kernel)[0]
+    b = reported_spectrum(p, r.kernel)[0]
+    np.testing.assert_array_equal(a, b)
+    assert np.all(a > 0) and a[0] == pytest.approx(0.5, rel=2e-6)     # 1/(2 H_00^2) (H_00 = 1) up to O(w^2)
+    # a mildly graded kernel (cond ~ 1e7): the inverse route against LAPACK's dense spectrum
+    q = tasks.endpoint("rnn", T=5, w=0.05, lam=1.0)
+    pc = Pieces(q, minimize_action(q, prior_kernel(q)).kernel)      # a certified minimum (the symmetric one)
+    assert certify(q, pc.H, pc=pc).is_minimum
+    inv = _inverse_spectrum(q, pc)
+    dense = np.linalg.eigvalsh(dense_hessian(q, pc.H, pieces=pc))
+    np.testing.assert_allclose(inv, dense, rtol=1e-6, atol=1e3 * np.finfo(float).eps * dense[-1])
+
+
+def test_trace_start_finds_the_symmetric_saddle_at_small_w():
+    """trace --w 1e-3 said 'no symmetric saddle found at lambda=0.5': Newton's Frobenius residual rounds at 2e-6."""
+    from linkernel.theory.continuation.stepper import _start, _whitened_residual
+    from linkernel.theory.action import from_vector
+    from linkernel.theory.equations import Equations
+    p = tasks.endpoint("rnn", T=4, w=1e-3, lam=0.5)
+    X, sym = _start(Equations(p), 0.5, 1e-11)
+    H = from_vector(X[:-1], p.n)
+    assert sym and np.all(H[p.odd_mask] == 0) and _whitened_residual(p, H) <= 1e-11
+    # the same point as the certified descent from the prior kernel
+    np.testing.assert_allclose(H, minimize_action(p, prior_kernel(p)).kernel, rtol=1e-9, atol=1e-20)

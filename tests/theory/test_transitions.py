@@ -14,7 +14,7 @@ from linkernel.errors import ContinuationWarning
 from linkernel.problem import fix_z2_sign
 from linkernel.theory.action import odd_coordinates, to_vector
 from linkernel.theory.branches import TRANSITIONS
-from linkernel.theory.continuation import trace
+from linkernel.theory.continuation import follow, point_at, trace
 from linkernel.theory.saddle import saddle_point
 
 
@@ -130,3 +130,67 @@ def test_the_transition_agrees_with_the_global_minimum_on_both_sides(T, kappa, k
 @given(T=st.integers(3, 6), kappa=st.floats(0.01, 20.0), k=st.integers(0, 2))
 def test_the_transition_agrees_with_the_global_minimum_campaign(T, kappa, k):
     _check_against_saddle_points(T, kappa, k)
+
+
+# --- several odd modes critical at once ---------------------------------------------------------
+def _stable_broken_at(tr, lam):
+    """The stable broken saddle at lam, by Newton (follow) from the traced stable stretch covering lam."""
+    for b in tr.branches[1:]:
+        for p0, p1 in zip(b.points, b.points[1:]):
+            if p0.stable and p1.stable and min(p0.lam, p1.lam) <= lam <= max(p0.lam, p1.lam):
+                f = (lam - p0.lam) / (p1.lam - p0.lam)
+                H = (1 - f) * p0.kernel + f * p1.kernel
+                return b, follow(tr.problem, H, lam, (lam, lam * (1 + 1e-3)), max_steps=1).points[0]
+    return None, None
+
+
+def test_several_critical_modes_with_a_cubic_invariant_are_first_order():
+    """W = {1,3,4},{2} at T = 5 (issue 27): three odd modes (odd under W_0, under W_1, under both) go
+    critical together and D^3S couples them (a cubic invariant), so the transition is first order.  The
+    trace used to switch along one arbitrary null vector three times and say 'second order'.  Checked
+    against the closed-form lambda_c and the global minimum (saddle_point) on both sides of the coexistence."""
+    from linkernel.symbolic.patterns import pattern_critical_point
+    arch = Architecture.from_spec({"W": [[1, 3, 4], [2]]}, 5)
+    lc = pattern_critical_point(arch).lambda_c_value(kappa_=0.397)
+    p = tasks.endpoint(arch, T=5, kappa=0.397)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ContinuationWarning)
+        tr = trace(p, (0.5 * lc, 2.0 * lc))
+    bps = [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+    assert len(bps) == 1 and bps[0].multiplicity == 3 and bps[0].lam == pytest.approx(lc, rel=1e-9)
+    assert bps[0].null_space.shape == (3, len(bps[0].null_vector))
+    assert np.all(np.diff(tr.branches[0].lam) > 0)          # the branch point's copies are gone
+    assert tr.transition == "first order" and "cubic invariant" in tr.transition_note
+    coex, fold = tr.critical_lambda, tr.spinodals["broken"]
+    assert fold < coex < lc
+    sym = tr.branches[0]
+    assert sym.stable[(sym.lam > coex) & (sym.lam < lc)].all()   # metastable between coexistence and lambda_c
+    # the global minimum, another route: symmetric below the coexistence, the traced broken minimum above
+    for lam, broken in ((coex - 0.03, False), (0.5 * (coex + lc), True)):
+        best = saddle_point(p.with_(lam=lam), seed=0)
+        S_sym = point_at(tr, lam, 0).action
+        if not broken:
+            assert best.action == pytest.approx(S_sym, rel=1e-9) and _odd_size(p, lam) < 1e-6
+            continue
+        b, pt = _stable_broken_at(tr, lam)
+        assert b is not None and b.group == 0 and pt.order_parameters[0] > 1.0
+        assert best.action < S_sym - 1e-4
+        assert pt.action == pytest.approx(best.action, rel=1e-9)
+        np.testing.assert_allclose(pt.kernel, fix_z2_sign(p, best.kernel), rtol=1e-6, atol=1e-8)
+
+
+def test_two_critical_modes_without_a_cubic_invariant_follow_the_mixed_minimum():
+    """W = {1,2},{3,4} at T = 5: the modes odd under W_0 and under W_1 go critical together with no cubic
+    invariant; the quartic terms select a branch breaking both flips, the stable one (the global minimum of
+    saddle_point above lambda_c).  The trace used to follow one arbitrary null vector twice."""
+    p = tasks.endpoint({"W": [[1, 2], [3, 4]]}, T=5, kappa=0.7)
+    tr = trace(p, (0.5, 8.0))
+    bps = [s for s in tr.special_points if s.kind == "branch_point" and s.z2 and s.branch == 0]
+    assert len(bps) == 1 and bps[0].multiplicity == 2
+    assert tr.transition == "second order" and "no cubic invariant" in tr.transition_note
+    lam = 1.05 * tr.critical_lambda
+    b, pt = _stable_broken_at(tr, lam)
+    assert b is not None and min(abs(pt.order_parameters[0]), abs(pt.order_parameters[1])) > 0.1
+    best = saddle_point(p.with_(lam=lam), seed=0)
+    assert pt.action == pytest.approx(best.action, rel=1e-9)
+    np.testing.assert_allclose(pt.kernel, fix_z2_sign(p, best.kernel), rtol=1e-6, atol=1e-8)

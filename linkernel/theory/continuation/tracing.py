@@ -4,7 +4,10 @@
 minimum when the problem has no Z2 symmetry), continues it with
 :func:`~linkernel.theory.continuation.stepper.continue_branch`, switches onto the broken
 branch at every Z2 branch point (traced in the representative with m >= 0) and locates
-the coexistence points (:mod:`~linkernel.theory.continuation.coexistence`).  A branch that
+the coexistence points (:mod:`~linkernel.theory.continuation.coexistence`).  Where several odd
+modes go critical at one lambda (a sharing pattern), the coincident branch points are merged into one
+with ``multiplicity`` k and the branches leave along the directions of the reduced equation on the
+k-dimensional null space (:mod:`~linkernel.theory.continuation.degenerate`).  A branch that
 stops before the end of the range (``max_steps``) is flagged (:attr:`Branch.complete`,
 ``stop_reason``) and one :class:`~linkernel.errors.ContinuationWarning` is emitted.
 :func:`follow` continues one branch from a given kernel; :func:`point_at` solves a traced
@@ -32,6 +35,7 @@ from linkernel.theory.action import m_vector, to_vector
 from linkernel.theory.branches import Branch, ContinuationPoint, Trace
 from linkernel.theory.continuation.landau import quartic_terms
 from linkernel.theory.continuation.coexistence import _coexistence, _loses_stability
+from linkernel.theory.continuation.degenerate import QuarticScan, characters, reduced_equation
 from linkernel.theory.continuation.stepper import _LINALG, _State, correct, _point, _start, continue_branch, switch_branch
 from linkernel.theory.equations import Equations
 from linkernel.theory.saddle import saddle_point
@@ -97,7 +101,11 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
     and symmetric global minimum at ``lam_range[1]``), 'unknown' where it cannot tell (cut short,
     the whole range on the broken side, ...), with ``Trace.transition_note`` saying which case and,
     for a range above the transition, a range that contains it.  A broken branch's
-    ``order_parameter`` is the breaking W group's m_g (``Branch.group``).
+    ``order_parameter`` is the breaking W group's m_g (``Branch.group``).  A Z2 branch point with
+    k > 1 odd null directions (``SpecialPoint.multiplicity``) has a broken branch along each mode,
+    each transcritical half of a cubic invariant and each two-mode mixture the quartic terms select;
+    a cubic invariant makes the transition first order (``transition_note`` names the modes and
+    the branches).  A branch along a mode that excites no shared group's m_g has ``group`` None.
     """
     _check_problem(problem)
     lo, hi = _check_range(lam_range)
@@ -121,9 +129,22 @@ def _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress):
     transition, note = None, ""
     try:
         run = continue_branch(eq, X0, e, (lo, hi), sym, 0, ds, 1e-7, ds_max, max_steps, tol, bar)
+        _merge_coincident(run)
         Xs, pts, specials, steps = run.X, run.points, list(run.specials), run.steps
         branches = [make_branch("symmetric" if sym else "regular", run)]
         for bp in [s for s in specials if s.z2]:
+            if bp.multiplicity > 1:
+                deg = _Degenerate(eq, bp, (lo, hi), (ds, ds_max, max_steps, tol), bar)
+                specials[specials.index(bp)] = deg.bp      # with its null space
+                for rb, group in deg.follow(len(branches)):
+                    steps += rb.steps
+                    branches.append(make_branch("broken", rb, group))
+                    specials += _with_group(problem, deg.specials(rb), group)
+                    if rb.X[1][-1] < bp.lam:
+                        specials += _coexistence(eq, Xs, pts, rb.X, rb.points, len(branches) - 1, tol)
+                if transition is None and _loses_stability(pts, bp.lam):
+                    transition, note = deg.order(specials)
+                continue
             X_bp, X1, tau = switch_branch(eq, bp, tol)
             k = len(branches)
             rb = continue_branch(eq, X1, tau, (lo, hi), False, k, ds, 1e-7, ds_max, max_steps, tol, bar)
@@ -159,6 +180,122 @@ def _trace(problem, lo, hi, ds, ds_max, tol, max_steps, progress):
     return Trace(problem=problem, lam_range=(lo, hi), branches=tuple(branches),
                  special_points=tuple(specials), transition=transition, steps=steps,
                  seconds=time.perf_counter() - t0, transition_note=note)
+
+
+# --- several odd modes critical at once ---------------------------------------------
+def _merge_coincident(run) -> None:
+    """Merge the Z2 branch points of ``run`` that lie at one lambda (several odd eigenvalues crossing
+    zero together, each located separately) into one with ``multiplicity``, and drop their copies
+    from the branch's points (the coexistence search needs lambda strictly increasing)."""
+    z2 = [s for s in run.specials if s.z2]
+    drop = set()
+    for a in z2:
+        if id(a) in drop:
+            continue
+        same = [b for b in z2 if b is not a and id(b) not in drop
+                and abs(b.lam - a.lam) <= 1e-9 * max(1.0, abs(a.lam))]
+        if not same:
+            continue
+        drop |= {id(b) for b in same}
+        run.specials[run.specials.index(a)] = replace(a, multiplicity=1 + len(same))
+    if not drop:
+        return
+    gone = {id(b.kernel) for b in z2 if id(b) in drop}
+    keep = [k for k, p in enumerate(run.points) if id(p.kernel) not in gone]
+    run.X, run.points = [run.X[k] for k in keep], [run.points[k] for k in keep]
+    run.specials = [s for s in run.specials if id(s) not in drop]
+
+
+class _Degenerate:
+    """The broken branches of a Z2 branch point with ``bp.multiplicity`` > 1 odd null directions, and the order.
+
+    The reduced equation on the null space (:func:`~linkernel.theory.continuation.degenerate.reduced_equation`)
+    gives the directions to switch along (each mode alone, each cubic invariant's two transcritical
+    halves); ``steps`` = (ds, ds_max, max_steps, tol) of the continuation.
+    """
+
+    def __init__(self, eq: Equations, bp, lam_range, steps, bar):
+        self.eq, self.lam_range, self.steps, self.bar = eq, lam_range, steps, bar
+        X = np.append(to_vector(bp.kernel), bp.lam)
+        X[:-1][eq.odd] = 0.0
+        e = np.zeros(eq.dim + 1)
+        e[-1] = 1.0
+        self.X, self.Hd = X, eq.hessian(X)
+        self.red = reduced_equation(eq, X, self.Hd, _State(eq, X, e, True).tau, bp.multiplicity)
+        self.bp = replace(bp, null_space=self.red.phi, null_vector=self.red.phi[0])
+        self.labels, self.failed, self.runs = [], [], []
+        self.scan = None if self.red.cubic_triples else QuarticScan(eq, X, self.Hd, self.red)
+
+    def follow(self, first: int):
+        """Yield (run, group) for each direction's branch, indexed from ``first``; a direction whose
+        switch fails, or whose first point repeats an earlier branch's, is skipped (and named in the note)."""
+        eq, (ds, ds_max, max_steps, tol) = self.eq, self.steps
+        for v, slope, label in self.red.directions() + (self.scan.directions if self.scan else []):
+            try:
+                X_bp, X1, tau = switch_branch(eq, self.bp, tol, direction=v, slope=slope)
+            except ConvergenceError:
+                self.failed.append(label)
+                continue
+            if any(np.linalg.norm(X1 - r.X[1]) <= 1e-8 * _norm(X1) for r in self.runs):
+                continue
+            rb = continue_branch(eq, X1, tau, self.lam_range, False, first + len(self.runs), ds, 1e-7, ds_max,
+                                 max_steps, tol, self.bar)
+            rb.X.insert(0, X_bp)
+            rb.points.insert(0, _point(eq, _State(eq, X_bp, tau, False)))
+            self.labels.append(f"branch {first + len(self.runs)}: {label}")
+            self.runs.append(rb)
+            yield rb, _excited_group(eq.problem, v)
+
+    def specials(self, rb) -> list:
+        """The run's special points other than the branch point it starts from."""
+        lam = self.bp.lam
+        return [s for s in rb.specials if not (s.kind == "branch_point" and abs(s.lam - lam) < 1e-6 * max(1.0, lam))]
+
+    def order(self, specials) -> tuple:
+        """(transition, note): first order with a cubic invariant, else the quartic form's sign."""
+        red, lam, k = self.red, self.bp.lam, self.red.k
+        modes = "; ".join(f"mode {i}: odd under {_flips(self.eq.problem, red.phi[i])}" for i in range(k))
+        head = f"at the Z2 branch point {lam:.10g} {k} odd modes go critical together ({modes})"
+        tail = f" ({'; '.join(self.labels)})" + (
+            f"; branch switching failed along: {', '.join(self.failed)}" if self.failed else "")
+        if red.cubic_triples:
+            i, j, m, C = max(red.cubic_triples, key=lambda t: abs(t[3]))
+            folds = [s.lam for s in specials if s.kind == "fold" and s.branch > 0]
+            coex = [s.lam for s in specials if s.kind == "coexistence"]
+            where = (f"; the broken phase appears at the fold {min(folds):.10g}" if folds else "") + (
+                f" and takes over at the coexistence point {min(coex):.10g}" if coex else "")
+            return "first order", (
+                f"{head}, and the reduced equation on their null space has the cubic invariant "
+                f"D^3S[phi_{i}, phi_{j}, phi_{m}] = {C:.6g} (relative {abs(C) / red.scale:.2g}): the broken "
+                f"branches leave transcritically, one half towards smaller lambda, and the symmetric phase is "
+                f"metastable below the branch point{where}{tail}")
+        order, b = self.scan.order()
+        if order is None:
+            return "unknown", f"{head}, no cubic invariant, and the quartic form is not computable{tail}"
+        return order, (f"{head}, no cubic invariant; the quartic Landau form on their null space has minimum "
+                       f"b = {b:.6g} over directions (second order where it is positive){tail}")
+
+
+def _norm(X) -> float:
+    return max(1.0, float(np.abs(X).max()))
+
+
+def _excited_group(problem: Problem, v):
+    """The shared W group whose m_g the direction v excites most; None where it excites none (a mode that
+    breaks only unshared flips, or whose characters differ from every m_g's)."""
+    groups = problem.arch.shared_groups()
+    proj = [abs(v @ m_vector(problem, g)) for g in groups]
+    if not proj or max(proj) <= 1e-8 * float(np.linalg.norm(v)):
+        return None
+    return groups[int(np.argmax(proj))]
+
+
+def _flips(problem: Problem, v) -> str:
+    """Which W group flips the mode v changes sign under, e.g. 'W_0 and W_1'."""
+    big = np.abs(v) > 1e-8 * np.abs(v).max()
+    ch = characters(problem)[big][0]
+    names = [f"W_{g}" for (g, _), c in zip(problem.symmetries, ch) if c < 0]
+    return " and ".join(names) if names else "the joint flip of every W"
 
 
 # --- which order, which group -------------------------------------------------------

@@ -1,7 +1,8 @@
 """Every figure of linkernel, matplotlib only (Agg backend: no display needed).
 
 Each function takes results (dataclasses of the package) and a path, writes a
-PNG and returns the path.
+PNG and returns the path; each draws in the package's figure style
+(:func:`linkernel.figures.style.figure_style`: two-column-paper sizes, 8 pt text, 7 pt legends, mathtext).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from linkernel.figures.style import COLUMN, TEXTWIDTH, styled  # noqa: E402  (the package's one figure style)
 from linkernel.problem import time_slice  # noqa: E402
 
 
 def save(fig, path):
     """Write ``fig`` to ``path`` (PNG, 150 dpi) and close it."""
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path, dpi=200, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -37,22 +39,60 @@ def _runs(stable):
     return runs
 
 
+def _smooth(x, y, per: int = 8):
+    """A cubic spline through the points (x, y) in their cumulative chord length, ``per`` points per
+    interval: the branches are exact at the points and smooth between (not a polyline)."""
+    import numpy as np
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 4:
+        return x, y
+    from scipy.interpolate import CubicSpline
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x) / (np.ptp(x) or 1.0), np.diff(y) / (np.ptp(y) or 1.0)))])
+    keep = np.concatenate([[True], np.diff(s) > 0])
+    s, x, y = s[keep], x[keep], y[keep]
+    if len(s) < 4:
+        return x, y
+    fine = np.linspace(0.0, s[-1], per * len(s))
+    return CubicSpline(s, x)(fine), CubicSpline(s, y)(fine)
+
+
+def _with_boundaries(lam, y, stable, points):
+    """Insert the branch's stability-changing special points (branch points, folds) where the stability
+    flips, so a solid (stable) run ends exactly there and the dashed run starts there."""
+    import numpy as np
+    lam, y, stable = list(lam), list(y), list(stable)
+    for lp, yp in sorted(points):
+        for k in range(1, len(lam)):
+            if stable[k] != stable[k - 1] and min(lam[k - 1], lam[k]) - 1e-12 <= lp <= max(lam[k - 1], lam[k]) + 1e-12:
+                lam.insert(k, lp)
+                y.insert(k, yp)
+                stable.insert(k, stable[k])
+                break
+    return np.array(lam), np.array(y), np.array(stable, bool)
+
+
 def _draw_traces(ax, traces, colours, quantity):
     """Branches and special points of ``traces`` on ``ax``: quantity 'm' or 'diag' (H^{T-1,T-1})."""
     for tr in traces:
         T, P, arch = tr.problem.T, tr.problem.P, tr.problem.arch
         c = colours[T]
-        for b in tr.branches:
+
+        def value(sp):
+            H = sp.kernel
+            return sp.order_parameter if quantity == "m" else \
+                H[time_slice(T - 1, P), time_slice(T - 1, P)].diagonal().mean()
+        for bi, b in enumerate(tr.branches):
             y = b.m if quantity == "m" else _last_diagonal(b, T, P)
             if arch.is_dnn:
-                ax.plot(b.lam, y, ls=":", lw=2.2, color=c, alpha=0.9)
+                ax.plot(*_smooth(b.lam, y), ls=":", lw=2.2, color=c, alpha=0.9)
                 continue
-            for i, j, st in _runs(b.stable):
-                ax.plot(b.lam[i:j], y[i:j], ls="-" if st else "--", lw=1.8 if st else 1.2, color=c)
+            bounds = [(sp.lam, value(sp)) for sp in tr.special_points
+                      if sp.branch == bi and sp.kind in ("branch_point", "fold")]
+            lam, yy, st = _with_boundaries(b.lam, y, b.stable, bounds)
+            for i, j, s_ in _runs(st):
+                ax.plot(*_smooth(lam[i:j], yy[i:j]), ls="-" if s_ else "--", lw=1.8 if s_ else 1.2, color=c)
         for sp in tr.special_points:
-            H = sp.kernel
-            y = sp.order_parameter if quantity == "m" else \
-                H[time_slice(T - 1, P), time_slice(T - 1, P)].diagonal().mean()
+            y = value(sp)
             if sp.kind == "branch_point" and sp.z2 and sp.branch == 0:
                 ax.plot(sp.lam, y, "o", color=c, ms=6, mec="k", zorder=5)
             elif sp.kind == "branch_point":
@@ -63,6 +103,7 @@ def _draw_traces(ax, traces, colours, quantity):
                 ax.axvline(sp.lam, color=c, ls=":", lw=1)
 
 
+@styled
 def plot_trace(traces, path, title=None):
     """The paper's Fig. 4a (theory): m = H^{T-1,T-2} and H^{T-1,T-1} vs lambda.
 
@@ -74,10 +115,10 @@ def plot_trace(traces, path, title=None):
     """
     Ts = sorted({tr.problem.T for tr in traces})
     colours = {T: plt.cm.tab10(k % 10) for k, T in enumerate(Ts)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, axes = plt.subplots(1, 2, figsize=(TEXTWIDTH, 2.9))
     _draw_traces(axes[0], traces, colours, "m")
     _draw_traces(axes[1], traces, colours, "diag")
-    handles = [plt.Line2D([], [], color=colours[T], lw=2, label=f"T = {T}") for T in Ts]
+    handles = [plt.Line2D([], [], color=colours[T], lw=2, label=f"$T={T}$") for T in Ts]
     handles += [plt.Line2D([], [], color="k", ls="-", label="RNN, stable"),
                 plt.Line2D([], [], color="k", ls="--", lw=1.2, label="RNN, unstable"),
                 plt.Line2D([], [], color="k", ls=":", lw=2.2, label="DNN"),
@@ -90,7 +131,7 @@ def plot_trace(traces, path, title=None):
     for ax in axes:
         ax.set_xlabel(r"signal strength $\lambda$")
         ax.grid(alpha=0.3)
-    axes[1].legend(handles=handles, fontsize=8, loc="upper left")
+    axes[1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     first = [tr for tr in traces if tr.problem.arch.is_rnn and tr.points_of("fold")]
     if first:  # zoom on the first-order region of the first such trace
         tr = first[0]
@@ -104,12 +145,12 @@ def plot_trace(traces, path, title=None):
         _draw_traces(ins, [t for t in traces if t.problem.T == tr.problem.T], colours, "m")
         ins.set_xlim(fold.lam - pad, hi + pad)
         ins.set_ylim(-0.1 * m_top, m_top)
-        ins.set_title(f"T = {tr.problem.T}: first order", fontsize=8)
+        ins.set_title(f"$T={tr.problem.T}$: first order", fontsize=8)
         ins.tick_params(labelsize=7)
         ins.grid(alpha=0.3)
     pr = traces[0].problem
-    fig.suptitle(title or f"Saddle-point branches, endpoint task (kappa={pr.kappa:g}, w={pr.w:g}, "
-                 f"v={pr.v:g}, u={pr.u:g}, P={pr.P})", fontsize=11)
+    fig.suptitle(title or f"Saddle-point branches, endpoint task ($\\kappa$={pr.kappa:g}, $w$={pr.w:g}, "
+                 f"$v$={pr.v:g}, $u$={pr.u:g}, $P$={pr.P})", fontsize=8)
     fig.tight_layout()
     return save(fig, path)
 
@@ -123,6 +164,7 @@ def _local_minima(c):
     return out
 
 
+@styled
 def plot_landscape(land, path, lambda_c=None, title=None):
     """The paper's Fig. 4b: S minimised at fixed m, minus its value at m = 0, for several lambda.
 
@@ -136,7 +178,7 @@ def plot_landscape(land, path, lambda_c=None, title=None):
 
     curves = land.curves
     colours = plt.cm.plasma(np.linspace(0.0, 0.8, len(curves)))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(TEXTWIDTH, 2.8))
     z2 = land.problem.has_z2
     mid = len(curves) // 2
     for k, (c, col) in enumerate(zip(curves, colours)):
@@ -161,21 +203,22 @@ def plot_landscape(land, path, lambda_c=None, title=None):
             lo, hi = dS[window].min(), dS[window].max()
             axes[1].set_xlim(-zoom_x if z2 else m.min(), zoom_x)
             axes[1].set_ylim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
-            axes[1].set_title(rf"zoom: $\lambda$ = {c.lam:.6g}", fontsize=10)
+            axes[1].set_title(rf"zoom: $\lambda$ = {c.lam:.6g}", fontsize=8)
     for ax in axes:
         ax.axhline(0, color="gray", lw=0.8)
         ax.set_xlabel(r"order parameter $m = H^{T-1,T-2}$")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(r"$S_m - S_0$,   $S_m = \min_{H:\,m(H)=m} S(H)$")
-    axes[0].legend(fontsize=9)
+    axes[0].legend(fontsize=8)
     pr = land.problem
     fig.suptitle(title or f"Landau landscape, {pr.arch.label} endpoint task T={pr.T} "
-                 f"(kappa={pr.kappa:g}, P={pr.P})", fontsize=11)
+                 f"($\\kappa$={pr.kappa:g}, $P$={pr.P})", fontsize=8)
     fig.tight_layout()
     return save(fig, path)
 
 
 # --- exact reduction: finite-size scaling -------------------------------------------
+@styled
 def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=None):
     """Finite-size scaling at the RNN transition (exact finite-N posterior).
 
@@ -189,7 +232,7 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
     """
     import numpy as np
     panels = 1 + (rounding is not None) + (collapse is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(TEXTWIDTH * panels / 3, 2.6), squeeze=False)
     axes = list(axes[0])
     ax = axes.pop(0)
     N = np.asarray(fss.N, dtype=float)
@@ -204,7 +247,7 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
     ax.set_yscale("log")
     ax.set_xlabel("width $N$")
     ax.set_ylabel(r"$E|m|$ at $\lambda_c$")
-    ax.set_title(f"{fss.problem.arch.label} T={fss.problem.T}, $\\lambda_c$={fss.lam_c:.10f}", fontsize=10)
+    ax.set_title(f"{fss.problem.arch.label} T={fss.problem.T}, $\\lambda_c$={fss.lam_c:.10f}", fontsize=8)
     ax.legend(fontsize=8)
     if rounding is not None:
         ax = axes.pop(0)
@@ -216,7 +259,7 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
         ax.axvline(rounding.lam_c, color="gray", ls=":", lw=1)
         ax.set_xlabel(r"signal $\lambda$")
         ax.set_ylabel(r"$E|m|$ (sign fixed per draw)")
-        ax.set_title("rounding of the transition", fontsize=10)
+        ax.set_title("rounding of the transition", fontsize=8)
         ax.legend(fontsize=8)
     if collapse is not None:
         ax = axes.pop(0)
@@ -227,26 +270,28 @@ def plot_finite_size_scaling(fss, path, rounding=None, collapse=None, theory=Non
             ax.plot(theory[0], theory[1], "k-", lw=1.5, label="quartic Landau limit")
         ax.set_xlabel(r"$(\lambda-\lambda_c)\,N^{1/2}$")
         ax.set_ylabel(r"$N^{1/4}\,E|m|$")
-        ax.set_title("scaling collapse", fontsize=10)
+        ax.set_title("scaling collapse", fontsize=8)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, path)
 
 
 # --- SGLD: theory vs simulation (Fig. 2a, 4a) ---------------------------------------
+@styled
 def plot_sgld_order_parameter(theory: dict, points: dict, path, N: int | None = None, baseline: dict | None = None,
-                              exact: dict | None = None):
+                              exact: dict | None = None, source: str = "sampled networks"):
     """Fig. 4a: order parameter m = H^{T-1,T-2} vs lambda.
 
     ``theory``: T -> (lams, m) curves (saddle point); ``points``: T -> (lams,
     m, m_stderr) from sampled networks of width N; ``baseline`` (optional):
     T -> (lams, E|m|) the finite-N value of |m| on the symmetric branch that
     the per-sample Z2 sign fix produces (dotted); ``exact`` (optional): T ->
-    (lams, m) of the exact finite-N posterior at the same N (crosses).
+    (lams, m) of the exact finite-N posterior at the same N (crosses); ``source``: what the points are
+    ("sampled networks", or "exact finite-N posterior draws" where no network was sampled).
     """
     import numpy as np
     from matplotlib.lines import Line2D
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    fig, ax = plt.subplots(figsize=(COLUMN, 2.5))
     handles = []
     for i, T in enumerate(sorted(theory)):
         color = f"C{i}"
@@ -260,25 +305,26 @@ def plot_sgld_order_parameter(theory: dict, points: dict, path, N: int | None = 
             pl, pm, pe = (np.asarray(a) for a in points[T])
             ax.errorbar(pl, pm, yerr=pe, fmt="o", ms=4, color=color, mfc="white", capsize=2)
     n = f" N={N}" if N else ""
-    handles += [Line2D([], [], marker="o", ls="", color="k", mfc="white", label=f"sampled networks{n}"),
+    handles += [Line2D([], [], marker="o", ls="", color="k", mfc="white", label=f"{source}{n}"),
                 Line2D([], [], marker="x", ls="", color="k", label=f"exact finite-N posterior{n}")] if exact else \
-        [Line2D([], [], marker="o", ls="", color="k", mfc="white", label=f"sampled networks{n}")]
+        [Line2D([], [], marker="o", ls="", color="k", mfc="white", label=f"{source}{n}")]
     if baseline:
         handles.append(Line2D([], [], ls=":", color="k", label=r"finite-N $E|m|$ (sign fix), theory"))
     ax.set_xlabel(r"signal strength $\lambda$")
     ax.set_ylabel(r"$m = H^{T-1,T-2}$")
-    ax.legend(handles=handles, fontsize=7)
-    ax.set_title("RNN order parameter: theory vs sampled networks", fontsize=9)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    ax.set_title(f"RNN order parameter: theory vs {source}", fontsize=8)
     return save(fig, path)
 
 
+@styled
 def plot_sgld_speed(rows: list, path):
     """Benchmark figure: seconds per step and seconds to 2% agreement vs N for each sampler.
 
     ``rows``: dicts with keys method, N, seconds_per_step, seconds_to_2pct, estimated (bool).
     """
     import numpy as np
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(TEXTWIDTH, 2.7))
     methods = sorted({r["method"] for r in rows})
     for i, m in enumerate(methods):
         rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["N"])
@@ -303,6 +349,7 @@ def plot_sgld_speed(rows: list, path):
 
 
 # --- sequence tasks (Fig. 5) ----------------------------------------------------------
+@styled
 def sequence_figure(result, path, title=None):
     """Fig. 5: targets, supervised points and RNN/DNN predictions at every step, and both time-by-time kernels.
 
@@ -316,7 +363,7 @@ def sequence_figure(result, path, title=None):
     from matplotlib.gridspec import GridSpec
 
     archs = [a for a in ("rnn", "dnn") if a in result.archs]
-    fig = plt.figure(figsize=(4.2 + 3.0 * len(archs), 3.4))
+    fig = plt.figure(figsize=(TEXTWIDTH * (1.5 + len(archs)) / 3.5, 2.6))
     gs = GridSpec(1, 1 + len(archs), width_ratios=[1.5] + [1.0] * len(archs), figure=fig, wspace=0.35)
     ax = fig.add_subplot(gs[0, 0])
     t = np.arange(result.T)
@@ -336,13 +383,13 @@ def sequence_figure(result, path, title=None):
     ax.set_ylabel("output")
     ax.set_xticks(t)
     errs = ", ".join(f"{a.upper()} {result.gen_error[a]:.3g}" for a in archs)
-    ax.set_title(title or f"$\\lambda$={result.lam:g}, L: {errs}", fontsize=9)
+    ax.set_title(title or f"$\\lambda$={result.lam:g}, L: {errs}", fontsize=8)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3, frameon=False)
     vmax = max(np.abs(result.kernels[a]).max() for a in archs)
     for k, a in enumerate(archs):
         kax = fig.add_subplot(gs[0, 1 + k])
         im = kax.imshow(result.kernels[a], cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="upper")
-        kax.set_title(f"{a.upper()} kernel $H^{{tt'}}$", fontsize=9)
+        kax.set_title(f"{a.upper()} kernel $H^{{tt'}}$", fontsize=8)
         kax.set_xlabel("t'")
         kax.set_ylabel("t")
         for s in result.supervised:  # mark the supervised steps on the axes
@@ -352,6 +399,7 @@ def sequence_figure(result, path, title=None):
     return save(fig, path)
 
 
+@styled
 def sequence_sweep_figure(sweeps, path, simulation=None, title=None):
     """Generalisation error vs the swept variable, RNN and DNN, one panel per sweep.
 
@@ -366,7 +414,7 @@ def sequence_sweep_figure(sweeps, path, simulation=None, title=None):
     items = sweeps if isinstance(sweeps, (list, tuple)) else [sweeps]
     items = [it if isinstance(it, tuple) else (None, it) for it in items]
     sims = simulation if simulation is not None else [None] * len(items)
-    fig, axes = plt.subplots(1, len(items), figsize=(4.4 * len(items), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(items), figsize=(min(TEXTWIDTH, COLUMN * len(items)), 2.5), squeeze=False)
     style = {"rnn": dict(color="C0", marker="s", label="RNN theory"),
              "dnn": dict(color="C1", marker="^", label="DNN theory")}
     for ax, (label, sw), sim in zip(axes[0], items, sims):
@@ -382,9 +430,9 @@ def sequence_sweep_figure(sweeps, path, simulation=None, title=None):
             ax.set_xticks(np.asarray(sw.values, dtype=int))
         ax.set_yscale("log")
         if label:
-            ax.set_title(label, fontsize=9)
+            ax.set_title(label, fontsize=8)
         ax.legend(fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return save(fig, path)

@@ -60,30 +60,88 @@ def _load(res):
         return json.load(fh)     # strict JSON: json.load accepts NaN, so check there is none
     
 
+# the paper's captions (shared/seeds/003_*.txt): each figure's panels by letter
+CAPTION_PANELS = {2: {"a", "b", "c"}, 3: {"a", "b", "c", "d", "e"}, 4: {"a", "b"}, 5: {"a", "b", "c", "d"}}
+
+
+def test_style_context_sizes_and_colour_bar():
+    """The figure style: two-column sizes, legends >= 7 pt; a heat map has a colour bar with symmetric limits."""
+    import matplotlib.pyplot as plt
+    from linkernel.figures.style import LEGEND_PT, TEXTWIDTH, figure_style, heatmap, legend_sizes, new_figure
+    K = np.array([[2.0, -0.5], [-0.5, 1.0]])
+    with figure_style():
+        fig = new_figure(TEXTWIDTH, 2.0)
+        ax = fig.subplots()
+        im = heatmap(ax, K)
+        ax.plot([0, 1], [0, 1], label="x")
+        ax.legend()
+        assert im.get_clim() == (-2.0, 2.0)
+        assert len(fig.axes) == 2                      # the image's axes and its colour bar
+        assert min(legend_sizes(fig)) >= LEGEND_PT
+        assert plt.rcParams["pdf.fonttype"] == 42
+        plt.close(fig)
+
+
+def test_fig4_theory_has_exact_kinks_and_the_first_order_jump():
+    """Panel a's theory is the continuation: broken branches start at lambda_c (2.864 for T = 3, 1.622 for
+    T = 4, = critical_lambda), T = 5 has a fold below its coexistence point below the symmetric branch point."""
+    from linkernel.figures.fig4 import theory_curves
+    from linkernel.theory.special_points import critical_lambda
+    for T, lc in ((3, 2.864), (4, 1.622)):
+        th = theory_curves(T, quick=True)
+        broken = [b for b in th["branches"] if b["kind"] == "broken"][0]
+        exact = critical_lambda(tasks.endpoint("rnn", T=T))
+        assert abs(exact - lc) < 1e-3
+        assert abs(min(broken["lam"]) - exact) < 1e-6 and th["transition"] == "second order"
+        sym = [b for b in th["branches"] if b["kind"] == "symmetric"][0]
+        lam, st = np.asarray(sym["lam"]), np.asarray(sym["stable"])
+        assert st[lam < exact - 1e-3].all() and not st[lam > exact + 1e-3].any()
+    th = theory_curves(5, quick=True)
+    kinds = {s["kind"]: s for s in th["special_points"] if s["kind"] in ("fold", "coexistence")}
+    bp = [s for s in th["special_points"] if s["kind"] == "branch_point" and s["z2"] and s["branch"] == 0][0]
+    assert th["transition"] == "first order"
+    assert kinds["fold"]["lam"] < kinds["coexistence"]["lam"] < bp["lam"] and kinds["coexistence"]["m"] > 0.5
+
+
 @pytest.mark.slow
 def test_fig2_quick(tmp_path):
+    from linkernel.figures.fig2 import antidiagonal_cells
     from linkernel.theory.saddle import saddle_point
     res = make_figure(2, quick=True, out=str(tmp_path), progress=False)
     d = _load(res)
+    assert set(d["panels"]) == CAPTION_PANELS[2]
     assert "NaN" not in open(res.paths[2]).read()
     H = saddle_point(tasks.sinusoid("rnn", T=10)).kernel
     assert np.allclose(d["theory_kernels"]["rnn"], H, rtol=1e-8)
     assert np.allclose(d["panel_c"]["rnn"]["theory"], antidiagonal(H)[1])
+    # the marked anti-diagonal is what panel c reads
+    cells = d["panels"]["b"]["antidiagonal_cells"]
+    assert np.allclose([H[t, s] / np.sqrt(H[t, t] * H[s, s]) for t, s in cells], antidiagonal(H)[1])
+    assert cells == [list(c) for c in antidiagonal_cells(10)]
     c = d["panel_a"]["rnn"]["one_minus_cka"]
     assert c[-1] < c[0]                                   # alignment improves with N
+    assert d["sampling"]["source"] == "exact finite-N posterior draws"
 
 
 @pytest.mark.slow
 def test_fig3_quick(tmp_path):
+    from linkernel.figures.fig3 import CELLS
     from linkernel.theory.spectrum import weight_spectrum
     res = make_figure(3, quick=True, out=str(tmp_path), progress=False)
     d = _load(res)
-    rs = d["panel_rnn_strong"]
+    assert set(d["panels"]) == CAPTION_PANELS[3]
+    assert {k: (v["arch"], v["signal"]) for k, v in d["panels"].items() if k != "a"} == \
+        {"b": ("dnn", "weak"), "c": ("dnn", "strong"), "d": ("rnn", "weak"), "e": ("rnn", "strong")} == CELLS
+    y = tasks.endpoint("rnn", T=4, P=2, D=2).targets
+    assert np.allclose(d["panels"]["a"]["Y_00_tt"], np.outer(y[:, 0], y[:, 0]))
+    assert np.allclose(d["panels"]["a"]["Y_pp_TT"], np.outer(y[-1], y[-1]))
+    rs = d["panels"]["e"]
     pr = tasks.endpoint("rnn", T=4, P=2, D=2, lam=rs["lam"])
     th = weight_spectrum(pr)
     assert np.allclose(rs["spectrum_theory"]["W"], [[z.real, z.imag] for z in th.outliers["W"]])
-    assert len(rs["spectrum_theory"]["W"]) >= 1 and not d["panel_rnn_weak"]["spectrum_theory"]["W"]
-    assert all(not v for v in d["panel_dnn_strong"]["spectrum_theory"].values())
+    assert len(rs["spectrum_theory"]["W"]) >= 1 and not d["panels"]["d"]["spectrum_theory"]["W"]
+    assert all(not v for v in d["panels"]["c"]["spectrum_theory"].values())
+    assert rs["source"].startswith("exact finite-N posterior draws")
     # the sampled outlier sits near the prediction (N = 128: O(N^-1/2) off)
     z = np.array(rs["eigenvalues"]["W"])
     top = z[np.argmax(np.hypot(*z.T))]
@@ -92,12 +150,20 @@ def test_fig3_quick(tmp_path):
 
 @pytest.mark.slow
 def test_fig4_quick(tmp_path):
-    from linkernel.theory.saddle import saddle_point
+    from linkernel.theory.continuation import trace
+    from linkernel.theory.special_points import critical_lambda
     res = make_figure(4, quick=True, out=str(tmp_path), progress=False)
     d = _load(res)
-    a = d["panel_a"]["T=4"]
-    i = a["lam"].index(3.0)
-    assert np.isclose(a["m_theory"][i], saddle_point(tasks.endpoint("rnn", T=4, lam=3.0)).order_parameter, rtol=1e-6)
+    assert set(k for k in d["panels"] if len(k) == 1) == CAPTION_PANELS[4]
+    a = d["panels"]["a"]["T=4"]
+    assert a["lambda_c"] == pytest.approx(critical_lambda(tasks.endpoint("rnn", T=4)), rel=1e-10)
+    broken = [b for b in a["theory"]["branches"] if b["kind"] == "broken"][0]
+    tr = trace(tasks.endpoint("rnn", T=4), lam_range=(0.5, 4.0), ds_max=0.1)
+    ref = [b for b in tr.branches if b.kind == "broken"][0]
+    assert np.allclose(broken["m"], ref.m) and np.allclose(broken["lam"], ref.lam)
+    assert a["networks"]["source"].startswith("exact finite-N posterior draws")
+    assert all(s > 0 for s in a["networks"]["residual_fluctuation"])
+    assert abs(d["panels"]["a_inset_beta"]["fitted_slope_near_lambda_c"] - 0.5) < 0.05
     assert all(os.path.exists(p) for p in res.paths)
 
 
@@ -106,8 +172,34 @@ def test_fig5_quick(tmp_path):
     from linkernel.sequence import solve_sequence
     res = make_figure(5, quick=True, out=str(tmp_path), progress=False)
     d = _load(res)
+    assert set(d["panels"]) == CAPTION_PANELS[5]
+    assert {"teacher_eigenvalues", "Y", "targets"} <= set(d["panels"]["a"])
+    assert set(d["panels"]["c"]) == set(d["panels"]["d"]) == {"k=2", "k=4"}
     b = d["panel_b"]["rnn"]
     r = solve_sequence(T=6, period=6.0, supervised="first:4", lam=1.0, archs=("rnn",), n_starts=4)
     assert np.isclose(b["loss_all_theory"][3], r.gen_error["rnn"], rtol=1e-6)
+    assert np.isclose(d["panels"]["d"]["k=4"]["predictions_theory"], r.predictions["rnn"], rtol=1e-6).all()
     # weight sharing interpolates: with the first 4 of 6 steps supervised the RNN generalises better
     assert b["loss_all_theory"][3] < d["panel_b"]["dnn"]["loss_all_theory"][3]
+
+
+def test_trace_plot_stable_segments_end_at_the_branch_point(tmp_path):
+    """`trace --plot`: the symmetric branch is solid (stable) exactly up to lambda_c and dashed after it (it
+    was solid one continuation step past lambda_c); the broken branch is a smooth curve, not a polyline."""
+    import matplotlib.pyplot as plt
+    from linkernel.plots import _draw_traces, plot_trace
+    from linkernel.theory.continuation import trace
+    from linkernel.theory.special_points import critical_lambda
+    tr = trace(tasks.endpoint("rnn", T=4), lam_range=(0.5, 3.0))
+    lc = critical_lambda(tasks.endpoint("rnn", T=4))
+    fig, ax = plt.subplots()
+    _draw_traces(ax, [tr], {4: "C0"}, "m")
+    sym = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_ydata()) > 1
+           and np.allclose(ln.get_ydata(), 0.0)]
+    assert sym and max(ln.get_xdata().max() for ln in sym) == pytest.approx(lc, abs=1e-9)
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--" and np.allclose(ln.get_ydata(), 0.0)]
+    assert min(ln.get_xdata().min() for ln in dashed) == pytest.approx(lc, abs=1e-9)
+    broken = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and np.max(ln.get_ydata()) > 0]
+    assert len(broken[0].get_xdata()) > 4 * len(tr.branches[1].lam)
+    plt.close(fig)
+    assert os.path.getsize(plot_trace([tr], str(tmp_path / "t.png"))) > 1000

@@ -30,8 +30,8 @@ def test_figure_quick_writes_png_pdf_and_strict_json(number, tmp_path, capsys):
         from linkernel import critical_lambda, saddle_point, tasks
         assert "P = 2" in data["title"] and "T = 4" in data["title"]
         assert data["lambda_c"] == pytest.approx(critical_lambda(tasks.endpoint("rnn", T=4, P=2)), rel=1e-8)
-        for key in ("panel_rnn_strong", "panel_dnn_strong"):
-            panel = data[key]
+        for key in ("e", "c"):          # the strong-signal cells: RNN (e) and DNN (c)
+            panel = data["panels"][key]
             sp = saddle_point(tasks.endpoint(panel["arch"], T=4, P=2, lam=panel["lam"]))
             np.testing.assert_allclose(panel["kernel_theory"], sp.kernel, rtol=1e-6, atol=1e-8)
 

@@ -467,7 +467,14 @@ def _figure(p):
     p.add_argument("number", type=int, choices=(2, 3, 4, 5), help="the paper's figure number")
     p.add_argument("--N", type=int_arg("N", 2, MAX_NETWORK_N), default=None,
                    help=f"network width (default: the paper's; at most {MAX_NETWORK_N})")
-    p.add_argument("--quick", action="store_true", help="small N and few sweeps (a minute; what CI runs)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes, exact finite-N posterior draws (each under 15 s; what CI runs)")
+    p.add_argument("--sweeps", type=int_arg("sweeps", 20, 1_000_000), default=None,
+                   help="fix every network run to this many sweeps, 20..1e6 (default: until R-hat < 1.01 and "
+                        "ESS >= 400 on every kernel entry)")
+    p.add_argument("--max-minutes", type=float_arg("max-minutes"), default=None, dest="max_minutes",
+                   help="cap on the figure's network sampling; runs it stops are marked in the JSON and in one "
+                        "warning line")
     p.add_argument("--out", default="figures", help="output folder (default figures/)")
     p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of the samplers (default 0)")
     add_json_arg(p, "print the numbers of every panel as JSON")
@@ -476,7 +483,7 @@ def _figure(p):
         from linkernel.figures import make_figure
         check_output_folder("--out", args.out)
         show(make_figure(args.number, N=args.N, quick=args.quick, out=args.out, seed=args.seed,
-                         progress=not args.json), args)
+                         sweeps=args.sweeps, max_minutes=args.max_minutes, progress=not args.json), args)
     return run
 
 

@@ -56,22 +56,83 @@ def write(fig, number: int, out: str, data: dict) -> tuple:
     os.makedirs(out, exist_ok=True)
     base = os.path.join(out, f"fig{number}")
     paths = (base + ".png", base + ".pdf", base + ".json")
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    from linkernel.figures.style import figure_style
+    with figure_style():
+        fig.savefig(paths[0], dpi=200)
+        fig.savefig(paths[1])
     plt.close(fig)
     with open(paths[2], "w") as fh:
         fh.write(dumps(data))
     return paths
 
 
-SWEEPS = 300     # network-sampler sweeps per posterior in the full figures (2 chains)
+CHAINS = 4        # network chains per posterior in the full figures
+FIRST = 200       # sweeps of the first batch (a fifth burn-in); later batches continue until converged
 
 
-def estimate_minutes(problems, N: int, seed: int = 0) -> float:
-    """Estimated minutes of the full figure's network sampling: a 6-sweep calibration run at width N of
-    the largest problem of each architecture (a DNN sweep costs more than an RNN sweep of the same T:
-    one weight matrix per step), scaled to SWEEPS sweeps for each of ``problems`` (the O(T P N^2) sweep
-    cost)."""
+@dataclass
+class Sampling:
+    """How a figure's network runs are sampled and what they gave.
+
+    ``sweeps``: a fixed length per run (no convergence loop); else each run continues in batches
+    until R-hat < 1.01 and ESS >= 400 on every kernel entry, f and m
+    (:func:`linkernel.finite_n.network_sampler.sample_until_converged`).  ``max_minutes``: the cap on
+    the figure's whole network sampling, shared out over the runs still to do.  ``runs``: one record
+    per run (what the JSON's ``sampling`` lists).
+    """
+
+    n_runs: int
+    sweeps: int | None = None
+    max_minutes: float | None = None
+    t0: float = field(default_factory=time.perf_counter)
+    runs: list = field(default_factory=list)
+    estimated_minutes: float | None = None     # what the figure printed at its start
+
+    def minutes_for_next(self) -> float | None:
+        if self.max_minutes is None:
+            return None
+        left = self.max_minutes - (time.perf_counter() - self.t0) / 60
+        return max(left / max(self.n_runs - len(self.runs), 1), 0.05)
+
+    def record(self, problem, N, r) -> None:
+        d = r.diagnostics
+        self.runs.append({"arch": problem.arch.name if hasattr(problem.arch, "name") else str(problem.arch),
+                          "T": problem.T, "P": problem.P, "lam": problem.lam, "N": N, "chains": r.chains,
+                          "sweeps": r.sweeps, "burn": r.burn, "max_rhat": d.max_rhat, "min_ess": d.min_ess,
+                          "converged": bool(d.max_rhat is not None and d.max_rhat < 1.01 and (d.min_ess or 0) >= 400),
+                          "stop_reason": r.stop_reason, "seconds": r.seconds})
+
+    def summary(self) -> dict:
+        ok = all(r["converged"] for r in self.runs)
+        return {"runs": self.runs, "all_converged": ok, "criterion": "max R-hat < 1.01 and min ESS >= 400",
+                "fixed_sweeps": self.sweeps, "max_minutes": self.max_minutes,
+                "estimated_minutes": self.estimated_minutes,
+                "minutes_sampling": sum(r["seconds"] for r in self.runs) / 60}
+
+    def warn_if_cut(self, number: int) -> None:
+        bad = [r for r in self.runs if not r["converged"]]
+        if bad:
+            import warnings
+            from linkernel.finite_n.diagnostics import SamplerWarning
+            why = "the --sweeps length" if self.sweeps else "the --max-minutes cap"
+            warnings.warn(f"Fig. {number}: {len(bad)} of {len(self.runs)} network runs not converged "
+                          f"(stopped by {why}; worst R-hat {max(r['max_rhat'] or float('inf') for r in bad):.4f}, "
+                          f"min ESS {min(r['min_ess'] or 0 for r in bad):.0f}); raise the limit for converged runs",
+                          SamplerWarning, stacklevel=3)
+
+
+def expected_sweeps(problem) -> int:
+    """Sweeps a converged run typically takes (4 chains, R-hat the last check to pass; the more kernel
+    entries, the longer): measured 400 at T = 8, P = 4 (528 entries, Fig. 3), 200-300 at T <= 5, P = 1
+    (Fig. 4).  The estimate's model, calibrated on those two figures only."""
+    return FIRST + (200 if problem.n * (problem.n + 1) // 2 > 100 else 50)
+
+
+def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None) -> float:
+    """Estimated minutes of the figure's network sampling, from a short calibration run at width N of the
+    largest problem of each architecture: its set-up (the collapsed move's adaptation, per run) and its
+    seconds per sweep (between the first and last recorded sweep, so without the set-up), scaled to
+    ``sweeps`` (default :func:`expected_sweeps`) for each of ``problems`` (the O(T P N^2) sweep cost)."""
     import warnings
     from linkernel.finite_n.network_sampler import sample_networks
     per = {}
@@ -79,19 +140,28 @@ def estimate_minutes(problems, N: int, seed: int = 0) -> float:
         big = max((p for p in problems if p.arch == arch), key=lambda p: p.n)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = sample_networks(big, N, sweeps=6, burn=1, chains=2, seed=seed, progress=False, warn=False,
-                                spectra=0)
-        per[arch] = (r.seconds / 6, big.n)
-    return sum(per[p.arch][0] * SWEEPS * p.n / per[p.arch][1] for p in problems) / 60
+            r = sample_networks(big, N, sweeps=8, burn=2, chains=CHAINS, seed=seed, progress=False, warn=False,
+                                spectra=0, n_checkpoints=6)
+        (s0, t0, _), (s1, t1, _) = r.checkpoints[0], r.checkpoints[-1]
+        per_sweep = (t1 - t0) / max(s1 - s0, 1)
+        per[arch] = (per_sweep, max(t0 - per_sweep * s0, 0.0), big.n)
+    return sum(per[p.arch][1] + per[p.arch][0] * (sweeps or expected_sweeps(p)) * p.n / per[p.arch][2]
+               for p in problems) / 60
 
 
-def network_kernels(problem, N: int, quick: bool, seed: int, spectra: int = 0):
-    """Finite-width kernels of ``problem``: (mean kernel, stderr, kernel draws, spectra or None, source text).
+EXACT = "exact finite-N posterior draws"
+NETWORKS = "sampled networks"
+
+
+def network_kernels(problem, N: int, quick: bool, seed: int, spectra: int = 0, sampling: Sampling | None = None):
+    """Finite-width kernels of ``problem``: (mean kernel, stderr, kernel draws, spectra or None, source text,
+    result).
 
     ``quick``: the exact finite-N posterior (HMC on the rotation-invariant reduction, cost independent
-    of N; its law is the networks' law exactly).  Otherwise real width-N networks
-    (:func:`linkernel.finite_n.network_sampler.sample_networks`, 2 chains), with ``spectra`` weight
-    snapshots per chain.
+    of N; its law is the networks' law exactly, but no network is sampled: the source text says
+    "exact finite-N posterior draws").  Otherwise real width-N networks ("sampled networks"),
+    ``CHAINS`` chains continued until converged or fixed to ``sampling.sweeps``
+    (:class:`Sampling`), with ``spectra`` weight snapshots per chain.
     """
     import warnings
     if quick:
@@ -100,55 +170,60 @@ def network_kernels(problem, N: int, quick: bool, seed: int, spectra: int = 0):
             warnings.simplefilter("ignore")
             ex = exact_posterior(problem, N, chains=2, samples=100, warmup=150, seed=seed, progress=False,
                                  warn=False)
-        return ex.kernel, ex.stderr, ex.draws.reshape(-1, problem.n, problem.n), None, \
-            f"exact finite-N posterior (N={N})"
-    from linkernel.finite_n.network_sampler import sample_networks
-    r = sample_networks(problem, N, sweeps=SWEEPS, chains=2, seed=seed, progress=False, spectra=spectra, warn=True)
-    return r.kernel, r.stderr, r.draws.reshape(-1, problem.n, problem.n), r.spectra, f"sampled networks (N={N})"
+        return ex.kernel, ex.stderr, ex.draws.reshape(-1, problem.n, problem.n), None, f"{EXACT} (N={N})", ex
+    from linkernel.finite_n.network_sampler import sample_networks, sample_until_converged
+    sampling = sampling or Sampling(n_runs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # one warning for the figure (Sampling.warn_if_cut)
+        if sampling.sweeps:
+            r = sample_networks(problem, N, sweeps=sampling.sweeps, chains=CHAINS, seed=seed, progress=False,
+                                spectra=spectra, warn=False)
+        else:
+            r = sample_until_converged(problem, N, chains=CHAINS, first=FIRST, seed=seed, spectra=spectra,
+                                       max_minutes=sampling.minutes_for_next(), progress=False, warn=False)
+    sampling.record(problem, N, r)
+    return r.kernel, r.stderr, r.draws.reshape(-1, problem.n, problem.n), r.spectra, f"{NETWORKS} (N={N})", r
 
 
-def kernel_panel(ax, K, title: str, labels=None, inset=None, inset_title: str = "theory"):
-    """A kernel as a heat map (diverging, symmetric colour range), optionally with the theory as an inset."""
+def kernel_panel(ax, K, title: str | None = None, labels=None, inset=None, inset_title: str = "theory",
+                 colorbar: bool = True):
+    """A kernel as a heat map (diverging, limits symmetric about 0) with its colour bar, optionally the
+    theory as a lower-left inset on the same colour scale (:func:`linkernel.figures.style.inset_heatmap`)."""
+    from linkernel.figures.style import heatmap, inset_heatmap, limits
     K = np.asarray(K, dtype=float)
-    vmax = float(np.max(np.abs(K))) or 1.0
-    im = ax.imshow(K, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    ax.set_title(title, fontsize=8)
-    ax.tick_params(labelsize=6)
-    step = max(1, K.shape[0] // 8)
-    ax.set_xticks(range(0, K.shape[1], step))
-    ax.set_yticks(range(0, K.shape[0], step))
+    vl = limits(K if inset is None else np.concatenate([K.ravel(), np.ravel(inset)]))
+    im = heatmap(ax, K, vlim=vl, colorbar=colorbar)
+    if title:
+        ax.set_title(title)
     if labels is not None:
-        ax.set_xlabel(labels[0], fontsize=7)
-        ax.set_ylabel(labels[1], fontsize=7)
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
     if inset is not None:
-        ins = ax.inset_axes([0.62, 0.62, 0.38, 0.38])
-        ins.imshow(np.asarray(inset, dtype=float), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        ins.set_xticks([])
-        ins.set_yticks([])
-        ins.set_title(inset_title, fontsize=5, pad=1)
+        inset_heatmap(ax, inset, vl, inset_title)
     return im
 
 
-def spectrum_panel(ax, eigenvalues, theory, name: str, title: str):
+def spectrum_panel(ax, eigenvalues, theory, name: str, title: str | None = None, legend: bool = False):
     """Eigenvalues in the complex plane with the bulk circle sqrt(w_g) and the predicted outliers (and mirrors -z)."""
     z = np.asarray(eigenvalues).ravel()
-    ax.plot(z.real, z.imag, ".", ms=1.2, color="0.35", alpha=0.6, rasterized=True)
+    dense = z.size > 3000          # many layers x chains x N: small, light dots (the bulk's edge stays visible)
+    ax.plot(z.real, z.imag, ".", ms=0.4 if dense else 1.0, color="0.35", alpha=0.35 if dense else 0.6,
+            rasterized=True, label="eigenvalues")
     r = theory.bulk_radius[name]
     phi = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(r * np.cos(phi), r * np.sin(phi), "--", color="C0", lw=0.8)
+    ax.plot(r * np.cos(phi), r * np.sin(phi), "--", color="C0", lw=0.8, label="bulk (theory)")
     out = theory.outliers[name]
     if len(out):
-        ax.plot(out.real, out.imag, "o", mfc="none", mec="C3", ms=7, mew=1.3, label="predicted outlier")
-        ax.plot(-out.real, -out.imag, "o", mfc="none", mec="C3", ms=7, mew=0.6, ls="", alpha=0.5,
-                label="its Z2 mirror -z")
+        ax.plot(out.real, out.imag, "o", mfc="none", mec="C3", ms=5, mew=1.0, label="outlier (theory)")
+        ax.plot(-out.real, -out.imag, "o", mfc="none", mec="C3", ms=5, mew=0.5, ls="", alpha=0.5)
     ax.set_aspect("equal")
     lim = 1.15 * max(r, float(np.max(np.abs(z))) if z.size else r, float(np.max(np.abs(out))) if len(out) else 0)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
-    ax.set_title(title, fontsize=8)
-    ax.tick_params(labelsize=6)
-    ax.set_xlabel("Re z", fontsize=7)
-    ax.set_ylabel("Im z", fontsize=7)
+    if title:
+        ax.set_title(title)
+    ax.set_xlabel(r"$\mathrm{Re}\,z$")
+    ax.set_ylabel(r"$\mathrm{Im}\,z$", labelpad=0)
 
 
 def spectra_from_draws(problem, kernels, N: int, seed: int, n_draws: int = 1) -> dict:

@@ -17,6 +17,18 @@ from linkernel.finite_n.mcmc import hmc
 from linkernel.finite_n.networks import Network
 from linkernel.finite_n.reduction import Reduction
 
+def add_outer(A: np.ndarray, M: np.ndarray, B: np.ndarray) -> None:
+    """``A[c] += M[c] B[c]^T`` for every chain c, in place (BLAS gemm on the Fortran view: no N x N temporary).
+
+    ``A`` (C, n1, n2) C-contiguous, ``M`` (C, n1, m), ``B`` (C, n2, m), any float dtypes (cast to A's)."""
+    from scipy.linalg.blas import get_blas_funcs
+    gemm = get_blas_funcs("gemm", (A,))
+    for c in range(A.shape[0]):
+        out = gemm(1.0, B[c].astype(A.dtype), M[c].astype(A.dtype), beta=1.0, c=A[c].T, trans_b=1, overwrite_c=1)
+        if not np.shares_memory(out, A[c]):       # BLAS made a copy (A not contiguous): write it back
+            A[c] = out.T
+
+
 class GibbsMoves:
     """The update rules acting on a :class:`Network` (buffers reused: N^2 allocations are slow)."""
 
@@ -190,7 +202,7 @@ class ReducedMove:
     O(1) sweeps at any T, P, N.  The row-block Metropolis steps of the sweep
     still move everything else (the frame, the unprobed parts).
 
-    Only for the RNN (one W, one U group); note that with this move the
+    For the RNN (one W, one U group; the DNN: :class:`LayerMove`); note that with this move the
     network sampler and :func:`~linkernel.finite_n.exact.exact_posterior` share
     the reduced density, so their agreement checks the decomposition and the
     bookkeeping, not the density (plain Gibbs, ``reduced_moves=False``, is the
@@ -211,6 +223,11 @@ class ReducedMove:
         self.Vt = np.linalg.svd(Xin, full_matrices=False)[2][:self.r]               # e_j, rows (r, D)
         self.su_phys = math.sqrt(pr.u / pr.D)
         self.sw_phys = math.sqrt(pr.w)
+        self._warm(warmup)
+
+    def _warm(self, warmup: int | None) -> None:
+        """Adapt the HMC metric and step on the reduction alone; equilibrated reduced draws, one per chain."""
+        net, rng, red = self.net, self.rng, self.red
         warmup = min(500, 200 + 2 * red.dim) if warmup is None else int(warmup)
         theta0, _ = red.mode(seed=int(rng.integers(2 ** 31)))
         Hs = red.neg_hessian(theta0)
@@ -224,9 +241,18 @@ class ReducedMove:
         self.L, self.eps = ch.metric_chol, float(ch.step_size[0])
         self.start = ch.theta[:net.C, -1]              # equilibrated reduced draws, one per chain
         self.accepted, self.tried = 0, 0
+        self._cache, self._since_sync = None, 0
+        self.sync_every = 25        # a forward pass of the weights every so many moves (rounding stays ~1e-14)
+        self.max_sync_error = 0.0   # largest |h(forward) - h(theta)| / max|h| seen at a sync
 
     def frame(self):
-        """(Q (C, N, K), X (C, K, K), images of the probed directions W Q_p (C, N, K - r))."""
+        """(Q (C, N, K), X (C, K, K), images of the probed directions W Q_p (C, N, K - r)).
+
+        After a move of its own (:meth:`_cached`) these are known: the frame is kept, X and W Q_p are the
+        ones it wrote; otherwise read from the weights (T products with W, Gram-Schmidt)."""
+        cached = self._cached()
+        if cached is not None:
+            return cached
         net, r, K = self.net, self.r, self.red.K
         N = net.N
         U = self.su_phys * net.Z["U"]                                 # physical U (C, N, D)
@@ -258,10 +284,49 @@ class ReducedMove:
 
     def set_theta(self, theta, Q, WQ):
         """Write the images of ``theta`` (C, dim) into U and W along the frame, draw c = Q^T v exactly."""
-        net, red, r, pr = self.net, self.red, self.r, self.red.problem
+        net, red, r = self.net, self.red, self.r
         N = net.N
         X = red.unpack(theta)
         G, _ = red.states(X)                                             # (C, K, TP)
+        self._draw_readout(Q, G)
+        U = self.su_phys * net.Z["U"].astype(np.float64)
+        M0 = np.matmul(U, self.Vt.T)
+        M0n = self.su_phys * math.sqrt(N) * np.matmul(Q, X[:, :, :r])
+        net.Z["U"][...] = ((U + np.matmul(M0n - M0, self.Vt)) / self.su_phys).astype(net.dtype)
+        Img = WQ
+        if red.K > r:
+            Img = self.sw_phys * np.matmul(Q, X[:, :, r:])
+            add_outer(net.Z["W"], (Img - WQ) / net.sws[0], Q[:, :, :red.K - r])     # W Q_p = Img, in place
+        self._set_states(math.sqrt(N) * np.matmul(Q, G), (Q, X, Img))
+
+    def _set_states(self, hn, cache) -> None:
+        """The network's states after a move: ``hn`` (C, N, TP), the weights' forward pass in exact arithmetic
+        (the move wrote them so), set without its T passes over the weights; every ``sync_every`` moves a
+        real forward pass instead (``max_sync_error``: the largest relative difference seen).  ``cache``:
+        what the next :meth:`frame` may reuse while ``net.h`` is this array (no other move ran)."""
+        net = self.net
+        self._since_sync = getattr(self, "_since_sync", 0) + 1
+        if self._since_sync >= self.sync_every:
+            net.forward()
+            self.max_sync_error = max(self.max_sync_error,
+                                      float(np.max(np.abs(net.h - hn)) / max(np.max(np.abs(hn)), 1e-300)))
+            self._since_sync = 0
+        else:
+            net.h = hn.astype(net.dtype)
+            net.f = net.readout(net.h)
+            net.fS = net.f[:, net.S]
+            net._r = {}
+        self._cache = (net.h, cache)
+
+    def _cached(self):
+        """What the last move left for :meth:`frame`, if the weights and states are still its own."""
+        c = getattr(self, "_cache", None)
+        return c[1] if c is not None and c[0] is self.net.h else None
+
+    def _draw_readout(self, Q, G) -> None:
+        """Draw c = Q^T v from its exact Gaussian conditional given the states G (C, K, TP); v off the frame kept."""
+        net, red, pr = self.net, self.red, self.red.problem
+        N = net.N
         # c | theta, y: prior N(0, v I_K), f_S = c . G_S / sqrt(N), noise kappa / N
         A = np.swapaxes(G[:, :, red.S], 1, 2) / math.sqrt(N)            # (C, k, K)
         prec = np.eye(red.K) / pr.v + (N / pr.kappa) * np.swapaxes(A, 1, 2) @ A
@@ -274,15 +339,6 @@ class ReducedMove:
         c_old = np.einsum("cnk,cn->ck", Q, v)
         v = v + np.einsum("cnk,ck->cn", Q, c_new - c_old)
         net.Z["v"][:, :, 0] = (v / net.sv).astype(net.dtype)
-        U = self.su_phys * net.Z["U"].astype(np.float64)
-        M0 = np.matmul(U, self.Vt.T)
-        M0n = self.su_phys * math.sqrt(N) * np.matmul(Q, X[:, :, :r])
-        net.Z["U"][...] = ((U + np.matmul(M0n - M0, self.Vt)) / self.su_phys).astype(net.dtype)
-        if red.K > r:
-            Img = self.sw_phys * np.matmul(Q, X[:, :, r:])
-            dW = np.matmul(Img - WQ, Q[:, :, :red.K - r].transpose(0, 2, 1))
-            net.Z["W"] += (dW / net.sws[0]).astype(net.dtype)
-        net.forward()
 
     def refresh_complements(self, Q) -> None:
         """Exact Gibbs draw of everything f does not see: W on the complement of the probed directions, U on
@@ -300,6 +356,8 @@ class ReducedMove:
         xi = self.rng.standard_normal(net.Z["v"].shape, dtype=dt)
         net.Z["v"][...] = xi + np.matmul(Qd, np.matmul(Qd.transpose(0, 2, 1), net.Z["v"] - xi))
         net.forward()
+        if self._cache is not None:     # W Q_p, U e_j, c kept: the frame and X are still the move's
+            self._cache = (net.h, self._cache[1])
 
     def __call__(self, first: bool = False, refresh: bool = True) -> None:
         Q, X, WQ = self.frame()
@@ -316,3 +374,161 @@ class ReducedMove:
         if refresh:
             self.refresh_complements(Q)
         return Q
+
+
+class LayerMove(ReducedMove):
+    """Collapsed move of the DNN's layers: the exact reduction's HMC applied to the network's own weights.
+
+    The DNN's reduction (``derivations/exact_reduction.tex``, "DNN"; every step a *fresh map*) reads,
+    in the network's weights: layer t acts on its whitened input
+    ``b_t = (sqrt(w/N) h^{t-1}; sqrt(u/D) x^t)`` (C, N + D, P) through ``Zfull_t = [Z_W^(t), Z_U^(t)]``,
+    so ``h^t = Zfull_t b_t = Z_t L_t^T`` with ``L_t L_t^T = b_t^T b_t = C^{tt} + w H^{t-1,t-1}``,
+    ``O_t = b_t L_t^{-T}`` orthonormal and ``Z_t = Zfull_t O_t`` P fresh standard-normal columns.
+    The frame ``Q`` and ``X`` are the QR factors of ``[Z_0 .. Z_{T-1}] = sqrt(N) Q X`` (K = T P).
+
+    The move: HMC on ``theta`` (the reduced density, shared with the exact sampler), then for
+    each layer the new ``Z_t' = sqrt(N) Q X'[:, cols_t]`` written along the new input directions
+    ``O_t'`` (from the new states), and the layer's part off them (``Zfull_t (I - O_t O_t^T)``, an
+    isotropic Gaussian on that complement a priori, invisible to f) carried over by the rotation
+    ``R_t = O_t' O_t^T + O'_perp O_perp^T + (1 - projector on span(O_t, O_t'))``, with
+    ``O_perp``, ``O'_perp`` the orthonormalised parts of ``O_t'`` off ``O_t`` and of ``O_t`` off
+    ``O_t'``.  ``R_t`` is orthogonal and the same rule run backwards gives ``R_t^T``, so the
+    complement's law is carried to the complement's law with unit Jacobian and the move is
+    reversible for the joint posterior.  In formulas (one pass over each matrix for the
+    products, one rank-2P update):
+
+        Zfull_t' = Zfull_t + (Z_t' - Zfull_t O_t') O_t'^T + (Zfull_t O_perp - Zfull_t O'_perp) O'_perp^T
+
+    ``c = Q^T v`` is drawn exactly as for the RNN.  Cost per sweep: one read of each layer (its
+    products with 3P directions) and one in-place rank-2P update, no N x N random draw (the
+    complements are refreshed from their prior only where a spectrum snapshot reads them,
+    :meth:`refresh_complements`); the kernel mixes as in the reduction.  The new ``(O_t', Z_t')`` are
+    known, so the next move's frame needs no pass over the weights; the states are set from theta
+    (``h' = sqrt(N) Q G(X')``, what the weights' forward pass gives up to rounding) and every
+    ``sync_every`` moves recomputed by a real forward pass (``max_sync_error`` records the largest
+    relative difference seen).
+    """
+
+    def __init__(self, net: Network, rng: np.random.Generator, transitions: int = 3, warmup: int | None = None):
+        pr = net.problem
+        self.net, self.rng, self.transitions = net, rng, int(transitions)
+        self.red = red = Reduction(pr, net.N)
+        if not (all(st.kind == "fresh" and st.merged for st in red.steps) and red.K == pr.T * pr.P):
+            raise ValueError("the layer move needs a problem whose every step is a fresh layer (the DNN)")
+        self.names = [(net.wname[net.w_of[t]] if t else None, net.uname[net.u_of[t]]) for t in range(pr.T)]
+        self._warm(warmup)
+
+    def _orth(self, h, t):
+        """(O_w (C, N, P) or None, O_u (C, D, P)): the orthonormal input directions of layer t for states h."""
+        net, P = self.net, self.net.problem.P
+        bu = np.broadcast_to(net.su * net.x[t].astype(np.float64), (net.C,) + net.x[t].shape)
+        S = np.swapaxes(bu, 1, 2) @ bu
+        bw = None
+        if t:
+            bw = net.sws[net.w_of[t]] * h[:, :, (t - 1) * P:t * P]
+            S = S + np.swapaxes(bw, 1, 2) @ bw
+        Li = np.swapaxes(np.linalg.inv(np.linalg.cholesky(S)), 1, 2)       # L^{-T}
+        return (None if bw is None else bw @ Li), bu @ Li
+
+    def _apply(self, t, Ow, Ou):
+        """Zfull_t O for O = (Ow, Ou): (C, N, m) float64, in whitened units (one read of the layer)."""
+        wn, un = self.names[t]
+        Z = self.net.Z
+        out = np.matmul(Z[un], Ou.astype(Z[un].dtype)).astype(np.float64)
+        if wn is not None:
+            out += np.matmul(Z[wn], Ow.astype(Z[wn].dtype))
+        return out
+
+    def _update(self, t, M, Bw, Bu) -> None:
+        """Zfull_t += M B^T with B = (Bw; Bu), in place."""
+        wn, un = self.names[t]
+        add_outer(self.net.Z[un], M, Bu)
+        if wn is not None:
+            add_outer(self.net.Z[wn], M, Bw)
+
+    def frame(self):
+        """(Q (C, N, K), X (C, K, K), the layers' input directions and fresh columns (O_t, Z_t) per t)."""
+        net, T = self.net, self.net.problem.T
+        cached = self._cached()
+        if cached is not None:
+            Os, Zs = cached
+        else:
+            h = net.h.astype(np.float64)
+            Os, Zs = [], []
+            for t in range(T):
+                Ow, Ou = self._orth(h, t)
+                Os.append((Ow, Ou))
+                Zs.append(self._apply(t, Ow, Ou))
+        Q, R = np.linalg.qr(np.concatenate(Zs, axis=2))
+        sg = np.sign(np.diagonal(R, axis1=1, axis2=2))
+        sg[sg == 0] = 1.0
+        return Q * sg[:, None, :], R * sg[:, :, None] / math.sqrt(net.N), (Os, Zs)
+
+    @staticmethod
+    def _perp(A, B):
+        """Orthonormal basis of the part of B off the orthonormal columns of A (pairs (w, u) of row blocks).
+
+        Left singular vectors of the residual, by decreasing singular value (the sines of the principal
+        angles, the same for (A, B) and (B, A)); columns whose singular value is below 1e-9 are set to 0
+        (the residual's null part: e.g. the first layers, whose input directions the move cannot change).
+        """
+        (Aw, Au), (Bw, Bu) = A, B
+        c = np.swapaxes(Au, 1, 2) @ Bu + (0.0 if Aw is None else np.swapaxes(Aw, 1, 2) @ Bw)
+        Ru = Bu - Au @ c
+        stack = Ru if Aw is None else np.concatenate([Bw - Aw @ c, Ru], axis=1)
+        q, sv, _ = np.linalg.svd(stack, full_matrices=False)
+        q = q * (sv > 1e-9)[:, None, :]
+        n = 0 if Aw is None else Aw.shape[1]
+        return (None if Aw is None else q[:, :n]), q[:, n:]
+
+    def set_theta(self, theta, Q, extra):
+        """Write ``theta`` (C, dim) into every layer along the frame (class doc), draw c = Q^T v exactly."""
+        net, red = self.net, self.red
+        T, P, N = red.problem.T, red.problem.P, net.N
+        Os, Zs = extra
+        X = red.unpack(theta)
+        G, _ = red.states(X)
+        self._draw_readout(Q, G)
+        hn = math.sqrt(N) * np.matmul(Q, G)                          # the new states (C, N, TP)
+        newO, newZ = [], []
+        for t in range(T):
+            Znew = math.sqrt(N) * np.matmul(Q, X[:, :, t * P:(t + 1) * P])
+            On = self._orth(hn, t)
+            newO.append(On)
+            newZ.append(Znew)
+            if t == 0:                     # h^0's input directions are the inputs': O_0' = O_0, R_0 = 1
+                self._update(0, Znew - Zs[0], *On)
+                continue
+            # (layer 1: span(h^0) is the frame's first P directions, O_1' = O_1 and _perp gives zeros: R_1 = 1)
+            Op = self._perp(Os[t], On)     # O_perp: O' off O
+            Opp = self._perp(On, Os[t])    # O'_perp: O off O'
+            M = self._apply(t, np.concatenate([On[0], Op[0], Opp[0]], axis=2),
+                            np.concatenate([On[1], Op[1], Opp[1]], axis=2))
+            upd = np.concatenate([Znew - M[:, :, :P], M[:, :, P:2 * P] - M[:, :, 2 * P:]], axis=2)
+            self._update(t, upd, np.concatenate([On[0], Opp[0]], axis=2), np.concatenate([On[1], Opp[1]], axis=2))
+        self._set_states(hn, (newO, newZ))
+
+    def refresh_complements(self, Q) -> None:
+        """Exact draw of everything f does not see: each layer off its input directions, v off the frame."""
+        net = self.net
+        h = net.h.astype(np.float64)
+        for t in range(net.problem.T):
+            Ow, Ou = self._orth(h, t)
+            wn, un = self.names[t]
+            xi = {n: self.rng.standard_normal(net.Z[n].shape, dtype=net.dtype) for n in (wn, un) if n}
+            keep = self._apply(t, Ow, Ou) - (np.matmul(xi[un], Ou) + (0.0 if wn is None else np.matmul(xi[wn], Ow)))
+            net.Z[un][...] = xi[un] + np.matmul(keep, np.swapaxes(Ou, 1, 2)).astype(net.dtype)
+            if wn is not None:
+                net.Z[wn][...] = xi[wn] + np.matmul(keep, np.swapaxes(Ow, 1, 2)).astype(net.dtype)
+        dt = net.dtype
+        Qd = Q.astype(dt)
+        xv = self.rng.standard_normal(net.Z["v"].shape, dtype=dt)
+        net.Z["v"][...] = xv + np.matmul(Qd, np.matmul(Qd.transpose(0, 2, 1), net.Z["v"] - xv))
+        net.forward()          # h unchanged (each layer's Zfull O kept): the cache stays valid for the new h
+        self._cache = (net.h, self._cache[1]) if self._cache is not None else None
+
+
+def collapsed_move(net: Network, rng: np.random.Generator):
+    """The collapsed kernel move for ``net``'s problem: :class:`ReducedMove` (RNN) or :class:`LayerMove` (DNN)."""
+    return LayerMove(net, rng) if all(st.kind == "fresh" and st.merged
+                                      for st in Reduction(net.problem, net.N).steps) else ReducedMove(net, rng)

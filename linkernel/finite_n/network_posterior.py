@@ -110,6 +110,8 @@ class NetworkPosterior(DrawsResult):
     diagnostics: object = None
     spectra: object = None
     reduced_moves: bool = False
+    stop_reason: str | None = None        # batched runs: "converged", "max_minutes" or "max_sweeps"
+    batches: int = 1
     _what: str = field(default="sample_networks", repr=False)
 
     @property
@@ -161,6 +163,7 @@ class NetworkPosterior(DrawsResult):
             "bias_estimate": self.bias_estimate, "bias_method": self.bias_method, "drift": self.drift,
             "checkpoints": [{"sweep": s, "seconds": t, "kernel": K} for s, t, K in self.checkpoints],
             "seconds": self.seconds, "seconds_per_sweep": self.seconds_per_sweep,
+            "stop_reason": self.stop_reason, "batches": self.batches,
         }
         if self.theory_kernel is not None:
             d |= {"theory_kernel": self.theory_kernel, "cka": self.cka, "max_rel_error": self.max_rel_error}

@@ -23,8 +23,9 @@ over ``chains`` independent chains (:class:`linkernel.finite_n.networks.Network`
     by one block step is O(rows / sqrt(N)), so ``block_rows`` is adapted
     during burn-in to an acceptance of about 0.45 and then frozen (the chain
     after burn-in is a fixed reversible kernel).
-    For the RNN (default when ``N >= 4 T P``) a sweep is instead the
-    *collapsed kernel move* :class:`~linkernel.finite_n.network_moves.ReducedMove` followed by an exact refresh
+    For the RNN and the DNN (default when ``N >= 4 T P``) a sweep is instead the
+    *collapsed kernel move* :class:`~linkernel.finite_n.network_moves.ReducedMove`
+    (:class:`~linkernel.finite_n.network_moves.LayerMove` for the DNN's layers) followed by an exact refresh
     of the weights the outputs never see: the network's own block Arnoldi
     coordinates (``derivations/exact_reduction.tex``) are moved by HMC on the
     exact reduced density, the readout's frame components drawn exactly, and
@@ -60,7 +61,7 @@ from linkernel.errors import DivergenceError
 from linkernel.finite_n.diagnostics import Diagnostics, assess, ess_bulk, warn
 from linkernel.finite_n.draws import output_sd, summarize_draws
 from linkernel.finite_n.exact import exact_posterior
-from linkernel.finite_n.network_moves import GibbsMoves, ReducedMove
+from linkernel.finite_n.network_moves import GibbsMoves, collapsed_move
 from linkernel.finite_n.network_posterior import NetworkPosterior
 from linkernel.finite_n.networks import Network
 from linkernel.finite_n.spectra import SpectraRecorder
@@ -102,6 +103,24 @@ def _langevin_step(step) -> float:
     return validation.probability("step", step, 0.0, 1.0)
 
 
+def _collapsible(problem: Problem, N: int) -> bool:
+    """The default of ``reduced_moves``: the RNN (T >= 2) and the DNN (every step a fresh layer, T >= 2) at
+    ``N >= 4 T P`` (the collapsed moves of :mod:`~linkernel.finite_n.network_moves`)."""
+    arch = problem.arch
+    return (arch.is_rnn or arch.is_dnn) and problem.T >= 2 and N >= 4 * problem.n
+
+
+def _move_or_none(net, rng, explicit: bool):
+    """The collapsed move; where the default asked for it and the problem's reduction does not allow it
+    (e.g. a DNN whose C^{00} is singular), None: the blocked Gibbs sweep alone."""
+    try:
+        return collapsed_move(net, rng)
+    except (ValueError, np.linalg.LinAlgError):
+        if explicit:
+            raise
+        return None
+
+
 def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
             method: str = "gibbs", step: float | None = None, block_rows: int | None = None,
             dtype=np.float64, seed: int = 0, progress: bool | None = None,
@@ -112,8 +131,9 @@ def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: 
     t0 = time.perf_counter()
     burn = sweeps // 5 if burn is None else int(burn)
     rng = np.random.default_rng(seed)
+    explicit = reduced_moves is not None
     if reduced_moves is None:
-        reduced_moves = method == "gibbs" and problem.arch.is_rnn and problem.T >= 2 and N >= 4 * problem.n
+        reduced_moves = method == "gibbs" and _collapsible(problem, N)
     net = Network(problem, N, chains, rng, dtype)
     sampler = GibbsMoves(net, rng)
     move = None
@@ -121,7 +141,8 @@ def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: 
         if method != "gibbs":
             raise ValueError(f"reduced_moves=True is invalid with method={method!r}; it is a move of method='gibbs'")
         with blas_threads(1):       # the reduction's K x K algebra: small matrices run faster on one thread
-            move = ReducedMove(net, rng)
+            move = _move_or_none(net, rng, explicit)
+        reduced_moves = move is not None
     row_sweep = (move is None) if row_sweep is None else bool(row_sweep)
     run = _Run(problem, N, sweeps, burn, method, step, block_rows, n_checkpoints, spectra, keep_snapshots,
                row_sweep, net, sampler, move, t0)
@@ -133,7 +154,8 @@ class _Run:
     """One run of :func:`_sample`: the sweep loop (:meth:`go`) and the result it leaves (:meth:`posterior`)."""
 
     def __init__(self, problem, N, sweeps, burn, method, step, block_rows, n_checkpoints, spectra,
-                 keep_snapshots, row_sweep, net, sampler, move, t0):
+                 keep_snapshots, row_sweep, net, sampler, move, t0, fresh: bool = True):
+        self.fresh = fresh      # False: a later batch of the same chains (the collapsed move keeps its state)
         self.problem, self.N, self.sweeps, self.burn = problem, N, sweeps, burn
         self.method, self.step, self.row_sweep = method, step, row_sweep
         self.net, self.sampler, self.move, self.t0 = net, sampler, move, t0
@@ -157,7 +179,7 @@ class _Run:
         for it in range(self.sweeps):
             if move is not None:
                 with blas_threads(1):   # the reduction's HMC inside the move: small K x K matrices
-                    Q = move(first=it == 0, refresh=False)
+                    Q = move(first=it == 0 and self.fresh, refresh=False)
                 if it in self.rec.sweeps:
                     # H and f depend only on (theta, c): the parts the outputs never see are independent of them
                     # a posteriori, so they are drawn (exactly, from their prior) only where a snapshot reads them
@@ -313,10 +335,11 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
     ``method``: None (default) picks "langevin" when ``step`` or
     ``extrapolate_duration`` is given, else "gibbs"; an explicit "gibbs" with
     a step or an extrapolation is refused (ValueError), never silently changed.
-    ``reduced_moves`` (default: on for the RNN with ``N >= 4 T P``, off
+    ``reduced_moves`` (default: on for the RNN and the DNN with ``N >= 4 T P``, off
     otherwise): each sweep is then the collapsed kernel move
     (:class:`~linkernel.finite_n.network_moves.ReducedMove`: HMC of the exact reduction on the network's own
-    Arnoldi coordinates, the readout's frame components drawn exactly) plus an
+    Arnoldi coordinates; :class:`~linkernel.finite_n.network_moves.LayerMove` the same on the DNN's layers;
+    the readout's frame components drawn exactly) plus an
     exact refresh of everything the outputs do not see (W off the probed
     directions, U off the inputs' span, v off the frame: independent of the
     kernel a posteriori, so drawn only before a spectrum snapshot reads them);
@@ -363,5 +386,94 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
         if ex is not None:
             res = replace(res, exact_kernel=ex.kernel, exact_stderr=ex.stderr)
     if warn:
+        _emit(res)
+    return res
+
+
+def _merged(runs: list) -> "_Run":
+    """The batches ``runs`` of the same chains as one run (their kept sweeps concatenated)."""
+    import copy
+    m = copy.copy(runs[-1])
+    m.Hs = np.concatenate([r.Hs for r in runs], axis=1)
+    m.m_raw = np.concatenate([r.m_raw for r in runs], axis=1)
+    m.kept = m.Hs.shape[1]
+    m.burn, m.rec = runs[0].burn, runs[0].rec
+    m.sweeps = runs[0].burn + m.kept
+    m.seconds = runs[-1].seconds          # every batch's clock starts at the first one's t0
+    running = np.cumsum(m.Hs.mean(axis=0), axis=0) / np.arange(1, m.kept + 1)[:, None, None]
+    every = max(1, m.kept // 20)
+    m.checkpoints = [(m.burn + j + 1, None, running[j]) for j in range(every - 1, m.kept, every)]
+    return m
+
+
+@entry_point(size=lambda a: a["N"])
+def sample_until_converged(problem: Problem, N: int, chains: int = 4, first: int = 200, batch: int = 100,
+                           max_minutes: float | None = None, max_sweeps: int = 20000, rhat_max: float = 1.01,
+                           ess_min: float = 400.0, seed: int = 0, spectra: int = 1, progress: bool | None = None,
+                           reduced_moves: bool | None = None, warn: bool = True) -> NetworkPosterior:
+    """The network sampler (method "gibbs") run in batches until every kernel entry, f and m converge.
+
+    Converged: max R-hat < ``rhat_max`` and min bulk ESS >= ``ess_min`` over every kernel entry, output
+    and m (:mod:`linkernel.finite_n.diagnostics`, checked after each batch).  The first batch is
+    ``first`` sweeps (a fifth burn-in); each later batch continues the same chains (no new burn-in)
+    for at least ``batch`` sweeps, more where the ESS so far says more are needed.  Stops at
+    ``max_sweeps`` kept sweeps per chain, or before a batch that would end past ``max_minutes``
+    (wall clock, from the start); ``stop_reason`` is then "max_minutes" or "max_sweeps", the result
+    says it did not converge and (``warn``) one SamplerWarning says why and by how much.
+    """
+    from dataclasses import replace
+    require_problem("problem", problem)
+    N = validation.count("N", N, 1)
+    chains = validation.count("chains", chains, 2)
+    first = validation.count("first", first, 10)
+    batch = validation.count("batch", batch, 1)
+    max_sweeps = validation.count("max_sweeps", max_sweeps, first)
+    if max_minutes is not None:
+        max_minutes = validation.positive("max_minutes", max_minutes)
+    seed = validation.seed(name="seed", value=seed)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    explicit = reduced_moves is not None
+    if reduced_moves is None:
+        reduced_moves = _collapsible(problem, N)
+    net = Network(problem, N, chains, rng, np.float64)
+    sampler = GibbsMoves(net, rng)
+    move = None
+    if reduced_moves:
+        with blas_threads(1):
+            move = _move_or_none(net, rng, explicit)
+        reduced_moves = move is not None
+    runs, rows, reason, size = [], None, "converged", first
+    while True:
+        n_sw = size
+        run = _Run(problem, N, n_sw, first // 5 if not runs else 0, "gibbs", None, rows, 20,
+                   spectra if not runs else 0, False, move is None, net, sampler, move, t0, fresh=not runs)
+        run.go(progress)
+        rows = int(round(run.rows))
+        runs.append(run)
+        res = _merged(runs).posterior(chains, np.float64, seed, reduced_moves)
+        ess, rh = res.diagnostics.min_ess or 0.0, res.diagnostics.max_rhat
+        if ess >= ess_min and rh is not None and rh < rhat_max:
+            break
+        kept = res.sweeps - res.burn
+        # the ESS grows about linearly with the kept sweeps: ask for what is missing, plus 20%
+        size = max(batch, int(np.ceil(1.2 * kept * (ess_min / max(ess, 1.0) - 1.0))))
+        size = min(size, max_sweeps - kept)
+        per_sweep = (time.perf_counter() - t0) / (kept + first // 5)
+        if size <= 0:
+            reason = "max_sweeps"
+            break
+        if max_minutes is not None and time.perf_counter() - t0 + size * per_sweep > 60 * max_minutes:
+            reason = "max_minutes"
+            break
+    note = ()
+    if reason != "converged":
+        rh_txt = "n/a" if rh is None else f"{rh:.4f}"
+        note = (f"stopped by {reason} after {res.sweeps - res.burn} sweeps x {chains} chains: min ESS {ess:.0f} "
+                f"(need {ess_min:.0f}), max R-hat {rh_txt} (need < {rhat_max})",)
+    diag = replace(res.diagnostics, warnings=tuple(res.diagnostics.warnings) + note) if note else res.diagnostics
+    res = replace(res, diagnostics=diag, stop_reason=reason, batches=len(runs),
+                  seconds=time.perf_counter() - t0, seconds_per_sweep=(time.perf_counter() - t0) / res.sweeps)
+    if warn and note:
         _emit(res)
     return res

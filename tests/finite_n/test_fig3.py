@@ -45,3 +45,22 @@ def test_exact_reduction_at_large_N_is_the_saddle_point():
     scale = np.max(np.abs(sp))
     # posterior mean = saddle + O(1/N) (a few / N in units of the kernel's scale), plus Monte Carlo error
     assert np.all(np.abs(ex.kernel - sp) < 5 * ex.stderr + 50 * scale / N), np.max(np.abs(ex.kernel - sp))
+
+
+FIG3_DNN = tasks.endpoint("dnn", T=8, P=4, lam=1.0)
+
+
+@pytest.mark.slow
+def test_dnn_layer_move_agrees_with_exact_reduction_and_plain_gibbs_at_fig3_size():
+    """DNN, T = 8, P = 4, N = 256: the collapsed layer move against the exact reduction (the same reduced
+    density: checks the bookkeeping) and against the exact layer Gibbs sweep (no reduced density: checks
+    the density), every kernel entry and output in combined error bars."""
+    N = 256
+    ex = exact_posterior(FIG3_DNN, N, chains=4, samples=1000, warmup=1000, seed=1, progress=False)
+    assert ex.converged
+    r = sample_networks(FIG3_DNN, N, sweeps=400, chains=4, seed=2, progress=False, spectra=0)
+    assert r.reduced_moves and r.tau < 10
+    g = sample_networks(FIG3_DNN, N, sweeps=400, chains=4, seed=3, progress=False, spectra=0, reduced_moves=False)
+    for a, b in ((r, ex), (r, g)):
+        assert _z(a.kernel, a.stderr, b.kernel, b.stderr) < 4.5
+        assert _z(a.predictions, a.predictions_stderr, b.predictions, b.predictions_stderr) < 4.5

@@ -381,3 +381,96 @@ def test_summary_is_the_text_of_linkernel_sample_and_to_dict_is_strict_json():
     assert d["rhat"] is None and d["max_rhat"] is None and d["converged"] is False
     d = json.loads(json.dumps(ex.to_dict(), allow_nan=False))
     assert d["exact_kernel"] == ex.exact_kernel.tolist() and d["order_parameters"]["0"]["steps"] == [1, 2]
+
+
+def test_sample_until_converged_meets_the_criterion_and_continues_the_same_chains():
+    """Batches continue the same chains until max R-hat < 1.01 and min ESS >= 400 (R-hat recomputed here
+    from the concatenated draws)."""
+    from linkernel.finite_n.diagnostics import ess_bulk, rhat
+    from linkernel.finite_n.network_sampler import sample_until_converged
+    pr = tasks.endpoint("rnn", T=3, lam=2.0)
+    r = sample_until_converged(pr, 96, chains=4, first=60, batch=30, seed=4, progress=False)
+    assert r.stop_reason == "converged" and r.converged
+    iu = np.triu_indices(pr.n)
+    x = r.draws[:, :, iu[0], iu[1]]
+    assert r.draws.shape[1] == r.sweeps - r.burn
+    assert r.diagnostics.min_ess >= 400 and np.min(ess_bulk(x)) >= 400
+    assert np.max(rhat(x)) < 1.01
+
+
+def test_sample_until_converged_cap_says_so():
+    from linkernel.errors import SamplerWarning
+    from linkernel.finite_n.network_sampler import sample_until_converged
+    pr = tasks.endpoint("dnn", T=4, lam=2.0)
+    with pytest.warns(SamplerWarning, match="stopped by max_sweeps"):
+        r = sample_until_converged(pr, 64, chains=2, first=20, batch=10, max_sweeps=30, seed=1, progress=False)
+    assert r.stop_reason == "max_sweeps" and not r.converged and r.sweeps - r.burn <= 30 + 10
+    with pytest.raises(ValueError, match="max_minutes="):
+        sample_until_converged(pr, 64, max_minutes=-1)
+
+
+def test_layer_move_writes_theta_into_the_dnn_exactly():
+    """The DNN's collapsed move: the frame read from the weights reproduces H; writing the same theta back
+    changes no weight; a new theta gives weights whose own forward pass has the reduction's kernel, the same
+    frame and the new X (bookkeeping to rounding)."""
+    from linkernel.finite_n.network_moves import LayerMove
+    from linkernel.finite_n.networks import Network
+    pr = tasks.endpoint("dnn", T=4, P=2, D=2, lam=2.0)
+    rng = np.random.default_rng(0)
+    net = Network(pr, 48, 2, rng)
+    mv = LayerMove(net, rng, warmup=60)
+    Q, X, ex = mv.frame()
+    G, _ = mv.red.states(X)
+    assert np.allclose(np.swapaxes(G, 1, 2) @ G, net.kernel(), atol=1e-12)
+    Z0 = {k: v.copy() for k, v in net.Z.items()}
+    mv.set_theta(mv.red.pack(X), Q, ex)
+    assert max(np.abs(net.Z[k] - Z0[k]).max() for k in Z0 if k != "v") < 1e-12
+    Q, X, ex = mv.frame()
+    mv.set_theta(mv.start, Q, ex)
+    net.forward()                                       # the weights' own states
+    Xn = mv.red.unpack(mv.start)
+    Gn, _ = mv.red.states(Xn)
+    assert np.allclose(net.kernel(), np.swapaxes(Gn, 1, 2) @ Gn, atol=1e-11)
+    mv._cache = None
+    Q2, X2, _ = mv.frame()
+    assert np.allclose(Q2, Q, atol=1e-11) and np.allclose(X2, Xn, atol=1e-11)
+
+
+def test_dnn_layer_move_agrees_with_the_exact_reduction_and_with_plain_gibbs():
+    """DNN, T = 3, P = 2, N = 64: the collapsed layer move (default) against the exact finite-N posterior
+    and against the exact layer Gibbs sweep (reduced_moves=False: no reduced density), every kernel entry
+    and output within combined error bars (36 + 6 entries: max z < 4)."""
+    from linkernel.finite_n.exact import exact_posterior
+    from linkernel.finite_n.network_sampler import sample_networks
+    pr = tasks.endpoint("dnn", T=3, P=2, D=2, lam=2.0)
+    r = sample_networks(pr, 64, sweeps=500, chains=4, seed=1, progress=False, spectra=0, warn=False)
+    assert r.reduced_moves and r.converged
+    ex = exact_posterior(pr, 64, chains=4, samples=800, warmup=400, seed=2, progress=False)
+    g = sample_networks(pr, 64, sweeps=500, chains=4, seed=3, progress=False, spectra=0, reduced_moves=False,
+                        warn=False)
+    assert not g.reduced_moves
+    for a, b in ((r, ex), (r, g)):
+        assert np.max(np.abs(a.kernel - b.kernel) / np.sqrt(a.stderr ** 2 + b.stderr ** 2)) < 4
+        assert np.max(np.abs(a.predictions - b.predictions) /
+                      np.sqrt(a.predictions_stderr ** 2 + b.predictions_stderr ** 2)) < 4
+
+
+@pytest.mark.parametrize("arch", ["rnn", "dnn"])
+def test_collapsed_moves_states_and_cached_frame_are_the_weights_own(arch):
+    """After collapsed moves (one with the complement refresh) the states set from theta are the weights'
+    own forward pass, and the frame the move keeps for the next move is the one read from the weights."""
+    from linkernel.finite_n.network_moves import collapsed_move
+    from linkernel.finite_n.networks import Network
+    pr = tasks.endpoint(arch, T=4, P=2, D=2, lam=2.0)
+    rng = np.random.default_rng(5)
+    net = Network(pr, 64, 2, rng)
+    mv = collapsed_move(net, rng)
+    for k in range(7):
+        mv(first=k == 0, refresh=k == 3)
+    Qc, Xc, _ = mv.frame()
+    h_theta = net.h.copy()
+    net.forward()
+    assert np.max(np.abs(net.h - h_theta)) < 1e-10 * np.max(np.abs(h_theta))
+    mv._cache = None
+    Q, X, _ = mv.frame()
+    assert np.allclose(Q, Qc, atol=1e-10) and np.allclose(X, Xc, atol=1e-10)

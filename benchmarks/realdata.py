@@ -12,6 +12,16 @@ the full computation on a P <= D subset of the same data (P = 48, D = 64: TP = 1
 to ``--full-max`` kernel rows, and check the lifted reduced kernel against it.
 
 ``--quick``: the smallest sizes only (P = 48 and P = 120 digits, T = 4), for a smoke run.
+
+``--exact``: the exact finite-N target (T = 4, P = 360 digits 0 vs 1, N = 2048: R-hat < 1.01, ESS >= 400
+in under 15 minutes).  Prints the reduced size (K = T r fresh directions, K (K + 1) / 2 variables, the
+dense HMC metric's memory), the time of one log-density gradient, then runs
+:func:`~linkernel.finite_n.exact.exact_posterior` once in a child process under a wall-clock cap
+(``--exact-cap`` s) and an address-space cap (``--exact-mem-gb``), and reports R-hat, ESS and the
+time, or where it was when a cap stopped it (the child's stack at the cap).  ``--exact-components k``
+runs the same on the digits projected on their k leading principal components (r = k).
+
+    python benchmarks/realdata.py --only none --exact [--exact-N 2048] [--exact-cap 600] [--exact-components 8]
 """
 
 from __future__ import annotations
@@ -33,15 +43,95 @@ def line(label, seconds, target=None, extra=""):
     print(f"{label:58s} {seconds:8.2f} s{ok}  {extra}", flush=True)
 
 
-def main(argv=None):
+def _exact_task(args):
+    from linkernel import datasets
+    return datasets.digits((0, 1), T=4, lam=args.exact_lam, components=args.exact_components)
+
+
+def exact_child(args):
+    """In the child: caps, then one exact_posterior run; prints one result line."""
+    import faulthandler
+    import resource
+    import sys
+    lim = int(args.exact_mem_gb * 2 ** 30)
+    resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+    faulthandler.dump_traceback_later(args.exact_cap, exit=True, file=sys.stdout)
+    from linkernel.finite_n.exact import exact_posterior
+    task = _exact_task(args)
+    t0 = time.perf_counter()
+    ex = exact_posterior(task.problem, args.exact_N, chains=4, samples=args.exact_samples,
+                         warmup=args.exact_samples, progress=False, warn=False)
+    print(f"exact_posterior done: {time.perf_counter() - t0:.1f} s, max R-hat {ex.max_rhat:.4f}, min ESS "
+          f"{ex.min_ess:.0f}, divergences {ex.divergences}, converged {ex.converged}, "
+          f"target (R-hat < 1.01, ESS >= 400) {'met' if ex.max_rhat < 1.01 and ex.min_ess >= 400 else 'MISSED'}",
+          flush=True)
+
+
+def exact_target(args):
+    """The parent: sizes and one gradient's cost here, the run itself in a capped child process."""
+    import os
+    import subprocess
+    import sys
+    from linkernel.finite_n.reduction import Reduction
+    task = _exact_task(args)
+    pr = task.problem
+    red = Reduction(pr, args.exact_N)
+    th = red.prior_mode + 0.01 * np.random.default_rng(0).normal(size=(4, red.dim))
+    red.log_posterior_and_grad(th)
+    _, s = timed(red.log_posterior_and_grad, th)
+    print(f"exact target: {task.description}, P = {task.reduction.P} -> r = {task.reduction.r}, N = {args.exact_N}: "
+          f"K = {red.K} fresh directions, {red.dim} variables; dense metric {red.dim ** 2 * 8 / 2 ** 30:.2f} GiB "
+          f"(the Hessian at the mode by finite differences: {red.dim} gradients, batch memory "
+          f"~{red.dim * red.K ** 2 * 8 * 4 / 2 ** 30:.1f} GiB); one gradient of 4 chains {s * 1e3:.0f} ms; "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
+    cmd = [sys.executable, __file__, "--exact-child"] + [a for a in (sys.argv[1:] if args.argv is None else args.argv)]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.exact_cap + 120)
+    wall = time.perf_counter() - t0
+    out = (res.stdout + res.stderr).strip().splitlines()
+    if res.returncode == 0:
+        print(out[-1] if out else "exact_posterior: no output")
+    else:
+        frames = [ln.strip() for ln in out if ln.strip().startswith("File")]
+        # faulthandler (the time cap) prints the innermost frame first, a traceback prints it last
+        stack = frames[:4] if any("Timeout" in ln for ln in out) else frames[-4:] + out[-1:]
+        why = ("wall-clock cap" if any("Timeout" in ln for ln in out) else
+               "memory cap (MemoryError)" if any("MemoryError" in ln for ln in out) else f"exit {res.returncode}")
+        print(f"exact_posterior stopped by the {why} after {wall:.0f} s (cap {args.exact_cap} s, "
+              f"{args.exact_mem_gb:g} GiB); innermost frames:\n  " + "\n  ".join(stack))
+    print(f"exact target wall time {wall:.1f} s; load {os.getloadavg()[0]:.2f}")
+
+
+def _parser():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="saddle,critical,trace,all-digits,T10,full")
     ap.add_argument("--full-max", type=int, default=400, help="largest full TP to run side by side")
     ap.add_argument("--full-P", type=int, default=24, help="images in the full side-by-side problem (P <= D)")
     ap.add_argument("--lam", type=float, default=None, help="signal for the saddle points (default: 1.2 lambda_c)")
+    ap.add_argument("--exact", action="store_true", help="the exact finite-N target (module doc)")
+    ap.add_argument("--exact-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--exact-N", type=int, default=2048)
+    ap.add_argument("--exact-lam", type=float, default=1.0)
+    ap.add_argument("--exact-samples", type=int, default=1000, help="warm-up and draws per chain (4 chains)")
+    ap.add_argument("--exact-cap", type=int, default=600, help="wall-clock cap of the exact run, seconds")
+    ap.add_argument("--exact-mem-gb", type=float, default=8.0, help="address-space cap of the exact run, GiB")
+    ap.add_argument("--exact-components", type=int, default=None, help="principal components kept (default all)")
+    return ap
+
+
+def main(argv=None):
+    ap = _parser()
     args = ap.parse_args(argv)
+    args.argv = argv
+    if args.exact_child:
+        exact_child(args)
+        return 0
     only = set(args.only.split(","))
+    if args.exact:
+        exact_target(args)
+    if only <= {"none", ""}:
+        return 0
 
     from linkernel import datasets
     from linkernel.problem import Problem, fix_z2_sign

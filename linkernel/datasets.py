@@ -37,8 +37,11 @@ class DataTask:
     ``reduction``: the :class:`~linkernel.theory.span.SpanReduction` of the training set
     (``reduction.problem`` is the Problem to solve; ``reduction.lift`` gives the full kernel).
     ``x_test`` (T, m, D) and ``yhat_test`` (T, m): held-out inputs and labels (m may be 0).
-    ``kind``: "classification" (labels +-1 at t = T-1) or "sequence".  ``description``: one line.
-    ``mean``, ``scale``: the standardisation fitted on the training inputs (D,).
+    ``kind``: "classification" (labels +-1 at t = T-1), "regression" (real labels at t = T-1) or
+    "sequence".  ``description``: one line.  ``mean``, ``scale``: the standardisation fitted on the
+    training inputs (D,); ``components`` (k, D): the principal directions the standardised inputs were
+    projected on (None: not projected).  ``yhat_train`` (T, P): the training labels in the data's own
+    pattern order (the reduced problem holds their rotation ``O^T yhat``).
     """
 
     reduction: SpanReduction
@@ -48,6 +51,8 @@ class DataTask:
     description: str
     mean: np.ndarray
     scale: np.ndarray
+    components: np.ndarray | None = None
+    yhat_train: np.ndarray | None = None
 
     @property
     def problem(self):
@@ -59,18 +64,25 @@ class DataTask:
         return self.reduction.predict(result_or_kernel, self.x_test)
 
     def test_error(self, result_or_kernel, steps=None) -> dict:
-        """Held-out errors of the posterior mean (targets ``lam * yhat_test``).
+        """Held-out errors of the posterior mean (targets ``lam * yhat_test``, lam of the result's problem).
 
         ``mse``: mean squared error over ``steps`` (default: the last step for classification,
         every step for sequences); for classification also ``error_rate``, the fraction of
-        held-out inputs whose output at t = T-1 has the wrong sign.
+        held-out inputs whose output at t = T-1 has the wrong sign.  For a sampler's result (kernel
+        draws) also ``mse_stderr``, the Monte Carlo error of ``mse`` (the delta method: the draws'
+        series ``grad(mse) . mean(H_draw)``, its MCSE from :func:`linkernel.finite_n.diagnostics.mcse`);
+        ``N`` the width for finite-width results (None at the saddle point).
         """
         pred = self.predict(result_or_kernel)
-        lam = self.problem.lam
-        T = self.problem.T
-        steps = ([T - 1] if self.kind == "classification" else list(range(T))) if steps is None else list(steps)
+        problem = getattr(result_or_kernel, "problem", None) or self.problem
+        lam, T = problem.lam, problem.T
+        steps = (list(range(T)) if self.kind == "sequence" else [T - 1]) if steps is None else list(steps)
         err = pred.mean[steps] - lam * self.yhat_test[steps]
-        out = {"mse": float(np.mean(err ** 2)), "steps": steps, "m": self.x_test.shape[1]}
+        out = {"mse": float(np.mean(err ** 2)), "steps": steps, "m": self.x_test.shape[1], "N": pred.N}
+        if pred.mean_draws is not None and err.size:
+            from linkernel.finite_n.diagnostics import mcse
+            z = np.einsum("csta,ta->cs", pred.mean_draws[:, :, steps], 2.0 * err / err.size)
+            out["mse_stderr"] = float(mcse(z[..., None])[0])
         if self.kind == "classification":
             out["error_rate"] = float(np.mean(np.sign(pred.mean[T - 1]) != np.sign(self.yhat_test[T - 1])))
         return out
@@ -94,8 +106,24 @@ def _split(n: int, P, test: int, seed: int):
     return order[:P], order[P:P + test]
 
 
-def _endpoint_task(X_train, y_train, X_test, y_test, T, arch, description, standardise, hyper, mean_scale=None):
+def _principal(Xtr, Xte, components):
+    """Project on the training set's leading ``components`` principal directions (right singular vectors)."""
+    if components is None:
+        return Xtr, Xte, None
+    k = int(components)
+    if not 1 <= k <= min(Xtr.shape):
+        raise ValueError(f"components={components!r} is invalid; it must be an integer in 1..{min(Xtr.shape)} "
+                         "(at most the number of training rows and of features)")
+    V = np.linalg.svd(Xtr - Xtr.mean(axis=0), full_matrices=False)[2][:k]         # (k, D)
+    return Xtr @ V.T, Xte @ V.T, V
+
+
+def _endpoint_task(X_train, y_train, X_test, y_test, T, arch, description, standardise, hyper, components=None,
+                   kind="classification"):
     Xtr, Xte, mean, scale = _standardise(X_train, X_test, standardise)
+    Xtr, Xte, V = _principal(Xtr, Xte, components)
+    if V is not None:
+        description += f" ({len(V)} principal components)"
     P, D = Xtr.shape
     x = np.zeros((T, P, D))
     x[0] = Xtr
@@ -106,17 +134,18 @@ def _endpoint_task(X_train, y_train, X_test, y_test, T, arch, description, stand
     xt[0] = Xte
     yt = np.zeros((T, len(Xte)))
     yt[T - 1] = y_test
-    return DataTask(red, xt, yt, "classification", description, mean, scale)
+    return DataTask(red, xt, yt, kind, description, mean, scale, V, yhat)
 
 
 def digits(classes=(0, 1), P: int | None = None, test: int = 0, T: int = 4, arch="rnn", seed: int = 0,
-           standardise: bool = True, **hyper) -> DataTask:
+           standardise: bool = True, components: int | None = None, **hyper) -> DataTask:
     """scikit-learn's bundled 8 x 8 digits as endpoint classification (module docstring).
 
     ``classes``: two digits ``(a, b)`` (label +1 for a, -1 for b), or two groups of digits
     ``((0, 2, 4, 6, 8), (1, 3, 5, 7, 9))``, or the string ``"even-odd"``.  ``P`` training images
-    (default: all but ``test``), ``test`` held-out ones, drawn with ``seed``.  ``hyper``: w, v, u,
-    kappa, lam.  Needs scikit-learn (``pip install linkernel[data]``); nothing is downloaded.
+    (default: all but ``test``), ``test`` held-out ones, drawn with ``seed``.  ``components``: keep
+    only the training images' leading principal components (D = components; a smaller task: the exact
+    finite-N posterior's cost grows like (T r)^2 variables, r <= D).  ``hyper``: w, v, u, kappa, lam.  Needs scikit-learn (``pip install linkernel[data]``); nothing is downloaded.
     """
     try:
         from sklearn.datasets import load_digits
@@ -137,14 +166,31 @@ def digits(classes=(0, 1), P: int | None = None, test: int = 0, T: int = 4, arch
     y = np.where(np.isin(digit, groups[0]), 1.0, -1.0)
     tr, te = _split(len(X), P, test, seed)
     name = "digits " + " vs ".join("".join(map(str, g)) for g in groups)
-    return _endpoint_task(X[tr], y[tr], X[te], y[te], T, arch, name, standardise, hyper)
+    return _endpoint_task(X[tr], y[tr], X[te], y[te], T, arch, name, standardise, hyper, components)
 
 
 def from_arrays(X, y, T: int = 4, arch="rnn", P: int | None = None, test: int = 0, seed: int = 0,
-                standardise: bool = True, name: str = "data", **hyper) -> DataTask:
-    """A (P, D) table ``X`` with labels ``y`` (P,) as endpoint regression/classification at t = T-1.
+                standardise: bool = True, name: str = "data", components: int | None = None,
+                **hyper) -> DataTask:
+    """A (P, D) table ``X`` with labels ``y`` (P,) as a task: the documented entry for a user's own data.
 
-    Labels of two values are mapped to +-1 (kind "classification"); otherwise used as they are.
+    The input of row p is ``X[p]`` at t = 0, its label the target at t = T-1 (endpoint task, every
+    training row supervised there); ``arch``: "rnn", "dnn" or an :class:`~linkernel.architecture.Architecture`.
+    Labels of two values are mapped to +-1 (larger value +1; kind "classification"); otherwise used as
+    they are (kind "regression").  ``P`` training rows (default: all but ``test``), ``test`` held out,
+    drawn with ``seed``; inputs standardised with the training rows' mean and sd (``standardise``),
+    optionally projected on their leading ``components`` principal directions.  ``hyper``: w, v, u,
+    kappa, lam.  Returns a :class:`DataTask`; solve ``task.problem``, score with ``task.test_error``.
+
+    Why not a :class:`~linkernel.problem.Problem`: a Problem's kernel is TP x TP and must be positive
+    definite, which needs P independent inputs at t = 0, so P <= D.  With P > D (or any P > r, r the
+    rank of the inputs) the TP x TP kernel of the network is singular -- every neuron's states lie in
+    the r-dimensional span of the inputs -- and the task is exactly the Problem of r virtual patterns
+    plus a constant (:func:`~linkernel.theory.span.reduce_data`, derivations/span_reduction.tex).  So a
+    data set becomes a :class:`~linkernel.theory.span.SpanReduction` (``task.reduction``) whose
+    ``.problem`` is that Problem: every route (saddle point, trace, lambda_c, the 1/N theory, the exact
+    finite-N posterior, the network sampler) runs on it at the cost of T r instead of T P, and
+    ``reduction.lift`` / ``task.predict`` bring the results back to the data's patterns and new inputs.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float).ravel()
@@ -155,9 +201,7 @@ def from_arrays(X, y, T: int = 4, arch="rnn", P: int | None = None, test: int = 
     if kind == "classification":
         y = np.where(y == values[1], 1.0, -1.0)
     tr, te = _split(len(X), P, test, seed)
-    task = _endpoint_task(X[tr], y[tr], X[te], y[te], T, arch, name, standardise, hyper)
-    return task if kind == "classification" else DataTask(task.reduction, task.x_test, task.yhat_test,
-                                                          "sequence", name, task.mean, task.scale)
+    return _endpoint_task(X[tr], y[tr], X[te], y[te], T, arch, name, standardise, hyper, components, kind)
 
 
 def from_csv(path, label: str | int = -1, **kw) -> DataTask:
@@ -205,4 +249,5 @@ def sea_surface(T: int = 12, lags: int = 12, supervised=(2, 5, 8, 11), P: int | 
                       name=f"Nino 1+2 SST, supervised months {steps}", **hyper)
     xt = np.zeros((T, len(te), lags))
     xt[0] = X[te]
-    return DataTask(red, xt, Y[te].T.copy(), "sequence", red.problem.name, np.zeros(lags), np.ones(lags))
+    return DataTask(red, xt, Y[te].T.copy(), "sequence", red.problem.name, np.zeros(lags), np.ones(lags),
+                    yhat_train=Y[tr].T.copy())

@@ -331,7 +331,7 @@ def sweep(fn, grid, *, seed: int = 0, output=None, cache_dir=None, scheduler: st
     validation.instance("fn", fn, Callable, "callable (a module-level function or a functools.partial of one)")
     seed = _seed("seed", seed)
     if not serial and scheduler is None:
-        n_workers = validation.integer("n_workers", n_workers, 1)
+        n_workers = validation.integer("n_workers", n_workers, 1, MAX_WORKERS)
     if name is not None and not (isinstance(name, str) and name):
         raise ValueError(f"name={name!r} is invalid; name must be a non-empty string (or None)")
     grid = _check_grid(grid)
@@ -403,6 +403,8 @@ def _resume_note(cache) -> str:
 
 #: seconds to wait for a scheduler given by address (checked before any work)
 SCHEDULER_TIMEOUT = 3
+#: the most local worker processes a sweep starts (each a Python with NumPy: ~100 MiB)
+MAX_WORKERS = 256
 
 
 def _seed(name: str, value) -> int:
@@ -571,7 +573,7 @@ def check_config(cfg) -> dict:
     _seed("config key 'seed'", cfg.get("seed", 0))
     if cfg.get("cache_dir") is not None:
         _path("config key 'cache_dir'", cfg["cache_dir"])
-    validation.integer("config key 'n_workers'", cfg.get("n_workers", 2), 1)
+    validation.integer("config key 'n_workers'", cfg.get("n_workers", 2), 1, MAX_WORKERS)
     try:
         grid = _check_grid(cfg["grid"])
     except ValueError as exc:

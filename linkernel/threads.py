@@ -124,11 +124,12 @@ def entry_point(fn=None, *, size=problem_size):
         bound.apply_defaults()
         try:
             dim = size(bound.arguments)
-        except Exception:           # a bad argument: the function's own check names it
+            dim = None if dim is None else int(dim)
+        except Exception:           # a bad argument (inf, 'a', a list): the function's own check names it
             dim = None
         _DEPTH.n = 1
         try:
-            with blas_threads(None if dim is None else threads_for(int(dim))):
+            with blas_threads(None if dim is None else threads_for(dim)):
                 return fn(*args, **kwargs)
         finally:
             _DEPTH.n = 0

@@ -58,3 +58,43 @@ def test_digits_binary_split_and_held_out_error():
     assert np.sum(even_odd.problem.yhat[-1] ** 2) + 2 * even_odd.problem.kappa * r.offset_unit == pytest.approx(200)
     with pytest.raises(ValueError):
         datasets.digits((0, 0))
+
+
+def test_components_are_the_training_images_principal_directions():
+    pytest.importorskip("sklearn")
+    full = datasets.digits((0, 1), P=100, test=20, T=3, seed=2)
+    task = datasets.digits((0, 1), P=100, test=20, T=3, seed=2, components=5)
+    V = task.components
+    assert V.shape == (5, 64) and task.reduction.r == 5 and task.problem.D == 5
+    Xs = full.reduction.lift_predictions(np.asarray(full.problem.x)[0].T).T    # standardised training images
+    C = np.cov(Xs.T)
+    w, E = np.linalg.eigh(C)
+    top = E[:, -5:]                                             # the covariance's top 5 eigenvectors
+    np.testing.assert_allclose(V.T @ V, top @ top.T, atol=1e-8)
+    np.testing.assert_allclose(task.x_test[0], full.x_test[0] @ V.T, atol=1e-12)
+    with pytest.raises(ValueError, match="components"):
+        datasets.digits((0, 1), P=100, components=0)
+
+
+def test_training_labels_and_their_rotation_in_the_reduced_problem(rng):
+    X = rng.standard_normal((30, 4))
+    y = np.sign(X[:, 0] + 0.3 * rng.standard_normal(30))
+    task = datasets.from_arrays(X, y, T=3, test=6, seed=1)
+    red = task.reduction
+    assert task.yhat_train.shape == (3, 24) and set(np.unique(task.yhat_train[-1])) == {-1.0, 1.0}
+    np.testing.assert_allclose(red.basis.T @ task.yhat_train[-1], task.problem.yhat[-1], atol=1e-12)
+    resid = task.yhat_train[-1] - red.basis @ task.problem.yhat[-1]
+    assert np.sum(resid ** 2) / (2 * task.problem.kappa) == pytest.approx(red.offset_unit, rel=1e-10)
+
+
+def test_regression_labels_are_scored_at_the_last_step_only(rng):
+    """Real-valued labels sit at t = T-1; the outputs at earlier steps are no targets (regression)."""
+    X = rng.standard_normal((30, 4))
+    y = X @ np.array([1.0, -0.5, 0.2, 0.0]) + 0.1 * rng.standard_normal(30)
+    task = datasets.from_arrays(X, y, T=3, test=8, seed=0)
+    assert task.kind == "regression"
+    Q = prior_kernel(task.problem)
+    err = task.test_error(Q)
+    pred = task.predict(Q)
+    assert err["steps"] == [2]
+    assert err["mse"] == pytest.approx(np.mean((pred.mean[2] - task.yhat_test[2]) ** 2), rel=1e-12)

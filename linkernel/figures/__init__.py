@@ -33,12 +33,13 @@ def make_figure(number, N=None, quick: bool = False, out: str = "figures", progr
     BLAS thread) with width-N networks (every core), and the outermost entry point would fix one
     limit for both; each computation it calls is an entry point and picks its own.
     """
-    from linkernel.validation import choice, count, instance, nonempty, positive, seed as _seed
+    from linkernel.validation import choice, count, instance, nonempty, positive, seed as _seed, writable_folder
     n = int(choice("number", number, FIGURES))
     if N is not None:
         N = count("N", N, 8)
     seed = _seed(name="seed", value=seed)
     nonempty("out", instance("out", out, str, "a directory path"), "a directory path")
+    writable_folder("out", out)     # tried by writing, before the work (a file or /proc fails here)
     if sweeps is not None:
         sweeps = count("sweeps", sweeps, 20)
     if max_minutes is not None:

@@ -7,6 +7,7 @@ strict JSON via :func:`linkernel.serialize.dumps`) into ``out``.  Kernels are dr
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -57,6 +58,8 @@ def write(fig, number: int, out: str, data: dict) -> tuple:
     base = os.path.join(out, f"fig{number}")
     paths = (base + ".png", base + ".pdf", base + ".json")
     from linkernel.figures.style import figure_style
+    # fontTools (subsetting the PDF's fonts) logs 'created timestamp seems very low' per font: not ours
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
     with figure_style():
         fig.savefig(paths[0], dpi=200)
         fig.savefig(paths[1])

@@ -178,7 +178,7 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
             "beta": [0.25 if c > 0 else None for c in cs],
             "amplitude": [(-da / (3 * c)) ** 0.25 if c > 0 and -da / c > 0 else None for c in cs],
             "fold_load": 1.0 / (2 * T - 1), "fold_kappa": hc_v * (2 * T - 1)}
-    lc_expr = sp.simplify(lam1.subs(r, rc) / sp.sqrt(sp.Integer(1) if q == 1 else sp.nsimplify(q)))
+    lc_expr = sp.simplify(lam1.subs(r, rc) / sp.sqrt(sp.Integer(1) if q == 1 else sp.nsimplify(q, rational=True)))   # rational: nsimplify alone rounds q = 1e-32 to 0
     latex = r"\lambda_c = " + sp.latex(lc_expr)
     return CriticalPoint(problem=problem, lambda_c=lambda_c, r_c=float(rc), rho_c=problem.w * float(rc),
                          kernel_c=branch_kernel(problem, ratio=float(rc)), load_c=load_c,

@@ -109,7 +109,8 @@ class Equations:
         a = pc.Kinv @ self.consts.yhat_S
         out = np.zeros((self.n, self.n))
         idx = self.consts.supervised_index
-        out[np.ix_(idx, idx)] = -self.consts.v * float(X[-1]) * np.outer(a, a)
+        # v (a a^T) first: v lam alone overflows for v = 1e308 where the product with a a^T does not
+        out[np.ix_(idx, idx)] = -(self.consts.v * np.outer(a, a)) * float(X[-1])
         return _vec(out)
 
     def hessian_vector(self, X, phi) -> np.ndarray:

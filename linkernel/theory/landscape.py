@@ -34,7 +34,7 @@ from linkernel.theory.continuation.stepper import _start
 from linkernel.theory.equations import Equations
 from linkernel.theory.special_points import constrained_minimum, constraint_basis
 from linkernel.threads import entry_point
-from linkernel.validation import count, finite_entries, nonempty, positive, real_array
+from linkernel.validation import finite_entries, integer, nonempty, positive, real_array
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +104,7 @@ class Landscape:
 def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float = 1e-10) -> LandscapeCurve:
     """S minimised at fixed m on ``points`` values of m in [0, m_max] (Z2 problems) or [-m_max, m_max]."""
     m_max = positive("m_max", m_max)
-    points = count("points", points, low=3)
+    points = integer("points", points, 3, 1000)     # the command line states the same limit
     a = m_vector(problem)
     Q = constraint_basis(a)
     H0 = from_vector(_start(Equations(problem), problem.lam, 1e-11)[0][:-1], problem.n)

@@ -62,6 +62,8 @@ __all__ = ["Minimum", "SaddlePoint", "local_minimum", "saddle_point", "stationar
 NEG_DIRECTIONS = 4
 #: random starts of the catalogue (``minima="all"``) when n_starts is not given.
 CATALOGUE_STARTS = 6
+#: the most starts one call takes (the command line states the same limit)
+MAX_STARTS = 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -454,7 +456,7 @@ def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, t
     validation.choice("minima", minima, ("global", "all"))
     if n_starts is None:
         n_starts = CATALOGUE_STARTS if minima == "all" else 1
-    n_starts = validation.count("n_starts", n_starts)
+    n_starts = validation.integer("n_starts", n_starts, 1, MAX_STARTS)
     seed = validation.seed("seed", seed)
     tol = validation.tolerance("tol", tol)
     t0 = time.perf_counter()

@@ -57,7 +57,11 @@ training input vanishes.  ``h(x) = sum_k c_k h(z_k) + h(rho)``; the residual par
 is uncorrelated with the training states and unsupervised, so its kernel is
 the prior (NNGP) recursion of rho alone.  A new input whose residual still
 overlaps the training inputs through a shared U across different steps
-(possible only with inputs at several steps) is refused.
+(possible only with inputs at several steps) is refused.  At finite width the
+same GP is averaged over the kernel's posterior: over a sampler's draws
+(ExactResult, NetworkPosterior), or to O(1/N) from the 1/N theory (FiniteWidth)
+with the second-order term of the GP mean in the kernel's fluctuations
+(derivations/span_reduction.tex, "Predictions at finite width").
 """
 
 from __future__ import annotations
@@ -81,17 +85,28 @@ class Prediction:
     """Posterior-mean outputs at new inputs and their variance, shapes (T, m) (the order of ``yhat``).
 
     ``mean[t, a] = v H(a_t, S) K^-1 y_S`` and ``variance[t, a] = v H(a_t, a_t) - v^2 H(a_t, S) K^-1 H(S, a_t)``
-    with ``K = v H_SS + kappa I``: the GP regression with the learned kernel, in per-neuron units; the
-    network output's posterior variance at width N is ``variance / N`` plus the kernel fluctuations'
-    part (``FiniteWidth.predictions_N_std**2``), both O(1/N).  ``residual_norm[a]`` is ``|rho_a|``, the
-    part of input a outside the training inputs' span (it adds the prior kernel of rho to the variance
-    and nothing to the mean); ``coefficients`` (m, r) the combination of the virtual patterns.
+    with ``K = v H_SS + kappa I``: the GP regression with the learned kernel, in per-neuron units (the
+    network output's variance given the kernel is ``variance / N``).  ``residual_norm[a]`` is ``|rho_a|``,
+    the part of input a outside the training inputs' span (it adds the prior kernel of rho to the
+    variance and nothing to the mean); ``coefficients`` (m, r) the combination of the virtual patterns.
+
+    At finite width (a result of a sampler or of the 1/N theory; ``N`` set) the kernel fluctuates and
+    ``mean`` is the posterior mean of the output, ``E_H[mean(H)]``; ``variance`` is then ``E_H[variance(H)]``
+    and ``mean_sd`` the standard deviation of ``mean(H)`` over the kernel's posterior, so the network
+    output's posterior variance is ``variance / N + mean_sd**2``.  From draws: ``mean_draws`` (chains,
+    samples, T, m), each draw's ``mean(H)`` (for Monte Carlo errors, e.g.
+    :func:`linkernel.finite_n.diagnostics.mcse`); from the 1/N theory: ``mean = f(H*) + (f'(delta_H) +
+    f''[N Cov H] / 2) / N`` and ``mean_sd**2 = f'[N Cov H] f' / N`` (derivations/span_reduction.tex,
+    "Predictions at finite width").  A stack of kernels (..., n, n) gives arrays (..., T, m).
     """
 
     mean: np.ndarray
     variance: np.ndarray
     residual_norm: np.ndarray
     coefficients: np.ndarray
+    mean_sd: np.ndarray | None = None
+    mean_draws: np.ndarray | None = None
+    N: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,14 +189,27 @@ class SpanReduction:
     def predict(self, result_or_kernel, X_new) -> Prediction:
         """Posterior mean and variance at new inputs (:func:`predict` on the reduced problem).
 
-        ``result_or_kernel``: a result of the reduced problem (SaddlePoint, Minimum, ContinuationPoint,
-        FiniteWidth: its ``kernel`` / ``kernel_N``) or Q itself (Tr, Tr) or a full kernel (TP, TP) in
-        the span.  ``X_new``: (T, m, D) sequences or (m, D) inputs at t = 0 only.
+        ``result_or_kernel``: a result of the reduced problem -- SaddlePoint, Minimum, ContinuationPoint
+        (its ``kernel``), FiniteWidth (the 1/N theory at its N), a sampler's result with kernel ``draws``
+        (ExactResult, NetworkPosterior: every draw's prediction) -- or Q itself (Tr, Tr), a stack of them
+        (..., Tr, Tr), or a full kernel (TP, TP) in the span.  ``X_new``: (T, m, D) sequences or (m, D)
+        inputs at t = 0 only.
         """
-        Q = _kernel_of(result_or_kernel)
-        if Q.shape == (self.T * self.P,) * 2 and self.P != self.r:
-            Q = self.restrict(Q)
-        return predict(self.problem, Q, X_new)
+        if _is_kernel(result_or_kernel):
+            Q = np.asarray(result_or_kernel, dtype=float)
+            if Q.shape[-2:] == (self.T * self.P,) * 2 and self.P != self.r:
+                Q = self.restrict(Q)
+            return predict(self.problem, Q, X_new)
+        # a result carries its own problem: the reduced one, perhaps at another lambda or kappa (with_)
+        problem = getattr(result_or_kernel, "problem", None) or self.problem
+        if problem.n != self.problem.n or not np.array_equal(np.asarray(problem.x), np.asarray(self.problem.x)):
+            raise ValueError(f"the result is of a problem with n = {problem.n} (not this reduction's problem "
+                             f"with n = {self.problem.n} and the same inputs); pass a result of reduction.problem")
+        draws = getattr(result_or_kernel, "draws", None)
+        if draws is not None and np.ndim(draws) == 4 and draws.shape[-1] == self.T * self.P != self.T * self.r:
+            from dataclasses import replace
+            result_or_kernel = replace(result_or_kernel, draws=self.restrict(draws))
+        return predict(problem, result_or_kernel, X_new)
 
     def summary(self) -> str:
         s = self.singular_values
@@ -282,10 +310,14 @@ def reduce_to_span(problem: Problem, rtol: float = RTOL, force: bool = False) ->
 
 
 # --- predictions at new inputs -------------------------------------------------------------------
+def _is_kernel(obj) -> bool:
+    return isinstance(obj, (np.ndarray, list, tuple))
+
+
 def _kernel_of(obj) -> np.ndarray:
-    if isinstance(obj, np.ndarray) or isinstance(obj, (list, tuple)):
+    if _is_kernel(obj):
         return np.asarray(obj, dtype=float)
-    for name in ("kernel_N", "kernel", "saddle_kernel"):
+    for name in ("kernel", "saddle_kernel"):
         K = getattr(obj, name, None)
         if K is not None:
             return np.asarray(K, dtype=float)
@@ -309,19 +341,9 @@ def prior_kernel_diag(problem: Problem, rho: np.ndarray) -> np.ndarray:
     return H
 
 
-def predict(problem: Problem, Q, X_new, rtol: float = 1e-9) -> Prediction:
-    """Posterior mean and variance (:class:`Prediction`) at new inputs, given the kernel Q of ``problem``.
-
-    ``problem``: any Problem (a reduced one, or a full task with P <= D); ``Q`` its kernel (n, n) or
-    a result carrying one.  ``X_new``: (T, m, D), or (m, D) for inputs at t = 0 only.  Each new input
-    (stacked over time) is written as ``Z_stack^T c + rho`` (least squares on the problem's stacked
-    inputs); ``rho`` must have zero input kernel with every training input, checked to ``rtol``
-    (always so when training and new inputs enter at t = 0 only); ValueError otherwise.
-    """
-    Q = _kernel_of(Q)
-    T, r, D = problem.T, problem.P, problem.D
-    if Q.shape != (T * r, T * r):
-        raise ValueError(f"kernel has shape {Q.shape}; expected ({T * r}, {T * r}) for this problem")
+def _split_inputs(problem: Problem, X_new, rtol: float):
+    """New inputs as (c (m, r), rho (T, m, D), |rho| (m,)): ``x = Z_stack^T c + rho``, rho checked (module doc)."""
+    T, D = problem.T, problem.D
     X_new = np.asarray(X_new, dtype=float)
     if X_new.ndim == 2:
         if X_new.shape[1] != D:
@@ -331,6 +353,8 @@ def predict(problem: Problem, Q, X_new, rtol: float = 1e-9) -> Prediction:
         X_new = Xn
     if X_new.ndim != 3 or X_new.shape[0] != T or X_new.shape[2] != D:
         raise ValueError(f"X_new has shape {X_new.shape}; expected (T, m, D) = ({T}, m, {D}) or (m, {D})")
+    if not np.all(np.isfinite(X_new)):
+        raise ValueError("X_new contains non-finite values; inputs must be finite")
     m = X_new.shape[1]
     Z = np.asarray(problem.x)                                          # (T, r, D)
     Zs = np.concatenate(list(Z), axis=1)                               # (r, TD)
@@ -340,24 +364,102 @@ def predict(problem: Problem, Q, X_new, rtol: float = 1e-9) -> Prediction:
     rho = rho_s.reshape(m, T, D).transpose(1, 0, 2)                    # (T, m, D)
     # the residual must have zero input kernel with every training input (a shared U across steps)
     overlap = np.einsum("tad,skd->atsk", rho, Z) * problem.arch.input_mask[None, :, :, None]
-    scale = np.linalg.norm(Zs, axis=1).max() * max(np.linalg.norm(Xs, axis=1).max(), 1e-300)
+    scale = np.linalg.norm(Zs, axis=1).max() * max(np.linalg.norm(Xs, axis=1).max(initial=0.0), 1e-300)
     if np.abs(overlap).max(initial=0.0) > rtol * scale:
         raise ValueError("a new input's part outside the training inputs' (stacked) span still overlaps a "
                          "training input through a U shared by two steps; its kernel needs the saddle point "
                          "of the task with that input added (derivations/span_reduction.tex, \"Predictions\")")
-    v, kappa = problem.v, problem.kappa
+    return c, rho, np.linalg.norm(rho_s, axis=1)
+
+
+def _gp(problem: Problem, Q, c, Hrho):
+    """Mean and per-neuron variance (..., T, m) of the GP with kernel(s) Q (..., n, n) at inputs ``c``."""
+    T, r, v, kappa = problem.T, problem.P, problem.v, problem.kappa
     idx = problem.supervised_index
-    y = problem.y_S
-    K = v * Q[np.ix_(idx, idx)] + kappa * np.eye(len(idx))
+    K = v * Q[..., idx[:, None], idx[None, :]] + kappa * np.eye(len(idx))
     Kinv = np.linalg.inv(K)
-    alpha = Kinv @ y
-    Q4 = Q.reshape(T, r, T * r)
-    mean = np.empty((T, m))
-    var = np.empty((T, m))
+    alpha = Kinv @ problem.y_S                                         # (..., |S|)
+    Q5 = Q.reshape(Q.shape[:-2] + (T, r, T * r))
+    g = np.einsum("ak,...tks->...tas", c, Q5[..., idx])                # (..., T, m, |S|): H(a_t, S)
+    mean = v * np.einsum("...tas,...s->...ta", g, alpha)
+    Qd = np.stack([Q[..., t * r:(t + 1) * r, t * r:(t + 1) * r] for t in range(T)], axis=-3)   # (..., T, r, r)
+    Htt = np.einsum("ak,...tkl,al->...ta", c, Qd, c) + Hrho[:, np.arange(T), np.arange(T)].T
+    var = v * Htt - v * v * np.einsum("...tas,...su,...tau->...ta", g, Kinv, g)
+    return mean, var
+
+
+def _finite_width_means(problem: Problem, fw, c):
+    """The 1/N theory's posterior-mean output and its sd at inputs ``c`` (Prediction's doc): (T, m) each."""
+    T, r, v = problem.T, problem.P, problem.v
+    n = problem.n
+    Q0, dQ, N = np.asarray(fw.saddle_kernel), np.asarray(fw.correction), int(fw.N)
+    M = np.asarray(fw.covariance).reshape(n * n, n * n)
+    wk, Vk = np.linalg.eigh(0.5 * (M + M.T))                           # N Cov(Q) = sum_k w_k V_k (x) V_k
+    keep = wk > 1e-13 * max(wk.max(initial=0.0), 1e-300)
+    E = np.concatenate([dQ[None], Vk[:, keep].T.reshape(-1, n, n)])    # (1 + k, n, n)
+    wk = wk[keep]
+    idx = problem.supervised_index
+    Kinv = np.linalg.inv(v * Q0[np.ix_(idx, idx)] + problem.kappa * np.eye(len(idx)))
+    alpha = Kinv @ problem.y_S
+
+    def rows(A):                                                       # A(a_t, S): (..., T, m, |S|)
+        return np.einsum("ak,...tks->...tas", c, A.reshape(A.shape[:-2] + (T, r, T * r))[..., idx])
+
+    g0, gE = rows(Q0), rows(E)
+    ESa = E[:, idx][:, :, idx] @ alpha                                 # (1 + k, |S|): E_SS alpha
+    KESa = ESa @ Kinv                                                  # K^-1 E_SS alpha (Kinv symmetric)
+    f0 = v * g0 @ alpha
+    f1 = v * gE @ alpha - v * v * np.einsum("tas,es->eta", g0, KESa)   # f'(E), (1 + k, T, m)
+    KESKi = np.einsum("su,euw->esw", Kinv, E[:, idx][:, :, idx])       # K^-1 E_SS
+    f2 = (-2 * v * v * np.einsum("etas,es->eta", gE, KESa)
+          + 2 * v ** 3 * np.einsum("tas,esu,eu->eta", g0, KESKi, KESa))  # f''(E, E)
+    mean = f0 + (f1[0] + 0.5 * np.einsum("k,kta->ta", wk, f2[1:])) / N
+    sd = np.sqrt(np.einsum("k,kta->ta", wk, f1[1:] ** 2) / N)
+    return mean, sd
+
+
+def predict(problem: Problem, Q, X_new, rtol: float = 1e-9) -> Prediction:
+    """Posterior mean and variance (:class:`Prediction`) at new inputs, given ``problem``'s kernel or a result.
+
+    ``problem``: any Problem (a reduced one, or a full task with P <= D).  ``Q``: its kernel (n, n), a
+    stack of kernels (..., n, n), a result carrying a kernel (SaddlePoint, Minimum, ...), a FiniteWidth
+    (the 1/N theory: ``mean`` to O(1/N^2), ``mean_sd``) or a sampler's result with kernel ``draws``
+    (chains, samples, n, n) (every draw's GP, averaged; ``mean_draws``, ``mean_sd``).  ``X_new``:
+    (T, m, D), or (m, D) for inputs at t = 0 only.  Each new input (stacked over time) is written as
+    ``Z_stack^T c + rho`` (least squares on the problem's stacked inputs); ``rho`` must have zero input
+    kernel with every training input, checked to ``rtol`` (always so when training and new inputs
+    enter at t = 0 only); ValueError otherwise.
+    """
+    n = problem.n
+    own = None if _is_kernel(Q) else getattr(Q, "problem", None)
+    if own is not None and own is not problem and (own.n, own.lam, own.kappa, own.v) != (n, problem.lam,
+                                                                                          problem.kappa, problem.v):
+        raise ValueError(f"the result is of a problem with n={own.n}, lam={own.lam:g}, kappa={own.kappa:g}, "
+                         f"v={own.v:g}, not the given one (n={n}, lam={problem.lam:g}, kappa={problem.kappa:g}, "
+                         f"v={problem.v:g}); pass the result's own problem")
+    c, rho, rnorm = _split_inputs(problem, X_new, rtol)
     Hrho = prior_kernel_diag(problem, rho)
-    for t in range(T):
-        g = c @ Q4[t][:, idx]                                          # (m, |S|): H(a_t, S)
-        mean[t] = v * g @ alpha
-        Htt = np.einsum("ak,kl,al->a", c, Q[t * r:(t + 1) * r, t * r:(t + 1) * r], c)
-        var[t] = v * (Htt + Hrho[:, t, t]) - v * v * np.einsum("as,st,at->a", g, Kinv, g)
-    return Prediction(mean=mean, variance=var, residual_norm=np.linalg.norm(rho_s, axis=1), coefficients=c)
+    draws = None if _is_kernel(Q) else getattr(Q, "draws", None)
+    if draws is not None and np.ndim(draws) == 4:
+        draws = np.asarray(draws, dtype=float)
+        if draws.shape[-2:] != (n, n):
+            raise ValueError(f"draws have kernels of shape {draws.shape[-2:]}; expected ({n}, {n}) for this problem")
+        chunks = [_gp(problem, d, c, Hrho) for d in np.array_split(draws.reshape((-1, n, n)),
+                                                                    max(1, draws.shape[0] * draws.shape[1] // 256))]
+        md = np.concatenate([a for a, _ in chunks]).reshape(draws.shape[:2] + (problem.T, -1))
+        var = np.concatenate([b for _, b in chunks]).mean(axis=0)
+        flat = md.reshape((-1,) + md.shape[2:])
+        return Prediction(mean=flat.mean(axis=0), variance=var, residual_norm=rnorm, coefficients=c,
+                          mean_sd=flat.std(axis=0), mean_draws=md, N=int(Q.N))
+    if not _is_kernel(Q) and getattr(Q, "covariance", None) is not None and hasattr(Q, "correction"):
+        Qn = np.asarray(Q.kernel_N, dtype=float)
+        if Qn.shape != (n, n):
+            raise ValueError(f"kernel has shape {Qn.shape}; expected ({n}, {n}) for this problem")
+        mean, sd = _finite_width_means(problem, Q, c)
+        return Prediction(mean=mean, variance=_gp(problem, Qn, c, Hrho)[1], residual_norm=rnorm,
+                          coefficients=c, mean_sd=sd, N=int(Q.N))
+    Q = _kernel_of(Q)
+    if Q.shape[-2:] != (n, n):
+        raise ValueError(f"kernel has shape {Q.shape}; expected ({n}, {n}) for this problem")
+    mean, var = _gp(problem, Q, c, Hrho)
+    return Prediction(mean=mean, variance=var, residual_norm=rnorm, coefficients=c)

@@ -280,17 +280,3 @@ def test_predictions_through_a_reduction_at_training_inputs_and_refusal(rng):
     out = redh.predict(random_span_kernel(rng, redh), np.einsum("ap,tpd->tad", c, xh))
     assert np.all(out.residual_norm < 1e-9)
 
-
-def test_derivation_compiles_with_pdflatex(tmp_path):
-    import shutil
-    import subprocess
-    from pathlib import Path
-    exe = shutil.which("pdflatex")
-    if exe is None:
-        pytest.skip("pdflatex not installed")
-    tex = Path(__file__).resolve().parents[2] / "derivations" / "span_reduction.tex"
-    shutil.copy(tex, tmp_path / tex.name)
-    res = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stdout[-3000:]
-    assert "Undefined control sequence" not in res.stdout

@@ -272,12 +272,11 @@ def _landscape(p):
         lams = [args.lam] if args.lam is not None else args.lams
         land = landscape(problems_from_args(args, lam=lams[0])[0], lams,
                          m_max=args.m_max, points=args.points, progress=sys.stderr.isatty())
-        if args.plot:
-            from linkernel.plots import plot_landscape
-            plot_landscape(land, args.plot)
-        show(land, args)
-        if args.plot and not args.json:
-            print(f"figure written to {args.plot}")
+
+        def draw(path):
+            from linkernel.plots import plot_landscape     # matplotlib only when a figure is asked for
+            plot_landscape(land, path)
+        show(land, args, plot=draw)
     return run
 
 
@@ -420,12 +419,11 @@ def _sequence(p):
         args.plot = output_file("--plot", args.plot)
         r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
                            lam=args.lam, seed=args.seed, n_starts=args.starts, **hyperparameters(args))
-        if args.plot:
+
+        def draw(path):
             from linkernel.plots import sequence_figure
-            sequence_figure(r, args.plot)
-        show(r, args)
-        if args.plot and not args.json:
-            print(f"figure written to {args.plot}")
+            sequence_figure(r, path)
+        show(r, args, plot=draw)
     return run
 
 
@@ -453,11 +451,7 @@ def _phase_diagram(p):
         d = phase_diagram(problem_from_args(args, lam=1.0), param=args.param, param_range=args.param_range,
                           lam_range=args.lam_range, points=args.points, spot_checks=args.spot_checks,
                           progress=sys.stderr.isatty())
-        if args.plot:
-            d.plot(args.plot)
-        show(d, args)
-        if args.plot and not args.json:
-            print(f"figure written to {args.plot}")
+        show(d, args, plot=d.plot)
     return run
 
 

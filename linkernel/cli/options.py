@@ -460,9 +460,18 @@ def print_json(obj) -> None:
     print(dumps(obj))
 
 
-def show(result, args) -> None:
-    """``result.to_dict()`` as JSON with --json, else ``result.summary()``."""
+def show(result, args, plot=None) -> None:
+    """``result.to_dict()`` as JSON with --json, else ``result.summary()``.
+
+    ``plot(path)`` draws the result's figure when ``--plot PATH`` was given (drawn first, so a failing
+    figure prints nothing); the text output then says where it went.
+    """
+    path = getattr(args, "plot", None)
+    if plot is not None and path:
+        plot(path)
     if getattr(args, "json", False):
         print_json(result.to_dict())
     else:
         print(result.summary())
+        if plot is not None and path:
+            print(f"figure written to {path}")

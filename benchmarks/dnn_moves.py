@@ -1,76 +1,140 @@
 """DNN against RNN network runs, side by side, at the paper's Fig. 3 size (T = 8, P = 4, N = 2048).
 
-For each of ``rnn`` (collapsed Krylov move, :class:`~linkernel.finite_n.network_moves.ReducedMove`),
-``dnn`` (collapsed layer move, :class:`~linkernel.finite_n.network_moves.LayerMove`) and, unless
-``--no-gibbs``, ``dnn-gibbs`` (the previous DNN path: exact Gibbs draws of every layer,
-``reduced_moves=False``): seconds per sweep, the largest autocorrelation time over kernel entries,
-f and m (sweeps per effective sample) and seconds per effective sample; the target is DNN / RNN
-<= 1.5 in seconds per sweep and per effective sample.  ``--exact`` also runs the exact finite-N
-posterior (:func:`~linkernel.finite_n.exact.exact_posterior`) of each architecture at the same N and
-prints the largest deviation of a kernel entry in combined error bars (z; ~3-3.5 over 528 entries
-when they agree).  One process, sequential runs, the BLAS-thread policy of the package; the load
-average is printed with the numbers.
+Three runs per repetition, interleaved (rnn, dnn, dnn-before, rnn, dnn, dnn-before, ...), each a fresh
+subprocess whose PYTHONPATH selects the package version (run from an empty folder, so the current
+directory cannot shadow it):
 
-    python benchmarks/dnn_moves.py                      # N = 2048, 60 sweeps x 2 chains each (a few minutes)
-    python benchmarks/dnn_moves.py --N 256 --sweeps 400 --exact
+* ``rnn``: this checkout, the RNN endpoint task (collapsed Krylov move,
+  :class:`~linkernel.finite_n.network_moves.ReducedMove`);
+* ``dnn``: this checkout, the DNN (collapsed layer move,
+  :class:`~linkernel.finite_n.network_moves.LayerMove`);
+* ``dnn-before``: the DNN with the package at ``--before`` (default HEAD: the last commit, unpacked by
+  ``git archive`` into a temporary folder as in benchmarks/startup.py; or a folder holding linkernel/).
+
+Every run is ``sample_networks(endpoint(arch, T=8, P=4, D=4, lam=1), N, sweeps, chains, seed=1,
+spectra=0)`` (the package's own BLAS-thread policy).  Columns: the run's seconds in all (set-up, the
+move's warm-up and the sweeps: ``NetworkPosterior.seconds``) and per sweep (``seconds_per_sweep``,
+what a user pays per sweep of a run of this length), the sweeps alone (seconds per sweep between the
+first and the last recorded checkpoint), and the largest autocorrelation time over kernel entries, f
+and m (``tau``, sweeps per effective sample; noisy at 60 sweeps x 2 chains).  The ratios DNN / RNN
+are of the same repetition; the target is DNN / RNN <= 1.5 per sweep.  ``--exact`` also runs the exact
+finite-N posterior of each architecture in this checkout's runs and prints the largest deviation of a
+kernel entry in combined error bars (z; ~3-3.5 over 528 entries when they agree).  The header gives
+the machine and the load average; the load is printed again with every run.
+
+    python benchmarks/dnn_moves.py                       # N = 2048, 60 sweeps x 2 chains, 2 repetitions
+    python benchmarks/dnn_moves.py --N 256 --sweeps 400 --exact --repeats 1 --no-before
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
-import warnings
 
-import numpy as np
-
-from linkernel.errors import SamplerWarning
-from linkernel.finite_n.network_sampler import sample_networks
-from linkernel.tasks import endpoint
+from thread_policy import AFTER, last_line, load_line, machine_header, previous_version, version_env, which_package
 
 
-def run(arch: str, N: int, sweeps: int, chains: int, reduced: bool, seed: int):
+def worker(arch: str, N: int, sweeps: int, chains: int, exact: bool) -> dict:
+    """One run in this process (the package on PYTHONPATH): its timings as a dict."""
+    import warnings
+
+    import numpy as np
+
+    from linkernel.finite_n.network_sampler import sample_networks
+    from linkernel.tasks import endpoint
     pr = endpoint(arch, T=8, P=4, D=4, lam=1.0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SamplerWarning)
-        r = sample_networks(pr, N, sweeps=sweeps, chains=chains, seed=seed, progress=False, spectra=0,
-                            reduced_moves=reduced)
-    tau = r.tau if r.tau is not None else float("nan")
-    return pr, r, r.seconds_per_sweep, tau
+        warnings.simplefilter("ignore")
+        r = sample_networks(pr, N, sweeps=sweeps, chains=chains, seed=1, progress=False, spectra=0)
+    (s0, t0), (s1, t1) = [(c[0], c[1]) for c in (r.checkpoints[0], r.checkpoints[-1])]
+    out = {"seconds": r.seconds, "per_sweep": r.seconds_per_sweep,
+           "sweeps_only": (t1 - t0) / (s1 - s0) if s1 > s0 else float("nan"),
+           "tau": r.tau if r.tau is not None else float("nan"), "reduced": bool(r.reduced_moves),
+           "m": float(r.order_parameter)}
+    if exact:
+        from linkernel.finite_n.exact import exact_posterior
+        ex = exact_posterior(pr, N, chains=4, samples=1000, warmup=1000, seed=2, progress=False)
+        out["z"] = float(np.max(np.abs(r.kernel - ex.kernel) / np.sqrt(r.stderr ** 2 + ex.stderr ** 2 + 1e-300)))
+    return out
 
 
-def main(argv=None):
+def run(name: str, root: str, cwd: str, a, exact: bool) -> dict | str:
+    """One run as a fresh subprocess of the package under ``root``: its dict, or an error string."""
+    arch = "rnn" if name == "rnn" else "dnn"
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", arch, "--N", str(a.N), "--sweeps", str(a.sweeps),
+            "--chains", str(a.chains)] + (["--exact"] if exact else [])
+    r = subprocess.run(argv, env=version_env(root), cwd=cwd, capture_output=True, text=True, timeout=a.timeout)
+    if r.returncode:
+        return f"exit {r.returncode}: {last_line(r.stderr)}"
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--N", type=int, default=2048)
     ap.add_argument("--sweeps", type=int, default=60)
     ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--no-gibbs", action="store_true", help="skip the previous DNN path (exact layer Gibbs)")
-    ap.add_argument("--exact", action="store_true", help="compare each with the exact reduction at the same N")
+    ap.add_argument("--repeats", type=int, default=2, help="repetitions of the interleaved runs (default 2)")
+    ap.add_argument("--before", default="HEAD", help="previous version: a git revision or a folder (default HEAD)")
+    ap.add_argument("--no-before", action="store_true", help="skip the previous version's DNN run")
+    ap.add_argument("--exact", action="store_true", help="compare this checkout's runs with the exact reduction")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per run before it counts as failed")
+    ap.add_argument("--worker", choices=("rnn", "dnn"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
-    rows = {}
-    cases = [("rnn", "rnn", True), ("dnn", "dnn", True)] + ([] if a.no_gibbs else [("dnn-gibbs", "dnn", False)])
-    print(f"T = 8, P = 4, N = {a.N}, {a.sweeps} sweeps x {a.chains} chains; load {os.getloadavg()}")
-    for name, arch, reduced in cases:
-        pr, r, sps, tau = run(arch, a.N, a.sweeps, a.chains, reduced, seed=1)
-        rows[name] = (sps, tau)
-        line = (f"{name:10s} {sps:8.3f} s/sweep  tau {tau:6.2f} sweeps  {sps * tau:8.3f} s per effective sample  "
-                f"{r.diagnostics.line()}")
-        if a.exact:
-            from linkernel.finite_n.exact import exact_posterior
-            ex = exact_posterior(pr, a.N, chains=4, samples=1000, warmup=1000, seed=2, progress=False)
-            z = np.max(np.abs(r.kernel - ex.kernel) / np.sqrt(r.stderr ** 2 + ex.stderr ** 2 + 1e-300))
-            line += f"  vs exact: max z {z:.2f} ({ex.diagnostics.line()})"
-        print(line, flush=True)
-    s_r, t_r = rows["rnn"]
-    s_d, t_d = rows["dnn"]
-    print(f"DNN / RNN: {s_d / s_r:.2f}x per sweep, {s_d * t_d / (s_r * t_r):.2f}x per effective sample "
-          f"(target <= 1.5); load {os.getloadavg()}")
-    if "dnn-gibbs" in rows:
-        s_g, t_g = rows["dnn-gibbs"]
-        print(f"previous DNN path / RNN: {s_g / s_r:.2f}x per sweep, {s_g * t_g / (s_r * t_r):.2f}x per effective sample")
+    if a.worker:
+        print(json.dumps(worker(a.worker, a.N, a.sweeps, a.chains, a.exact)))
+        return 0
+    print(machine_header())
+    print(load_line("before starting"))
+    roots = {"rnn": AFTER, "dnn": AFTER}
+    if not a.no_before:
+        roots["dnn-before"] = previous_version(a.before)
+    print(f"T = 8, P = 4, D = 4, lam = 1, N = {a.N}, {a.sweeps} sweeps x {a.chains} chains, spectra=0; "
+          f"{a.repeats} repetitions, runs interleaved")
+    rows, failed = [], False
+    with tempfile.TemporaryDirectory(prefix="dnn_moves_") as cwd:
+        for name, root in roots.items():
+            print(f"{name:>10}: {which_package(root, cwd)}")
+        print(f"\n{'rep':>3} {'run':>10} | {'total s':>8} | {'s/sweep':>8} | {'sweeps only':>11} | {'tau':>6} | "
+              f"{'m':>7} | load (1 min)")
+        for rep in range(a.repeats):
+            res = {}
+            for name, root in roots.items():
+                t = run(name, root, cwd, a, a.exact and name != "dnn-before")
+                res[name] = t
+                load = os.getloadavg()[0]
+                if isinstance(t, str):
+                    failed = True
+                    print(f"{rep:>3} {name:>10} | failed: {t}", flush=True)
+                    continue
+                z = f"  vs exact: max z {t['z']:.2f}" if "z" in t else ""
+                print(f"{rep:>3} {name:>10} | {t['seconds']:8.1f} | {t['per_sweep']:8.3f} | {t['sweeps_only']:11.4f} | "
+                      f"{t['tau']:6.2f} | {t['m']:7.4f} | {load:.2f}{z}", flush=True)
+            rows.append(res)
+        print()
+        for rep, res in enumerate(rows):
+            r, d = res.get("rnn"), res.get("dnn")
+            if isinstance(r, dict) and isinstance(d, dict):
+                line = (f"rep {rep}: DNN / RNN {d['per_sweep'] / r['per_sweep']:.2f}x per sweep (target <= 1.5), "
+                        f"{d['sweeps_only'] / r['sweeps_only']:.2f}x the sweeps alone, "
+                        f"{d['per_sweep'] * d['tau'] / (r['per_sweep'] * r['tau']):.2f}x per effective sample")
+                b = res.get("dnn-before")
+                if isinstance(b, dict):
+                    line += (f"; before: DNN / RNN {b['per_sweep'] / r['per_sweep']:.2f}x per sweep, "
+                             f"{b['sweeps_only'] / r['sweeps_only']:.2f}x the sweeps alone")
+                print(line)
+    print(load_line("at the end"))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
     t0 = time.perf_counter()
-    main()
-    print(f"total {time.perf_counter() - t0:.0f} s")
+    code = main()
+    if "--worker" not in sys.argv:
+        print(f"total {time.perf_counter() - t0:.0f} s")
+    raise SystemExit(code)

@@ -4,19 +4,22 @@
 
 Targets (2 cores): digits 0 vs 1 (P = 360, D = 64), T = 4: saddle point < 5 s, lambda_c < 30 s, a trace
 through the transition < 2 min; all 1797 digits (even vs odd), T = 4: saddle point < 30 s; T = 10 < 2 min.
-Each line prints the reduced size Tr against the full TP, the time, and for the saddle point the held-out
-error of ``predict``.  The full TP computation runs only where it exists and fits: a full Problem needs
-independent inputs at t = 0 (P <= D), so on digits (P > D) there is none -- the full action is singular
-and equals the reduced one on its support (tests/theory/test_span.py).  Side by side we therefore time
-the full computation on a P <= D subset of the same data (P = 48, D = 64: TP = 192 against Tr = 4 r) up
-to ``--full-max`` kernel rows, and check the lifted reduced kernel against it.
+The first line names the machine and its load average; each result line prints the reduced size Tr
+against the full TP, the time, the target "met" or "NOT MET", the load when it ended, and for the saddle
+point the held-out error of ``predict``.  The full TP computation runs only where it exists and fits: a
+full Problem needs independent inputs at t = 0 (P <= D), so on digits (P > D) there is none -- the full
+action is singular and equals the reduced one on its support (tests/theory/test_span.py).  Side by side
+we therefore time the full computation on a P <= D subset of the same data (``--full-P`` images, default
+24, D = 64: TP = 96 against Tr = 4 r) up to ``--full-max`` kernel rows, and check the lifted reduced
+kernel against it.
 
 ``--quick``: the smallest sizes only (P = 48 and P = 120 digits, T = 4), for a smoke run.
 
 ``--exact``: the exact finite-N target (T = 4, P = 360 digits 0 vs 1, N = 2048: R-hat < 1.01, ESS >= 400
 in under 15 minutes).  Prints the reduced size (K = T r fresh directions, K (K + 1) / 2 variables, the
-dense HMC metric's memory), the time of one log-density gradient, then runs
-:func:`~linkernel.finite_n.exact.exact_posterior` once in a child process under a wall-clock cap
+dense HMC metric's memory), the time of one log-density gradient, what the dense-metric sampler needs at
+this size (memory, the Hessian's gradients, its eigendecomposition, the HMC gradients: :func:`exact_budget`),
+then runs :func:`~linkernel.finite_n.exact.exact_posterior` once in a child process under a wall-clock cap
 (``--exact-cap`` s) and an address-space cap (``--exact-mem-gb``), and reports R-hat, ESS and the
 time, or where it was when a cap stopped it (the child's stack at the cap).  ``--exact-components k``
 runs the same on the digits projected on their k leading principal components (r = k).
@@ -38,9 +41,37 @@ def timed(fn, *a, **kw):
     return out, time.perf_counter() - t0
 
 
+def cpu_timed(fn, *a, **kw):
+    """(result, CPU seconds of this process): a cost that the load (or nice) does not inflate, on one thread."""
+    t0 = time.process_time()
+    out = fn(*a, **kw)
+    return out, time.process_time() - t0
+
+
 def line(label, seconds, target=None, extra=""):
-    ok = "" if target is None else (f"  target < {target:g} s: " + ("met" if seconds < target else "MISSED"))
-    print(f"{label:58s} {seconds:8.2f} s{ok}  {extra}", flush=True)
+    """One result: what, wall time, the target met or not, the load average when it ended."""
+    import os
+    ok = "" if target is None else (f"  target < {target:g} s: " + ("met" if seconds < target else "NOT MET"))
+    print(f"{label:58s} {seconds:8.2f} s{ok}  [load {os.getloadavg()[0]:.2f}]  {extra}", flush=True)
+
+
+def machine() -> str:
+    """The machine in one line: CPU model, cores this process may use, memory, BLAS, load average."""
+    import os
+    import platform
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    except (ValueError, OSError, AttributeError):
+        mem = float("nan")
+    from linkernel.threads import cpu_count
+    return (f"machine: {model}, {cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, "
+            f"numpy {np.__version__}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _exact_task(args):
@@ -63,8 +94,38 @@ def exact_child(args):
                          warmup=args.exact_samples, progress=False, warn=False)
     print(f"exact_posterior done: {time.perf_counter() - t0:.1f} s, max R-hat {ex.max_rhat:.4f}, min ESS "
           f"{ex.min_ess:.0f}, divergences {ex.divergences}, converged {ex.converged}, "
-          f"target (R-hat < 1.01, ESS >= 400) {'met' if ex.max_rhat < 1.01 and ex.min_ess >= 400 else 'MISSED'}",
+          f"target (R-hat < 1.01, ESS >= 400) {'met' if ex.max_rhat < 1.01 and ex.min_ess >= 400 else 'NOT MET'}",
           flush=True)
+
+
+def exact_budget(red, grad_seconds: float, chains: int, iterations: int) -> str:
+    """What the dense-metric exact sampler needs at this size, measured and extrapolated (the limiting factor).
+
+    ``grad_seconds``: one log-density gradient of ``chains`` points (CPU seconds, one thread; the eigh
+    timing too, so that the estimate is what the work costs, not what the load made of it).
+    exact_posterior's steps: the mode (L-BFGS), the Hessian at the mode by central differences (2 dim
+    gradients), its eigendecomposition
+    (timed at n = 1500 and scaled by n^3) and the Laplace covariance, then HMC, whose dense metric is
+    held per chain ((chains + 1) dim^2 floats next to the Hessian's two) and applied twice per leapfrog
+    step; the leapfrog steps per transition are at least pi / (2 eps) with eps ~ dim^-1/4 for a
+    Gaussian target at the acceptance 0.9 it adapts to.
+    """
+    import math
+    d = red.dim
+    a = np.random.default_rng(1).normal(size=(1500, 1500))
+    from linkernel.threads import blas_threads
+    with blas_threads(1):
+        _, t_eig = cpu_timed(np.linalg.eigh, a + a.T)
+    eig = t_eig * (d / 1500) ** 3
+    hess = 2 * d * grad_seconds / chains
+    steps = math.ceil((math.pi / 2) / (0.8 * d ** -0.25))
+    hmc = iterations * steps * grad_seconds
+    mem = (chains + 4) * d * d * 8 / 2 ** 30
+    return (f"dense-metric budget at dim = {d}: memory ~{mem:.0f} GiB ((chains + 4) dim^2 floats: the per-chain "
+            f"metric copies, the Hessian, its eigenvectors, the covariance); Hessian by differences {2 * d} "
+            f"gradients ~{hess:.0f} s; its eigh ~{eig:.0f} s (eigh(1500) {t_eig:.2f} s x (dim/1500)^3); HMC "
+            f"{iterations} iterations x ~{steps} leapfrog steps x {grad_seconds * 1e3:.0f} ms ~{hmc:.0f} s "
+            f"(before the dense metric's 2 dim^2 flops per chain and step); total ~{(hess + eig + hmc) / 60:.0f} min")
 
 
 def exact_target(args):
@@ -77,13 +138,16 @@ def exact_target(args):
     pr = task.problem
     red = Reduction(pr, args.exact_N)
     th = red.prior_mode + 0.01 * np.random.default_rng(0).normal(size=(4, red.dim))
-    red.log_posterior_and_grad(th)
-    _, s = timed(red.log_posterior_and_grad, th)
+    from linkernel.threads import blas_threads
+    with blas_threads(1):                     # CPU seconds on one thread: the cost, whatever the load or nice
+        red.log_posterior_and_grad(th)
+        _, s = cpu_timed(red.log_posterior_and_grad, th)
     print(f"exact target: {task.description}, P = {task.reduction.P} -> r = {task.reduction.r}, N = {args.exact_N}: "
           f"K = {red.K} fresh directions, {red.dim} variables; dense metric {red.dim ** 2 * 8 / 2 ** 30:.2f} GiB "
           f"(the Hessian at the mode by finite differences: {red.dim} gradients, batch memory "
-          f"~{red.dim * red.K ** 2 * 8 * 4 / 2 ** 30:.1f} GiB); one gradient of 4 chains {s * 1e3:.0f} ms; "
+          f"~{red.dim * red.K ** 2 * 8 * 4 / 2 ** 30:.1f} GiB); one gradient of 4 chains {s * 1e3:.0f} ms CPU; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
+    print(exact_budget(red, s, chains=4, iterations=2 * args.exact_samples), flush=True)
     cmd = [sys.executable, __file__, "--exact-child"] + [a for a in (sys.argv[1:] if args.argv is None else args.argv)]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.exact_cap + 120)
@@ -128,6 +192,7 @@ def main(argv=None):
         exact_child(args)
         return 0
     only = set(args.only.split(","))
+    print(machine(), flush=True)
     if args.exact:
         exact_target(args)
     if only <= {"none", ""}:

@@ -28,11 +28,13 @@ linkernel.trace at T = 8, P = 4, lambda 0.2..1.2.  --quick: TP <= 64, limit 20 s
 --issue26 [--before REV]: per size the default call (the certified global search), one certified
 descent (minimize_action from the prior kernel + certify), the catalogue (minima="all"), the floor (one
 action+gradient, one Hessian-vector product), the ratios default / descent and default / floor, the
-log-log slopes, and the default call of the previous version (a git revision, default HEAD, checked
-out by git archive into a temporary folder) side by side in the same run; each cell best of --repeats runs in a
-fresh subprocess.
+log-log slopes, and the default call of the previous version (a git revision, default 57e266b, before the
+new search; --before HEAD for the last commit; checked out by git archive into a temporary folder, or a folder)
+side by side in the same run; each cell best of --repeats runs in a fresh subprocess.  --sizes picks TP per
+task, --columns the cells, --catalogue-max-tp where the catalogue column stops.
 
 Run:  python benchmarks/scaling.py --issue26 --max-tp 64 --tasks endpoint,chain
+Run:  python benchmarks/scaling.py --issue26 --before HEAD --limit 150 --sizes endpoint=32-1024,chain=32-128,sequence=64-256
 Run:  python benchmarks/scaling.py [--quick] [--limit 60] [--max-tp 1024] [--no-old] [--no-trace] [--no-tree] [--no-new]
 """
 
@@ -277,6 +279,13 @@ def main():
     ap.add_argument("--before", default="57e266b",
                     help="previous version for --issue26: a git revision or folder (default 57e266b, before the new search)")
     ap.add_argument("--repeats", type=int, default=1, help="runs per cell for --issue26 (best shown)")
+    ap.add_argument("--sizes", default=None,
+                    help="--issue26: TP per task, e.g. 'endpoint=32-1024,chain=32-128,sequence=64-256' (powers of "
+                         "two from-to; default 8 to --max-tp for every task)")
+    ap.add_argument("--columns", default="default,descent,all,floor_grad,floor_hv,prev",
+                    help="--issue26: the cells to measure (others print nan)")
+    ap.add_argument("--catalogue-max-tp", type=int, default=256,
+                    help="--issue26: largest TP for the catalogue column (minima='all'; default 256)")
     a = ap.parse_args()
     # import before forking, so that no timed child pays for importing linkernel (SymPy and all)
     import linkernel.tasks  # noqa: F401
@@ -286,7 +295,7 @@ def main():
     max_tp = a.max_tp or (64 if a.quick else 1024)
     sizes = [tp for tp in (4, 8, 16, 32, 64, 128, 256, 512, 1024) if tp <= max_tp]
     if a.issue26:
-        issue26(a, [tp for tp in sizes if tp >= 8], limit)
+        issue26(a, _task_sizes(a.sizes, a.tasks, [tp for tp in sizes if tp >= 8]), limit)
         return
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
@@ -418,6 +427,17 @@ def _child(root, kind, tp, which, limit):
         return None
 
 
+def _task_sizes(spec, tasks, default):
+    """{task: [TP, ...]} from ``--sizes`` ('endpoint=32-1024,chain=32-128': powers of two from-to), else default."""
+    out = {kind: list(default) for kind in tasks.split(",")}
+    for item in filter(None, (spec or "").split(",")):
+        kind, _, span = item.partition("=")
+        lo, _, hi = span.partition("-")
+        lo, hi = int(lo), int(hi or lo)
+        out[kind.strip()] = [tp for tp in (8, 16, 32, 64, 128, 256, 512, 1024, 2048) if lo <= tp <= hi]
+    return out
+
+
 def issue26(a, sizes, limit):
     import sys
     sys.path.insert(0, os.path.dirname(__file__))
@@ -430,13 +450,14 @@ def issue26(a, sizes, limit):
         print(f"\n{kind}: {'TP':>5} {'default':>9} {'descent':>9} {'catalogue':>9} {'grad':>9} {'Hv':>9} "
               f"{'def/desc':>8} {'def/grad':>9} {'previous':>9} {'prev/def':>8}   S default (previous); work")
         rows = {k: [] for k in ("default", "descent", "all", "prev")}
-        for tp in sizes:
-            if kind == "chain" and tp < 8:
-                continue
+        for tp in sizes[kind]:
             cells = {}
             for which, root in (("default", here), ("descent", here), ("all", here), ("floor_grad", here),
                                 ("floor_hv", here), ("prev", before)):
                 best = None
+                if which == "all" and tp > a.catalogue_max_tp or which not in a.columns.split(","):
+                    cells[which] = None          # the catalogue is its own, larger cost (--catalogue-max-tp)
+                    continue
                 for _ in range(a.repeats):
                     got = _child(root, kind, tp, "default" if which == "prev" else which, limit)
                     if got is None:
@@ -463,9 +484,11 @@ def issue26(a, sizes, limit):
             print(f"  target default <= 3x one certified descent at every size: "
                   f"{'met' if worst <= 3 else 'NOT met'} (worst {worst:.1f}x at TP = {x})")
         if kind == "endpoint":
-            big = [(x, d) for x, d in rows["default"] if x == 1024 and np.isfinite(d)]
-            print("  target TP = 1024 default under 60 s: " + (f"{'met' if big[0][1] < 60 else 'NOT met'} "
-                  f"({big[0][1]:.1f} s)" if big else "not measured (raise --max-tp to 1024)"))
+            big = [d for x, d in rows["default"] if x == 1024]
+            print("  target TP = 1024 default under 60 s: " + (
+                "not measured (raise --max-tp to 1024)" if not big or "default" not in a.columns.split(",") else
+                f"{'met' if big[0] < 60 else 'NOT met'} ({big[0]:.1f} s)" if np.isfinite(big[0]) else
+                f"NOT met (over the {limit:g} s limit, or failed)"))
     print(f"load at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} CPUs")
 
 

@@ -3,7 +3,8 @@
 The flow of the package is the layout of its folders; each layer imports only those above it:
 
     errors, validation, numerics,  every exception and warning class; the input checks; the shared
-    progress, threads              numerical helpers, the progress bar, the BLAS-thread policy
+    progress, threads, formatting, numerical helpers, the progress bar, the BLAS-thread policy, the
+    display                        display of results (compact repr, HTML and LaTeX for Jupyter, plot())
     problem, architecture, tasks   what is asked: which weights are shared, T, P, inputs, S, labels,
                                    hyperparameters, lambda
     theory/                        S(H) in NumPy (action), the saddle-point equations, Newton, the saddle
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: public name -> the module that defines it (imported on first access)
 _PUBLIC = {
@@ -83,7 +84,7 @@ _PUBLIC = {
 }
 
 #: the subpackages and modules reachable as attributes (``linkernel.tasks``) without an import statement
-_MODULES = ("architecture", "cli", "errors", "figures", "finite_n", "formatting", "numerics", "plots", "problem",
+_MODULES = ("architecture", "cli", "display", "errors", "figures", "finite_n", "formatting", "numerics", "plots", "problem",
             "progress", "report", "sequence", "serialize", "sweep", "symbolic", "tasks", "theory", "threads",
             "validation")
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linkernel.display import Display
 from linkernel.validation import count, integer, positive
 
 SHORTHANDS = ("rnn", "dnn")
@@ -76,22 +77,50 @@ def _partition(name: str, groups, steps: range) -> tuple:
 
 
 @dataclass(frozen=True)
-class Architecture:
+class Architecture(Display):
     """A weight-sharing pattern over ``T`` hidden states.
+
+    Each recurrent step ``t = 1..T-1`` applies a matrix ``W^(t)`` and each step ``t = 0..T-1``
+    an input matrix ``U^(t)``; the groups say which of them are the same matrix (THEORY.md
+    section 2b; derivations/exact_reduction.tex, "Any weight-sharing pattern").  The RNN has one
+    group of each, the DNN only singletons.  Frozen; the groups are validated and stored as
+    sorted tuples.
 
     Parameters
     ----------
-    T : number of hidden states ``t = 0..T-1``.
-    W : partition of the recurrent steps ``t = 1..T-1`` into groups sharing one
-        recurrent matrix (tuples of steps).  Empty for ``T = 1``.
-    U : partition of ``t = 0..T-1`` into groups sharing one input matrix.
-    w : per-W-group prior variance (``W_g ~ N(0, w_g/N)``), ``None`` entries
+    T : int
+        Number of hidden states ``t = 0..T-1``.
+    W : sequence of sequence of int
+        Partition of the recurrent steps ``t = 1..T-1`` into groups sharing one recurrent
+        matrix.  Empty for ``T = 1``.
+    U : sequence of sequence of int
+        Partition of ``t = 0..T-1`` into groups sharing one input matrix.
+    w : sequence of float or None, optional
+        Per-W-group prior variance (``W_g ~ N(0, w_g/N)``), one entry per group, ``None``
         meaning "the problem's w"; default all ``None``.
-    name : a short label (``"rnn"``, ``"dnn"``, or a description).
+    name : str, default "custom"
+        A short label (``"rnn"``, ``"dnn"``, or a description); not compared by ``==``.
 
-    Construct with :func:`rnn`, :func:`dnn`, :func:`tied_blocks`,
-    :func:`redrawn_every`, :func:`dnn_with_tied_pair`, :func:`shared_w_untied_u`,
-    or :meth:`from_spec` (``"rnn"``, ``"dnn"`` or ``{"W": [[1,2,3],[4,5]], "U": ...}``).
+    See Also
+    --------
+    rnn, dnn, tied_blocks, redrawn_every, dnn_with_tied_pair, shared_w_untied_u
+
+    Notes
+    -----
+    Methods: :meth:`from_spec` (``"rnn"``, ``"dnn"`` or ``{"W": [[1,2,3],[4,5]], "U": ...}``),
+    ``spec()`` (the JSON form), ``recurrent_mask(w)`` (the mask M of the action, shape (T, T)),
+    ``input_mask`` (shape (T, T)), ``flip_signs(g)`` (the symmetry ``W_g -> -W_g``),
+    ``shared_groups()`` and ``order_pair(g)`` (the entry ``H^{t_g, s_g}`` that is group g's
+    order parameter).
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> a = lk.Architecture.from_spec({"W": [[1, 3], [2]]}, T=4)
+    >>> a.W, a.U
+    (((1, 3), (2,)), ((0, 1, 2, 3),))
+    >>> a.shared_groups(), a.order_pair(0)
+    ((0,), (3, 1))
     """
 
     T: int
@@ -210,6 +239,15 @@ class Architecture:
     def to_dict(self) -> dict:
         return {"name": self.name, **self.spec()}
 
+    def _display_rows(self) -> list:
+        rows = [("pattern", self.label), ("T", self.T), ("W groups", json.dumps([list(g) for g in self.W])),
+                ("U groups", json.dumps([list(g) for g in self.U]))]
+        w = ", ".join("problem's w" if x is None else f"{x:g}" for x in self.w)
+        return rows + ([("w per group", w)] if any(x is not None for x in self.w) else [])
+
+    def _display_short(self) -> str:
+        return f"{self.label} (T={self.T})"
+
     @classmethod
     def from_spec(cls, spec, T: int) -> "Architecture":
         """``"rnn"``, ``"dnn"``, an Architecture, a dict ``{"W": ..., "U": ..., "w": ...}`` or its JSON text.
@@ -259,13 +297,57 @@ def _group_variances(w, n_groups: int) -> tuple:
 
 # --- constructors -----------------------------------------------------------
 def rnn(T: int) -> Architecture:
-    """One shared W for every recurrent step, one shared U."""
+    """The recurrent network: one shared W for every recurrent step, one shared U.
+
+    Parameters
+    ----------
+    T : int
+        Number of hidden states ``t = 0..T-1``.
+
+    Returns
+    -------
+    Architecture
+        ``W = ((1, ..., T-1),)`` (empty for ``T = 1``), ``U = ((0, ..., T-1),)``, named "rnn".
+
+    Raises
+    ------
+    ValueError
+        If ``T`` is not an integer in 1..10000.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> lk.rnn(4).W, lk.rnn(4).U
+    (((1, 2, 3),), ((0, 1, 2, 3),))
+    """
     T = hidden_states(T)
     return Architecture(T, W=[list(range(1, T))] if T > 1 else [], U=[list(range(T))], name="rnn")
 
 
 def dnn(T: int) -> Architecture:
-    """The unrolled network: a fresh ``W^(t)`` and ``U^(t)`` at every step."""
+    """The unrolled network: a fresh ``W^(t)`` and ``U^(t)`` at every step.
+
+    Parameters
+    ----------
+    T : int
+        Number of hidden states ``t = 0..T-1``.
+
+    Returns
+    -------
+    Architecture
+        ``W = ((1,), ..., (T-1,))``, ``U = ((0,), ..., (T-1,))``, named "dnn".
+
+    Raises
+    ------
+    ValueError
+        If ``T`` is not an integer in 1..10000.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> lk.dnn(3).W, lk.dnn(3).U
+    (((1,), (2,)), ((0,), (1,), (2,)))
+    """
     T = hidden_states(T)
     return Architecture(T, W=[[t] for t in range(1, T)], U=[[t] for t in range(T)], name="dnn")
 
@@ -273,7 +355,30 @@ def dnn(T: int) -> Architecture:
 def tied_blocks(T: int, k: int, shared_u: bool = False) -> Architecture:
     """Consecutive blocks of ``k`` recurrent steps share one W (``k = 1``: the DNN's W).
 
-    U is untied (one per step) unless ``shared_u``.
+    Parameters
+    ----------
+    T : int
+        Number of hidden states ``t = 0..T-1``.
+    k : int
+        Steps per block (positive); the last block holds the remainder.
+    shared_u : bool, default False
+        One U for every step (as in the RNN) instead of a fresh ``U^(t)`` per step.
+
+    Returns
+    -------
+    Architecture
+        W groups ``(1..k), (k+1..2k), ...``, named "tied blocks of k".
+
+    Raises
+    ------
+    ValueError
+        If ``T`` or ``k`` is out of range.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> lk.tied_blocks(6, 2).W
+    ((1, 2), (3, 4), (5,))
     """
     T, k = hidden_states(T), count("k", k)
     steps = list(range(1, T))
@@ -283,13 +388,62 @@ def tied_blocks(T: int, k: int, shared_u: bool = False) -> Architecture:
 
 
 def redrawn_every(T: int, k: int) -> Architecture:
-    """An RNN whose W is re-drawn every ``k`` steps (U shared throughout)."""
+    """An RNN whose W is re-drawn every ``k`` steps (U shared throughout).
+
+    Parameters
+    ----------
+    T : int
+        Number of hidden states ``t = 0..T-1``.
+    k : int
+        Recurrent steps per draw of W (positive).
+
+    Returns
+    -------
+    Architecture
+        The W groups of :func:`tied_blocks` ``(T, k)`` with one U.
+
+    Raises
+    ------
+    ValueError
+        If ``T`` or ``k`` is out of range.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> a = lk.redrawn_every(6, 2)
+    >>> a.W, a.U
+    (((1, 2), (3, 4), (5,)), ((0, 1, 2, 3, 4, 5),))
+    """
     arch = tied_blocks(T, k, shared_u=True)
     return Architecture(T, W=arch.W, U=arch.U, name=f"rnn redrawn every {k}")
 
 
 def dnn_with_tied_pair(T: int, s: int, t: int) -> Architecture:
-    """A DNN in which the recurrent steps ``s`` and ``t`` share one W (everything else fresh)."""
+    """A DNN in which the recurrent steps ``s`` and ``t`` share one W (everything else fresh).
+
+    Parameters
+    ----------
+    T : int
+        Number of hidden states ``t = 0..T-1``.
+    s, t : int
+        The two different recurrent steps (each in ``1..T-1``) that share one W.
+
+    Returns
+    -------
+    Architecture
+        W groups ``(s, t)`` and a singleton for every other step; a fresh U per step.
+
+    Raises
+    ------
+    ValueError
+        If a step is out of range or ``s == t``.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> lk.dnn_with_tied_pair(5, 1, 3).W
+    ((1, 3), (2,), (4,))
+    """
     T = hidden_states(T)
     s, t = integer("s", s, 1, T - 1), integer("t", t, 1, T - 1)
     if s == t:
@@ -299,7 +453,29 @@ def dnn_with_tied_pair(T: int, s: int, t: int) -> Architecture:
 
 
 def shared_w_untied_u(T: int) -> Architecture:
-    """One shared W, a fresh ``U^(t)`` at every step."""
+    """One shared W, a fresh ``U^(t)`` at every step.
+
+    Parameters
+    ----------
+    T : int
+        Number of hidden states ``t = 0..T-1``.
+
+    Returns
+    -------
+    Architecture
+        ``W = ((1, ..., T-1),)``, ``U = ((0,), ..., (T-1,))``.
+
+    Raises
+    ------
+    ValueError
+        If ``T`` is not an integer in 1..10000.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> lk.shared_w_untied_u(4).U
+    ((0,), (1,), (2,), (3,))
+    """
     T = hidden_states(T)
     return Architecture(T, W=[list(range(1, T))] if T > 1 else [], U=[[t] for t in range(T)],
                         name="shared W, untied U")

@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 
 from linkernel.architecture import Architecture, hidden_states
+from linkernel.display import Display, problem_text
 from linkernel import validation
 from linkernel.validation import (finite as _finite, instance as _instance, integer_pairs,
                                   positive as _positive, readonly as _readonly)
@@ -50,26 +51,74 @@ _LAM_DEPENDENT = ("y_S", "symmetries", "has_z2", "odd_mask")
 
 
 @dataclass(frozen=True, eq=False)
-class Problem:
+class Problem(Display):
     """A linear RNN or DNN learning task in the kernel (mean-field) theory.
+
+    Everything the theory is asked about: which weights are shared, the inputs, the supervised
+    set, the labels, the prior and likelihood variances and the signal strength (THEORY.md
+    sections 1-2; derivations/rnn_T4_P1.tex, "Model and task").  Usually built with a task
+    constructor (:func:`~linkernel.endpoint`, :func:`~linkernel.sinusoid`,
+    :func:`~linkernel.teacher_sequence`) or :meth:`from_file`; the fields are validated on
+    construction (ValueError naming the field) and the arrays are stored read-only.
 
     Parameters
     ----------
-    arch : which steps share weights: an :class:`~linkernel.architecture.Architecture`,
-        or the shorthands ``"rnn"`` (all shared) and ``"dnn"`` (the unrolled
-        network, independent ``W^(t)``, ``U^(t)``), or a pattern as a dict or
-        JSON (:meth:`Architecture.from_spec`).  Stored as an Architecture.
-    T : number of hidden states, ``t = 0 .. T-1``.
-    x : inputs ``x_p^t``, shape ``(T, P, D)``.
-    supervised : the supervised set S, a tuple of ``(t, p)`` pairs; its order
-        is the order of ``y_S``.
-    yhat : labels at every ``(t, p)``, shape ``(T, P)``.  Only the entries in
-        S enter the likelihood; the others are the targets the model is
-        scored against at unsupervised pairs (generalisation).
-    w, v, u : prior variances of the recurrent weights (``w/N``), the readout
-        (``v``) and the input weights (``u/D``).
-    kappa : likelihood (noise) variance, in muP units (noise ``kappa/N``).
-    lam : signal strength; targets ``y = lam * yhat``.
+    arch : Architecture or str or dict
+        Which steps share weights: an :class:`~linkernel.Architecture`, the shorthands ``"rnn"``
+        (all shared) and ``"dnn"`` (the unrolled network, independent ``W^(t)``, ``U^(t)``), or a
+        pattern as a dict or JSON text (:meth:`Architecture.from_spec
+        <linkernel.Architecture.from_spec>`).  Stored as an Architecture.
+    T : int
+        Number of hidden states, ``t = 0 .. T-1`` (the last state is ``t = T-1``), 1 to 10000.
+    x : numpy.ndarray, shape (T, P, D)
+        Inputs ``x_p^t``.  The P inputs at ``t = 0`` must be linearly independent.
+    supervised : tuple of (int, int)
+        The supervised set S, distinct ``(t, p)`` pairs with ``0 <= t < T``, ``0 <= p < P``; its
+        order is the order of :attr:`y_S`.
+    yhat : numpy.ndarray, shape (T, P)
+        Labels at every ``(t, p)``.  Only the entries in S enter the likelihood; the others are
+        the targets the model is scored against at unsupervised pairs (generalisation).
+    w, v, u : float, default 1.0
+        Prior variances (positive) of the recurrent weights (``W_ij ~ N(0, w/N)``), the readout
+        (``v_i ~ N(0, v)``) and the input weights (``U_ij ~ N(0, u/D)``).
+    kappa : float, default 0.1
+        Likelihood (noise) variance in muP units: the noise variance is ``kappa/N``.
+    lam : float, default 1.0
+        Signal strength: the targets are ``y = lam * yhat``.  The control variable of the
+        phase transition.
+    name : str, default "custom"
+        A label for summaries and titles (not compared by ``==``).
+
+    Attributes
+    ----------
+    P, D, n : int
+        Patterns, input dimension and the kernel's size ``n = T * P``.
+    y_S : numpy.ndarray, shape (len(S),)
+        Targets ``lam * yhat`` at the supervised pairs, in the order of S.
+    input_kernel : numpy.ndarray, shape (T*P, T*P)
+        The input kernel C: ``(u/D) x_p^t . x_{p'}^{t'}`` where ``U^(t)`` and ``U^(t')`` are
+        the same matrix, else 0.
+    recurrent_mask : numpy.ndarray, shape (T*P, T*P)
+        The architecture's weighted mask ``w_g M^{tt'}`` expanded to the kernel ordering.
+
+    Notes
+    -----
+    The kernel ``H`` is a ``(T*P, T*P)`` matrix whose row ``t * P + p`` belongs to the pair
+    ``(t, p)`` (:func:`linkernel.problem.index`).  Scaling is muP / mean-field: readout
+    ``f = (1/N) v . h``, likelihood ``exp(-(N / 2 kappa) sum_S (y - f)^2)``.
+
+    Methods ``with_(**changes)`` (a copy with some fields changed, e.g. ``lam``),
+    ``order_parameters(H)``, ``to_dict()`` / ``from_dict(d)`` (JSON form) and
+    ``from_file(path)``.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> p = lk.endpoint("rnn", T=4, kappa=0.1, lam=2.0)
+    >>> p.n, p.supervised
+    (4, ((3, 0),))
+    >>> p.with_(lam=3.0).lam
+    3.0
     """
 
     arch: Architecture
@@ -251,6 +300,16 @@ class Problem:
             "supervised": [list(s) for s in self.supervised],
             "x": self.x.tolist(), "yhat": self.yhat.tolist(),
         }
+
+    def _display_rows(self) -> list:
+        from linkernel.formatting import task_name
+        S = " ".join(f"({t},{p})" for t, p in self.supervised)
+        return [("task", task_name(self)), ("arch", self.arch), ("T", self.T), ("P", self.P), ("D", self.D),
+                ("lambda", self.lam), ("kappa", self.kappa), ("w", self.w), ("v", self.v), ("u", self.u),
+                ("supervised (t, p)", S), ("x", self.x), ("yhat", self.yhat)]
+
+    def _display_short(self) -> str:
+        return problem_text(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Problem":

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from linkernel import validation
+from linkernel.display import Display
 from linkernel.serialize import dumps
 
 from linkernel.theory.continuation import point_at, trace
@@ -50,8 +52,25 @@ def _derivation_summary(problem):
 
 
 @dataclass(frozen=True, eq=False)
-class Report:
-    """What ``report`` wrote: the folder, its files, the numbers (``results``) and the time per stage."""
+class Report(Display):
+    """What ``report`` wrote: the folder, its files, the numbers (``results``) and the time per stage.
+
+    Returned by :func:`~linkernel.run_report`.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The folder written.
+    files : tuple of pathlib.Path
+        ``trace.png``, ``landscape.png``, ``results.json``, ``summary.md``.
+    results : dict
+        The contents of ``results.json``: ``task``, ``derivation`` (the closed-form critical
+        point, or None), ``critical_point``, ``exponent``, ``transition_order``,
+        ``special_points``, ``branches``, ``landscape``, ``checks``, ``timings`` (seconds per
+        stage) and ``machine``.
+    seconds : float
+        Wall time, in seconds.
+    """
 
     out: Path
     files: tuple
@@ -68,12 +87,62 @@ class Report:
 
     __str__ = summary
 
+    def _display_rows(self) -> list:
+        crit, est = self.results.get("critical_point") or {}, self.results.get("exponent") or {}
+        return [("folder", str(self.out)), ("files", len(self.files)), ("lambda_c", crit.get("lambda_c")),
+                ("beta", est.get("beta")), ("seconds", self.seconds)]
+
 
 @entry_point(size=lambda a: a["T"])    # the endpoint task: n = T (P = 1)
-def run_report(out="report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: float = 1.0,
-               u: float = 1.0, overlay=(3, 4, 5), lam_range=(0.5, 3.0), digits: int = 30,
-               log=print) -> Report:
-    """Run every stage and write ``out``; ``log`` receives one line per stage."""
+def run_report(out: str | Path = "report", T: int = 4, kappa: float = 0.1, w: float = 1.0, v: float = 1.0,
+               u: float = 1.0, overlay: Iterable[int] = (3, 4, 5), lam_range: tuple[float, float] = (0.5, 3.0),
+               digits: int = 30, log: Callable[[str], object] = print) -> Report:
+    """Run every stage of the analysis of the RNN endpoint task and write it to ``out``.
+
+    The stages (module docstring): the closed-form critical point (a cross-check), the saddle
+    points traced in lambda for the RNN and the DNN at ``T`` and the ``overlay`` T's, lambda_c
+    and beta to ``digits`` digits, the landscape below, at and above lambda_c, and the files.
+    This is what ``linkernel report`` runs.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path, default "report"
+        Folder to write (created if missing).
+    T : int, default 4
+        Hidden states of the main task, at least 3 (the RNN's endpoint transition starts at 3).
+    kappa : float, default 0.1
+        Likelihood variance in muP units.
+    w, v, u : float, default 1.0
+        Prior variances (recurrent ``w/N``, readout ``v``, input ``u/D``).
+    overlay : iterable of int, default (3, 4, 5)
+        Further T's traced for the overlay of ``trace.png``.
+    lam_range : tuple of float, default (0.5, 3.0)
+        ``(lo, hi)``, the lambda interval of the traces.
+    digits : int, default 30
+        Decimal digits of lambda_c and beta, 15 to 500.
+    log : callable, default print
+        Receives one line of text per stage.
+
+    Returns
+    -------
+    Report
+        The folder, its files and the numbers.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (checked before the first stage).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import linkernel as lk
+    >>> rep = lk.run_report(out=tempfile.mkdtemp(), T=3, overlay=(3,), digits=15, log=lambda line: None)
+    >>> [f.name for f in rep.files]
+    ['trace.png', 'landscape.png', 'results.json', 'summary.md']
+    >>> round(rep.results["critical_point"]["lambda_c"], 8), rep.results["exponent"]["beta"]
+    (2.86378246, 0.5)
+    """
     from linkernel.plots import plot_landscape, plot_trace
 
     T, overlay, digits, lam_range = _checked(T, overlay, digits, lam_range, kappa=kappa, w=w, v=v, u=u)

@@ -45,12 +45,13 @@ Two facts the tests check and the figures show:
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, replace
+from typing import Iterable
 
 import numpy as np
 
+from linkernel.display import Display, axes, kernel_lines
 from linkernel.problem import Problem
 from linkernel.progress import progress_bar
 from linkernel import validation
@@ -163,7 +164,7 @@ def minimum_gen_error(problem: Problem, H) -> float:
 
 
 @dataclass(frozen=True, eq=False)
-class SequenceResult:
+class SequenceResult(Display):
     """Theory for one sequence task, for each architecture in ``archs``.
 
     ``targets`` (T,) is ``lam * yhat`` at every step (supervised or not);
@@ -178,6 +179,39 @@ class SequenceResult:
     ``sigma (-1)^t`` times them);
     ``saddles[arch]`` the full :class:`SaddlePoint` (residual, Hessian
     eigenvalues, every minimum found).
+
+    Attributes
+    ----------
+    T : int
+        Number of hidden states.
+    period, radius : float
+        The teacher's period (in timesteps) and eigenvalue modulus.
+    lam : float
+        Signal strength: targets ``lam * yhat``.
+    hyper : dict
+        ``w``, ``v``, ``u``, ``kappa``.
+    supervised : tuple of int
+        The supervised timesteps.
+    archs : tuple of str
+        The architectures solved ("rnn" and/or "dnn"); the keys of the dicts below.
+    targets : numpy.ndarray, shape (T,)
+        ``lam * yhat`` at every step.
+    predictions : dict of numpy.ndarray, shape (T,)
+        Posterior-mean f* per architecture (Z2-averaged where the saddle breaks the symmetry).
+    branch_predictions : dict of numpy.ndarray, shape (T,)
+        Predictions of the reported (m >= 0) kernel alone.
+    kernels : dict of numpy.ndarray, shape (T, T)
+        The saddle kernel per architecture.
+    gen_error : dict of float
+        ``L = 1/(2T) sum_t (y^t - f^t)^2`` over all steps.
+    gen_error_unsupervised : dict of float
+        The part of that sum from the unsupervised steps (same normalisation).
+    z2_averaged : dict of bool
+        Whether the predictions average the two Z2 branches.
+    saddles : dict of SaddlePoint
+        The full saddle-point results.
+    seconds : float
+        Wall time, in seconds.
     """
 
     T: int
@@ -227,7 +261,6 @@ class SequenceResult:
 
     def summary(self) -> str:
         """Targets and predictions at every step, L and the saddle's diagnostics per architecture, the kernels."""
-        from linkernel.formatting import format_matrix
         lines = [f"teacher sequence: T={self.T} period={self.period:g} radius={self.radius:g} lambda={self.lam:g} "
                  + " ".join(f"{k}={v:g}" for k, v in self.hyper.items()),
                  "supervised steps: " + ",".join(map(str, self.supervised)),
@@ -246,10 +279,40 @@ class SequenceResult:
                 lines.append(f"     other minimum [{k}]: S = {m.action:.10g}  m = {m.order_parameter:.6g}  "
                              f"L there = {minimum_gen_error(sp.problem, m.kernel):.6g}")
         for a in self.archs:
-            lines += [f"{a.upper()} kernel H^(t,t'):", format_matrix(self.kernels[a], "{:8.4f}")]
+            lines += [f"{a.upper()} kernel H^(t,t'):", *kernel_lines(self.kernels[a], 1, "{:8.4f}")]
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        rows = [("task", f"teacher sequence T={self.T} period={self.period:g} radius={self.radius:g}"),
+                ("lambda", self.lam), ("hyperparameters", self.hyper), ("supervised steps", self.supervised)]
+        for a in self.archs:
+            A = a.upper()
+            rows += [(f"{A}: L", self.gen_error[a]), (f"{A}: L, unsupervised part", self.gen_error_unsupervised[a]),
+                     (f"{A}: minima found", len(self.saddles[a].minima)), (f"{A}: Z2-averaged", self.z2_averaged[a])]
+        return rows + [("targets", self.targets), ("seconds", self.seconds)]
+
+    def plot(self, ax=None):
+        """Targets and each architecture's posterior-mean predictions against the step t; returns the Axes.
+
+        Lines: ``(t, targets)`` (gid ``"targets"``) and ``(t, predictions[arch])`` (gid the arch);
+        supervised steps marked.  ``ax``: the axes to draw in (None: a new figure).  The paper's
+        figure, with the kernels, is :func:`linkernel.plots.sequence_figure`.
+        """
+        ax = axes(ax)
+        t = np.arange(self.T)
+        ax.plot(t, self.targets, color="0.6", lw=3, gid="targets", label="targets")
+        sup = list(self.supervised)
+        ax.plot(sup, self.targets[sup], "o", color="k", gid="supervised", label="supervised")
+        for k, a in enumerate(self.archs):
+            ax.plot(t, self.predictions[a], "s-", color=f"C{k}", ms=4, gid=a,
+                    label=f"{a.upper()} (L = {self.gen_error[a]:.3g})")
+        ax.set_xlabel("step t")
+        ax.set_ylabel("output")
+        ax.set_title(f"teacher sequence, lambda = {self.lam:g}", fontsize=9)
+        ax.legend(fontsize=7)
+        return ax
 
 
 def add_mirror_minima(sp: SaddlePoint, tol: float = 1e-11) -> SaddlePoint:
@@ -291,19 +354,68 @@ def _archs(archs) -> tuple:
 
 
 @entry_point(size=lambda a: a["T"])    # P = 1: the kernel is T x T
-def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, supervised="first:4",
-                   lam: float = 1.0, *, archs=("rnn", "dnn"), seed: int = 0, n_starts: int | None = None,
+def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0,
+                   supervised: str | Iterable[int] = "first:4", lam: float = 1.0, *,
+                   archs: str | Iterable[str] = ("rnn", "dnn"), seed: int = 0, n_starts: int | None = None,
                    mirror_starts: bool = True, w: float = 1.0, v: float = 1.0, u: float = 1.0,
                    kappa: float = 0.1) -> SequenceResult:
     """Saddle point, posterior-mean predictions and generalisation error of RNN and DNN on one teacher task.
 
-    ``supervised``: see :func:`supervised_steps` (``seed`` draws random
-    patterns and is also the seed of the saddle point's random starts).
-    ``n_starts - 1`` random starts added to the global search of
-    :func:`linkernel.theory.saddle.saddle_point` (default none), plus
-    (``mirror_starts``) one start from the Z2 mirror of each minimum found
-    (:func:`add_mirror_minima`).  The global minimum is used; the others are
-    in ``saddles[arch].minima``.
+    The task is :func:`~linkernel.teacher_sequence` (THEORY.md section 1, task (c)): a linear
+    teacher RNN's outputs ``yhat^t = radius^t cos(2 pi t / period)``, supervised at some steps;
+    the generalisation error ``L = 1/(2T) sum_t (y^t - f^t)^2`` runs over all steps.  The global
+    minimum is used; the other minima are in ``saddles[arch].minima``.
+
+    Parameters
+    ----------
+    T : int, default 10
+        Number of hidden states.
+    period : float, default 10.0
+        The teacher's period, in timesteps.
+    radius : float, default 1.0
+        Modulus of the teacher's eigenvalues, ``0 < radius <= 1``.
+    supervised : str or iterable of int, default "first:4"
+        The supervised steps: a list, or ``"all"``, ``"first:K"``, ``"every-other"``,
+        ``"every-other:K"``, ``"random:K"`` (drawn with ``seed``) or ``"0,1,2"``
+        (:func:`linkernel.sequence.supervised_steps`).
+    lam : float, default 1.0
+        Signal strength: targets ``y = lam * yhat``.
+    archs : str or iterable of str, default ("rnn", "dnn")
+        Which of "rnn" and "dnn" to solve.
+    seed : int, default 0
+        Seed of random supervision patterns and of the saddle point's random starts.
+    n_starts : int, optional
+        ``n_starts - 1`` random starts added to the global search of
+        :func:`~linkernel.saddle_point`; default none.
+    mirror_starts : bool, default True
+        Also start from the Z2 mirror of each minimum found.
+    w, v, u : float, default 1.0
+        Prior variances (recurrent ``w/N``, readout ``v``, input ``u/D``).
+    kappa : float, default 0.1
+        Likelihood variance in muP units.
+
+    Returns
+    -------
+    SequenceResult
+        Per architecture: predictions (shape (T,)), kernel (shape (T, T)) and the errors.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it).
+
+    Examples
+    --------
+    The DNN predicts zero at the unsupervised steps, so its error there is the targets' own:
+
+    >>> import linkernel as lk
+    >>> r = lk.solve_sequence(T=6, period=6.0, supervised="first:3", lam=1.0)
+    >>> r.supervised, r.kernels["rnn"].shape
+    ((0, 1, 2), (6, 6))
+    >>> r.predictions["dnn"][3:]
+    array([0., 0., 0.])
+    >>> bool(abs(r.gen_error_unsupervised["dnn"] - (r.targets[3:] ** 2).sum() / (2 * 6)) < 1e-12)
+    True
     """
     t0 = time.perf_counter()
     archs = _archs(archs)
@@ -333,7 +445,7 @@ def solve_sequence(T: int = 10, period: float = 10.0, radius: float = 1.0, super
 
 # --- sweeps -----------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class SequenceSweep:
+class SequenceSweep(Display):
     """Generalisation error along one variable (``"n_supervised"`` or ``"lam"``).
 
     ``values`` (n,), ``gen_error[arch]`` (n,), ``n_minima[arch]`` (n,) the
@@ -375,7 +487,7 @@ def _sweep(variable, values, specs, lams, archs, progress, kw) -> SequenceSweep:
     archs = _archs(archs)
     results = []
     # a bar only on a terminal: a log file gets the summary, not the bar's redraws
-    bar = progress_bar(bool(progress) and sys.stderr.isatty(), iterable=list(zip(values, specs, lams)),
+    bar = progress_bar(bool(progress), iterable=list(zip(values, specs, lams)),
                        desc=f"sequence sweep over {variable}")
     for _, spec, lam in bar:
         results.append(solve_sequence(supervised=spec, lam=lam, archs=archs, **kw))
@@ -416,7 +528,7 @@ def sweep_lambda(lams, supervised="first:4", T: int = 10, *, archs=("rnn", "dnn"
 
 # --- simulation: the exact finite-N posterior -----------------------------------------
 @dataclass(frozen=True, eq=False)
-class SequenceSimulation:
+class SequenceSimulation(Display):
     """Exact finite-width posterior (``linkernel.finite_n.exact``) on one sequence task, for one architecture.
 
     ``predictions`` (T,) posterior mean of f^t (Z2-averaged like the theory

@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from linkernel import validation
+from linkernel.display import Display
 from linkernel.errors import SweepError
 from linkernel.progress import progress_bar
 from linkernel.serialize import function_key, jsonable
@@ -152,12 +153,35 @@ def _load(path: Path) -> dict | None:
 
 # --- the result ---------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class SweepResult:
+class SweepResult(Display):
     """A finished sweep: ``dataset`` (xarray; attrs: computation, seed), where it was written, the counts.
 
-    ``computed``: points run in this call; ``cached``: points loaded from the
-    cache of an earlier (interrupted) run; ``engine``: 'serial', 'LocalCluster
-    (n workers)' or the scheduler address.
+    Returned by :func:`linkernel.sweep.sweep` and :func:`~linkernel.run_sweep_config`.
+
+    Attributes
+    ----------
+    dataset : xarray.Dataset
+        One dimension per grid axis (in the grid's order); one variable per output of the
+        computation (an array output of shape ``s`` gets extra dimensions ``{name}_0, ...``;
+        None becomes NaN).  Attributes: ``computation``, ``seed``.
+    output : str or None
+        The file written (NetCDF, or Zarr for ``.zarr``); None when not written.
+    cache_dir : str or None
+        The folder of the per-point cache.
+    computation : str
+        The computation's name.
+    seed : int
+        The base seed (each point's seed depends only on it and the point's coordinates).
+    n_points : int
+        Points in the grid.
+    computed : int
+        Points run in this call.
+    cached : int
+        Points loaded from the cache of an earlier (interrupted) run.
+    engine : str
+        'serial', 'LocalCluster (n workers)' or the scheduler address.
+    seconds : float
+        Wall time, in seconds.
     """
 
     dataset: object
@@ -202,6 +226,14 @@ class SweepResult:
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        ds = self.dataset
+        return [("computation", self.computation), ("points", self.n_points),
+                ("grid", " x ".join(f"{k}={ds.sizes[k]}" for k in self.axes)),
+                ("outputs", ", ".join(f"{k}{tuple(ds[k].dims)}" for k in ds.data_vars)),
+                ("computed", self.computed), ("from cache", self.cached), ("engine", self.engine), ("seed", self.seed),
+                ("written to", self.output), ("seconds", self.seconds)]
 
 
 def _dataset(grid: dict, points: list, results: dict, attrs: dict):
@@ -587,8 +619,57 @@ def check_config(cfg) -> dict:
     return cfg
 
 
-def run_sweep_config(path, scheduler: str | None = None, progress: bool = True, serial: bool = False) -> SweepResult:
-    """Run the sweep a JSON config describes (module docstring); output and cache paths are relative to the config."""
+def run_sweep_config(path: str | os.PathLike, scheduler: str | None = None, progress: bool = True,
+                     serial: bool = False) -> SweepResult:
+    """Run the sweep a JSON config describes (module docstring); output and cache paths are relative to the config.
+
+    The config names a computation of :data:`COMPUTATIONS` (``saddle_point``,
+    ``critical_lambda``, ``exact_posterior``, ``sample_networks``, ``trace``, ``landau_b``),
+    the problem (``task``, ``arch``, ``T``, ...), fixed ``arguments``, the ``grid`` (axis ->
+    values; axes named like a problem argument go to the problem), ``output`` and ``seed``.
+    Points finished by an earlier, interrupted run are loaded from the cache, not recomputed.
+    This is what ``linkernel sweep CONFIG`` runs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON config file.
+    scheduler : str, optional
+        Address of a running dask scheduler (``"tcp://host:port"``); default a
+        ``LocalCluster`` of ``n_workers`` processes.
+    progress : bool, default True
+        Show the progress bar (on stderr).
+    serial : bool, default False
+        Run in this process without dask (same results: the seeds do not depend on the engine).
+
+    Returns
+    -------
+    SweepResult
+        The dataset (one dimension per grid axis), where it was written and the counts.
+
+    Raises
+    ------
+    ValueError
+        If the config is invalid (naming the key).
+    SweepError
+        If a point fails (the points finished before it stay cached).
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> import linkernel as lk
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> config = {"computation": "critical_lambda", "problem": {"task": "endpoint", "arch": "rnn"},
+    ...           "grid": {"T": [3, 4]}, "output": "out.nc"}
+    >>> _ = (folder / "sweep.json").write_text(json.dumps(config))
+    >>> r = lk.run_sweep_config(folder / "sweep.json", serial=True, progress=False)
+    >>> r.n_points, r.computed, list(r.dataset.data_vars)
+    (2, 2, ['lambda_c'])
+    >>> bool(abs(r.dataset["lambda_c"].sel(T=4) - lk.critical_lambda(lk.endpoint("rnn", T=4))) < 1e-9)
+    True
+    >>> lk.run_sweep_config(folder / "sweep.json", serial=True, progress=False).cached
+    2
+    """
     cfg = load_config(_path("config", path))
     base = Path(path).resolve().parent
     out = Path(cfg["output"])

@@ -6,11 +6,18 @@ keywords (defaults: the paper's ``w = v = u = 1``, ``kappa = 0.1``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 import numpy as np
 
 from linkernel.architecture import T_MAX, hidden_states
 from linkernel.problem import Problem
 from linkernel.validation import count as _count, positive as _positive, sequence, shaped
+
+if TYPE_CHECKING:       # names used only in annotations (strings under ``from __future__ import annotations``)
+    from numpy.typing import ArrayLike
+
+    from linkernel.architecture import Architecture
 
 #: the keywords every task passes on to :class:`~linkernel.problem.Problem`
 HYPER = ("w", "v", "u", "kappa", "lam")
@@ -44,14 +51,52 @@ def _steps(supervised, T: int) -> list:
             for t in sequence("supervised", supervised, "a list of integer timesteps")]
 
 
-def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, labels=None,
-             **hyper) -> Problem:
+def endpoint(arch: str | Architecture | dict = "rnn", T: int = 4, P: int = 1, D: int | None = None,
+             labels: ArrayLike | None = None, **hyper: float) -> Problem:
     """(a) Endpoint classification: P pairwise orthogonal inputs at t = 0, labels at t = T-1.
 
     Inputs ``x_p^0 = sqrt(D) e_p`` so that the input kernel is ``u`` on the
     diagonal whatever D (``x = 1`` for the minimal case ``P = D = 1``); no
-    input at ``t >= 1``.  ``labels`` default to ``+1, -1, +1, ...``
-    (``yhat = 1`` for ``P = 1``).  Only ``t = T-1`` is supervised.
+    input at ``t >= 1``.  Only ``t = T-1`` is supervised (THEORY.md section 1, task (a)).
+
+    Parameters
+    ----------
+    arch : str or Architecture or dict, default "rnn"
+        ``"rnn"``, ``"dnn"``, an :class:`~linkernel.Architecture` or a weight-sharing pattern
+        (:meth:`Architecture.from_spec <linkernel.Architecture.from_spec>`).
+    T : int, default 4
+        Number of hidden states ``t = 0..T-1``; the labels sit at ``t = T-1``.
+    P : int, default 1
+        Number of patterns (inputs).
+    D : int, optional
+        Input dimension, at least P; default P.
+    labels : array_like, shape (P,), optional
+        The labels ``yhat_p^{T-1}``; default ``+1, -1, +1, ...`` (``yhat = 1`` for ``P = 1``).
+    **hyper : float
+        The hyperparameters ``w``, ``v``, ``u`` (prior variances, default 1), ``kappa`` (noise
+        variance in muP units, default 0.1) and ``lam`` (signal strength, targets
+        ``y = lam * yhat``, default 1), passed to :class:`~linkernel.Problem`; any other keyword
+        is a ValueError.
+
+    Returns
+    -------
+    Problem
+        With ``x`` of shape (T, P, D), ``yhat`` of shape (T, P) (zero before ``T-1``) and
+        ``supervised = ((T-1, 0), ..., (T-1, P-1))``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (naming it), or an unknown keyword is given.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> p = lk.endpoint("dnn", T=3, P=2, kappa=0.1, lam=2.0)
+    >>> p.x.shape, p.supervised
+    ((3, 2, 2), ((2, 0), (2, 1)))
+    >>> p.yhat[-1]
+    array([ 1., -1.])
     """
     _hyper("endpoint", hyper)
     T, P = hidden_states(T), _count("P", P)
@@ -67,10 +112,45 @@ def endpoint(arch: str = "rnn", T: int = 4, P: int = 1, D: int | None = None, la
     return Problem(arch=arch, T=T, x=x, supervised=S, yhat=yhat, name="endpoint", **hyper)
 
 
-def sinusoid(arch: str = "rnn", T: int = 10, supervised=None, **hyper) -> Problem:
+def sinusoid(arch: str | Architecture | dict = "rnn", T: int = 10, supervised: Iterable[int] | None = None,
+             **hyper: float) -> Problem:
     """(b) Sinusoidal response ``yhat^t = cos(2 pi t / T)`` to one input ``x^t = delta_{t0}``.
 
-    ``P = D = 1``; ``supervised`` is a list of timesteps (default: all).
+    One pattern and one input dimension (``P = D = 1``); THEORY.md section 1, task (b).
+
+    Parameters
+    ----------
+    arch : str or Architecture or dict, default "rnn"
+        ``"rnn"``, ``"dnn"``, an :class:`~linkernel.Architecture` or a weight-sharing pattern
+        (:meth:`Architecture.from_spec <linkernel.Architecture.from_spec>`).
+    T : int, default 10
+        Number of hidden states; also the period of the target.
+    supervised : iterable of int, optional
+        The supervised timesteps (each in ``0..T-1``); default all.
+    **hyper : float
+        The hyperparameters ``w``, ``v``, ``u`` (prior variances, default 1), ``kappa`` (noise
+        variance in muP units, default 0.1) and ``lam`` (signal strength, targets
+        ``y = lam * yhat``, default 1), passed to :class:`~linkernel.Problem`; any other keyword
+        is a ValueError.
+
+    Returns
+    -------
+    Problem
+        With ``x`` of shape (T, 1, 1) (1 at ``t = 0``, else 0) and ``yhat`` of shape (T, 1).
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (naming it), or an unknown keyword is given.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> p = lk.sinusoid("rnn", T=4, supervised=[0, 1, 2])
+    >>> p.supervised
+    ((0, 0), (1, 0), (2, 0))
+    >>> p.yhat[:, 0].round(12)
+    array([ 1.,  0., -1., -0.])
     """
     _hyper("sinusoid", hyper)
     T = hidden_states(T)
@@ -104,13 +184,50 @@ def teacher_outputs(T: int, period: float = 10.0, radius: float = 1.0) -> np.nda
     return out
 
 
-def teacher_sequence(arch: str = "rnn", T: int = 10, period: float = 10.0, radius: float = 1.0,
-                     supervised=None, **hyper) -> Problem:
+def teacher_sequence(arch: str | Architecture | dict = "rnn", T: int = 10, period: float = 10.0,
+                     radius: float = 1.0, supervised: Iterable[int] | None = None, **hyper: float) -> Problem:
     """(c) Sequence regression on a linear teacher RNN's outputs (:func:`teacher_outputs`).
 
-    The student gets the same input ``x^0 = 1`` (``P = D = 1``) and is
-    supervised at the timesteps ``supervised`` (default: all); the targets at
-    the other steps measure generalisation.
+    The teacher's recurrent matrix is ``radius`` times a rotation by ``2 pi / period`` in two
+    dimensions, so ``yhat^t = radius^t cos(2 pi t / period)``.  The student gets the same input
+    ``x^0 = 1`` (``P = D = 1``) and is supervised at the timesteps ``supervised``; the targets
+    at the other steps measure generalisation (THEORY.md section 1, task (c)).
+
+    Parameters
+    ----------
+    arch : str or Architecture or dict, default "rnn"
+        ``"rnn"``, ``"dnn"``, an :class:`~linkernel.Architecture` or a weight-sharing pattern
+        (:meth:`Architecture.from_spec <linkernel.Architecture.from_spec>`).
+    T : int, default 10
+        Number of hidden states.
+    period : float, default 10.0
+        Period of the teacher's oscillation, in timesteps (positive).
+    radius : float, default 1.0
+        Modulus of the teacher's eigenvalues, ``0 < radius <= 1``.
+    supervised : iterable of int, optional
+        The supervised timesteps (each in ``0..T-1``); default all.
+    **hyper : float
+        The hyperparameters ``w``, ``v``, ``u`` (prior variances, default 1), ``kappa`` (noise
+        variance in muP units, default 0.1) and ``lam`` (signal strength, targets
+        ``y = lam * yhat``, default 1), passed to :class:`~linkernel.Problem`; any other keyword
+        is a ValueError.
+
+    Returns
+    -------
+    Problem
+        With ``x`` of shape (T, 1, 1) and ``yhat`` of shape (T, 1).
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (naming it), or an unknown keyword is given.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> p = lk.teacher_sequence("rnn", T=5, period=4.0, supervised=[0, 1, 2])
+    >>> p.yhat[:, 0].round(12)
+    array([ 1.,  0., -1., -0.,  1.])
     """
     _hyper("teacher_sequence", hyper)
     T = hidden_states(T)

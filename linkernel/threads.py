@@ -69,6 +69,10 @@ _CTL = []
 def _controller():
     """One ThreadpoolController per process (finding the BLAS libraries takes ~50 ms)."""
     if not _CTL:
+        # SciPy's wheels carry their own OpenBLAS, loaded by scipy.linalg: load it before the controller
+        # looks, or a controller made before SciPy's first use never limits SciPy's LAPACK (dpotri on
+        # two threads made a T = 5 trace 25x slower after a critical_point in a fresh process).
+        import scipy.linalg  # noqa: F401
         try:
             from threadpoolctl import ThreadpoolController
             _CTL.append(ThreadpoolController())

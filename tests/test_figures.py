@@ -46,11 +46,12 @@ def test_losses_match_generalisation_error():
 
 
 def test_result_summary_and_json(tmp_path):
-    r = FigureResult(number=2, paths=("a.png",), data={"panel_a": {"x": [1.0, float("nan")]}, "notes": ["n"]},
-                     seconds=1.0, quick=True, N=16)
+    r = FigureResult(number=2, paths=("a.png",), data={"panels": {"a": {"x": [1.0, float("nan")]}, "b": {}},
+                                                        "notes": ["n"]}, seconds=1.0, quick=True, N=16)
     d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
-    assert d["data"]["panel_a"]["x"] == [1.0, None]
-    assert "panel_a" in r.summary() and "a.png" in r.summary()
+    assert d["data"]["panels"]["a"]["x"] == [1.0, None]
+    # the panels by the paper's letters (a summary once printed the word "panels" for them)
+    assert "panels: a, b\n" in r.summary() and "a.png" in r.summary()
 
 
 def _load(res):

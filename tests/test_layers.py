@@ -3,7 +3,7 @@
 The layers, top (imported by everything) to bottom (imports everything), as in the package
 docstring of :mod:`linkernel`:
 
-    0  errors, validation, numerics, progress, threads, formatting   (import nothing of the package)
+    0  errors, validation, numerics, progress, threads, formatting, display   (import nothing of the package)
     1  architecture, problem, tasks, serialize                       what is asked
     2  theory/                                                       the numerical theory
     3  symbolic/                                                     the same theory in SymPy
@@ -26,7 +26,7 @@ import linkernel
 ROOT = pathlib.Path(linkernel.__file__).parent
 
 LAYERS = {
-    0: ("errors", "validation", "numerics", "progress", "threads", "formatting"),
+    0: ("errors", "validation", "numerics", "progress", "threads", "formatting", "display"),
     1: ("architecture", "problem", "tasks", "serialize"),
     2: ("theory",),
     3: ("symbolic",),

@@ -47,5 +47,11 @@ def test_legacy_aliases_are_gone():
 def test_version():
     tomllib = pytest.importorskip("tomllib")    # Python >= 3.11
     from pathlib import Path
-    pyproject = tomllib.loads((Path(linkernel.__file__).parents[1] / "pyproject.toml").read_text())
-    assert linkernel.__version__ == pyproject["project"]["version"] == "0.2.0"
+    root = Path(linkernel.__file__).parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert linkernel.__version__ == pyproject["project"]["version"] == "0.3.0"
+    # the citation, the changelog's newest release and the package agree on the version
+    cff = (root / "CITATION.cff").read_text()
+    assert f"\nversion: {linkernel.__version__}\n" in cff
+    newest = next(line for line in (root / "CHANGELOG.md").read_text().splitlines() if line.startswith("## "))
+    assert newest.startswith(f"## {linkernel.__version__}")

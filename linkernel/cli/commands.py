@@ -1,7 +1,10 @@
 """The subcommands: each parses its options, calls one function of the package, prints its summary().
 
 Each registers itself with :func:`linkernel.cli.options.command`; the computing module is imported
-inside the subcommand's ``run`` so that building the parser stays cheap.
+inside the subcommand's ``run`` so that building the parser stays cheap.  The options come from the
+one vocabulary (:mod:`linkernel.cli.vocabulary`): the same name, default and help for the same
+concept in every subcommand; an option that means nothing to a subcommand (``trace --lam``) is
+hidden and refused with one line saying what to use instead.
 """
 
 from __future__ import annotations
@@ -9,33 +12,48 @@ from __future__ import annotations
 import argparse
 import sys
 
-from linkernel.cli.options import (add_T_list_args, add_arch_arg, add_hyperparameter_args, add_json_arg,
-                                   add_problem_args, add_save_arg, arch_type, archs_type,
-                                   check_output_folder, check_save, command, float_arg, float_list,
-                                   hyperparameters, int_arg, int_list, lam_range, not_a_range, output_file,
-                                   print_json, problem_from_args, problems_and_data, problems_from_args,
-                                   bounded_range_arg, data_dict, save_draws, show, MAX_CHAINS, MAX_DRAWS,
+from linkernel.cli.options import (DEFAULTS, add_arch_arg, add_problem_args, add_save_arg, add_T_list_args,
+                                   check_output_folder, check_save, command, data_dict, figure_of, hyperparameters,
+                                   output_file, print_json, problem_from_args, problems_and_data,
+                                   problems_from_args, save_draws, show, MAX_CHAINS, MAX_DRAWS,
                                    MAX_NETWORK_N, MAX_POINTS, MAX_STARTS, MAX_THEORY_N, RANGE_BOUNDS)
+from linkernel.cli.vocabulary import (IntervalAction, add_digits_arg, add_json_arg, add_lambda_args, add_out_arg,
+                                      add_plot_arg, add_progress_arg, add_seed_arg, float_arg, given_on_command_line,
+                                      help_text, int_arg, int_list, lam_value, progress_on)
+
+#: what a subcommand that solves at one lambda says to --lam-range and --lams
+ONE_LAMBDA = ("{cmd} computes at one lambda, --lam LAMBDA; for an interval use 'linkernel trace --lam-range LO HI', "
+              "for several lambdas 'linkernel landscape --lams A,B,C' or 'linkernel sweep'")
+
+
+def refuse_given(args, names, why: str) -> None:
+    """The first of ``names`` (dest names) the user gave, refused with ``why`` (what to use instead)."""
+    for name in names:
+        if getattr(args, name, None) not in (None, False):
+            raise ValueError(f"--{name.replace('_', '-')}: {why}")
 
 
 # --- solve (core) ---------------------------------------------------------------------
 @command("solve", "the saddle-point kernel of one problem")
 def _solve(p):
     add_problem_args(p, data=True)
+    add_lambda_args(p, why=ONE_LAMBDA.format(cmd="solve"))
     p.add_argument("--all-minima", action="store_true",
                    help="the catalogue of minima (tree of every saddle and random starts), not only the global one")
     p.add_argument("--starts", type=int_arg("starts", 1, MAX_STARTS), default=None,
                    help="minimiser starts: STARTS - 1 random starts added to the search (default: none for the "
                         f"global minimum, 5 with --all-minima; at most {MAX_STARTS})")
-    p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of the random starts (default 0)")
+    add_seed_arg(p, "of the random starts and of random:K supervision")
     p.add_argument("--N", type=int_arg("N", 2, MAX_THEORY_N), default=None,
                    help="also the finite-width theory at this width: H_N = H* + delta_H/N with the fluctuations "
-                        f"(2 <= N <= {MAX_THEORY_N:.0e})")
-    add_json_arg(p, "print JSON: the saddle point's keys, and 'finite_width' (with --N) and 'data' (with --data) "
-                    "nested, null when not asked for")
+                        f"(2 <= N <= {MAX_THEORY_N:.0e}; 1e6 is accepted)")
+    add_json_arg(p, "the saddle point's keys, and 'finite_width' (with --N) and 'data' (with --data) nested, "
+                    "null when not asked for")
+    add_plot_arg(p, "the kernel H as a heat map")
 
     def run(args):
         from linkernel.theory.saddle import saddle_point
+        args.plot = output_file("--plot", args.plot)
         (problem,), (task,) = problems_and_data(args)
         if task is not None and not args.json:
             print(data_line(task))
@@ -46,6 +64,8 @@ def _solve(p):
             from linkernel.finite_n.finite_width import finite_width
             fw = finite_width(sp, args.N)
         err = None if task is None or task.x_test.shape[1] == 0 else task.test_error(sp)
+        if args.plot:
+            figure_of(sp.plot)(args.plot)
         if args.json:
             # one scheme: the result's own keys at the top, each added part nested under its name (null
             # when not asked for), so no key depends on a flag and none overwrites another
@@ -55,6 +75,8 @@ def _solve(p):
         print(sp.summary() + ("" if fw is None else "\n\n" + fw.summary()))
         if task is not None:
             print(test_error_line(err))
+        if args.plot:
+            print(f"figure written to {args.plot}")
     return run
 
 
@@ -70,9 +92,13 @@ def test_error_line(err) -> str:
     return f"held-out test error on {err['m']} patterns: mse {err['mse']:.6g}{rate}"
 
 
-def show_with_data(result, args, tasks) -> None:
+def show_with_data(result, args, tasks, plot=None) -> None:
     """``show`` for a command run on --data: the reduction line first (text), or the key ``data`` (JSON,
-    null without --data; one entry per result, a list where there are several)."""
+    null without --data; one entry per result, a list where there are several); ``plot(path)`` draws
+    --plot first, as in :func:`~linkernel.cli.options.show`."""
+    path = getattr(args, "plot", None)
+    if plot is not None and path:
+        plot(path)
     if getattr(args, "json", False):
         d = result.to_dict()
         d["data"] = data_dict(tasks[0]) if len(tasks) == 1 else [data_dict(t) for t in tasks]
@@ -82,14 +108,21 @@ def show_with_data(result, args, tasks) -> None:
         if t is not None:
             print(data_line(t))
     print(result.summary())
+    if plot is not None and path:
+        print(f"figure written to {path}")
 
 
 # --- critical, derive (phase transition) -------------------------------------------
+NO_LAMBDA = ("{cmd} locates lambda_c itself and takes no lambda; to follow the branches around it use "
+             "'linkernel trace --lam-range LO HI'")
+
+
 @command("critical", "the critical point lambda_c and the order of the transition: closed forms for the "
                      "RNN and every weight-sharing pattern on the endpoint task, numerical otherwise")
 def _critical(p):
-    add_problem_args(p, lam=False, data=True)
-    add_json_arg(p, "print JSON (the same keys for every architecture, null where a route gives no value)")
+    add_problem_args(p, data=True)
+    add_lambda_args(p, use=(), why=NO_LAMBDA.format(cmd="critical"))
+    add_json_arg(p, "the same keys for every architecture, null where a route gives no value")
 
     def run(args):
         from linkernel.cli.critical import critical_answer
@@ -98,33 +131,44 @@ def _critical(p):
     return run
 
 
+DERIVE_ONLY = ("derivation documents are written for the endpoint task of --arch rnn or dnn, --T and --P, "
+               "symbolic in lambda, w, v, u and kappa; for {what} use 'linkernel critical' with the same options "
+               "(closed-form or numerical lambda_c and order)")
+
+
 @command("derive", "write the LaTeX derivation (action, equations, branch, Hessian, critical point, Landau)")
 def _derive(p):
-    p.add_argument("--arch", type=arch_type, default=None, help="rnn | dnn (default rnn; the derivation documents "
-                   "are written for these two; a weight-sharing pattern is refused: its closed-form lambda_c, "
-                   "breaking group and order come from `linkernel critical --arch PATTERN`)")
-    p.add_argument("--T", type=int_arg("T"), default=None,
-                   help="number of hidden states t = 0..T-1 (default 4; at most 11)")
-    p.add_argument("--P", type=int_arg("P"), default=None, help="patterns of the endpoint task (default 1)")
-    p.add_argument("--out", default="derivations", help="output folder (default derivations/)")
+    add_problem_args(p, T_note="at most 11; the documents are written for rnn and dnn: a weight-sharing "
+                               "pattern is refused, its closed forms come from 'linkernel critical --arch PATTERN'")
+    add_lambda_args(p, use=(), why=DERIVE_ONLY.format(what="a lambda"))
+    add_out_arg(p, "derivations")
     p.add_argument("--all", action="store_true",
                    help="write the standard set instead: RNN and DNN, T = 2..5, P = 1")
+    add_json_arg(p, "the files written and their seconds")
 
     def run(args):
         import time
 
         from linkernel.symbolic.latex import write_derivation, write_standard_set
+        refuse_given(args, ("kappa", "w", "v", "u"), DERIVE_ONLY.format(what="numbers"))
+        refuse_given(args, ("task", "D", "labels", "supervised", "period", "radius", "problem", "data", "classes",
+                            "test", "label", "data_seed"), DERIVE_ONLY.format(what="another problem"))
         check_output_folder("--out", args.out)
         if args.all:
-            given = [n for n in ("arch", "T", "P") if getattr(args, n) is not None]
-            if given:
-                raise ValueError(f"--{given[0]} is invalid with --all; --all writes the standard set "
-                                 "(RNN and DNN, T = 2..5, P = 1)")
-            write_standard_set(args.out, progress=True)
+            refuse_given(args, ("arch", "T", "P"), "invalid with --all; --all writes the standard set "
+                                                   "(RNN and DNN, T = 2..5, P = 1)")
+            times = write_standard_set(args.out, progress=not args.json)
+            if args.json:
+                print_json({"files": [{"path": k, "seconds": v} for k, v in times.items()]})
             return
         t0 = time.perf_counter()
-        path = write_derivation(args.arch or "rnn", args.T or 4, args.P or 1, args.out)
-        print(f"{path}  {time.perf_counter() - t0:.2f} s")
+        path = write_derivation(args.arch or DEFAULTS["arch"], args.T or DEFAULTS["T"], args.P or DEFAULTS["P"],
+                                args.out)
+        seconds = time.perf_counter() - t0
+        if args.json:
+            print_json({"files": [{"path": str(path), "seconds": seconds}]})
+        else:
+            print(f"{path}  {seconds:.2f} s")
     return run
 
 
@@ -166,28 +210,27 @@ def _trace_csv(traces) -> None:
                 out.writerow(row + [here.get(c, "") for c in kernel_cols])
 
 
+TRACE_INTERVAL = "trace follows lambda over an interval; give --lam-range LO HI (e.g. --lam-range 0.5 3)"
+
+
 @command("trace", "follow the saddle points in lambda: branches, stability, branch points, folds")
 def _trace(p):
-    p.add_argument("--arch", type=archs_type, default=None,
-                   help="rnn, dnn, rnn,dnn or one weight-sharing pattern as JSON (default rnn)")
-    add_T_list_args(p, "hidden states; a list such as 3,4,5 overlays several T (default 4)", data=True)
-    p.add_argument("--lam-range", type=lam_range, default=(0.5, 3.0), metavar="LO:HI",
-                   help="lambda range LO:HI (default 0.5:3)")
-    p.add_argument("--lam", type=not_a_range, help=argparse.SUPPRESS)
+    add_arch_arg(p, several=True)
+    add_T_list_args(p)
+    add_lambda_args(p, use=("lam_range",), why=TRACE_INTERVAL)
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print JSON (one trace, or {traces: [...]})")
+    out.add_argument("--json", action="store_true", help=help_text("json", None, "{traces: [...]} for several"))
     out.add_argument("--csv", action="store_true", help="print every point as CSV")
-    p.add_argument("--plot", metavar="PNG", help="write the figure (m and H^{T-1,T-1} vs lambda; "
-                   "the DNN is traced too and drawn dotted)")
-    p.add_argument("--digits", type=int_arg("digits", 15, 500), default=None,
-                   help="also refine the special points in mpmath to this many digits (15..500)")
+    add_plot_arg(p, "m and H^{T-1,T-1} vs lambda; the DNN is traced too and drawn dotted")
+    p.add_argument("--refine", action="store_true", help="also refine the special points in mpmath to --digits")
+    add_digits_arg(p, "with --refine (giving --digits implies --refine)")
+    add_progress_arg(p)
 
     def run(args):
         from linkernel.theory.continuation import trace
         args.plot = output_file("--plot", args.plot)
         problems, tasks = problems_and_data(args, lam=1.0)
-        progress = sys.stderr.isatty()
-        traces = [trace(pr, args.lam_range, progress=progress) for pr in problems]
+        traces = [trace(pr, args.lam_range, progress=progress_on(args)) for pr in problems]
         _warn_unknown(traces)
         if args.plot:
             from linkernel.plots import plot_trace
@@ -195,7 +238,7 @@ def _trace(p):
                 [trace(pr.with_(arch="dnn"), args.lam_range) for pr in problems]
             plot_trace(traces + extra, args.plot)
         refined = [None] * len(traces)
-        if args.digits is not None:
+        if args.refine or given_on_command_line(args, "--digits"):
             from linkernel.theory.highprec import refine_special_points
             refined = [refine_special_points(tr, args.digits) for tr in traces]
         if args.json:
@@ -229,14 +272,15 @@ def _warn_unknown(traces) -> None:
 
 @command("exponent", "the order-parameter exponent beta at the transition, in high precision")
 def _exponent(p):
-    add_T_list_args(p, "hidden states; a list such as 3,4,5 gives one estimate each (default 4)")
-    p.add_argument("--arch", type=arch_type, default=None,
-                   help="rnn (default) or a weight-sharing pattern as JSON; the DNN has no transition")
-    p.add_argument("--lam-range", type=lam_range, default=(0.5, 4.0), metavar="LO:HI",
-                   help="where to look for the branch point (default 0.5:4)")
-    p.add_argument("--digits", type=int_arg("digits"), default=30, help="significant digits of the mpmath computation (default 30)")
-    p.add_argument("--levels", type=int_arg("levels"), default=8, help="halvings of m for the Richardson extrapolation (default 8)")
-    add_json_arg(p, "print JSON (keys beta, error, lambda_c, ...; {estimates: [...]} for several T)")
+    add_arch_arg(p, note="the DNN has no transition")
+    add_T_list_args(p, "one estimate per T")
+    add_lambda_args(p, use=("lam_range",), why=NO_LAMBDA.format(cmd="exponent"),
+                    range_note="where to look for the branch point first (the window lambda_c/2 .. 2 lambda_c "
+                               "when lambda_c is not inside)")
+    add_digits_arg(p)
+    p.add_argument("--levels", type=int_arg("levels"), default=8,
+                   help="halvings of m for the Richardson extrapolation (default 8)")
+    add_json_arg(p, "keys beta, error, lambda_c, ...; {estimates: [...]} for several T")
 
     def run(args):
         from linkernel.theory.exponent import critical_exponent
@@ -253,25 +297,26 @@ def _exponent(p):
 @command("landscape", "the Landau landscape: S minimised at fixed order parameter m (Fig. 4b)")
 def _landscape(p):
     add_arch_arg(p)
-    add_T_list_args(p, "number of hidden states t = 0..T-1 (default 4)")
-    lam = p.add_mutually_exclusive_group()
-    lam.add_argument("--lams", type=float_list("lams"), default=[1.4, 1.62, 1.8],
-                     help="comma-separated lambdas (default 1.4,1.62,1.8)")
-    lam.add_argument("--lam", type=float_arg("lam", positive=False), default=None, help="one lambda (instead of --lams)")
+    add_T_list_args(p, "landscape takes one T")
+    add_lambda_args(p, use=("lam", "lams"), lam_default=None, lam_note="one curve, instead of --lams",
+                    lam_default_text="the --lams list",
+                    why="landscape draws one curve per lambda: --lam LAMBDA or --lams A,B,C")
     p.add_argument("--points", type=int_arg("points", 1, MAX_POINTS), default=41,
                    help=f"grid points in m >= 0 (default 41, at most {MAX_POINTS})")
-    p.add_argument("--m-max", type=float_arg("m-max"), default=None, help="largest m (default 1.5 x the largest saddle m)")
+    p.add_argument("--m-max", type=float_arg("m-max"), default=None,
+                   help="largest m (default 1.5 x the largest saddle m)")
     add_json_arg(p)
-    p.add_argument("--plot", metavar="PNG", help="write the figure")
+    add_plot_arg(p, "S(m) - S(0), one curve per lambda")
+    add_progress_arg(p)
 
     def run(args):
         from linkernel.theory.landscape import landscape
         args.plot = output_file("--plot", args.plot)
         if args.T is not None and len(args.T) != 1:
-            raise ValueError(f"T={args.T} is invalid here; landscape takes one T")
+            raise ValueError("--T: landscape takes one T")
         lams = [args.lam] if args.lam is not None else args.lams
         land = landscape(problems_from_args(args, lam=lams[0])[0], lams,
-                         m_max=args.m_max, points=args.points, progress=sys.stderr.isatty())
+                         m_max=args.m_max, points=args.points, progress=progress_on(args))
 
         def draw(path):
             from linkernel.plots import plot_landscape     # matplotlib only when a figure is asked for
@@ -280,22 +325,30 @@ def _landscape(p):
     return run
 
 
+REPORT_ONLY = ("report analyses the paper's endpoint task with P = 1 (the RNN, against the DNN); for this problem "
+               "run 'linkernel trace', 'linkernel critical' and 'linkernel exponent' with the same options")
+
+
 @command("report", "the main job: the whole analysis of the default task, written to a folder")
 def _report(p):
-    p.add_argument("--out", default="report", help="output folder (default report/)")
-    p.add_argument("--T", type=int_arg("T"), default=4, help="hidden states of the analysed task (default 4)")
-    p.add_argument("--overlay", type=int_list("overlay"), default=[3, 4, 5], help="T's overlaid in trace.png (default 3,4,5)")
-    add_hyperparameter_args(p)
-    p.add_argument("--lam-range", type=lam_range, default=(0.5, 3.0), metavar="LO:HI",
-                   help="lambda range of the traced branches (default 0.5:3)")
-    p.add_argument("--digits", type=int_arg("digits"), default=30, help="digits of lambda_c and beta (default 30)")
-    add_json_arg(p, "print a JSON summary at the end")
+    add_problem_args(p, T_note="at least 3")
+    add_lambda_args(p, use=("lam_range",), why="report traces lambda over --lam-range LO HI",
+                    range_note="the traced branches")
+    add_out_arg(p, "report")
+    p.add_argument("--overlay", type=int_list("overlay"), default=[3, 4, 5], metavar="T1,T2,..",
+                   help="T's overlaid in trace.png (default 3,4,5)")
+    add_digits_arg(p, "of lambda_c and beta")
+    add_json_arg(p, "a summary, printed at the end")
 
     def run(args):
         from linkernel.report import run_report
+        if args.arch not in (None, "rnn"):
+            raise ValueError(f"--arch: {REPORT_ONLY}")
+        refuse_given(args, ("P", "D", "labels", "task", "supervised", "period", "radius", "problem", "data",
+                            "classes", "test", "label", "data_seed"), REPORT_ONLY)
         check_output_folder("--out", args.out)
-        show(run_report(args.out, T=args.T, overlay=args.overlay, digits=args.digits, lam_range=args.lam_range,
-                        **hyperparameters(args)), args)
+        show(run_report(args.out, T=args.T or DEFAULTS["T"], overlay=args.overlay, digits=args.digits,
+                        lam_range=args.lam_range, **hyperparameters(args)), args)
     return run
 
 
@@ -303,25 +356,29 @@ def _report(p):
 @command("exact", "exact finite-N posterior kernel (rotation-invariant reduction + HMC)")
 def _exact(p):
     add_problem_args(p, data=True)
+    add_lambda_args(p, why=ONE_LAMBDA.format(cmd="exact"))
     p.add_argument("--N", type=int_arg("N", 1, MAX_THEORY_N), default=512,
-                   help=f"network width N (default 512, as for sample; at most {MAX_THEORY_N:.0e})")
+                   help=f"network width N (default 512, as for sample; at most {MAX_THEORY_N:.0e}; 1e6 is accepted)")
     p.add_argument("--chains", type=int_arg("chains", 1, MAX_CHAINS), default=4,
                    help=f"number of HMC chains (default 4, at most {MAX_CHAINS})")
     p.add_argument("--samples", type=int_arg("samples", 1, MAX_DRAWS), default=1000,
                    help=f"draws per chain after warm-up (default 1000, at most {MAX_DRAWS})")
     p.add_argument("--warmup", type=int_arg("warmup", 0, MAX_DRAWS), default=1000,
                    help=f"warm-up iterations per chain (default 1000, at most {MAX_DRAWS})")
-    p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="random seed (default 0)")
+    add_seed_arg(p)
     add_save_arg(p)
     add_json_arg(p)
+    add_plot_arg(p, "the posterior-mean kernel as a heat map")
+    add_progress_arg(p)
 
     def run(args):
         from linkernel.finite_n.exact import exact_posterior
+        args.plot = output_file("--plot", args.plot)
         check_save(args)
         (problem,), tasks = problems_and_data(args)
         r = exact_posterior(problem, args.N, chains=args.chains, samples=args.samples,
-                            warmup=args.warmup, seed=args.seed, progress=not args.json)
-        show_with_data(r, args, tasks)
+                            warmup=args.warmup, seed=args.seed, progress=progress_on(args))
+        show_with_data(r, args, tasks, plot=figure_of(r.plot))
         save_draws(r, args)
     return run
 
@@ -331,6 +388,7 @@ def _exact(p):
                    "(alias: sgld)", aliases=("sgld",))
 def _sample(p):
     add_problem_args(p, data=True)
+    add_lambda_args(p, why=ONE_LAMBDA.format(cmd="sample"))
     p.add_argument("--N", type=int_arg("N", 1, MAX_NETWORK_N), default=512,
                    help=f"network width (default 512, at most {MAX_NETWORK_N}: N x N weights per chain)")
     p.add_argument("--sweeps", type=int_arg("sweeps", 1, MAX_DRAWS), default=400,
@@ -350,13 +408,14 @@ def _sample(p):
     p.add_argument("--rows", type=int_arg("rows"), default=None,
                    help="rows of the RNN's W per Metropolis step (default: adapted during burn-in)")
     p.add_argument("--float32", action="store_true", help="weights in float32 (half the memory and draw time)")
-    p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed (default 0)")
+    add_seed_arg(p)
     p.add_argument("--no-theory", action="store_true", help="skip the saddle-point comparison")
     p.add_argument("--no-exact", action="store_true",
                    help="skip the exact finite-N reference (HMC on the rotation-invariant reduction, ~2 s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(p)
     add_save_arg(p)
     add_json_arg(p)
+    add_plot_arg(p, "the posterior-mean kernel as a heat map")
 
     def run(args):
         import numpy as np
@@ -364,17 +423,18 @@ def _sample(p):
         from linkernel.finite_n.network_sampler import sample_networks as sample
         kw = dict(chains=args.chains, method=args.method, step=args.step, block_rows=args.rows,
                   dtype=np.float32 if args.float32 else np.float64, seed=args.seed,
-                  progress=False if args.no_progress else None)
+                  progress=progress_on(args))
         if args.extrapolate is not None:
             if args.step is None:
-                raise ValueError("--extrapolate needs --step (the larger of the two Langevin steps)")
+                raise ValueError("--extrapolate: needs --step (the larger of the two Langevin steps)")
             kw["extrapolate_duration"] = args.extrapolate
         else:
             kw |= dict(sweeps=args.sweeps, burn=args.burn)
         check_save(args)
+        args.plot = output_file("--plot", args.plot)
         (problem,), tasks = problems_and_data(args)
         r = sample(problem, args.N, theory=not args.no_theory, exact=not args.no_exact, **kw)
-        show_with_data(_SampleJSON(r), args, tasks)
+        show_with_data(_SampleJSON(r), args, tasks, plot=figure_of(r.plot))
         save_draws(r, args)
     return run
 
@@ -397,28 +457,39 @@ class _SampleJSON:
 
 
 # --- sequence (sequence tasks) --------------------------------------------------------
+SEQUENCE_T = 10
+SEQUENCE_SUPERVISED = "first:4"
+SEQUENCE_ONLY = ("sequence runs the teacher sequence task for the RNN and the DNN (--T, --period, --radius, "
+                 "--supervised); for {what} use 'linkernel solve --task sequence' with the same options")
+
+
 @command("sequence", "teacher-RNN sequence task: RNN vs DNN predictions at every timestep (Fig. 5)")
 def _sequence(p):
-    p.add_argument("--T", type=int_arg("T"), default=10, help="number of hidden states t = 0..T-1 (default 10)")
-    p.add_argument("--period", type=float_arg("period"), default=10.0, help="teacher's rotation period in steps (default 10)")
-    p.add_argument("--radius", type=float_arg("radius"), default=1.0, help="teacher's eigenvalue modulus, 0 < r <= 1 (default 1)")
-    p.add_argument("--supervised", default="0,1,2,3",
-                   help="supervised steps: a list 0,1,2,3 | all | first:K | every-other[:K] | random:K "
-                        "(default 0,1,2,3)")
-    p.add_argument("--lam", type=float_arg("lam", positive=False), default=1.0, help="signal strength lambda, y = lambda * yhat (default 1)")
-    add_hyperparameter_args(p)
+    add_problem_args(p, several_archs=True, arch_default="rnn,dnn", T_default=str(SEQUENCE_T),
+                     supervised_default=f"{SEQUENCE_SUPERVISED}, the steps 0,1,2,3")
+    add_lambda_args(p, why=ONE_LAMBDA.format(cmd="sequence"))
     p.add_argument("--starts", type=int_arg("starts", 1, MAX_STARTS), default=None,
                    help="minimiser starts per architecture: STARTS - 1 random starts added to the global search "
                         f"(default none, at most {MAX_STARTS})")
-    p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of random:K supervision and of the starts (default 0)")
+    add_seed_arg(p, "of random:K supervision and of the starts")
     add_json_arg(p)
-    p.add_argument("--plot", metavar="PNG", help="write the figure (targets, predictions, kernels) to this PNG")
+    add_plot_arg(p, "targets, predictions, kernels")
 
     def run(args):
         from linkernel.sequence import solve_sequence
         args.plot = output_file("--plot", args.plot)
-        r = solve_sequence(T=args.T, period=args.period, radius=args.radius, supervised=args.supervised,
-                           lam=args.lam, seed=args.seed, n_starts=args.starts, **hyperparameters(args))
+        if args.task not in (None, "sequence"):
+            raise ValueError(f"--task: {SEQUENCE_ONLY.format(what='another task')}".replace("--task sequence",
+                                                                                             f"--task {args.task}"))
+        refuse_given(args, ("P", "D", "labels", "problem", "data", "classes", "test", "label", "data_seed"),
+                     SEQUENCE_ONLY.format(what="this problem"))
+        archs = args.arch or ["rnn", "dnn"]
+        if any(a.startswith("{") for a in archs):
+            raise ValueError(f"--arch: {SEQUENCE_ONLY.format(what='a weight-sharing pattern')}")
+        T = args.T or SEQUENCE_T
+        r = solve_sequence(T=T, period=args.period or DEFAULTS["period"], radius=args.radius or DEFAULTS["radius"],
+                           supervised=args.supervised or SEQUENCE_SUPERVISED, lam=lam_value(args), seed=args.seed,
+                           n_starts=args.starts, archs=tuple(archs), **hyperparameters(args))
 
         def draw(path):
             from linkernel.plots import sequence_figure
@@ -430,27 +501,28 @@ def _sequence(p):
 @command("phase-diagram", "the phase diagram in (lambda, PARAM): branch-point line, spinodal, coexistence, "
                           "tricritical points, by continuation of the special points")
 def _phase_diagram(p):
-    add_problem_args(p, lam=False)
+    add_problem_args(p, data=True)
+    add_lambda_args(p, use=("lam_range",), why=NO_LAMBDA.format(cmd="phase-diagram"), range_default=None,
+                    range_note="a window for lambda: where to look for the first branch point, lines leave it")
     p.add_argument("--param", choices=("kappa", "w", "v", "u"), default="kappa",
                    help="the second parameter (default kappa)")
-    p.add_argument("--range", type=bounded_range_arg("range"), default=(0.01, 30.0), metavar="LO:HI",
-                   dest="param_range", help="range of the second parameter (default 0.01:30; within "
-                                            f"{RANGE_BOUNDS[0]:g}:{RANGE_BOUNDS[1]:g})")
-    p.add_argument("--lam-range", type=lam_range, default=None, metavar="LO:HI",
-                   help="where to look for the first branch point (default: located)")
+    p.add_argument("--range", action=IntervalAction, bounds=RANGE_BOUNDS, default=(0.01, 30.0), dest="param_range",
+                   help="interval LO HI of the second parameter (default 0.01 30; within "
+                        f"{RANGE_BOUNDS[0]:g} {RANGE_BOUNDS[1]:g})")
     p.add_argument("--points", type=int_arg("points", 3, MAX_POINTS), default=41,
                    help=f"points along the lines (default 41, at most {MAX_POINTS})")
     p.add_argument("--spot-checks", type=int_arg("spot-checks", 0, MAX_POINTS), default=0,
                    help=f"check this many points of the line by direct saddle points (default 0, at most {MAX_POINTS})")
-    p.add_argument("--plot", metavar="PNG", help="write the figure (phases shaded)")
+    add_plot_arg(p, "phases shaded")
     add_json_arg(p)
+    add_progress_arg(p)
 
     def run(args):
         from linkernel.theory.phase_diagram import phase_diagram
         args.plot = output_file("--plot", args.plot)
         d = phase_diagram(problem_from_args(args, lam=1.0), param=args.param, param_range=args.param_range,
                           lam_range=args.lam_range, points=args.points, spot_checks=args.spot_checks,
-                          progress=sys.stderr.isatty())
+                          progress=progress_on(args))
         show(d, args, plot=d.plot)
     return run
 
@@ -469,15 +541,16 @@ def _figure(p):
     p.add_argument("--max-minutes", type=float_arg("max-minutes"), default=None, dest="max_minutes",
                    help="cap on the figure's network sampling; runs it stops are marked in the JSON and in one "
                         "warning line")
-    p.add_argument("--out", default="figures", help="output folder (default figures/)")
-    p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of the samplers (default 0)")
-    add_json_arg(p, "print the numbers of every panel as JSON")
+    add_out_arg(p, "figures")
+    add_seed_arg(p, "of the samplers")
+    add_json_arg(p, "the numbers of every panel")
+    add_progress_arg(p)
 
     def run(args):
         from linkernel.figures import make_figure
         check_output_folder("--out", args.out)
         show(make_figure(args.number, N=args.N, quick=args.quick, out=args.out, seed=args.seed,
-                         sweeps=args.sweeps, max_minutes=args.max_minutes, progress=not args.json), args)
+                         sweeps=args.sweeps, max_minutes=args.max_minutes, progress=progress_on(args)), args)
     return run
 
 
@@ -485,19 +558,21 @@ def _figure(p):
                      "(and, with --N, from sampled networks)")
 def _spectrum(p):
     add_problem_args(p, data=True)
+    add_lambda_args(p, why=ONE_LAMBDA.format(cmd="spectrum"))
     p.add_argument("--N", type=int_arg("N", 2, MAX_NETWORK_N), default=None,
                    help="also sample width-N networks and report their largest eigenvalues "
                         f"(at most {MAX_NETWORK_N}: each draw diagonalises N x N weights)")
     p.add_argument("--draws", type=int_arg("draws", 1, 1000), default=8,
                    help="with --N: networks drawn from the exact posterior (default 8, at most 1000)")
-    p.add_argument("--seed", type=int_arg("seed", low=0), default=0, help="seed of the sampler (default 0)")
+    add_seed_arg(p, "of the sampler")
     add_json_arg(p)
+    add_progress_arg(p)
 
     def run(args):
         from linkernel.finite_n.spectra import spectrum_report
         (problem,), tasks = problems_and_data(args)
         show_with_data(spectrum_report(problem, N=args.N, seed=args.seed, draws=args.draws,
-                                       progress=not args.json), args, tasks)
+                                       progress=progress_on(args)), args, tasks)
     return run
 
 
@@ -508,9 +583,10 @@ def _sweep(p):
                    help="an existing dask.distributed scheduler (default: a LocalCluster on this machine)")
     p.add_argument("--serial", action="store_true", help="no Dask: run the points one after another")
     add_json_arg(p)
+    add_progress_arg(p)
 
     def run(args):
         from linkernel.sweep import run_sweep_config
         show(run_sweep_config(args.config, scheduler=args.scheduler, serial=args.serial,
-                              progress=not args.json), args)
+                              progress=progress_on(args)), args)
     return run

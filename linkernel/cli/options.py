@@ -1,6 +1,7 @@
-"""The CLI's shared vocabulary: the argument types (each a check of :mod:`linkernel.validation`), the
-options every subcommand shares (the problem, its hyperparameters, --json, --plot, --save), the
-problem they describe, the size limits, and how a result is shown.
+"""The CLI's shared problem options: the problem (architecture, T, task, a --problem file, real
+data), its hyperparameters, the problem they describe, the size limits, the output checks and how
+a result is shown.  The vocabulary itself (option names, defaults, help texts, the argument types
+and the one error format) is :mod:`linkernel.cli.vocabulary`.
 
 Imports nothing that computes at module level: ``linkernel --help`` must not pay for SciPy,
 SymPy or matplotlib.
@@ -13,6 +14,8 @@ import sys
 from pathlib import Path
 
 from linkernel import validation
+from linkernel.cli.vocabulary import (LAM_DEFAULT, IntervalAction, Parser, add_json_arg, float_arg,  # noqa: F401
+                                      float_list, int_arg, int_list, show_value)
 
 COMMANDS: dict = {}
 
@@ -23,39 +26,6 @@ def command(name: str, help: str, aliases=()):
         COMMANDS[name] = (help, fn, tuple(aliases))
         return fn
     return deco
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line on stderr, exit status 2
-        sys.stderr.write(f"linkernel: error: {message}\n".replace("\n", " ").rstrip() + "\n")
-        raise SystemExit(2)
-
-
-# --- argument types ---------------------------------------------------------------
-# Every check is a function of linkernel.validation; argparse shows an ArgumentTypeError's text, so
-# the check's ValueError (parameter, value, what is allowed) is passed on as one.
-def _typed(check, name, *args):
-    """An argparse ``type=``: ``check(name, text, *args)`` with its ValueError as an ArgumentTypeError."""
-    def parse(text):
-        try:
-            return check(name, text, *args)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-        except OverflowError:       # a number beyond float range ("1e400"): no traceback
-            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid; it is beyond the float range") from None
-    parse.__name__ = name
-    return parse
-
-
-def int_arg(name, low=1, high=None):
-    """An integer in low..high (no upper bound by default), refused with the option's name
-    (argparse prefixes 'argument --NAME:')."""
-    return _typed(validation.integer, name, low, high)
-
-
-def float_arg(name, positive=True):
-    """A finite float (positive unless ``positive=False``), refused with the option's name."""
-    return _typed(validation.positive if positive else validation.finite, name)
 
 
 # Upper limits of counts and sizes, stated in --help and checked when the options are parsed (before
@@ -69,43 +39,7 @@ MAX_DRAWS = 10 ** 6          # sweeps, samples, warm-up iterations
 MAX_STARTS = 1000
 RANGE_BOUNDS = (1e-8, 1e8)   # --range of the phase diagram: kappa, w, v, u within these
 
-
-def float_list(name):
-    """Comma-separated finite numbers (``1.4,1.62,1.8``)."""
-    return _typed(validation.listed, name, validation.finite, "numbers")
-
-
-def int_list(name, low=1):
-    """Comma-separated integers >= low (``3,4,5``), refused with the option's name."""
-    return _typed(validation.listed, name, lambda n, t: validation.integer(n, t, low), f"integers >= {low}")
-
-
 T_values = int_list("T")
-
-
-def range_arg(name):
-    """A range LO:HI with 0 < LO < HI < inf, refused with the option's name."""
-    return _typed(validation.number_range, name)
-
-
-def bounded_range_arg(name, bounds=RANGE_BOUNDS):
-    """A range LO:HI with bounds[0] <= LO < HI <= bounds[1] (a hyperparameter's range, stated in --help)."""
-    lo_, hi_ = bounds
-
-    def check(n, text):
-        lo, hi = validation.number_range(n, text)
-        if lo < lo_ or hi > hi_:
-            raise ValueError(f"{n}={text!r} is invalid; the range must lie within {lo_:g}:{hi_:g}")
-        return lo, hi
-    return _typed(check, name)
-
-
-lam_range = range_arg("lam-range")
-
-
-def not_a_range(text):
-    """``--lam`` where a range is wanted: say which option takes it."""
-    raise argparse.ArgumentTypeError(f"--lam takes one value; give the range as --lam-range LO:HI (e.g. {text})")
 
 
 def arch_type(text):
@@ -116,6 +50,7 @@ def arch_type(text):
 
 def archs_type(text):
     """A comma list of rnn/dnn, or one pattern as JSON."""
+    from linkernel.cli.vocabulary import _typed
     text = text.strip()
     if text.startswith("{"):
         return [text]
@@ -123,24 +58,50 @@ def archs_type(text):
                   'rnn or dnn (or one weight-sharing pattern as JSON)')(text)
 
 
-ARCH_HELP = 'rnn | dnn | a weight-sharing pattern as JSON, e.g. \'{"W": [[1,2,3],[4,5]]}\' (default rnn)'
-
-
-# --- shared arguments ---------------------------------------------------------------
+# --- the problem options: the same names, defaults and help in every subcommand that takes a problem ---
 # Defaults of the problem options; they are filled in after parsing, so that an option the user
 # gave can be told from a default (``--problem FILE`` with ``--T 5`` is a contradiction, not a default).
-DEFAULTS = {"arch": "rnn", "T": 4, "lam": 2.0, "kappa": 0.1, "w": 1.0, "v": 1.0, "u": 1.0, "P": 1, "D": None,
-            "labels": None, "task": "endpoint", "supervised": None, "period": 10.0, "radius": 1.0}
+DEFAULTS = {"arch": "rnn", "T": 4, "lam": LAM_DEFAULT, "kappa": 0.1, "w": 1.0, "v": 1.0, "u": 1.0, "P": 1,
+            "D": None, "labels": None, "task": "endpoint", "supervised": "all", "period": 10.0, "radius": 1.0}
 HYPER = ("w", "v", "u", "kappa")
 TASKS = ("endpoint", "sinusoid", "sequence")
+#: every problem option (dest names); a subcommand that takes a problem has all of them
+PROBLEM_OPTIONS = ("arch", "T", "P", "D", "labels", "task", "problem", "supervised", "period", "radius", *HYPER)
+PROBLEM_HELP = {
+    "arch": 'rnn | dnn | a weight-sharing pattern as JSON, e.g. \'{"W": [[1,2],[3]]}\'',
+    "T": "number of hidden states t = 0..T-1",
+    "kappa": "likelihood variance kappa",
+    "w": "recurrent weight variance w",
+    "v": "readout variance v",
+    "u": "input weight variance u",
+    "task": "endpoint (P inputs at t = 0, labels at T-1) | sinusoid (y^t = cos(2 pi t/T)) | sequence (a linear "
+            "teacher RNN's outputs, --period, --radius)",
+    "problem": "a problem as JSON with Problem's own keys (arch, T, x, supervised, yhat, w, v, u, kappa, lam), as "
+               "Problem.to_dict() writes, or one NAME of a file {\"problems\": [...]}; replaces the task options",
+    "P": "endpoint task: patterns, orthogonal inputs at t = 0",
+    "D": "endpoint task: input dimension D >= P",
+    "labels": "endpoint task: one label per pattern",
+    "supervised": "sinusoid/sequence tasks: supervised timesteps, a list 0,1,2,3 | all | first:K | "
+                  "every-other[:K] | random:K",
+    "period": "sequence task: the teacher's rotation period in steps",
+    "radius": "sequence task: the teacher's eigenvalue modulus, 0 < r <= 1",
+}
+PROBLEM_DEFAULT_TEXT = {"arch": "rnn", "T": "4", "kappa": "0.1", "w": "1", "v": "1", "u": "1", "task": "endpoint",
+                        "problem": None, "P": "1", "D": "P", "labels": "+1,-1,+1,...", "supervised": "all",
+                        "period": "10", "radius": "1"}
+
+
+def problem_help(name: str, note: str = "", default: str | None = "") -> str:
+    """The shared help of a problem option (``default``: "" the shared default, None none, else this text)."""
+    d = PROBLEM_DEFAULT_TEXT[name] if default == "" else default
+    text = PROBLEM_HELP[name] + (f"; {note}" if note else "")
+    return text if d is None else f"{text} (default {d})"
 
 
 def add_hyperparameter_args(p: argparse.ArgumentParser) -> None:
     """--kappa, --w, --v, --u with the paper's defaults (kappa = 0.1, w = v = u = 1)."""
-    p.add_argument("--kappa", type=float_arg("kappa"), default=None, help="likelihood variance (default 0.1)")
-    p.add_argument("--w", type=float_arg("w"), default=None, help="recurrent weight variance (default 1)")
-    p.add_argument("--v", type=float_arg("v"), default=None, help="readout variance (default 1)")
-    p.add_argument("--u", type=float_arg("u"), default=None, help="input weight variance (default 1)")
+    for name in ("kappa", "w", "v", "u"):
+        p.add_argument(f"--{name}", type=float_arg(name), default=None, help=problem_help(name))
 
 
 def _given(args, name):
@@ -157,57 +118,65 @@ def hyperparameters(args) -> dict:
     return {k: _value(args, k) for k in HYPER}
 
 
-def add_arch_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", type=arch_type, default=None, help=ARCH_HELP)
+def add_arch_arg(p: argparse.ArgumentParser, several: bool = False, note: str = "", default: str = "") -> None:
+    """--arch; ``several``: also a comma list rnn,dnn (the subcommand overlays them)."""
+    if several:
+        note = "or a list rnn,dnn" + (f"; {note}" if note else "")
+    p.add_argument("--arch", type=archs_type if several else arch_type, default=None, metavar="ARCH",
+                   help=problem_help("arch", note, default))
 
 
 _labels = float_list("labels")
 
 
-def add_task_args(p: argparse.ArgumentParser, T_list: bool = False) -> None:
+def add_task_args(p: argparse.ArgumentParser, supervised_default: str = "") -> None:
     """Which problem: the endpoint task (--P, --D, --labels), the sinusoid or teacher sequence, or a file."""
-    p.add_argument("--task", choices=TASKS, default=None,
-                   help="endpoint (P inputs at t = 0, labels at T-1; default) | sinusoid (y^t = cos(2 pi t/T)) | "
-                        "sequence (a linear teacher RNN's outputs, --period, --radius)")
-    p.add_argument("--problem", metavar="FILE[:NAME]", default=None,
-                   help="a problem as JSON with Problem's own keys (arch, T, x, supervised, yhat, w, v, u, kappa, "
-                        "lam), as Problem.to_dict() writes, or one NAME of a file {\"problems\": [...]}; "
-                        "replaces the task options")
-    p.add_argument("--P", type=int_arg("P"), default=None,
-                   help="endpoint task: patterns, orthogonal inputs at t = 0 (default 1)")
-    p.add_argument("--D", type=int_arg("D"), default=None, help="endpoint task: input dimension D >= P (default P)")
-    p.add_argument("--labels", type=_labels, default=None, metavar="Y1,Y2,..",
-                   help="endpoint task: one label per pattern (default +1,-1,+1,...)")
-    p.add_argument("--supervised", type=int_list("supervised", low=0), default=None, metavar="T1,T2,..",
-                   help="sinusoid/sequence tasks: supervised timesteps (default all)")
-    p.add_argument("--period", type=float_arg("period"), default=None,
-                   help="sequence task: the teacher's rotation period in steps (default 10)")
-    p.add_argument("--radius", type=float_arg("radius"), default=None,
-                   help="sequence task: the teacher's eigenvalue modulus, 0 < r <= 1 (default 1)")
+    p.add_argument("--task", choices=TASKS, default=None, help=problem_help("task"))
+    p.add_argument("--problem", metavar="FILE[:NAME]", default=None, help=problem_help("problem"))
+    p.add_argument("--P", type=int_arg("P"), default=None, help=problem_help("P"))
+    p.add_argument("--D", type=int_arg("D"), default=None, help=problem_help("D"))
+    p.add_argument("--labels", type=_labels, default=None, metavar="Y1,Y2,..", help=problem_help("labels"))
+    p.add_argument("--supervised", type=_supervised_text, default=None, metavar="STEPS",
+                   help=problem_help("supervised", default=supervised_default))
+    p.add_argument("--period", type=float_arg("period"), default=None, help=problem_help("period"))
+    p.add_argument("--radius", type=float_arg("radius"), default=None, help=problem_help("radius"))
 
 
-def add_problem_args(p: argparse.ArgumentParser, arch: bool = True, lam: bool = True, data: bool = False) -> None:
-    """The problem: a task (default the paper's minimal endpoint task) or a --problem file, and its hyperparameters
-    (``data``: also a real data set, :func:`add_data_args`)."""
+def _supervised_text(text):
+    """--supervised as typed: resolved against T by linkernel.sequence.supervised_steps with the problem."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{show_value(text)}: give a list 0,1,2,3 or all, first:K, "
+                                         "every-other[:K], random:K")
+    return text.strip()
+
+
+def supervised_steps(args, T: int, default="all"):
+    """The supervised timesteps of --supervised at this T (``default`` when not given)."""
+    from linkernel.sequence import supervised_steps as steps
+    spec = args.supervised if _given(args, "supervised") else default
+    return list(steps(T, spec, getattr(args, "seed", 0) or 0))
+
+
+def add_problem_args(p: argparse.ArgumentParser, arch: bool = True, data: bool = False, T_list: bool = False,
+                     several_archs: bool = False, T_note: str = "", supervised_default: str = "",
+                     arch_default: str = "", T_default: str = "") -> None:
+    """The problem: a task (default the paper's minimal endpoint task) or a --problem file, and its
+    hyperparameters (``data``: also a real data set, :func:`add_data_args`; ``T_list``: --T may be a
+    list 3,4,5 that the subcommand overlays)."""
     if arch:
-        add_arch_arg(p)
-    p.add_argument("--T", type=int_arg("T"), default=None, help="number of hidden states t = 0..T-1 (default 4)")
-    if lam:
-        p.add_argument("--lam", type=float_arg("lam", positive=False), default=None,
-                       help="signal strength lambda, y = lambda * yhat (default 2)")
+        add_arch_arg(p, several=several_archs, default=arch_default)
+    if T_list:
+        T_note = "a list such as 3,4,5 overlays several T" + (f"; {T_note}" if T_note else "")
+    p.add_argument("--T", type=T_values if T_list else int_arg("T"), default=None,
+                   help=problem_help("T", T_note, T_default))
     add_hyperparameter_args(p)
-    add_task_args(p)
-    if data:
-        add_data_args(p)
+    add_task_args(p, supervised_default)
+    add_data_args(p)
 
 
-def add_T_list_args(p, T_help="number of hidden states t = 0..T-1 (default 4)", data: bool = False):
+def add_T_list_args(p, T_note: str = "", data: bool = True):
     """--T as a list, the hyperparameters and the task (for subcommands that overlay several T)."""
-    p.add_argument("--T", type=T_values, default=None, help=T_help)
-    add_hyperparameter_args(p)
-    add_task_args(p)
-    if data:
-        add_data_args(p)
+    add_problem_args(p, arch=False, data=data, T_list=True, T_note=T_note)
 
 
 # --- real data (linkernel.datasets) -------------------------------------------------------
@@ -238,7 +207,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 def _check_no_data_options(args) -> None:
     given = [n for n in DATA_OPTIONS[1:] if _given(args, n)]
     if given:
-        raise ValueError(f"--{given[0].replace('_', '-')} is invalid without --data; it applies to a data set "
+        raise ValueError(f"--{given[0].replace('_', '-')}: invalid without --data; it applies to a data set "
                          "(--data digits, sst or FILE.csv)")
 
 
@@ -288,18 +257,17 @@ def data_task(args, T: int, arch, lam: float):
     kind = args.data.strip()
     clash = [n for n in ("task", "D", "labels", "period", "radius") if _given(args, n)]
     if clash:
-        raise ValueError(f"--{clash[0]} is invalid with --data; the data set gives the inputs and labels")
+        raise ValueError(f"--{clash[0]}: invalid with --data; the data set gives the inputs and labels")
     only = {"classes": "digits", "label": "FILE.csv", "supervised": "sst"}
     for name, which in only.items():
         applies = kind.lower() == which if which != "FILE.csv" else kind.lower() not in ("digits", "sst")
         if _given(args, name) and not applies:
-            raise ValueError(f"--{name} is invalid with --data {kind}; it applies to --data {which}")
+            raise ValueError(f"--{name}: invalid with --data {kind}; it applies to --data {which}")
     common = dict(P=args.P, T=T, arch=arch, seed=args.data_seed or 0, lam=lam, **hyperparameters(args))
     if kind.lower() == "digits":
         return datasets.digits(classes=_digit_classes(args.classes or "0,1"), test=args.test or 0, **common)
     if kind.lower() == "sst":
-        sup = args.supervised if args.supervised is not None else \
-            (SST_SUPERVISED if T == 12 else tuple(range((T - 1) % 3, T, 3)))
+        sup = supervised_steps(args, T, SST_SUPERVISED if T == 12 else tuple(range((T - 1) % 3, T, 3)))
         return datasets.sea_surface(supervised=sup, test=15 if args.test is None else args.test, **common)
     path = Path(kind)
     if path.suffix.lower() != ".csv" or not path.is_file():
@@ -317,10 +285,6 @@ def data_dict(task, test_error=None) -> dict | None:
             "reduction": red.summary(), "test_patterns": int(task.x_test.shape[1]), "test_error": test_error}
 
 
-def add_json_arg(p: argparse.ArgumentParser, help: str = "print the result as one JSON object") -> None:
-    p.add_argument("--json", action="store_true", help=help)
-
-
 def _task_problem(args, T, arch, lam):
     from linkernel import tasks
     task = _value(args, "task")
@@ -328,14 +292,14 @@ def _task_problem(args, T, arch, lam):
     for name, allowed in (("P", "endpoint"), ("D", "endpoint"), ("labels", "endpoint"),
                           ("supervised", "sinusoid, sequence"), ("period", "sequence"), ("radius", "sequence")):
         if _given(args, name) and task not in allowed:
-            raise ValueError(f"--{name} is invalid for --task {task}; it applies to the {allowed} task")
+            raise ValueError(f"--{name}: invalid for --task {task}; it applies to the {allowed} task")
     if task == "endpoint":
         return tasks.endpoint(arch, T=T, P=_value(args, "P"), D=_value(args, "D"), labels=_value(args, "labels"),
                               lam=lam, **hyper)
     if task == "sinusoid":
-        return tasks.sinusoid(arch, T=T, supervised=_value(args, "supervised"), lam=lam, **hyper)
+        return tasks.sinusoid(arch, T=T, supervised=supervised_steps(args, T), lam=lam, **hyper)
     return tasks.teacher_sequence(arch, T=T, period=_value(args, "period"), radius=_value(args, "radius"),
-                                  supervised=_value(args, "supervised"), lam=lam, **hyper)
+                                  supervised=supervised_steps(args, T), lam=lam, **hyper)
 
 
 def problems_from_args(args, arch=None, lam: float | None = None) -> list:
@@ -357,7 +321,7 @@ def problems_and_data(args, arch=None, lam: float | None = None) -> tuple:
         clash = [n for n in ("T", "arch", "task", "P", "D", "labels", "supervised", "period", "radius", *HYPER,
                              *DATA_OPTIONS) if _given(args, n)]
         if clash:
-            raise ValueError(f"--{clash[0].replace('_', '-')} is invalid with --problem; the file gives the whole "
+            raise ValueError(f"--{clash[0].replace('_', '-')}: invalid with --problem; the file gives the whole "
                              "problem (only --lam may override its lambda)")
         path, _, name = args.problem.partition(":") if not Path(args.problem).exists() else (args.problem, "", "")
         pr = Problem.from_file(path, name or None)
@@ -368,7 +332,7 @@ def problems_and_data(args, arch=None, lam: float | None = None) -> tuple:
     Ts = Ts if isinstance(Ts, list) else [Ts]
     archs = arch if arch is not None else _value(args, "arch")
     archs = archs if isinstance(archs, list) else [archs]
-    lam_ = lam if lam is not None else _value(args, "lam") if hasattr(args, "lam") else 1.0
+    lam_ = lam if lam is not None else _value(args, "lam")
     if getattr(args, "data", None) is not None:
         data = [data_task(args, T, a, lam_) for T in Ts for a in archs]
         problems = [d.problem for d in data]
@@ -442,8 +406,7 @@ def check_save(args) -> None:
     validation.writable_file("--save", args.save, NETCDF_SUFFIXES)
     import importlib.util
     if importlib.util.find_spec("arviz") is None:
-        raise ValueError(f"--save={args.save!r} needs ArviZ for the InferenceData format: "
-                         "pip install 'linkernel[mcmc]'")
+        raise ValueError("--save: needs ArviZ for the InferenceData format: pip install 'linkernel[mcmc]'")
 
 
 def save_draws(result, args) -> None:
@@ -453,6 +416,20 @@ def save_draws(result, args) -> None:
     result.save(args.save)
     if not args.json:
         print(f"draws written to {args.save}")
+
+
+def figure_of(method):
+    """``draw(path)``: a result's ``plot(ax=...)`` written to a file (matplotlib imported only when asked)."""
+    def draw(path):
+        import linkernel.plots  # noqa: F401  (selects the Agg backend before pyplot is imported)
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        try:
+            method(ax=ax)
+            fig.savefig(path, dpi=150, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+    return draw
 
 
 def print_json(obj) -> None:

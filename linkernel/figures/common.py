@@ -18,13 +18,32 @@ import numpy as np
 import linkernel.plots  # noqa: F401  (selects the Agg backend before pyplot is imported)
 import matplotlib.pyplot as plt
 
+from linkernel.display import Display
 from linkernel.serialize import dumps, jsonable
 
 
 @dataclass(frozen=True, eq=False)
-class FigureResult:
-    """One regenerated figure: ``paths`` written (PNG, PDF, JSON), ``data`` (the JSON: every panel's numbers),
-    ``seconds`` it took, ``quick`` whether it was the small CI version, ``N`` the networks' width."""
+class FigureResult(Display):
+    """One regenerated figure of the paper: the files written and every panel's numbers.
+
+    Returned by :func:`~linkernel.make_figure`.
+
+    Attributes
+    ----------
+    number : int
+        The figure's number (2, 3, 4 or 5).
+    paths : tuple of str
+        The files written (PNG, PDF, JSON; Fig. 4 also its panels as PNG).
+    data : dict
+        The JSON: every panel's numbers (keys ``panel_*``), ``notes`` and, where networks
+        were sampled, ``sampling``.
+    seconds : float
+        Wall time, in seconds.
+    quick : bool
+        Whether it was the small CI version (exact finite-N posterior draws, no network sampled).
+    N : int or None
+        The finite networks' width.
+    """
 
     number: int
     paths: tuple
@@ -39,11 +58,20 @@ class FigureResult:
 
     def summary(self) -> str:
         head = (f"Fig. {self.number}{' (quick)' if self.quick else ''}: N = {self.N}, {self.seconds:.1f} s; "
-                f"panels: {', '.join(k for k in self.data if k.startswith('panel'))}")
+                f"panels: {self._panel_letters()}")
         notes = self.data.get("notes", [])
         return "\n".join([head, *[f"  {n}" for n in notes], *[f"  wrote {p}" for p in self.paths]])
 
     __str__ = summary
+
+    def _panel_letters(self) -> str:
+        """The panels by the paper's letters (the keys of ``data["panels"]``), e.g. ``a, a_inset_beta, b``."""
+        return ", ".join(self.data.get("panels", {}))
+
+    def _display_rows(self) -> list:
+        return [("figure", self.number), ("quick", self.quick), ("N", self.N), ("seconds", self.seconds),
+                ("panels", self._panel_letters()),
+                ("notes", len(self.data.get("notes", []))), ("files", ", ".join(str(p) for p in self.paths))]
 
 
 def say(msg: str, progress: bool) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from linkernel.display import Display, axes, kernel_image
 from linkernel.finite_n.diagnostics import entry_stats, inference_data
 from linkernel.problem import Problem, kernel_entry
 from linkernel.theory.action import readout_kernel
@@ -51,7 +52,7 @@ def output_draws(problem: Problem, H) -> tuple[np.ndarray, np.ndarray]:
 
 
 
-class DrawsResult:
+class DrawsResult(Display):
     """What the sampler results share: the verdict, the draws as ArviZ InferenceData, NetCDF output.
 
     Subclasses are frozen dataclasses with ``problem``, ``N``, ``draws``
@@ -108,6 +109,34 @@ class DrawsResult:
             raise ValueError(f"path={path!r} is invalid; the folder {folder} does not exist")
         self.to_inference_data().to_netcdf(path)
         return path
+
+    def plot(self, ax=None, what: str = "kernel", theory: float | None = None):
+        """The posterior-mean kernel as a heat map with its colour bar, or the order parameter's draws;
+        returns the matplotlib Axes.
+
+        ``what``: "kernel" (``kernel``, (TP, TP), rows t*P+p) or "m" (a histogram of the sign-fixed
+        m = H^{T-1,T-2} of every draw, its posterior mean marked, and ``theory`` (a value of m, e.g. the
+        saddle point's ``order_parameter``) beside it when given).  ``ax``: the axes to draw in (None: a
+        new figure).
+        """
+        from linkernel.validation import choice
+        what = choice("what", what, ("kernel", "m"))
+        ax = axes(ax)
+        pr = self.problem
+        head = f"{type(self).__name__} at N={self.N}: m = {self.order_parameter:.5g} +- {self.order_parameter_stderr:.2g}"
+        if what == "kernel":
+            kernel_image(ax, self.kernel, title=head)
+            return ax
+        m = kernel_entry(self.draws, pr.T - 1, pr.T - 2, pr.P).ravel() if pr.T > 1 else np.zeros(1)
+        ax.hist(m, bins=min(50, max(5, m.size // 20)), color="C0", alpha=0.7, label="draws (sign fixed)")
+        ax.axvline(self.order_parameter, color="k", label="posterior mean")
+        if theory is not None:
+            ax.axvline(float(theory), color="C3", ls="--", label="theory")
+        ax.set_xlabel("order parameter m = H^(T-1,T-2)")
+        ax.set_ylabel("draws")
+        ax.set_title(head, fontsize=9)
+        ax.legend(fontsize=7)
+        return ax
 
 
 def _json(d) -> str:

@@ -22,7 +22,8 @@ from linkernel.finite_n.diagnostics import assess, warn as _warn
 from linkernel.finite_n.draws import DrawsResult, format_outputs, output_sd, summarize_draws
 from linkernel.finite_n.mcmc import hmc
 from linkernel.finite_n.reduction import Reduction, count_width
-from linkernel.formatting import format_matrix, hyper_text, task_name
+from linkernel.display import kernel_lines
+from linkernel.formatting import hyper_text, task_name
 from linkernel.problem import Problem, fix_z2_sign, require_problem
 from linkernel.serialize import jsonable
 from linkernel.threads import entry_point
@@ -121,6 +122,52 @@ class ExactResult(DrawsResult):
     ``diagnostics`` the verdict (``converged``, ``warnings``); ``draws`` the
     sign-fixed kernel draws (chains, samples, TP, TP) and ``f_draws`` (chains,
     samples, T, P), not in :meth:`to_dict` (see :meth:`to_inference_data`, :meth:`save`).
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem.
+    N : int
+        The width.
+    kernel : numpy.ndarray, shape (T*P, T*P)
+        Posterior mean of ``H = (1/N) h . h``, Z2 sign fixed per draw (m >= 0).
+    stderr : numpy.ndarray, shape (T*P, T*P)
+        Monte Carlo standard error of each entry.
+    ess : numpy.ndarray, shape (T*P, T*P)
+        Bulk effective sample size of each entry.
+    rhat : numpy.ndarray or None, shape (T*P, T*P)
+        Rank-normalised split R-hat of each entry; None for one chain.
+    order_parameter : float
+        Posterior mean of ``m = H^{T-1,T-2}`` (m >= 0 convention).
+    order_parameter_stderr : float
+        Its Monte Carlo standard error.
+    predictions : numpy.ndarray, shape (T, P)
+        Posterior-mean outputs E f.
+    chains, samples, warmup : int
+        HMC chains, draws per chain kept, and warm-up iterations per chain.
+    acceptance : float
+        Mean Metropolis acceptance.
+    divergences : int
+        Divergent transitions after warm-up.
+    n_gradients : int
+        Gradient evaluations per chain.
+    seconds : float
+        Wall time, in seconds.
+    draws : numpy.ndarray, shape (chains, samples, T*P, T*P)
+        The sign-fixed kernel draws.
+    order_parameters : dict
+        ``{group: (mean, stderr)}`` of each shared W group's ``m_g``.
+    predictions_stderr : numpy.ndarray, shape (T, P)
+        MCSE of ``predictions``.
+    predictions_sd : numpy.ndarray, shape (T, P)
+        Posterior standard deviation of f itself (conditional variance included).
+    f_draws : numpy.ndarray, shape (chains, samples, T, P)
+        The conditional-mean output draws.
+    diagnostics : Diagnostics
+        The verdict (:mod:`linkernel.finite_n.diagnostics`): ``converged``, ``warnings``,
+        ``min_ess``, ``max_rhat`` (also properties of the result).
+    step_size : float or None
+        The adapted HMC step size.
     """
 
     problem: Problem
@@ -175,7 +222,8 @@ class ExactResult(DrawsResult):
         lines = [f"{task_name(pr)}, exact posterior at N={self.N}: T={pr.T} P={pr.P} lambda={pr.lam:g} "
                  f"{hyper_text(pr)}",
                  f"posterior mean kernel H (Z2 sign fixed per draw by m >= 0; rows t*P+p, t = 0..{pr.T - 1}):",
-                 format_matrix(self.kernel), "Monte Carlo standard errors:", format_matrix(self.stderr, "{:10.2e}"),
+                 *kernel_lines(self.kernel, pr.P), "Monte Carlo standard errors:",
+                 *kernel_lines(self.stderr, pr.P, "{:10.2e}"),
                  f"order parameter m = {self.order_parameter:.6g} +- {self.order_parameter_stderr:.2g}"]
         if not (pr.arch.is_rnn or pr.arch.is_dnn) and self.order_parameters:
             lines.append("shared groups: " + "   ".join(
@@ -195,30 +243,88 @@ class ExactResult(DrawsResult):
 
     __str__ = summary
 
+    def _display_rows(self) -> list:
+        return [("problem", self.problem), ("N", self.N), ("order parameter m", self.order_parameter),
+                ("m standard error", self.order_parameter_stderr), ("converged", self.converged),
+                ("warnings", "; ".join(self.warnings) or "none"), ("min ESS", self.min_ess), ("max R-hat", self.max_rhat),
+                ("chains x samples", f"{self.chains} x {self.samples} (warm-up {self.warmup})"),
+                ("acceptance", self.acceptance), ("divergences", self.divergences), ("step size", self.step_size),
+                ("kernel H (rows t*P+p)", self.kernel), ("predictions f (T, P)", self.predictions),
+                ("draws", self.draws), ("seconds", self.seconds)]
+
 
 @entry_point
-def exact_posterior(problem: Problem, N, chains: int = 4, samples: int = 1000, warmup: int = 1000,
+def exact_posterior(problem: Problem, N: int, chains: int = 4, samples: int = 1000, warmup: int = 1000,
                     seed: int = 0, progress: bool = True, target_accept: float = 0.9,
                     warn: bool = True) -> ExactResult:
     """The exact posterior mean kernel of ``problem`` at width ``N`` (HMC on the reduced variables).
 
-    Any weight-sharing pattern (:class:`~linkernel.architecture.Architecture`).
-    Conventions as in :class:`~linkernel.problem.Problem` (T hidden states
-    t = 0..T-1, muP scaling, H rows t*P+p).  ``chains`` HMC chains of
-    ``warmup + samples`` iterations each, started around the posterior mode
-    with the Laplace covariance as initial metric (:func:`initial_metric`:
-    corrected along a soft direction), then Stan's windowed adaptation of a
-    dense metric pooled over chains and dual averaging of the step size
-    towards ``target_accept`` (:func:`linkernel.finite_n.mcmc.hmc`).  Where
-    the posterior is soft along one direction (near a critical point) the
-    chains move in sheared coordinates that straighten its curvature and
-    Gaussianise its quartic tails, exactly (:class:`~linkernel.finite_n.mcmc.ShearMap`).
-    The cost per effective sample does not depend on N (``N <= N_MAX``), at
-    lambda_c too (``benchmarks/exact_fig3.py``).
-    A :class:`~linkernel.finite_n.diagnostics.SamplerWarning` (one line) is
-    emitted when the run did not converge (R-hat > 1.01, bulk ESS < 100 or
-    divergences; ``result.converged``, ``result.warnings``); ``warn=False``
-    leaves it to the caller.
+    The prior is rotation invariant in neuron space, so the posterior of the T hidden states
+    depends on ``O(T^2 P^2)`` variables only (an Arnoldi / block Krylov basis; THEORY.md
+    section 2, derivations/exact_reduction.tex); their posterior is exact at every N.  Any
+    weight-sharing pattern.  Conventions as in :class:`~linkernel.Problem` (T hidden states
+    t = 0..T-1, muP scaling, H rows t*P+p).  ``chains`` HMC chains of ``warmup + samples``
+    iterations each, started around the posterior mode with the Laplace covariance as initial
+    metric (corrected along a soft direction), then Stan's windowed adaptation of a dense metric
+    pooled over chains and dual averaging of the step size towards ``target_accept``
+    (:func:`linkernel.finite_n.mcmc.hmc`).  Where the posterior is soft along one direction
+    (near a critical point) the chains move in sheared coordinates that straighten its curvature
+    and Gaussianise its quartic tails, exactly (:class:`~linkernel.finite_n.mcmc.ShearMap`).
+    The cost per effective sample does not depend on N, at lambda_c too
+    (``benchmarks/exact_fig3.py``).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem, at its ``lam``.
+    N : int
+        The width, 1 to 1e12 (a float with an integer value, e.g. ``1e6``, is accepted).
+    chains : int, default 4
+        Independent HMC chains.
+    samples : int, default 1000
+        Draws kept per chain (at least 10).
+    warmup : int, default 1000
+        Adaptation iterations per chain, discarded.
+    seed : int, default 0
+        Seed of the random numbers.
+    progress : bool, default True
+        Show the progress bar (on stderr).
+    target_accept : float, default 0.9
+        Target Metropolis acceptance of the step-size adaptation, in (0, 1).
+    warn : bool, default True
+        Emit the SamplerWarning when the run did not converge; False leaves it to the caller.
+
+    Returns
+    -------
+    ExactResult
+        The posterior mean kernel (shape (T*P, T*P)) with its standard errors, m, the
+        predictions (shape (T, P)), the draws and the diagnostics.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it).
+    ConvergenceError
+        If the reduction finds no usable posterior mode, or HMC cannot start.
+
+    Warns
+    -----
+    SamplerWarning
+        One line, when the run did not converge (R-hat > 1.01, bulk ESS < 100 or divergences;
+        ``result.converged``, ``result.warnings``).
+
+    Examples
+    --------
+    At N = 64 the sampled outputs agree with the 1/N theory (:func:`~linkernel.finite_width`):
+
+    >>> import linkernel as lk
+    >>> p = lk.endpoint("rnn", T=3, lam=1.0)
+    >>> r = lk.exact_posterior(p, N=64, samples=500, warmup=500, progress=False)
+    >>> r.kernel.shape, r.draws.shape, r.converged
+    ((3, 3), (4, 500, 3, 3), True)
+    >>> fw = lk.finite_width(p, N=64)
+    >>> bool(abs(r.predictions[-1, 0] - fw.predictions_N[-1, 0]) < 4 * r.predictions_stderr[-1, 0])
+    True
     """
     require_problem("problem", problem)
     chains = validation.count("chains", chains, 1)

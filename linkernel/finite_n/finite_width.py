@@ -17,12 +17,14 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from linkernel.display import Display, kernel_lines
 from linkernel.errors import ConvergenceError, FiniteWidthWarning
 from linkernel.finite_n.reduction import Reduction
-from linkernel.formatting import format_matrix, hyper_text, task_name
+from linkernel.formatting import hyper_text, task_name
 from linkernel.numerics import richardson
 from linkernel.problem import Problem, fix_z2_sign, kernel_entry
 from linkernel.serialize import jsonable
@@ -32,10 +34,13 @@ from linkernel.theory.finite_width import (G_MAX, laplace_terms, prediction_deri
 from linkernel.threads import entry_point
 from linkernel.validation import choice, count, positive
 
+if TYPE_CHECKING:       # only for annotations (strings under ``from __future__ import annotations``)
+    from linkernel.theory.saddle import SaddlePoint
+
 
 # --- the result -----------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class FiniteWidth:
+class FiniteWidth(Display):
     """The finite-width theory of one problem at width N, to O(1/N) (derivations/finite_width.tex).
 
     Shapes: kernels (TP, TP) with rows ``t*P + p``; predictions (T, P).
@@ -59,6 +64,52 @@ class FiniteWidth:
     "symmetric", "partly broken" (some groups only) or "no symmetry"; ``method`` "kernel" (the density of H,
     Wishart form) or "reduced" (the reduction's variables);
     ``third_error`` the estimated error of the third derivatives.
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem.
+    N : int
+        The width.
+    saddle_kernel : numpy.ndarray, shape (T*P, T*P)
+        H*, the N -> infinity kernel (m >= 0 representative).
+    correction : numpy.ndarray, shape (T*P, T*P)
+        delta_H: ``kernel_N = H* + delta_H / N``.
+    kernel_N : numpy.ndarray, shape (T*P, T*P)
+        The posterior mean of H to O(1/N^2).
+    kernel_N_std : numpy.ndarray, shape (T*P, T*P)
+        Posterior standard deviation of each entry at width N.
+    covariance : numpy.ndarray, shape (T*P, T*P, T*P, T*P)
+        ``covariance[i, j, k, l] = N Cov(H_ij, H_kl)`` at leading order.
+    predictions : numpy.ndarray, shape (T, P)
+        ``f(H*)``, the infinite-width posterior-mean outputs.
+    prediction_correction : numpy.ndarray, shape (T, P)
+        delta_f: ``predictions_N = f* + delta_f / N``.
+    predictions_N : numpy.ndarray, shape (T, P)
+        Posterior-mean outputs at width N, to O(1/N^2).
+    predictions_N_std : numpy.ndarray, shape (T, P)
+        Their posterior standard deviations (of f(H), the exact conditional mean).
+    sampler_kernel : numpy.ndarray or None, shape (T*P, T*P)
+        What a sampler that fixes the Z2 sign per draw (m >= 0) reports; None where several
+        sign conventions combine.
+    sampler_predictions : numpy.ndarray or None, shape (T, P)
+        The same for the predictions.
+    hessian_eigenvalues : numpy.ndarray, shape (n(n+1)/2,)
+        Eigenvalues of the Hessian of S at H* (to_vector coordinates, ``n = T*P``), ascending.
+    loop_parameter : float
+        G, the size of the loop corrections (valid only below ``g_max``).
+    valid : bool
+        Whether the expansion is to be trusted.
+    reason : str
+        Why not (empty when valid).
+    phase : str
+        "broken", "symmetric", "partly broken" or "no symmetry".
+    method : str
+        "kernel" or "reduced".
+    third_error : float
+        Estimated error of the third derivatives.
+    seconds : float
+        Wall time, in seconds.
     """
 
     problem: Problem
@@ -110,10 +161,10 @@ class FiniteWidth:
                  f"{hyper_text(pr, ('lam', 'kappa', 'w', 'v', 'u'))}",
                  f"finite-width kernel H_N = H* + delta_H/N (rows t*P+p, t = 0..{pr.T - 1}; {self.phase} phase"
                  + (", m >= 0 minimum" if self.phase == "broken" else "") + "):",
-                 format_matrix(self.kernel_N),
-                 "correction delta_H = N (<H>_N - H*) + O(1/N):", format_matrix(self.correction, "{:10.4g}"),
+                 *kernel_lines(self.kernel_N, pr.P),
+                 "correction delta_H = N (<H>_N - H*) + O(1/N):", *kernel_lines(self.correction, pr.P, "{:10.4g}"),
                  "posterior standard deviation of each entry at this N:",
-                 format_matrix(self.kernel_N_std, "{:10.3e}"),
+                 *kernel_lines(self.kernel_N_std, pr.P, "{:10.3e}"),
                  "predictions f_N(t, p): " + " ".join(f"{f:.6g}" for f in self.predictions_N.ravel())
                  + "   (+- " + " ".join(f"{s:.2g}" for s in self.predictions_N_std.ravel()) + ")",
                  "correction delta_f: " + " ".join(f"{f:.4g}" for f in self.prediction_correction.ravel()),
@@ -124,6 +175,14 @@ class FiniteWidth:
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        return [("problem", self.problem), ("N", self.N), ("valid", self.valid), ("reason", self.reason or None),
+                ("loop parameter G", self.loop_parameter), ("phase", self.phase), ("method", self.method),
+                ("m of H_N", self.order_parameter_N), ("third-derivative error", self.third_error),
+                ("kernel H_N (rows t*P+p)", self.kernel_N), ("correction delta_H", self.correction),
+                ("covariance N Cov(H)", self.covariance), ("predictions f_N (T, P)", self.predictions_N),
+                ("seconds", self.seconds)]
 
 
 def _step_richardson(d, eps):
@@ -239,13 +298,57 @@ def _method(problem: Problem, method):
 
 
 @entry_point
-def finite_width(problem_or_saddle, N, method: str | None = None, g_max: float = G_MAX) -> FiniteWidth:
+def finite_width(problem_or_saddle: Problem | SaddlePoint, N: int, method: str | None = None,
+                 g_max: float = G_MAX) -> FiniteWidth:
     """The 1/N theory at width ``N`` for a :class:`Problem` (its saddle point is found) or a SaddlePoint.
 
-    ``method``: "kernel" (the density of H, needs :func:`~linkernel.theory.finite_width.wishart_form`) or
-    "reduced" (the exact reduction's variables; any problem); default: "kernel"
-    where it applies.  Emits one :class:`~linkernel.errors.FiniteWidthWarning` when the result
-    is not valid (see :class:`FiniteWidth` ``reason``).
+    The Laplace expansion of ``exp(-N S(H) + O(1))`` about the saddle point H*, to O(1/N): the
+    posterior mean of H and of the predictions, and their covariances
+    (derivations/finite_width.tex).  It holds away from a transition; inside the critical window
+    (``lambda - lambda_c = O(N^-1/2)``) the loop parameter G is large and finite-size scaling
+    (:mod:`linkernel.finite_n.finite_size`) applies instead.
+
+    Parameters
+    ----------
+    problem_or_saddle : Problem or SaddlePoint
+        A problem (its saddle point is found with :func:`~linkernel.saddle_point`) or a saddle
+        point already found.
+    N : int
+        The width, greater than ``T*P``.
+    method : {"kernel", "reduced"}, optional
+        "kernel": the density of H (needs
+        :func:`~linkernel.theory.finite_width.wishart_form`); "reduced": the exact reduction's
+        variables (any problem).  Default: "kernel" where it applies.
+    g_max : float, default 0.25
+        Largest loop parameter G for which the result counts as valid.
+
+    Returns
+    -------
+    FiniteWidth
+        ``kernel_N`` (shape (T*P, T*P)), ``predictions_N`` (shape (T, P)), their standard
+        deviations, the covariance and ``valid``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it), or ``method="kernel"`` where the density of H is
+        not of Wishart form.
+    ConvergenceError
+        If the mode of the exact reduction's limit is not the saddle point (method "reduced").
+
+    Warns
+    -----
+    FiniteWidthWarning
+        When the result is not valid (``FiniteWidth.reason`` says why).
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> fw = lk.finite_width(lk.endpoint("rnn", T=3, lam=1.0), N=256)
+    >>> fw.kernel_N.shape, fw.covariance.shape, fw.valid, fw.phase
+    ((3, 3), (3, 3, 3, 3), True, 'symmetric')
+    >>> round(float(fw.predictions[-1, 0]), 5), round(float(fw.predictions_N[-1, 0]), 5)
+    (0.96212, 0.96176)
     """
     t0 = time.perf_counter()
     problem = _problem_of(problem_or_saddle)

@@ -38,7 +38,6 @@ The ESS, R-hat and MCSE of the draws are those of :mod:`linkernel.finite_n.diagn
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -335,7 +334,7 @@ def hmc(logp_grad, init, chol, n_samples: int = 1000, n_warmup: int = 1000, seed
     n_leap = np.empty((C, n_samples), dtype=int)
     divergent = np.zeros((C, n_samples), dtype=bool)
     total = n_warmup + n_samples
-    bar = progress_bar(bool(progress) and sys.stderr.isatty(), total=total, desc=desc)
+    bar = progress_bar(bool(progress), total=total, desc=desc)
     for it in range(total):
         # one HMC transition for every chain, in standardised coordinates z = L^-1 theta
         p0 = rng.normal(size=(C, d))

@@ -14,19 +14,8 @@ import math
 import numpy as np
 
 from linkernel.finite_n.mcmc import hmc
-from linkernel.finite_n.networks import Network
+from linkernel.finite_n.networks import Network, add_outer
 from linkernel.finite_n.reduction import Reduction
-
-def add_outer(A: np.ndarray, M: np.ndarray, B: np.ndarray) -> None:
-    """``A[c] += M[c] B[c]^T`` for every chain c, in place (BLAS gemm on the Fortran view: no N x N temporary).
-
-    ``A`` (C, n1, n2) C-contiguous, ``M`` (C, n1, m), ``B`` (C, n2, m), any float dtypes (cast to A's)."""
-    from scipy.linalg.blas import get_blas_funcs
-    gemm = get_blas_funcs("gemm", (A,))
-    for c in range(A.shape[0]):
-        out = gemm(1.0, B[c].astype(A.dtype), M[c].astype(A.dtype), beta=1.0, c=A[c].T, trans_b=1, overwrite_c=1)
-        if not np.shares_memory(out, A[c]):       # BLAS made a copy (A not contiguous): write it back
-            A[c] = out.T
 
 
 class GibbsMoves:
@@ -335,10 +324,10 @@ class ReducedMove:
         mean = np.linalg.solve(prec, b[..., None])[..., 0]
         xi = self.rng.standard_normal((net.C, red.K))
         c_new = mean + np.linalg.solve(np.swapaxes(Lp, 1, 2), xi[..., None])[..., 0]
-        v = net.sv * net.Z["v"][:, :, 0].astype(np.float64)
+        v = net.sv * net.array("v")[:, :, 0].astype(np.float64)
         c_old = np.einsum("cnk,cn->ck", Q, v)
         v = v + np.einsum("cnk,ck->cn", Q, c_new - c_old)
-        net.Z["v"][:, :, 0] = (v / net.sv).astype(net.dtype)
+        net.array("v")[:, :, 0] = (v / net.sv).astype(net.dtype)
 
     def refresh_complements(self, Q) -> None:
         """Exact Gibbs draw of everything f does not see: W on the complement of the probed directions, U on
@@ -399,10 +388,16 @@ class LayerMove(ReducedMove):
 
         Zfull_t' = Zfull_t + (Z_t' - Zfull_t O_t') O_t'^T + (Zfull_t O_perp - Zfull_t O'_perp) O'_perp^T
 
-    ``c = Q^T v`` is drawn exactly as for the RNN.  Cost per sweep: one read of each layer (its
-    products with 3P directions) and one in-place rank-2P update, no N x N random draw (the
-    complements are refreshed from their prior only where a spectrum snapshot reads them,
-    :meth:`refresh_complements`); the kernel mixes as in the reduction.  The new ``(O_t', Z_t')`` are
+    ``c = Q^T v`` is drawn exactly as for the RNN.  Cost per sweep: no pass over an N x N layer.
+    The frame ``Q`` is kept by the move and every state lies in it (``h = sqrt(N) Q G``), so every
+    input direction's W part is ``Q a`` (``a``: K x P coordinates) and all the move reads of layer t
+    is ``Y_t = Z_W^(t) Q`` (N x K, one pass when the frame is read from the weights); the update
+    above is ``Y_t += upd (a-part of B)^T``, and the layer is held *known on the frame*
+    (:meth:`~linkernel.finite_n.networks.Network.set_known`): its N x N array is written only when
+    something reads it (a spectrum snapshot; the forward pass needs only ``Y_t``).  O(N K P) work per
+    layer and sweep, no N x N random draw: the complements are refreshed from their prior only where a
+    spectrum snapshot reads them (:meth:`refresh_complements`, which leaves the layers off the frame
+    undrawn until read); the kernel mixes as in the reduction.  The new ``(O_t', Z_t')`` are
     known, so the next move's frame needs no pass over the weights; the states are set from theta
     (``h' = sqrt(N) Q G(X')``, what the weights' forward pass gives up to rounding) and every
     ``sync_every`` moves recomputed by a real forward pass (``max_sync_error`` records the largest
@@ -419,7 +414,10 @@ class LayerMove(ReducedMove):
         self._warm(warmup)
 
     def _orth(self, h, t):
-        """(O_w (C, N, P) or None, O_u (C, D, P)): the orthonormal input directions of layer t for states h."""
+        """(O_w (C, n, P) or None, O_u (C, D, P)): the orthonormal input directions of layer t for states h.
+
+        ``h`` (C, n, TP): the states (n = N), or their frame coordinates ``sqrt(N) G`` (n = K: then O_w is
+        the W part's coordinates in the frame, the frame being orthonormal)."""
         net, P = self.net, self.net.problem.P
         bu = np.broadcast_to(net.su * net.x[t].astype(np.float64), (net.C,) + net.x[t].shape)
         S = np.swapaxes(bu, 1, 2) @ bu
@@ -433,36 +431,35 @@ class LayerMove(ReducedMove):
     def _apply(self, t, Ow, Ou):
         """Zfull_t O for O = (Ow, Ou): (C, N, m) float64, in whitened units (one read of the layer)."""
         wn, un = self.names[t]
-        Z = self.net.Z
-        out = np.matmul(Z[un], Ou.astype(Z[un].dtype)).astype(np.float64)
+        net = self.net
+        out = np.matmul(net.array(un), Ou.astype(net.dtype)).astype(np.float64)
         if wn is not None:
-            out += np.matmul(Z[wn], Ow.astype(Z[wn].dtype))
+            out += net.matmul(wn, Ow.astype(net.dtype))
         return out
 
-    def _update(self, t, M, Bw, Bu) -> None:
-        """Zfull_t += M B^T with B = (Bw; Bu), in place."""
-        wn, un = self.names[t]
-        add_outer(self.net.Z[un], M, Bu)
-        if wn is not None:
-            add_outer(self.net.Z[wn], M, Bw)
-
     def frame(self):
-        """(Q (C, N, K), X (C, K, K), the layers' input directions and fresh columns (O_t, Z_t) per t)."""
-        net, T = self.net, self.net.problem.T
+        """(Q (C, N, K), X (C, K, K), st): the frame and the layers in it.
+
+        ``st`` (dict of per-layer lists): ``"a"`` the W part of layer t's input directions in frame
+        coordinates (C, K, P) (None at t = 0), ``"u"`` their U part (C, D, P), ``"Z"`` the fresh columns
+        ``Zfull_t O_t`` (C, N, P), ``"Y"`` ``Z_W^(t) Q`` (C, N, K) (None at t = 0).  After a move of its
+        own these are the ones it wrote (no pass over the weights); otherwise read from the weights: one
+        pass over each layer for ``Z_t`` and ``Y_t``, a QR of the fresh columns for ``Q`` and ``X``."""
         cached = self._cached()
         if cached is not None:
-            Os, Zs = cached
-        else:
-            h = net.h.astype(np.float64)
-            Os, Zs = [], []
-            for t in range(T):
-                Ow, Ou = self._orth(h, t)
-                Os.append((Ow, Ou))
-                Zs.append(self._apply(t, Ow, Ou))
+            return cached
+        net, T, dt = self.net, self.net.problem.T, self.net.dtype
+        h = net.h.astype(np.float64)
+        Os = [self._orth(h, t) for t in range(T)]
+        Zs = [self._apply(t, *Os[t]) for t in range(T)]
         Q, R = np.linalg.qr(np.concatenate(Zs, axis=2))
         sg = np.sign(np.diagonal(R, axis1=1, axis2=2))
         sg[sg == 0] = 1.0
-        return Q * sg[:, None, :], R * sg[:, :, None] / math.sqrt(net.N), (Os, Zs)
+        Q = Q * sg[:, None, :]
+        Qt = np.swapaxes(Q, 1, 2)
+        st = {"a": [None] + [Qt @ Os[t][0] for t in range(1, T)], "u": [O[1] for O in Os], "Z": Zs,
+              "Y": [None] + [net.known(self.names[t][0], Q) for t in range(1, T)]}
+        return Q, R * sg[:, :, None] / math.sqrt(net.N), st
 
     @staticmethod
     def _perp(A, B):
@@ -481,51 +478,73 @@ class LayerMove(ReducedMove):
         n = 0 if Aw is None else Aw.shape[1]
         return (None if Aw is None else q[:, :n]), q[:, n:]
 
-    def set_theta(self, theta, Q, extra):
-        """Write ``theta`` (C, dim) into every layer along the frame (class doc), draw c = Q^T v exactly."""
+    def set_theta(self, theta, Q, st):
+        """Write ``theta`` (C, dim) into every layer along the frame (class doc), draw c = Q^T v exactly.
+
+        ``st``: the layers in the frame (:meth:`frame`).  Everything in frame coordinates: the input
+        directions' W parts ``a`` (K x P), the layers' action ``Y_t`` on the frame; the N x N layers get
+        their new action on the frame set (:meth:`~linkernel.finite_n.networks.Network.set_known`), not written."""
         net, red = self.net, self.red
         T, P, N = red.problem.T, red.problem.P, net.N
-        Os, Zs = extra
         X = red.unpack(theta)
         G, _ = red.states(X)
         self._draw_readout(Q, G)
-        hn = math.sqrt(N) * np.matmul(Q, G)                          # the new states (C, N, TP)
-        newO, newZ = [], []
+        Gs = math.sqrt(N) * G                                        # the new states: h' = Q Gs (C, N, TP)
+        new = {"a": [None], "u": [], "Z": [], "Y": [None]}
         for t in range(T):
+            wn, un = self.names[t]
+            ZU = net.array(un)
             Znew = math.sqrt(N) * np.matmul(Q, X[:, :, t * P:(t + 1) * P])
-            On = self._orth(hn, t)
-            newO.append(On)
-            newZ.append(Znew)
+            a, u = self._orth(Gs, t)
+            new["u"].append(u)
+            new["Z"].append(Znew)
             if t == 0:                     # h^0's input directions are the inputs': O_0' = O_0, R_0 = 1
-                self._update(0, Znew - Zs[0], *On)
+                ZU += np.matmul(Znew - st["Z"][0], np.swapaxes(u, 1, 2)).astype(ZU.dtype)
                 continue
             # (layer 1: span(h^0) is the frame's first P directions, O_1' = O_1 and _perp gives zeros: R_1 = 1)
-            Op = self._perp(Os[t], On)     # O_perp: O' off O
-            Opp = self._perp(On, Os[t])    # O'_perp: O off O'
-            M = self._apply(t, np.concatenate([On[0], Op[0], Opp[0]], axis=2),
-                            np.concatenate([On[1], Op[1], Opp[1]], axis=2))
+            old = (st["a"][t], st["u"][t])
+            Op = self._perp(old, (a, u))     # O_perp: O' off O
+            Opp = self._perp((a, u), old)    # O'_perp: O off O'
+            M = (st["Y"][t] @ np.concatenate([a, Op[0], Opp[0]], axis=2)
+                 + np.matmul(ZU, np.concatenate([u, Op[1], Opp[1]], axis=2).astype(ZU.dtype)))   # Zfull_t [O' O_p O'_p]
             upd = np.concatenate([Znew - M[:, :, :P], M[:, :, P:2 * P] - M[:, :, 2 * P:]], axis=2)
-            self._update(t, upd, np.concatenate([On[0], Opp[0]], axis=2), np.concatenate([On[1], Opp[1]], axis=2))
-        self._set_states(hn, (newO, newZ))
+            ZU += np.matmul(upd, np.swapaxes(np.concatenate([u, Opp[1]], axis=2), 1, 2)).astype(ZU.dtype)
+            # Z_W += upd (Q B_w)^T, i.e. Z_W Q += upd B_w^T (Z_W off the frame unchanged)
+            Y = st["Y"][t] + upd @ np.swapaxes(np.concatenate([a, Opp[0]], axis=2), 1, 2)
+            net.set_known(wn, Y, Q)
+            new["a"].append(a)
+            new["Y"].append(Y)
+        self._set_states(np.matmul(Q, Gs), (Q, X, new))
 
     def refresh_complements(self, Q) -> None:
-        """Exact draw of everything f does not see: each layer off its input directions, v off the frame."""
-        net = self.net
-        h = net.h.astype(np.float64)
-        for t in range(net.problem.T):
-            Ow, Ou = self._orth(h, t)
+        """Exact draw of everything f does not see: each layer off its input directions, v off the frame.
+
+        Layer t becomes ``Zfull_t' = Xi + (Z_t - Xi O_t) O_t^T``, Xi fresh N(0, 1): its U part written,
+        its W part held known on the frame (``Xi_W Q`` drawn, N x K) and left undrawn off it until read."""
+        net, T, dt = self.net, self.net.problem.T, self.net.dtype
+        cached = self._cached()
+        if cached is None:                  # the move's own frame, read from the weights if need be
+            cached = self.frame()
+        Qc, Xc, st = cached
+        K = Qc.shape[2]
+        Y = [None]
+        for t in range(T):
             wn, un = self.names[t]
-            xi = {n: self.rng.standard_normal(net.Z[n].shape, dtype=net.dtype) for n in (wn, un) if n}
-            keep = self._apply(t, Ow, Ou) - (np.matmul(xi[un], Ou) + (0.0 if wn is None else np.matmul(xi[wn], Ow)))
-            net.Z[un][...] = xi[un] + np.matmul(keep, np.swapaxes(Ou, 1, 2)).astype(net.dtype)
+            ZU = net.array(un)
+            xu = self.rng.standard_normal(ZU.shape, dtype=dt)
+            keep = st["Z"][t] - np.matmul(xu, st["u"][t].astype(dt))          # Z_t - Xi O_t
             if wn is not None:
-                net.Z[wn][...] = xi[wn] + np.matmul(keep, np.swapaxes(Ow, 1, 2)).astype(net.dtype)
-        dt = net.dtype
+                xq = self.rng.standard_normal((net.C, net.N, K))              # Xi_W Q
+                keep = keep - xq @ st["a"][t]
+                Y.append(xq + keep @ np.swapaxes(st["a"][t], 1, 2))
+                net.set_known(wn, Y[-1], Qc, fresh=True)
+            ZU[...] = xu + np.matmul(keep, np.swapaxes(st["u"][t], 1, 2)).astype(dt)
         Qd = Q.astype(dt)
-        xv = self.rng.standard_normal(net.Z["v"].shape, dtype=dt)
-        net.Z["v"][...] = xv + np.matmul(Qd, np.matmul(Qd.transpose(0, 2, 1), net.Z["v"] - xv))
-        net.forward()          # h unchanged (each layer's Zfull O kept): the cache stays valid for the new h
-        self._cache = (net.h, self._cache[1]) if self._cache is not None else None
+        v = net.array("v")
+        xv = self.rng.standard_normal(v.shape, dtype=dt)
+        v[...] = xv + np.matmul(Qd, np.matmul(Qd.transpose(0, 2, 1), v - xv))
+        net.forward()          # h unchanged (each layer's Zfull O kept): the frame stays valid for the new h
+        self._cache = (net.h, (Qc, Xc, dict(st, Y=Y)))
 
 
 def collapsed_move(net: Network, rng: np.random.Generator):

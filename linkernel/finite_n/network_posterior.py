@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linkernel.finite_n.draws import DrawsResult, format_outputs
-from linkernel.formatting import format_matrix, task_name
+from linkernel.display import kernel_lines
+from linkernel.formatting import task_name
 from linkernel.problem import Problem
 from linkernel.serialize import jsonable
 
@@ -53,8 +54,8 @@ class NetworkPosterior(DrawsResult):
     ``gibbs`` (exact conditionals and Metropolis-Hastings: the stationary law
     is the posterior itself), ``max |K(step) - K(step/2)|`` for
     :func:`langevin_extrapolated`, None (unknown) for a single Langevin step
-    size; ``bias_method`` says which.  ``drift``: max |mean(first half) -
-    mean(second half)| / its error (a burn-in check, O(1) when equilibrated).
+    size; ``bias_method`` says which.  ``drift``: ``max |mean(first half) -
+    mean(second half)|`` / its error (a burn-in check, O(1) when equilibrated).
     ``checkpoints``: (sweep, seconds, running-mean kernel) at regular sweeps.
     ``predictions`` (T, P): posterior-mean outputs, Rao-Blackwellised (given
     the hidden states the readout's conditional is Gaussian, so each sweep
@@ -70,6 +71,73 @@ class NetworkPosterior(DrawsResult):
     (:class:`~linkernel.finite_n.network_moves.ReducedMove`) was used.
     ``theory_kernel``, ``exact_kernel``/``exact_stderr``: the references
     :func:`~linkernel.finite_n.network_sampler.sample_networks` attaches on request.
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem.
+    N : int
+        The width of the networks.
+    method : str
+        "gibbs" or "langevin".
+    chains, sweeps, burn : int
+        Chains, sweeps per chain, and sweeps discarded as burn-in.
+    dtype : str
+        The networks' floating-point type ("float64" or "float32").
+    seed : int
+        Seed of the random numbers.
+    kernel : numpy.ndarray, shape (T*P, T*P)
+        Posterior mean of H, Z2 sign fixed per sample.
+    stderr : numpy.ndarray, shape (T*P, T*P)
+        Monte Carlo standard error per entry (sd / sqrt(ESS)).
+    order_parameter, order_parameter_stderr : float
+        Posterior mean of ``m = H^{T-1,T-2}`` (m >= 0 convention) and its error.
+    tau, tau_m : float or None
+        Integrated autocorrelation times, in sweeps, of the slowest kernel entry and of m.
+    ess : numpy.ndarray, shape (T*P, T*P)
+        Bulk effective sample size per entry.
+    rhat : numpy.ndarray or None, shape (T*P, T*P)
+        Rank-normalised split R-hat per entry; None for one chain.
+    acceptance : dict
+        Mean Metropolis acceptance per kind of move.
+    block_rows : int or None
+        Rows of a shared W per Metropolis step (Gibbs).
+    step : float or None
+        The Langevin step (whitened units); None for Gibbs.
+    bias_estimate : float or None
+        The discretisation bias (max over entries); ``bias_method`` says how it was found.
+    drift : float
+        ``max |mean(first half) - mean(second half)|`` over its error (O(1) when equilibrated).
+    checkpoints : tuple
+        ``(sweep, seconds, running-mean kernel)`` at regular sweeps.
+    seconds, seconds_per_sweep : float
+        Wall time and time per sweep, in seconds.
+    m_trace : numpy.ndarray, shape (chains, kept)
+        The raw signed m of every recorded sweep.
+    theory_kernel : numpy.ndarray or None, shape (T*P, T*P)
+        The saddle-point kernel (with ``theory=True``).
+    exact_kernel, exact_stderr : numpy.ndarray or None, shape (T*P, T*P)
+        The exact finite-N posterior mean and its error (with ``exact=True``).
+    step_kernels : tuple or None
+        ``((step, K), (step/2, K))`` behind a Richardson extrapolation.
+    order_parameters : dict or None
+        ``{group: (mean, stderr)}`` of each shared W group's ``m_g``.
+    predictions, predictions_stderr, predictions_sd : numpy.ndarray or None, shape (T, P)
+        Posterior-mean outputs (Rao-Blackwellised), their MCSE, and the posterior sd of f.
+    draws : numpy.ndarray or None, shape (chains, kept, T*P, T*P)
+        The sign-fixed kernel draws.
+    f_draws : numpy.ndarray or None, shape (chains, kept, T, P)
+        The conditional-mean output draws.
+    diagnostics : Diagnostics
+        The verdict: ``converged``, ``warnings``, ``min_ess``, ``max_rhat``.
+    spectra : WeightSpectra or None
+        Eigenvalue snapshots of every W group.
+    reduced_moves : bool
+        Whether the collapsed kernel move was used.
+    stop_reason : str or None
+        Batched runs: "converged", "max_minutes" or "max_sweeps".
+    batches : int
+        Batches run.
     """
 
     problem: Problem
@@ -133,7 +201,7 @@ class NetworkPosterior(DrawsResult):
 
     @property
     def exact_max_z(self) -> float | None:
-        """max |K - K_exact| / sqrt(stderr^2 + exact_stderr^2): the exact reference at the same N, in error bars."""
+        """``max |K - K_exact| / sqrt(stderr^2 + exact_stderr^2)``: the exact reference at the same N, in error bars."""
         if self.exact_kernel is None:
             return None
         return float(np.max(np.abs(self.kernel - self.exact_kernel)
@@ -185,15 +253,15 @@ class NetworkPosterior(DrawsResult):
         lines = [f"{task_name(pr)}: T={pr.T} P={pr.P} lambda={pr.lam:g} kappa={pr.kappa:g}  "
                  f"N={self.N}  {self.method}, {self.chains} chains x {self.sweeps - self.burn} sweeps after "
                  f"{self.burn} burn-in, {self.dtype}",
-                 "posterior-mean kernel H (Z2 sign fixed per sample, m >= 0):", format_matrix(self.kernel),
-                 "standard error:", format_matrix(self.stderr)]
+                 "posterior-mean kernel H (Z2 sign fixed per sample, m >= 0):",
+                 *kernel_lines(self.kernel, pr.P), "standard error:", *kernel_lines(self.stderr, pr.P)]
         if self.theory_kernel is not None:
-            lines += ["theory (saddle point):", format_matrix(self.theory_kernel),
+            lines += ["theory (saddle point):", *kernel_lines(self.theory_kernel, pr.P),
                       f"max |H - H_theory| / max|H_theory| = {self.max_rel_error:.4f}   CKA = "
                       + ("n/a (undefined for a 1 x 1 kernel)" if self.cka is None else f"{self.cka:.6f}")]
         if self.exact_kernel is not None:
             lines += [f"exact finite-N posterior mean at N={self.N} (rotation-invariant reduction):",
-                      format_matrix(self.exact_kernel),
+                      *kernel_lines(self.exact_kernel, pr.P),
                       f"max |H - H_exact| / max|H_exact| = {max_rel_error(self.kernel, self.exact_kernel):.4f}   "
                       f"max |H - H_exact| / error bar = {self.exact_max_z:.2f}"]
         num = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
@@ -221,3 +289,18 @@ class NetworkPosterior(DrawsResult):
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        rows = [("problem", self.problem), ("N", self.N), ("method", self.method),
+                ("order parameter m", self.order_parameter), ("m standard error", self.order_parameter_stderr)]
+        if self.diagnostics is not None:
+            rows += [("converged", self.converged), ("warnings", "; ".join(self.warnings) or "none"),
+                     ("min ESS", self.min_ess), ("max R-hat", self.max_rhat)]
+        rows += [("chains x sweeps", f"{self.chains} x {self.sweeps - self.burn} after {self.burn} burn-in"),
+                 ("tau (sweeps)", self.tau), ("tau of m", self.tau_m), ("drift", self.drift), ("bias estimate", self.bias_estimate)]
+        if self.theory_kernel is not None:
+            rows += [("CKA with theory", self.cka), ("max rel. error vs theory", self.max_rel_error)]
+        if self.exact_kernel is not None:
+            rows.append(("max |H - H_exact| / error bar", self.exact_max_z))
+        return rows + [("kernel H (rows t*P+p)", self.kernel), ("dtype", self.dtype),
+                       ("stop reason", self.stop_reason), ("seconds", self.seconds)]

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -69,6 +70,9 @@ from linkernel.numerics import richardson, richardson_stderr
 from linkernel.problem import Problem, fix_z2_sign, kernel_entry, require_problem
 from linkernel.progress import progress_bar
 from linkernel.threads import blas_threads, entry_point
+
+if TYPE_CHECKING:       # only for annotations (strings under ``from __future__ import annotations``)
+    from numpy.typing import DTypeLike
 
 METHODS = ("gibbs", "langevin")
 
@@ -134,7 +138,8 @@ def _sample(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: 
     explicit = reduced_moves is not None
     if reduced_moves is None:
         reduced_moves = method == "gibbs" and _collapsible(problem, N)
-    net = Network(problem, N, chains, rng, dtype)
+    # the DNN's layers drawn where read (the collapsed move reads them only on its frame)
+    net = Network(problem, N, chains, rng, dtype, lazy=bool(reduced_moves))
     sampler = GibbsMoves(net, rng)
     move = None
     if reduced_moves:
@@ -311,7 +316,8 @@ def _emit(res: NetworkPosterior) -> None:
 @entry_point(size=lambda a: a["N"])
 def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4, burn: int | None = None,
                     method: str | None = None, step: float | None = None, block_rows: int | None = None,
-                    dtype=np.float64, seed: int = 0, progress: bool | None = None, n_checkpoints: int = 20,
+                    dtype: DTypeLike = np.float64, seed: int = 0, progress: bool | None = None,
+                    n_checkpoints: int = 20,
                     theory: bool = False, exact: bool = False,
                     extrapolate_duration: float | None = None, reduced_moves: bool | None = None,
                     spectra: int = 1, keep_snapshots: bool = False, warn: bool = True,
@@ -343,8 +349,9 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
     exact refresh of everything the outputs do not see (W off the probed
     directions, U off the inputs' span, v off the frame: independent of the
     kernel a posteriori, so drawn only before a spectrum snapshot reads them);
-    the kernel then mixes in O(1) sweeps at any T, P, N, at O(N^2 T P) cost.  ``row_sweep`` (default: only without
-    reduced moves) adds the blocked Gibbs sweep below.  ``spectra``: snapshots
+    the kernel then mixes in O(1) sweeps at any T, P, N, at O(N^2 T P) cost per sweep for the RNN and
+    O(N T^2 P^2) for the DNN (its layers are held known on the move's frame and written only when read).
+    ``row_sweep`` (default: only without reduced moves) adds the blocked Gibbs sweep below.  ``spectra``: snapshots
     per chain of the eigenvalues of every W group
     (:class:`~linkernel.finite_n.spectra.WeightSpectra`; ``keep_snapshots``
     keeps the matrices).  ``warn``: one
@@ -356,6 +363,82 @@ def sample_networks(problem: Problem, N: int, sweeps: int = 400, chains: int = 4
     finite-N posterior mean at the same N (:func:`linkernel.finite_n.exact.exact_posterior`,
     HMC on the rotation-invariant reduction; skipped when N is below the
     reduction's number of directions).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem, at its ``lam``; the networks are those of THEORY.md section 1 (muP readout
+        ``f = (1/N) v . h``, priors ``W ~ N(0, w/N)``, ``U ~ N(0, u/D)``, ``v ~ N(0, v)``).
+    N : int
+        The width.
+    sweeps : int, default 400
+        Gibbs sweeps (every weight updated once) or Langevin steps per chain.
+    chains : int, default 4
+        Independent chains, started from independent prior draws.
+    burn : int, optional
+        Sweeps discarded (and used for adaptation); default ``sweeps // 5``.
+    method : {"gibbs", "langevin"}, optional
+        Default: "langevin" when ``step`` or ``extrapolate_duration`` is given, else "gibbs".
+    step : float, optional
+        The Langevin step, in whitened units (the prior relaxes at rate 1).
+    block_rows : int, optional
+        Rows of a shared W per Metropolis step; default adapted from ``sqrt(N) / 2``.
+    dtype : numpy dtype, default numpy.float64
+        The networks' type; ``numpy.float32`` halves memory and draws (kernels are accumulated
+        in float64).
+    seed : int, default 0
+        Seed of the random numbers.
+    progress : bool, optional
+        Show the progress bar on stderr; default: when stderr is a terminal.
+    n_checkpoints : int, default 20
+        Running-mean kernels recorded along the run.
+    theory : bool, default False
+        Attach the saddle-point kernel (``theory_kernel``, ``cka``).
+    exact : bool, default False
+        Attach the exact finite-N posterior mean at the same N (``exact_kernel``).
+    extrapolate_duration : float, optional
+        Run Langevin at ``step`` and ``step/2`` for this Langevin time and extrapolate to step 0.
+    reduced_moves : bool, optional
+        Use the collapsed kernel move; default on for the RNN and the DNN with ``N >= 4 T P``.
+    spectra : int, default 1
+        Eigenvalue snapshots of every W group per chain (0 for none).
+    keep_snapshots : bool, default False
+        Keep the weight matrices of the snapshots.
+    warn : bool, default True
+        Emit the SamplerWarning when the run did not converge.
+    row_sweep : bool, optional
+        Add the blocked Gibbs row sweep; default only without reduced moves.
+
+    Returns
+    -------
+    NetworkPosterior
+        The posterior-mean kernel (shape (T*P, T*P)) with its errors, m, the predictions
+        (shape (T, P)), the draws and the diagnostics.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid or the options contradict each other (naming them).
+    DivergenceError
+        If a Langevin run blows up (the message suggests a smaller step).
+
+    Warns
+    -----
+    SamplerWarning
+        When the run did not converge (R-hat > 1.01, ESS < 100).
+
+    Examples
+    --------
+    Real networks of width 32 agree with the 1/N theory (:func:`~linkernel.finite_width`):
+
+    >>> import linkernel as lk
+    >>> p = lk.endpoint("rnn", T=3, lam=1.0)
+    >>> net = lk.sample_networks(p, N=32, sweeps=200, progress=False)
+    >>> net.method, net.kernel.shape, net.draws.shape, net.converged
+    ('gibbs', (3, 3), (4, 160, 3, 3), True)
+    >>> fw = lk.finite_width(p, N=32)
+    >>> bool(abs(net.predictions[-1, 0] - fw.predictions_N[-1, 0]) < 4 * net.predictions_stderr[-1, 0])
+    True
     """
     from dataclasses import replace
 
@@ -436,7 +519,7 @@ def sample_until_converged(problem: Problem, N: int, chains: int = 4, first: int
     explicit = reduced_moves is not None
     if reduced_moves is None:
         reduced_moves = _collapsible(problem, N)
-    net = Network(problem, N, chains, rng, np.float64)
+    net = Network(problem, N, chains, rng, np.float64, lazy=bool(reduced_moves))
     sampler = GibbsMoves(net, rng)
     move = None
     if reduced_moves:

@@ -48,6 +48,18 @@ import numpy as np
 from linkernel.problem import Problem
 
 
+def add_outer(A: np.ndarray, M: np.ndarray, B: np.ndarray) -> None:
+    """``A[c] += M[c] B[c]^T`` for every chain c, in place (BLAS gemm on the Fortran view: no N x N temporary).
+
+    ``A`` (C, n1, n2) C-contiguous, ``M`` (C, n1, m), ``B`` (C, n2, m), any float dtypes (cast to A's)."""
+    from scipy.linalg.blas import get_blas_funcs
+    gemm = get_blas_funcs("gemm", (A,))
+    for c in range(A.shape[0]):
+        out = gemm(1.0, B[c].astype(A.dtype), M[c].astype(A.dtype), beta=1.0, c=A[c].T, trans_b=1, overwrite_c=1)
+        if not np.shares_memory(out, A[c]):       # BLAS made a copy (A not contiguous): write it back
+            A[c] = out.T
+
+
 class Factors:
     """The low-rank Jacobian ``J_k = A coef_k B^T`` of f_S with respect to one block (see module doc)."""
 
@@ -103,10 +115,15 @@ class Network:
     float32) is the precision of the weights and hidden states; small
     matrices (Grams, kernels, acceptance ratios) are float64.  Weights are
     drawn in the order v, then step by step the matrices first used there
-    (U before W): RNN v, U, W; DNN v, U0, U1, W1, U2, W2, ...
+    (U before W): RNN v, U, W; DNN v, U0, U1, W1, U2, W2, ...  ``lazy``: the
+    N x N matrices of the DNN's layers (a W used at one step, in a layer block) are
+    instead drawn only where they are read (the forward pass draws ``W^(t) h^{t-1}``'s
+    directions, fresh N(0, 1) there; the rest when :attr:`Z` or :meth:`array` reads it):
+    the same prior, another order of draws, no N^2 work or memory until then.
     """
 
-    def __init__(self, problem: Problem, N: int, chains: int, rng: np.random.Generator, dtype=np.float64):
+    def __init__(self, problem: Problem, N: int, chains: int, rng: np.random.Generator, dtype=np.float64,
+                 lazy: bool = False):
         self.problem, self.N, self.C, self.dtype = problem, int(N), int(chains), np.dtype(dtype)
         arch = problem.arch
         T, D = problem.T, problem.D
@@ -131,15 +148,116 @@ class Network:
         self.uname = ["U" if len(arch.U) == 1 and u not in in_layer_u else f"U{arch.U[u][0]}"
                       for u in range(len(arch.U))]
         draw = lambda *shape: rng.standard_normal((self.C,) + shape, dtype=self.dtype)  # noqa: E731
-        self.Z = {"v": draw(N, 1)}
+        self.rng = rng
+        self._Z, self._known, self._shape = {"v": draw(N, 1)}, {}, {}
         for t in range(T):
             if arch.U[self.u_of[t]][0] == t:
-                self.Z[self.uname[self.u_of[t]]] = draw(N, D)
+                self._Z[self.uname[self.u_of[t]]] = draw(N, D)
             if t >= 1 and arch.W[self.w_of[t]][0] == t:
-                self.Z[self.wname[self.w_of[t]]] = draw(N, N)
+                name = self.wname[self.w_of[t]]
+                self._shape[name] = (N, N)
+                if lazy and self.w_of[t] in in_layer_w:    # drawn where the forward pass reads it
+                    self._known[name] = (np.zeros((self.C, N, 0)), np.zeros((self.C, N, 0)), None)
+                else:
+                    self._Z[name] = draw(N, N)
         self._blocks = self._make_blocks(layer)
         self._r = {}                     # backward vectors by key, valid for the current weights
         self.forward()
+
+    # --- the weights: stored, or known on a subspace ----------------------------------
+    # _Z: the stored arrays.  _known: name -> (Y, E, base), the array known exactly on the orthonormal
+    # columns E (C, n2, m) only, Z E = Y (C, n1, m) float64; off E it is base's (the stored array, whose
+    # part on E is stale), or, base None, not drawn yet: iid N(0, 1) there, independent of Y (the prior,
+    # and the posterior given everything f sees, :class:`~linkernel.finite_n.network_moves.LayerMove`),
+    # drawn when something reads the array.  The DNN's collapsed move changes each N x N layer only on
+    # the frame and reads nothing else: no pass over N^2 entries between two reads.
+
+    @property
+    def Z(self) -> dict:
+        """The whitened weights by name, each (C, rows, cols), every array known on a subspace written first."""
+        for name in list(self._known):
+            self._write(name)
+        return self._Z
+
+    def array(self, name: str) -> np.ndarray:
+        """``Z[name]``, written first if it is known on a subspace (the other arrays left as they are)."""
+        if name in self._known:
+            self._write(name)
+        return self._Z[name]
+
+    def _write(self, name: str) -> None:
+        """Store the full array ``name``: ``base + (Y - base E) E^T``, base drawn from N(0, 1) if None."""
+        Y, E, base = self._known.pop(name)
+        if base is None:
+            base = self.rng.standard_normal((self.C,) + self._shape[name], dtype=self.dtype)
+        if E.shape[-1]:
+            add_outer(base, Y - np.matmul(base, E.astype(self.dtype)).astype(np.float64), E)
+        self._Z[name] = base
+
+    def matmul(self, name: str, V: np.ndarray) -> np.ndarray:
+        """``Z[name] V`` for V (C, n2, k), in V's dtype, without writing an array known on a subspace that
+        holds V's columns (one not drawn off it is drawn on V's new directions only: fresh N(0, 1) there)."""
+        k = self._known.get(name)
+        if k is None:
+            return np.matmul(self._Z[name], V)
+        Y, E, base = k
+        Vd = V.astype(np.float64)
+        c = np.swapaxes(E, 1, 2) @ Vd
+        R, scale = Vd - E @ c, max(np.max(np.abs(Vd), initial=0.0), 1e-300)
+        if np.max(np.abs(R), initial=0.0) <= 1e-11 * scale:
+            return (Y @ c).astype(V.dtype)
+        if base is None and self._extend(name, R, 1e-8 * float(np.max(np.linalg.norm(Vd, axis=1)))):
+            Y, E, _ = self._known[name]
+            return (Y @ (np.swapaxes(E, 1, 2) @ Vd)).astype(V.dtype)
+        return np.matmul(self.array(name), V)
+
+    def _extend(self, name: str, R: np.ndarray, tol: float) -> bool:
+        """Draw an array not drawn off its E on the directions of R (C, n2, k), off E (singular values of R
+        up to ``tol``: rounding, no direction); False (nothing done) where the chains' ranks differ."""
+        Y, E, _ = self._known[name]
+        F, s, _ = np.linalg.svd(R, full_matrices=False)
+        rank = np.sum(s > tol, axis=1)
+        if np.any(rank != rank[0]):
+            return False
+        if rank[0] == 0:
+            return True
+        F = F[:, :, :rank[0]]
+        F = F - E @ (np.swapaxes(E, 1, 2) @ F)            # orthogonal to E to rounding, then orthonormal
+        F = np.linalg.qr(F)[0]
+        Ynew = self.rng.standard_normal((self.C, Y.shape[1], F.shape[2]))
+        self._known[name] = (np.concatenate([Y, Ynew], axis=2), np.concatenate([E, F], axis=2), None)
+        return True
+
+    def known(self, name: str, E: np.ndarray) -> np.ndarray:
+        """``Z[name] E`` (C, n1, m) float64 for orthonormal columns E (C, n2, m); the array is then held known
+        on E (:meth:`set_known` with the same E object is free).  One pass over a stored array; none over
+        an array not drawn off a subspace of span(E) (its new directions drawn)."""
+        k = self._known.get(name)
+        if k is not None and k[2] is None:
+            Y = self.matmul(name, E).astype(np.float64)
+            k = self._known.get(name)
+            if k is not None and k[2] is None and k[1].shape[2] == E.shape[2]:     # span(E) is all it knows
+                self._known[name] = (Y, E, None)
+            return Y
+        Y = np.matmul(self.array(name), E.astype(self.dtype)).astype(np.float64)
+        self._known[name] = (Y, E, self._Z[name])
+        return Y
+
+    def set_known(self, name: str, Y: np.ndarray, E: np.ndarray, fresh: bool = False) -> None:
+        """``Z[name] := Z (I - E E^T) + Y E^T`` (E orthonormal (C, n2, m), Y (C, n1, m)), not written until read.
+
+        ``fresh``: off E the array is instead redrawn from N(0, 1) (its old part there dropped, drawn when
+        read).  Free after :meth:`known` or :meth:`set_known` with the same E object; otherwise the array
+        is written first (one pass)."""
+        if fresh:
+            self._Z.pop(name, None)
+            self._known[name] = (Y, E, None)
+            return
+        k = self._known.get(name)
+        if k is not None and k[1] is E:
+            self._known[name] = (Y, E, k[2])
+            return
+        self._known[name] = (Y, E, self.array(name))
 
     # --- structure -----------------------------------------------------------------
     def _key(self, s: int, t: int) -> tuple:
@@ -192,7 +310,7 @@ class Network:
         return list(self._blocks)
 
     def block_arrays(self, name: str) -> list:
-        return [self.Z[a] for a in self._blocks[name].arrays]
+        return [self.array(a) for a in self._blocks[name].arrays]
 
     def is_linear(self, name: str) -> bool:
         """Whether f_S is affine in the block (exact Gaussian conditional): all but W groups used at several steps."""
@@ -201,7 +319,7 @@ class Network:
 
     # --- forward and backward passes -------------------------------------------
     def _ux(self, t):
-        return np.matmul(self.Z[self.uname[self.u_of[t]]], self.su * self.x[t])      # (C, N, P)
+        return np.matmul(self.array(self.uname[self.u_of[t]]), self.su * self.x[t])      # (C, N, P)
 
     def forward(self) -> None:
         """Recompute the hidden states ``h`` (C, N, TP) and outputs ``f`` (C, TP) from the weights.
@@ -213,7 +331,7 @@ class Network:
         h[:, :, :P] = self._ux(0)
         for t in range(1, T):
             g = self.w_of[t]
-            ht = np.matmul(self.Z[self.wname[g]], self.sws[g] * h[:, :, (t - 1) * P:t * P])
+            ht = self.matmul(self.wname[g], self.sws[g] * h[:, :, (t - 1) * P:t * P])
             if self.has_input[t]:
                 ht += self._ux(t)
             h[:, :, t * P:(t + 1) * P] = ht
@@ -224,7 +342,7 @@ class Network:
 
     def readout(self, h) -> np.ndarray:
         """``f = (1/N) v . h`` at every (t, p): (C, TP) float64."""
-        v = self.sv * self.Z["v"][:, :, 0].astype(np.float64)
+        v = self.sv * self.array("v")[:, :, 0].astype(np.float64)
         return np.einsum("cn,cnk->ck", v, h.astype(np.float64)) / self.N
 
     @staticmethod
@@ -248,7 +366,7 @@ class Network:
             keys = [key for b in self._blocks.values() for key in b.keys]
         need = self._closure(keys)
         if () not in self._r:
-            self._r[()] = self.sv * self.Z["v"]
+            self._r[()] = self.sv * self.array("v")
         pending = [k for k in need if k not in self._r]
         while pending:
             groups = {}
@@ -257,7 +375,7 @@ class Network:
                     groups.setdefault(key[0], []).append(key)
             for g, ks in groups.items():
                 above = self._r[ks[0][1:]] if len(ks) == 1 else np.concatenate([self._r[k[1:]] for k in ks], axis=2)
-                out = np.matmul(self.Z[self.wname[g]].transpose(0, 2, 1), self.sws[g] * above)
+                out = np.matmul(self.array(self.wname[g]).transpose(0, 2, 1), self.sws[g] * above)
                 for i, key in enumerate(ks):
                     self._r[key] = out[:, :, i:i + 1]
             pending = [k for k in pending if k not in self._r]
@@ -288,7 +406,7 @@ class Network:
         T, P = self.problem.T, self.problem.P
         g = self._blocks[name].wgroup
         sw = self.sws[g]
-        ZW = self.Z[self.wname[g]]
+        ZW = self.array(self.wname[g])
         Delta = sw * (znew - ZW[:, rows, :])                               # (C, r, N)
         ZW[:, rows, :] = znew
         cols = sw * ZW[:, :, rows]                                         # W'[:, rows], (C, N, r)
@@ -302,10 +420,10 @@ class Network:
                 d[:, rows, :] = np.matmul(Delta, self.h[:, :, (t - 1) * P:t * P])
             if dh is not None:
                 if on_rows:
-                    c = cols if gt == g else self.sws[gt] * self.Z[self.wname[gt]][:, :, rows]
+                    c = cols if gt == g else self.sws[gt] * self.array(self.wname[gt])[:, :, rows]
                     e = np.matmul(c, dh[:, rows, :])
                 else:
-                    e = np.matmul(self.Z[self.wname[gt]], self.sws[gt] * dh)
+                    e = np.matmul(self.array(self.wname[gt]), self.sws[gt] * dh)
                 d = e if d is None else d + e
             if d is not None:
                 h[:, :, t * P:(t + 1) * P] += d
@@ -320,7 +438,7 @@ class Network:
             if g0 == g:
                 e = np.matmul(Delta.transpose(0, 2, 1), R[sub][:, rows, :])
             if sub in dr:
-                term = np.matmul(self.Z[self.wname[g0]].transpose(0, 2, 1), self.sws[g0] * dr[sub])
+                term = np.matmul(self.array(self.wname[g0]).transpose(0, 2, 1), self.sws[g0] * dr[sub])
                 e = term if e is None else e + term
             if e is not None:
                 R2[key] = R[key] + e

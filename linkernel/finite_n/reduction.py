@@ -79,7 +79,6 @@ import numpy as np
 from scipy.optimize import minimize
 
 from linkernel.problem import Problem, fix_z2_sign
-from linkernel.theory.action import readout_kernel
 from linkernel.threads import entry_point
 from linkernel.validation import count
 
@@ -232,16 +231,14 @@ class Reduction:
         """Hidden states ``h_p^t / sqrt(N)`` in the basis: returns ``(G, cache)``, G of shape (..., K, TP)."""
         K = self.K
         B = {u: self._su * X[..., :, c] for u, (c, _) in self._udraw.items() if c.stop > c.start}
-        Wm = {}
-        for g, (j0, j1, i0, i1) in self._krylov.items():     # W_g on the probed basis vectors
-            Wm[g] = np.zeros_like(X)
-            Wm[g][..., :, j0:j1] = self._sw[g] * X[..., :, i0:i1]
+        # W_g on the probed basis vectors j0:j1 only, (..., K, j1 - j0): the rest of W_g's matrix in the basis is
+        # zero, and the full K x K product cost K / (j1 - j0) times more (T = 4: 4x, most of a gradient)
+        Wm = {g: self._sw[g] * X[..., :, i0:i1] for g, (j0, j1, i0, i1) in self._krylov.items()}
         known = {}                                            # W group -> (V_g, W_g V_g), projected groups
         for g in self._projected:
             if g in self._krylov:
                 j0, j1, i0, i1 = self._krylov[g]
-                known[g] = (np.broadcast_to(np.eye(K)[:, j0:j1], X.shape[:-2] + (K, j1 - j0)),
-                            Wm[g][..., :, j0:j1])
+                known[g] = (np.broadcast_to(np.eye(K)[:, j0:j1], X.shape[:-2] + (K, j1 - j0)), Wm[g])
             else:
                 known[g] = (np.zeros(X.shape[:-2] + (K, 0)), np.zeros(X.shape[:-2] + (K, 0)))
         g_list, cache = [], []
@@ -261,7 +258,8 @@ class Reduction:
                 c["L"] = L
                 out = X[..., :, st.cols] @ np.swapaxes(L, -1, -2)
             elif st.kind == "krylov":
-                out = Wm[st.group] @ prev
+                j0, j1 = self._krylov[st.group][:2]
+                out = Wm[st.group] @ prev[..., j0:j1, :]
             elif st.kind == "projected":
                 A, Y = known[st.group]
                 if st.m:
@@ -296,7 +294,7 @@ class Reduction:
         Wm, g, steps_cache = cache
         Xbar = np.zeros_like(X)
         gbar = [Gbar[..., :, t * P:(t + 1) * P] for t in range(self.problem.T)]
-        Wbar = {gr: np.zeros_like(X) for gr in Wm}
+        Wbar = {gr: np.zeros_like(W) for gr, W in Wm.items()}
         Bbar = {}
         size = {gr: sum(b - a for a, b in cols) for gr, cols in self._projected.items()}
         Abar = {gr: np.zeros(X.shape[:-1] + (size[gr],)) for gr in self._projected}
@@ -316,8 +314,11 @@ class Reduction:
                 Sbar = self._cholesky_adjoint(L, Lbar, P)
                 gbar[t - 1] = gbar[t - 1] + 2.0 * self._w[st.group] * g[t - 1] @ Sbar
             elif st.kind == "krylov":
-                Wbar[st.group] += lam @ np.swapaxes(g[t - 1], -1, -2)
-                gbar[t - 1] = gbar[t - 1] + np.swapaxes(Wm[st.group], -1, -2) @ lam
+                j0, j1 = self._krylov[st.group][:2]
+                Wbar[st.group] += lam @ np.swapaxes(g[t - 1][..., j0:j1, :], -1, -2)
+                gp = np.array(gbar[t - 1])                     # a copy: gbar[t - 1] may be a view of Gbar
+                gp[..., j0:j1, :] += np.swapaxes(Wm[st.group], -1, -2) @ lam
+                gbar[t - 1] = gp
             elif st.kind == "projected":
                 gr, m = st.group, st.m
                 L, Linv, Q, Yn, nn = c["L"], c["Linv"], c["Q"], c["Yn"], c["n"]
@@ -335,7 +336,7 @@ class Reduction:
                 gbar[t - 1] = gbar[t - 1] + Gp
                 Xbar[..., :, st.cols] += self._sw[gr] * Ynbar
         for gr, (j0, j1, i0, i1) in self._krylov.items():
-            total = Wbar[gr][..., :, j0:j1]
+            total = Wbar[gr]
             if gr in self._projected:                           # the Krylov images are the start of W_g V_g
                 total = total + Ybar[gr][..., :, :j1 - j0]
             Xbar[..., :, i0:i1] += self._sw[gr] * total
@@ -365,10 +366,23 @@ class Reduction:
         N = self.N
         return -0.5 * N * np.sum(off ** 2, axis=-1) + np.sum(self.dof * s - 0.5 * N * np.exp(2 * s), axis=-1)
 
-    def _likelihood(self, H, need_grad: bool):
+    def _readout(self, HS):
+        """K = v H_SS + kappa I from the supervised block H_SS (..., |S|, |S|).
+
+        The same as :func:`linkernel.theory.action.readout_kernel` of the whole kernel.
+        """
         pr = self.problem
-        S = self.S
-        Km = readout_kernel(pr, H)
+        return pr.v * HS + pr.kappa * np.eye(HS.shape[-1])
+
+    def _supervised_kernel(self, G):
+        """H_SS = G_S^T G_S (..., |S|, |S|): the likelihood reads H on the supervised rows only."""
+        GS = G[..., :, self.S]
+        return np.swapaxes(GS, -1, -2) @ GS
+
+    def _likelihood(self, HS, need_grad: bool):
+        """(log p(y_S | H), its gradient with respect to H_SS or None), given H_SS."""
+        pr = self.problem
+        Km = self._readout(HS)
         Lk = np.linalg.cholesky(Km)
         logdet = 2.0 * np.sum(np.log(np.diagonal(Lk, axis1=-2, axis2=-1)), axis=-1)
         alpha = np.linalg.solve(Km, np.broadcast_to(self.y, Km.shape[:-1])[..., None])[..., 0]
@@ -376,14 +390,12 @@ class Reduction:
         if not need_grad:
             return ll, None
         Kinv = np.linalg.inv(Km)
-        HSbar = -0.5 * pr.v * Kinv + 0.5 * self.N * pr.v * alpha[..., :, None] * alpha[..., None, :]
-        Hbar = np.zeros_like(H)
-        Hbar[..., S[:, None], S[None, :]] = HSbar
-        return ll, Hbar
+        return ll, -0.5 * pr.v * Kinv + 0.5 * self.N * pr.v * alpha[..., :, None] * alpha[..., None, :]
 
     def log_likelihood(self, theta) -> np.ndarray:
         """log p(y_S | theta) with the readout integrated out, up to a constant."""
-        return self._likelihood(self.kernel(theta), False)[0]
+        G, _ = self.states(self.unpack(theta))
+        return self._likelihood(self._supervised_kernel(G), False)[0]
 
     def log_posterior(self, theta) -> np.ndarray:
         return self.log_prior(theta) + self.log_likelihood(theta)
@@ -397,9 +409,12 @@ class Reduction:
         theta = np.asarray(theta, dtype=float)
         X = self.unpack(theta)
         G, cache = self.states(X)
-        H = np.swapaxes(G, -1, -2) @ G
-        ll, Hbar = self._limit_likelihood(H) if limit else self._likelihood(H, True)
-        Gbar = G @ (Hbar + np.swapaxes(Hbar, -1, -2))
+        # the likelihood reads H = G^T G on the supervised rows only: H_SS and dF/dG in the S columns
+        # (the full G^T G and G (Hbar + Hbar^T) were most of a gradient's cost at T = 4, |S| = TP / 4)
+        HS = self._supervised_kernel(G)
+        ll, HSbar = self._limit_likelihood(HS) if limit else self._likelihood(HS, True)
+        Gbar = np.zeros_like(G)
+        Gbar[..., :, self.S] = G[..., :, self.S] @ (HSbar + np.swapaxes(HSbar, -1, -2))
         Xbar = self._states_adjoint(X, cache, Gbar)
         N = 1.0 if limit else self.N
         dof = 1.0 if limit else self.dof
@@ -410,14 +425,11 @@ class Reduction:
                                dof - N * np.exp(2 * s) + Xbar[..., d, d] * X[..., d, d]], axis=-1)
         return lp, grad
 
-    def _limit_likelihood(self, H):
-        pr = self.problem
-        S = self.S
-        Km = readout_kernel(pr, H)
+    def _limit_likelihood(self, HS):
+        Km = self._readout(HS)
         alpha = np.linalg.solve(Km, np.broadcast_to(self.y, Km.shape[:-1])[..., None])[..., 0]
-        Hbar = np.zeros_like(H)
-        Hbar[..., S[:, None], S[None, :]] = 0.5 * pr.v * alpha[..., :, None] * alpha[..., None, :]
-        return -0.5 * np.sum(self.y * alpha, axis=-1), Hbar
+        return (-0.5 * np.sum(self.y * alpha, axis=-1),
+                0.5 * self.problem.v * alpha[..., :, None] * alpha[..., None, :])
 
     # --- the N -> infinity limit -------------------------------------------------------
     def limit_log_density(self, theta) -> np.ndarray:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linkernel.display import Display
 from linkernel.finite_n.exact import exact_posterior
 from linkernel.problem import Problem
 from linkernel.progress import progress_bar
@@ -172,7 +173,7 @@ def top_eigenvalues(W: np.ndarray, k: int = 4) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class SampledSpectrum:
+class SampledSpectrum(Display):
     """Top eigenvalues of exact posterior draws of the weights at width N, per matrix.
 
     ``top[name]``: complex (draws, k), largest modulus first; ``spectral_radius[name]``:
@@ -258,12 +259,28 @@ def sampled_spectrum(problem: Problem, N: int, draws: int = 8, top: int = 4, see
 
 
 @dataclass(frozen=True, eq=False)
-class SpectrumReport:
-    """Theory (``theory``: :class:`WeightSpectrum`) and, with N, the sampled networks (``sampled``).
+class SpectrumReport(Display):
+    """Theory of the trained weights' spectrum and, with N, the sampled networks' eigenvalues.
 
-    ``comparison[name]``: per predicted outlier z*, the mean and standard
-    deviation over draws of the sampled eigenvalue nearest to it, its
-    standard error and the relative gap |mean - z*| / |z*|.
+    Returned by :func:`~linkernel.spectrum_report` (derivations/weight_spectrum.tex).
+
+    Attributes
+    ----------
+    theory : WeightSpectrum
+        The N -> infinity spectrum per W group (:class:`linkernel.theory.spectrum.WeightSpectrum`):
+        ``names`` ("W" for the RNN, "W{first step}" otherwise), ``bulk_radius[name] = sqrt(w_g)``
+        (circular law), ``outliers[name]`` (complex eigenvalues outside the bulk, shape (k,),
+        decreasing modulus), ``eigenvalues[name]`` and the ``kernel`` used (shape (T*P, T*P)).
+    sampled : SampledSpectrum or None
+        With N: the exact posterior draws' top eigenvalues, ``top[name]`` complex of shape
+        (draws, k) and ``spectral_radius[name]`` of shape (draws,); None without N.
+    comparison : dict
+        ``comparison[name]``: per predicted outlier z*, a dict with the mean and standard
+        deviation over draws of the sampled eigenvalue nearest to it (``mean``, ``sd``), its
+        standard error (``stderr``) and the relative gap ``|mean - z*| / |z*|``
+        (``relative_gap``); empty without N.
+    seconds : float
+        Wall time, in seconds.
     """
 
     theory: WeightSpectrum
@@ -295,6 +312,20 @@ class SpectrumReport:
 
     __str__ = summary
 
+    def _display_rows(self) -> list:
+        th, s = self.theory, self.sampled
+        rows = [("problem", th.problem)]
+        for n in th.names:
+            out = ", ".join(format_eigenvalue(z) for z in th.outliers[n]) or "none"
+            rows.append((f"{n}: bulk radius; outliers (theory)", f"{th.bulk_radius[n]:.6g}; {out}"))
+            if s is not None:
+                r = s.spectral_radius[n]
+                gaps = ", ".join(f"{c['relative_gap']:.2%}" for c in self.comparison.get(n, [])) or "none"
+                rows.append((f"{n}: sampled spectral radius; outlier gaps", f"{r.mean():.5g}; {gaps}"))
+        if s is not None:
+            rows.append(("sampled at N", f"{s.N} ({s.draws} draws per matrix)"))
+        return rows + [("seconds", self.seconds)]
+
 
 def compare(theory: WeightSpectrum, sampled: SampledSpectrum) -> dict:
     """Per matrix and predicted outlier: the sampled nearest eigenvalue's mean, sd, stderr, relative gap."""
@@ -316,8 +347,45 @@ def spectrum_report(problem: Problem, N: int | None = None, seed: int = 0, progr
                     draws: int = 8) -> SpectrumReport:
     """Theory of the weight spectrum, plus with ``N`` the top eigenvalues of ``draws`` exact posterior networks.
 
-    JSON (:meth:`SpectrumReport.to_dict`): ``outliers`` ({matrix: [[re, im], ...]}),
-    ``bulk_radius`` ({matrix: sqrt(w_g)}), ``sampled`` (None without N).
+    At infinite width every trained W group's spectrum is the circular-law bulk of radius
+    ``sqrt(w_g)`` plus the outliers predicted from the saddle-point kernel
+    (derivations/weight_spectrum.tex).  With ``N``, weight matrices are drawn from the exact
+    finite-N posterior (:func:`~linkernel.exact_posterior` kernels) and their top eigenvalues
+    compared with the outliers.  JSON (``SpectrumReport.to_dict()``): ``outliers``
+    ({matrix: [[re, im], ...]}), ``bulk_radius`` ({matrix: sqrt(w_g)}), ``sampled`` (None
+    without N).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem, at its ``lam``.
+    N : int, optional
+        Network width for the sampled comparison; default None (theory only).
+    seed : int, default 0
+        Seed of the posterior draws.
+    progress : bool, default False
+        Show the progress bar (on stderr).
+    draws : int, default 8
+        Weight matrices drawn per W group.
+
+    Returns
+    -------
+    SpectrumReport
+        The theory, and with N the sampled spectrum and the comparison.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it).
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> rep = lk.spectrum_report(lk.endpoint("rnn", T=4, lam=3.0))
+    >>> rep.theory.names, rep.theory.bulk_radius, rep.sampled
+    (('W',), {'W': 1.0}, None)
+    >>> rep.theory.outliers["W"].round(6)
+    array([1.230852+0.j])
     """
     t0 = time.perf_counter()
     th = weight_spectrum(problem)

@@ -20,6 +20,7 @@ import sympy as sp
 
 from linkernel.symbolic.symmetric_branch import branch_kernel, endpoint_structure, r, symmetric_branch, x
 from linkernel.symbolic.landau import landau_coefficients, sixth_order_coefficient, tricritical_load
+from linkernel.display import Display, describe
 from linkernel.problem import Problem
 from linkernel.symbolic.stability import critical_ratio, hessian_blocks
 from linkernel.symbolic.action import kappa, u, v, w
@@ -36,7 +37,7 @@ T_MAX = 10
 
 
 @dataclass(frozen=True, eq=False)
-class CriticalPoint:
+class CriticalPoint(Display):
     """The RNN's critical point on the symmetric branch of an endpoint problem.
 
     ``lambda_c``: signal where the branch's Z2-odd (lag-1) Hessian block
@@ -55,6 +56,50 @@ class CriticalPoint:
     of ``S_eff = S_0 + a m^2 + b m^4`` at lambda_c and their lambda-derivatives;
     ``tricritical``: the loads, kappa and exponent where b = 0 for this T;
     ``latex``: lambda_c in closed form.
+
+    Returned by :func:`~linkernel.critical_point` (derivations/rnn_T4_P1.tex, "Critical point"
+    and "Landau expansion"; derivations/landau_general_T.tex for general T).
+
+    Attributes
+    ----------
+    problem : Problem
+        The endpoint problem (its ``lam`` is not used).
+    lambda_c : float
+        The critical signal strength (targets ``y = lam * yhat``).
+    r_c : float
+        Branch ratio ``H^{tt} / Sigma^{tt}`` at lambda_c.
+    rho_c : float
+        ``H^{t+1,t+1} / H^{tt}`` at lambda_c (the same for every t; label sector for P > 1).
+    kernel_c : numpy.ndarray, shape (T*P, T*P)
+        The symmetric branch's kernel at lambda_c.
+    load_c : float
+        ``x_c = v H^{T-1,T-1} / kappa`` at lambda_c.
+    branch_stable : bool
+        Whether the branch is still a local minimum in the Z2-even sector at r_c.
+    lambda_fold : float or None
+        Where the stable part of the branch ends when it folds before r_c; else None.
+    order : str
+        'second order', 'first order' or 'tricritical'.
+    beta : float or None
+        1/2 for second order, else None.
+    amplitude : float or None
+        A in ``m ~ A (lambda - lambda_c)^beta`` (second order only).
+    landau : dict
+        ``a``, ``b``, ``da_dlambda``, ``db_dlambda``: the Landau coefficients of
+        ``S_eff = S_0 + a m^2 + b m^4`` at lambda_c and their lambda-derivatives (floats).
+    tricritical : dict
+        ``load``, ``kappa`` (lists) and the exponent where b = 0 for this T.
+    latex : str
+        lambda_c in closed form, as LaTeX.
+    seconds : float
+        Wall time, in seconds.
+    lambda_c_expr : sympy.Expr or None
+        lambda_c in closed form, a SymPy expression in the symbols w, v, u, kappa.
+    landau_expr : dict of sympy.Expr
+        The Landau coefficients and their lambda-derivatives at lambda_c in closed form (the
+        keys of ``landau``).
+    beta_expr : sympy.Expr or None
+        beta as a SymPy number (``Rational(1, 2)`` for second order; None otherwise).
     """
 
     problem: Problem
@@ -72,6 +117,36 @@ class CriticalPoint:
     tricritical: dict
     latex: str
     seconds: float = field(default=0.0)
+    #: lambda_c in closed form, a SymPy expression in the symbols w, v, u, kappa (:attr:`symbol_values`)
+    lambda_c_expr: sp.Expr | None = None
+    #: the Landau coefficients a, b and their lambda-derivatives at lambda_c in closed form (same keys as ``landau``)
+    landau_expr: dict = field(default_factory=dict)
+    #: the exponent beta as a SymPy number (``Rational(1, 2)`` for second order; None otherwise, as ``beta``)
+    beta_expr: sp.Expr | None = None
+
+    @property
+    def symbol_values(self) -> dict:
+        """The SymPy symbols w, v, u, kappa of the closed forms mapped to this problem's values:
+        ``float(cp.lambda_c_expr.subs(cp.symbol_values)) == cp.lambda_c``."""
+        pr = self.problem
+        return {w: pr.w, v: pr.v, u: pr.u, kappa: pr.kappa}
+
+    def _repr_latex_(self) -> str:
+        """``$\\lambda_c = <closed form> \\approx <value>$`` (Jupyter renders it)."""
+        expr = self.latex.split("=", 1)[1].strip() if self.lambda_c_expr is None else sp.latex(self.lambda_c_expr)
+        return rf"$\lambda_c = {expr} \approx {self.lambda_c:.12g}$"
+
+    def _display_rows(self) -> list:
+        L = self.landau
+        rows = [("problem", self.problem), ("lambda_c", self.lambda_c),
+                ("lambda_c, closed form", self.lambda_c_expr if self.lambda_c_expr is not None else self.latex),
+                ("order", self.order), ("beta", self.beta), ("amplitude A", self.amplitude),
+                ("Landau b", L.get("b")), ("da/dlambda", L.get("da_dlambda")), ("db/dlambda", L.get("db_dlambda")),
+                ("r_c", self.r_c), ("rho_c", self.rho_c), ("load x_c", self.load_c),
+                ("branch stable at r_c", self.branch_stable), ("lambda_fold", self.lambda_fold),
+                ("tricritical kappa", describe(list(self.tricritical.get("kappa", []))) if self.tricritical else None),
+                ("kernel at lambda_c", self.kernel_c), ("seconds", self.seconds)]
+        return rows
 
     def to_dict(self) -> dict:
         return {
@@ -121,11 +196,45 @@ def _val(expr, subs) -> float:
 def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
     """lambda_c, the branch at lambda_c, the Landau coefficients and the order, for an RNN endpoint problem.
 
-    ``problem`` must come from :func:`linkernel.tasks.endpoint` (any P, any
-    labels); its ``lam`` is ignored.  For ``P > 1`` the label sector is the
-    ``P = 1`` chain with ``lambda -> lambda |yhat|``, and ``m = c / P`` with c
-    the chain's lag-1 entry, so ``a -> P^2 a``, ``b -> P^4 b``.  ``tol``: relative
-    size of b below which the point counts as tricritical.
+    Closed forms in SymPy, evaluated at the problem's ``w, v, u, kappa``: the symmetric branch,
+    the singular point of its Z2-odd (lag-1) Hessian block and the Landau expansion
+    ``S_eff = S_0 + a m^2 + b m^4`` with the Z2-even modes solved out (THEORY.md section 3;
+    derivations/rnn_T4_P1.tex, derivations/landau_general_T.tex).  For ``P > 1`` the label
+    sector is the ``P = 1`` chain with ``lambda -> lambda |yhat|``, and ``m = c / P`` with c
+    the chain's lag-1 entry, so ``a -> P^2 a``, ``b -> P^4 b``.  Any other pattern: the
+    numerical :func:`~linkernel.critical_lambda`.
+
+    Parameters
+    ----------
+    problem : Problem
+        An RNN problem from :func:`~linkernel.endpoint` (any P, any labels) with
+        ``3 <= T <= 10``; its ``lam`` is ignored.
+    tol : float, default 1e-9
+        Relative size of b below which the point counts as tricritical.
+
+    Returns
+    -------
+    CriticalPoint
+        lambda_c (float and LaTeX), the kernel at lambda_c (shape (T*P, T*P)), the Landau
+        coefficients, the order and beta.
+
+    Raises
+    ------
+    ValueError
+        If the problem is not an RNN endpoint problem or T is outside 3..10.
+    ConvergenceError
+        If the branch is unstable at r_c but no fold of lambda(r) is found.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> cp = lk.critical_point(lk.endpoint("rnn", T=3, kappa=0.1))
+    >>> round(cp.lambda_c, 10), cp.order, cp.beta
+    (2.8637824638, 'second order', 0.5)
+    >>> cp.lambda_c_expr
+    sqrt(2)*(kappa + 8*u*v*w**2)/(4*sqrt(u)*sqrt(v)*w)
+    >>> print(cp.latex)
+    \\lambda_c = \\frac{\\sqrt{2} \\left(\\kappa + 8 u v w^{2}\\right)}{4 \\sqrt{u} \\sqrt{v} w}
     """
     from linkernel.problem import require_problem
     from linkernel.validation import tolerance
@@ -178,13 +287,30 @@ def critical_point(problem: Problem, tol: float = 1e-9) -> CriticalPoint:
             "beta": [0.25 if c > 0 else None for c in cs],
             "amplitude": [(-da / (3 * c)) ** 0.25 if c > 0 and -da / c > 0 else None for c in cs],
             "fold_load": 1.0 / (2 * T - 1), "fold_kappa": hc_v * (2 * T - 1)}
-    lc_expr = sp.simplify(lam1.subs(r, rc) / sp.sqrt(sp.Integer(1) if q == 1 else sp.nsimplify(q, rational=True)))   # rational: nsimplify alone rounds q = 1e-32 to 0
+    lc_expr, landau_expr = _closed_forms(L, lam1, rc, q, P)
     latex = r"\lambda_c = " + sp.latex(lc_expr)
     return CriticalPoint(problem=problem, lambda_c=lambda_c, r_c=float(rc), rho_c=problem.w * float(rc),
                          kernel_c=branch_kernel(problem, ratio=float(rc)), load_c=load_c,
                          branch_stable=branch_stable, lambda_fold=lambda_fold, order=order, beta=beta, amplitude=amplitude,
                          landau={"a": a_c, "b": b_c, "da_dlambda": da, "db_dlambda": db},
-                         tricritical=tric, latex=latex, seconds=time.perf_counter() - t0)
+                         tricritical=tric, latex=latex, seconds=time.perf_counter() - t0, lambda_c_expr=lc_expr,
+                         landau_expr=landau_expr, beta_expr=sp.Rational(1, 2) if beta == 0.5 else None)
+
+
+def _closed_forms(L, lam1, rc, q: float, P: int) -> tuple:
+    """lambda_c and the Landau coefficients at lambda_c as SymPy expressions in w, v, u, kappa.
+
+    The same formulas as the floats of :func:`critical_point` (``lambda_c = lambda_1(r_c) / sqrt(q)``,
+    ``a -> P^2 a``, ``b -> P^4 b``, d/dlambda = d/dr / (dlambda_1/dr) * sqrt(q)), before substitution.
+    """
+    # rational: nsimplify alone rounds q = 1e-32 to 0
+    sq = sp.sqrt(sp.Integer(1) if q == 1 else sp.nsimplify(q, rational=True))
+    dlam = sp.diff(lam1, r).subs(r, rc)
+    tidy = lambda e: sp.factor(sp.together(e))  # noqa: E731  (small rational functions at T <= T_MAX)
+    landau = {"a": tidy(P ** 2 * L.a.subs(r, rc)), "b": tidy(P ** 4 * L.b.subs(r, rc)),
+              "da_dlambda": tidy(P ** 2 * sp.diff(L.a, r).subs(r, rc) * sq / dlam),
+              "db_dlambda": tidy(P ** 4 * sp.diff(L.b, r).subs(r, rc) * sq / dlam)}
+    return sp.simplify(lam1.subs(r, rc) / sq), landau
 
 
 def _check_representable(problem: Problem) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
@@ -28,6 +29,9 @@ from linkernel.symbolic.landau import (critical_amplitude_squared, general_criti
                               sixth_order_coefficient, tricritical_load)
 from linkernel.symbolic.stability import critical_mode, critical_ratio, hessian_blocks
 from linkernel.symbolic.action import v, w
+
+if TYPE_CHECKING:       # only for annotations (strings under ``from __future__ import annotations``)
+    from linkernel.architecture import Architecture
 
 #: the standard set written to derivations/
 STANDARD_SET = tuple((arch, T, 1) for arch in ("rnn", "dnn") for T in (2, 3, 4, 5))
@@ -325,8 +329,44 @@ def derivation_document(arch: str = "rnn", T: int = 4, P: int = 1) -> str:
 T_MAX = 11
 
 
-def write_derivation(arch: str, T: int, P: int = 1, out: str | Path = "derivations") -> Path:
-    """Write :func:`derivation_document` to ``out/<arch>_T<T>_P<P>.tex``; returns the path (T <= :data:`T_MAX`)."""
+def write_derivation(arch: str | Architecture | dict, T: int, P: int = 1, out: str | Path = "derivations") -> Path:
+    """Write the LaTeX derivation of the endpoint task to ``out/<arch>_T<T>_P<P>.tex``.
+
+    The document (:func:`derivation_document`) derives, in closed form, the action, the
+    saddle-point equations, the symmetric branch, the Hessian blocks on it and, for the RNN, the
+    critical point and the Landau expansion; the repository's ``derivations/*.tex`` are written by
+    it (derivations/generate.py).
+
+    Parameters
+    ----------
+    arch : str or Architecture or dict
+        The RNN or the DNN (``"rnn"``, ``"dnn"``, or a pattern equal to one of them); any other
+        pattern is refused (use ``linkernel critical --arch PATTERN``).
+    T : int
+        Number of hidden states, 2 to :data:`T_MAX` (11).
+    P : int, default 1
+        Number of patterns of the endpoint task.
+    out : str or pathlib.Path, default "derivations"
+        Folder to write to (created if missing).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written, ``out/<arch>_T<T>_P<P>.tex``.
+
+    Raises
+    ------
+    ValueError
+        If T is out of range or the pattern is neither the RNN nor the DNN.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import linkernel as lk
+    >>> path = lk.write_derivation("rnn", T=2, out=tempfile.mkdtemp())
+    >>> path.name, "documentclass" in path.read_text()[:20]
+    ('rnn_T2_P1.tex', True)
+    """
     from linkernel.validation import count
     T = count("T", T)
     if T > T_MAX:

@@ -54,6 +54,7 @@ import numpy as np
 import sympy as sp
 
 from linkernel.architecture import Architecture
+from linkernel.display import Display
 from linkernel.symbolic.action import kappa, u, v, w
 from linkernel.symbolic.symmetric_branch import normalized_action, perturbation_symbols, r, x
 from linkernel.validation import count as _count
@@ -202,7 +203,7 @@ def hessian_blocks(arch: Architecture) -> tuple:
 
 # --- the critical point ---------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class PatternCriticalPoint:
+class PatternCriticalPoint(Display):
     """The Z2 critical point of the endpoint task (``P = 1``, labels of unit norm) for one pattern.
 
     ``r_c``: the critical branch ratio ``H^{tt}/Sigma^{tt}`` (a SymPy number;
@@ -315,6 +316,19 @@ class PatternCriticalPoint:
 
     __str__ = summary
 
+    def _repr_latex_(self) -> str:
+        """``$r_c = ..., \\quad \\lambda_c = <closed form in w, v, u, kappa>$`` (Jupyter renders it)."""
+        if not self.has_transition:
+            return r"$r_c = \infty$ (no transition)"
+        return rf"$r_c = {sp.latex(self.r_c)}, \quad \lambda_c = {sp.latex(self.lambda_c)}$"
+
+    def _display_rows(self) -> list:
+        return [("arch", self.arch), ("T", self.T), ("transition", self.has_transition), ("r_c", self.r_c),
+                ("lambda_c (w, v, u, kappa)", self.lambda_c), ("breaks", self.group_text),
+                ("critical blocks", len(self.critical_blocks)), ("degenerate", self.degenerate),
+                ("Hessian blocks", len(self.blocks)), ("even block singular at r", self.even_instability),
+                ("seconds", self.seconds)]
+
 
 def _arch(arch) -> Architecture:
     if not isinstance(arch, Architecture):
@@ -389,7 +403,7 @@ def critical_ratio(arch: Architecture) -> sp.Expr:
 
 # --- Landau theory: the order ---------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class PatternLandau:
+class PatternLandau(Display):
     """``S_eff - S_0 = b(c) m^4 + O(m^6)`` at r_c, along ``e = m sum_k c_k V_k`` (the critical modes).
 
     ``quartic``: b(c) after minimising out the entries driven at O(m^2), a
@@ -436,6 +450,15 @@ class PatternLandau:
         if abs(b) <= tol:
             return "tricritical"
         return "second order" if b > 0 else "first order"
+
+    def _repr_latex_(self) -> str:
+        """``$S_{eff} - S_0 = b(c)\\, m^4$`` with the quartic b(c) (and the cubic term where there is one)."""
+        cubic = "" if self.cubic == 0 else rf"\left({sp.latex(self.cubic)}\right) m^3 + "
+        return rf"$S_{{eff}} - S_0 = {cubic}\left({sp.latex(self.quartic)}\right) m^4$"
+
+    def _display_rows(self) -> list:
+        return [("arch", self.point.arch), ("critical modes", len(self.directions)), ("quartic b(c)", self.quartic),
+                ("cubic", self.cubic), ("driven entries", len(self.driven)), ("seconds", self.seconds)]
 
 
 @lru_cache(maxsize=None)

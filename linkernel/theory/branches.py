@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linkernel.display import Display, axes, segments
 from linkernel.problem import Problem
 
 
@@ -20,7 +21,7 @@ TRANSITIONS = ("second order", "first order", "tricritical", "none", "unknown")
 
 
 @dataclass(frozen=True, eq=False)
-class ContinuationPoint:
+class ContinuationPoint(Display):
     """One point of a branch: kernel (TP, TP), action S, |dS/dH| residual, Hessian spectrum."""
 
     lam: float
@@ -50,7 +51,7 @@ class ContinuationPoint:
 
 
 @dataclass(frozen=True, eq=False)
-class Branch:
+class Branch(Display):
     """A traced branch: ``kind`` is 'symmetric' (Z2-invariant), 'broken' or 'regular' (no Z2).
 
     ``complete`` is False when the branch stopped before leaving the lambda
@@ -111,6 +112,17 @@ class Branch:
 
     __str__ = summary
 
+    def _display_rows(self) -> list:
+        lam, m = self.lam, self.m
+        return [("kind", self.kind), ("points", len(self.points)),
+                ("lambda range", (float(lam.min()), float(lam.max())) if len(lam) else ()),
+                ("order parameter", self.order_label), ("largest order parameter", float(m.max()) if len(m) else None),
+                ("stable points", int(self.stable.sum())), ("complete", self.complete),
+                ("stop reason", self.stop_reason or None), ("breaking W group", self.group)]
+
+    def _display_short(self) -> str:
+        return f"{self.kind} branch, {len(self.points)} points"
+
 
 def _branch_text(b: Branch) -> str:
     res = max(pt.residual for pt in b.points)
@@ -121,7 +133,7 @@ def _branch_text(b: Branch) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class SpecialPoint:
+class SpecialPoint(Display):
     """A refined special point: 'branch_point', 'fold' or 'coexistence'.
 
     ``test_value`` is the test function at the refined point (the Z2-odd
@@ -164,7 +176,7 @@ class SpecialPoint:
 
 
 @dataclass(frozen=True, eq=False)
-class Trace:
+class Trace(Display):
     """Branches of saddle points of one problem over a lambda interval, with their special points.
 
     ``transition`` (one of :data:`TRANSITIONS`) answers "what happens to the symmetric phase in
@@ -193,6 +205,35 @@ class Trace:
     ``transition_note`` says which case and why (the summary's one WARNING line when 'unknown'; a
     trace cut short has also emitted its ContinuationWarning);
     :attr:`critical_lambda` is where the global minimum changes.
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem traced (its ``lam`` is not used).
+    lam_range : tuple of float
+        ``(lo, hi)``, the lambda interval.
+    branches : tuple of Branch
+        Branch 0 is the starting (symmetric, or regular without a Z2 symmetry) branch; broken
+        branches follow.  Each :class:`~linkernel.theory.branches.Branch` has ``points`` (each a
+        ContinuationPoint: ``lam``, ``kernel`` of shape (T*P, T*P), ``action``, ``residual``,
+        ``stable``, ``order_parameter``, ``min_eigenvalue``), ``kind``, ``complete``,
+        ``stop_reason`` and ``group`` (the breaking W group, or None).
+    special_points : tuple of SpecialPoint
+        Folds, branch points (``z2`` True for a symmetry-breaking one) and coexistence points,
+        each with ``lam``, ``kernel``, ``action``, ``order_parameter`` and the ``branch`` it lies on.
+    transition : str
+        One of 'second order', 'first order', 'tricritical', 'none', 'unknown' (above).
+    steps : int
+        Continuation steps over all branches.
+    seconds : float
+        Wall time, in seconds.
+    transition_note : str
+        Which case of ``transition`` and why.
+
+    Notes
+    -----
+    Also ``critical_lambda`` (float or None), ``spinodals`` (first order: ``{"symmetric": lam,
+    "broken": lam}``), ``complete``, ``points_of(kind)``, ``to_dict()`` and ``summary()``.
     """
 
     problem: Problem
@@ -276,3 +317,49 @@ class Trace:
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        kinds = [s.kind for s in self.special_points]
+        rows = [("problem", self.problem), ("lambda range", self.lam_range), ("transition", self.transition),
+                ("critical lambda", self.critical_lambda)]
+        if self.spinodals is not None:
+            rows.append(("spinodals", self.spinodals))
+        rows += [("complete", self.complete),
+                 ("branches", "; ".join(f"{b.kind}, {len(b.points)} points" for b in self.branches)),
+                 ("special points", ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)) or "none"),
+                 ("steps", self.steps), ("seconds", self.seconds)]
+        return rows + ([("note", self.transition_note)] if self.transition_note else [])
+
+    def plot(self, ax=None):
+        """Each branch's order parameter against lambda; returns the matplotlib Axes.
+
+        Stable stretches solid, unstable dashed, one colour per branch (each line's ``gid`` is
+        ``"branch k"``); special points marked at their (lambda, m): Z2 branch points (circles),
+        other branch points (diamonds), folds (crosses), coexistence (squares).  ``ax``: the axes to
+        draw in (None: a new figure).  The paper's figure of several traces is
+        :func:`linkernel.plots.plot_trace`.
+        """
+        from linkernel.formatting import task_name
+        ax = axes(ax)
+        for k, b in enumerate(self.branches):
+            ends = [(s.lam, s.order_parameter) for s in self.special_points
+                    if s.branch == k and s.kind in ("branch_point", "fold")]
+            for n, (lam, m, stable) in enumerate(segments(b.lam, b.m, b.stable, ends)):
+                ax.plot(lam, m, ls="-" if stable else "--", color=f"C{k % 10}", gid=f"branch {k}",
+                        label=f"branch {k} ({b.kind})" if n == 0 else None)
+        marks = {"branch_point": ("o", "branch point"), "fold": ("X", "fold"), "coexistence": ("s", "coexistence")}
+        seen = set()
+        for s in self.special_points:
+            mk, what = marks.get(s.kind, ("d", s.kind))
+            if s.kind == "branch_point" and not s.z2:
+                mk, what = "d", "branch point (no Z2)"
+            ax.plot([s.lam], [s.order_parameter], mk, color="k", mfc="w", ms=7, zorder=5, gid=f"special {s.kind}",
+                    label=None if what in seen else what)
+            seen.add(what)
+        pr = self.problem
+        other = [b.order_label for b in self.branches if b.order_label != "m"]
+        ax.set_xlabel("signal strength lambda")
+        ax.set_ylabel("order parameter m = H^(T-1,T-2)" + (f"; broken: {other[0]}" if other else ""))
+        ax.set_title(f"{task_name(pr)} T={pr.T} P={pr.P} kappa={pr.kappa:g}: {self.transition}", fontsize=9)
+        ax.legend(fontsize=7)
+        return ax

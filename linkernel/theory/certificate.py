@@ -48,7 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linkernel.problem import Problem
-from linkernel.theory.action import Pieces, from_vector, static, to_vector
+from linkernel.theory.action import (Pieces, frobenius as frobenius_inner, frobenius_norm, from_vector, one_thread,
+                                     static, to_vector, upper_triangle)
 
 #: per sector, assemble the whitened Hessian and preconditioner and take the pencil's eigenvalues by
 #: LAPACK up to this many coordinates (dim = n(n+1)/2); Lanczos above.
@@ -139,6 +140,21 @@ def _dense_pencil(problem, pc: Pieces, sector, k: int):
     return vals, out
 
 
+def _packing(problem, sector):
+    """(i, j, s): the Frobenius-orthonormal coordinates of a sector (None: all), ``c -> s_c X[i_c, j_c]``.
+
+    The upper triangle (i <= j) of the sector's entries, ``s = 1`` on the diagonal and sqrt(2) off it
+    (:func:`linkernel.theory.action.upper_triangle`), so that the Euclidean product of two packed
+    symmetric matrices is their Frobenius product.
+    """
+    i, j, s = upper_triangle(problem.n)
+    if sector is None:
+        return i, j, s
+    odd = static(problem).odd[i, j]
+    keep = odd if sector == "odd" else ~odd
+    return i[keep], j[keep], s[keep]
+
+
 def pencil_lowest(problem: Problem, pc: Pieces, sector=None, k: int = 1, tol: float = 1e-8,
                   maxiter: int = LANCZOS_MAXITER, frobenius: bool = False):
     """Lowest eigenpairs of the pencil (Hessian, M) on a sector by M^-1-Lanczos.
@@ -152,40 +168,57 @@ def pencil_lowest(problem: Problem, pc: Pieces, sector=None, k: int = 1, tol: fl
     reorthogonalisation (classical Gram-Schmidt twice, as two matrix products).  Stops when the k
     lowest Ritz values have residual bounds below ``tol * max(1, |theta|)`` or after ``maxiter`` steps.
     """
+    from scipy.linalg import eigh_tridiagonal
     n = problem.n
-    mask = _sector_mask(problem, sector)
-    proj = (lambda X: X) if mask is None else (lambda X: X * mask)
+    # The Lanczos vectors are kept packed (:func:`_packing`: the sector's upper triangle, a quarter of
+    # the n x n entries in a sector), and the bookkeeping runs on one BLAS thread: at n = 610 the
+    # reorthogonalisation over full n x n rows, the dot products and eigh of the tridiagonal matrix on
+    # two threads of a busy machine (eigh of 100 x 100: 0.2 s against 2 ms on one thread) cost more
+    # than the Hessian products of a step (issue 29, all digits at T = 10).
+    ii, jj, sc = _packing(problem, sector)
+
+    def pack(X):
+        return sc * X[ii, jj]
+
+    def unpack(x):
+        X = np.zeros((n, n))
+        X[ii, jj] = x / sc
+        X[jj, ii] = x / sc
+        return X
+
     hv, pm = ((pc.hessian_vector, pc.prior_metric_inverse) if frobenius else
               (pc.whitened_hessian_vector, pc.whitened_preconditioner))
     rng = np.random.default_rng(12345)
     A = rng.normal(size=(n, n))
-    y = proj(0.5 * (A + A.T))
-    dim = n * (n + 1) // 2 if mask is None else int((np.triu(mask) > 0).sum())
+    dim = len(sc)
     maxiter = min(maxiter, dim)
-    v = proj(pm(y))
-    b = np.sqrt(max(np.vdot(y, v), 1e-300))
-    cap = min(maxiter + 1, 32)                # grown by doubling: 120 x n^2 floats is 1 GiB at n = 1024
-    V = np.empty((cap, n * n))
-    Y = np.empty((cap, n * n))
-    V[0], Y[0] = (v / b).ravel(), (y / b).ravel()
+    y = pack(0.5 * (A + A.T))
+    v = pack(pm(unpack(y)))
+    cap = min(maxiter + 1, 32)                # grown by doubling
+    V = np.empty((cap, dim))
+    Y = np.empty((cap, dim))
+    with one_thread(n):
+        b = np.sqrt(max(float(y @ v), 1e-300))
+        V[0], Y[0] = v / b, y / b
     alpha, beta = [], []
     steps = 0
     thetas = S = None
     for j in range(maxiter):
-        w = proj(hv(V[j].reshape(n, n))).ravel()
+        w = pack(hv(unpack(V[j])))
         steps += 1
-        a = float(V[j] @ w)
-        alpha.append(a)
-        w = w - a * Y[j]
-        if j:
-            w = w - beta[-1] * Y[j - 1]
-        for _ in range(2):                   # full reorthogonalisation in the M inner product
-            w -= (V[:j + 1] @ w) @ Y[:j + 1]
-        s = proj(pm(w.reshape(n, n))).ravel()
-        bb = float(w @ s)
-        b = np.sqrt(max(bb, 0.0))
-        Tm = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
-        thetas, S = np.linalg.eigh(Tm)
+        with one_thread(n):
+            a = float(V[j] @ w)
+            alpha.append(a)
+            w = w - a * Y[j]
+            if j:
+                w = w - beta[-1] * Y[j - 1]
+            for _ in range(2):                   # full reorthogonalisation in the M inner product
+                w -= (V[:j + 1] @ w) @ Y[:j + 1]
+        s = pack(pm(unpack(w)))
+        with one_thread(n):
+            bb = float(w @ s)
+            b = np.sqrt(max(bb, 0.0))
+            thetas, S = eigh_tridiagonal(np.array(alpha), np.array(beta))
         kk = min(k, len(thetas))
         res = b * np.abs(S[-1, :kk])
         if (j + 1 >= min(k + 2, maxiter) and np.all(res <= tol * np.maximum(1.0, np.abs(thetas[:kk])))) \
@@ -198,8 +231,8 @@ def pencil_lowest(problem: Problem, pc: Pieces, sector=None, k: int = 1, tol: fl
         V[j + 1], Y[j + 1] = s / b, w / b
     kk = min(k, len(thetas))
     m = len(alpha)
-    Xs = [(S[:, c] @ V[:m]).reshape(n, n) for c in range(kk)]
-    Ys = [(S[:, c] @ Y[:m]).reshape(n, n) for c in range(kk)]
+    Xs = [unpack(S[:, c] @ V[:m]) for c in range(kk)]
+    Ys = [unpack(S[:, c] @ Y[:m]) for c in range(kk)]
     res = b * np.abs(S[-1, :kk])
     return thetas[:kk], Xs, res, float(thetas[-1]), steps, Ys
 
@@ -219,10 +252,10 @@ def _whitened_ritz(problem: Problem, pc: Pieces, sector, Y):
     yw = 0.5 * (yw + yw.T)
     x = proj(pc.whitened_preconditioner(yw))
     bx = proj(pc.whitened_hessian_vector(x))
-    xy = float(np.vdot(x, yw))
-    theta = float(np.vdot(x, bx)) / xy
+    xy = frobenius_inner(x, yw)
+    theta = frobenius_inner(x, bx) / xy
     r = bx - theta * yw
-    res = np.sqrt(max(float(np.vdot(r, proj(pc.whitened_preconditioner(r)))), 0.0) / xy)
+    res = np.sqrt(max(frobenius_inner(r, proj(pc.whitened_preconditioner(r))), 0.0) / xy)
     return theta, float(res), x
 
 
@@ -241,12 +274,12 @@ def certify(problem: Problem, H, tol: float = 1e-13, pc: Pieces | None = None, k
     pc = Pieces(problem, H) if pc is None else pc
     n = problem.n
     if whitened_residual is None:
-        whitened_residual = float(np.linalg.norm(pc.LH.T @ pc.gradient() @ pc.LH))
+        whitened_residual = frobenius_norm(pc.LH.T @ pc.gradient() @ pc.LH)
     if sectors is None:
         sectors = ("odd", "even") if is_symmetric_point(problem, pc.H) else (None,)
     by_sector, dirs = {}, []
     products = 0
-    frobenius = float(np.linalg.norm(pc.H) * np.linalg.norm(pc.Hinv)) <= FROBENIUS_MAX_COND
+    frobenius_coordinates = frobenius_norm(pc.H) * frobenius_norm(pc.Hinv) <= FROBENIUS_MAX_COND
     methods = set()
     for sector in sectors:
         from linkernel.theory.hessian import sector_coordinates
@@ -261,7 +294,7 @@ def certify(problem: Problem, H, tol: float = 1e-13, pc: Pieces | None = None, k
             vals = vals[:len(Xs)]
             methods.add("dense pencil (LAPACK)")
             products += m
-        elif frobenius:     # Lanczos on dH (cheaper products), each Ritz vector re-evaluated whitened
+        elif frobenius_coordinates:     # Lanczos on dH (cheaper products), each Ritz vector re-evaluated whitened
             vals, _, res, top, steps, Ys = pencil_lowest(problem, pc, sector, k=k, frobenius=True)
             got = [_whitened_ritz(problem, pc, sector, Yc) for Yc in Ys]
             vals = np.array([g[0] for g in got])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mpmath
 import numpy as np
@@ -33,6 +34,7 @@ from mpmath import mp
 
 import warnings
 
+from linkernel.display import Display
 from linkernel.errors import ContinuationWarning, ConvergenceError
 from linkernel.numerics import richardson
 from linkernel.problem import Problem
@@ -43,13 +45,16 @@ from linkernel.theory.special_points import critical_lambda
 from linkernel.threads import entry_point
 from linkernel.validation import integer, interval, positive
 
+if TYPE_CHECKING:       # only for annotations (strings under ``from __future__ import annotations``)
+    from linkernel.theory.branches import Trace
+
 GUARD = 20
 #: the beta of each order the fit can confirm (first order: m jumps, no power law)
 LANDAU_BETA = {"second order": 0.5, "tricritical": 0.25}
 
 
 @dataclass(frozen=True, eq=False)
-class ExponentEstimate:
+class ExponentEstimate(Display):
     """beta with its error; ``beta`` is None where the transition is first order (``message`` says why).
 
     ``transition`` is the trace's (:data:`linkernel.theory.branches.TRANSITIONS`), the same word
@@ -66,6 +71,43 @@ class ExponentEstimate:
     ``lambda_coexistence``); ``lambda_c_digits`` carries all ``digits``.
     ``m_values`` and ``local_slopes`` are the points of step 4;
     ``richardson`` the diagonal of the extrapolation table.
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem.
+    beta : float or None
+        The exponent of ``m ~ (lambda - lambda_c)^beta``; None for a first-order transition.
+    error : float or None
+        Error estimate of ``beta`` (from the Richardson table); None where not fitted.
+    lambda_c : float
+        The Z2 branch point (first order: the spinodal of the symmetric phase).
+    lambda_c_digits : str
+        ``lambda_c`` with all ``digits`` digits.
+    beta_digits : str or None
+        ``beta`` with its significant digits; None where not fitted.
+    digits : int
+        Working decimal digits of the high-precision computation.
+    transition : str
+        'second order', 'tricritical' or 'first order'.
+    m_values : tuple of float
+        The order parameters ``m0 / 2^k`` of the local slopes.
+    local_slopes : tuple of float
+        ``d ln m / d ln(lambda - lambda_c)`` at each ``m_values`` entry.
+    richardson : tuple of float
+        The diagonal of the Richardson extrapolation table.
+    message : str
+        What was fitted, or why not.
+    seconds : float
+        Wall time, in seconds.
+    lambda_coexistence : float or None
+        First order: where the global minimum changes (the transition itself).
+    beta_fit : float or None
+        The fitted value (differs from ``beta`` for 'tricritical', where ``beta`` is 1/4).
+    order_parameter : str
+        Which m the fit follows (``"m"`` or a group's ``m_g`` label).
+    converged : bool
+        False where the fit disagrees with the order's Landau value.
     """
 
     problem: Problem
@@ -120,6 +162,13 @@ class ExponentEstimate:
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        return [("problem", self.problem), ("transition", self.transition), ("beta", self.beta),
+                ("error", self.error), ("beta fitted", self.beta_fit), ("converged", self.converged),
+                ("lambda_c", self.lambda_c), (f"lambda_c ({self.digits} digits)", self.lambda_c_digits),
+                ("lambda coexistence", self.lambda_coexistence), ("order parameter", self.order_parameter),
+                ("local slopes", len(self.local_slopes)), ("message", self.message), ("seconds", self.seconds)]
 
 
 def _order_of(beta, err):
@@ -232,21 +281,64 @@ def _check_depth(m0: float, levels: int) -> None:
 
 @entry_point
 def critical_exponent(problem: Problem, digits: int = 30, levels: int = 8, m0: float = 0.05,
-                      lam_range=(0.5, 4.0), progress: bool = False, traced=None) -> ExponentEstimate:
+                      lam_range: tuple[float, float] = (0.5, 4.0), progress: bool = False,
+                      traced: Trace | None = None) -> ExponentEstimate:
     """Estimate beta at the symmetry-breaking transition of ``problem`` (its ``lam`` is ignored).
 
-    ``levels`` halvings of m from ``m0`` (in kernel units; m0 / 2^levels >= 1e-10) feed the Richardson
-    extrapolation; ``lam_range`` is the first window the double-precision
-    trace looks in: where its symmetric branch does not lose stability there,
-    lambda_c is located (:func:`critical_lambda`, up to lambda = 1e6) and the
-    window becomes (lambda_c / 2, 2 lambda_c).
-    ``traced`` is an existing trace of the same problem (saves step 1).
-    Raises :class:`ConvergenceError` when the symmetric branch never loses
-    stability (no Z2 transition, e.g. the DNN) or the trace cannot tell the transition ('unknown':
-    nothing to fit), ValueError for bad input.
-    ``transition`` is the trace's order (:class:`ExponentEstimate`): 'second order' (beta fitted,
-    1/2 expected), 'tricritical' (beta = 1/4, the fit its evidence) or 'first order' (not fitted).
-    For a pattern, m is the breaking W group's order parameter (the broken branch's ``group``).
+    The broken branch is followed in high precision (mpmath) from ``m0`` down by ``levels``
+    halvings; the local slopes ``d ln m / d ln(lambda - lambda_c)`` are extrapolated to
+    ``m -> 0`` by Richardson's method.  ``lam_range`` is the first window the double-precision
+    trace looks in: where its symmetric branch does not lose stability there, lambda_c is
+    located (:func:`~linkernel.critical_lambda`, up to lambda = 1e6) and the window becomes
+    ``(lambda_c / 2, 2 lambda_c)``.  ``transition`` is the trace's order: 'second order' (beta
+    fitted, 1/2 expected), 'tricritical' (beta = 1/4, the fit its evidence) or 'first order'
+    (not fitted).  For a pattern, m is the breaking W group's order parameter.  The Landau
+    theory behind the expected values: derivations/landau_general_T.tex.
+
+    Parameters
+    ----------
+    problem : Problem
+        A problem with a Z2 symmetry; its ``lam`` is ignored.
+    digits : int, default 30
+        Decimal digits of the high-precision computation, 15 to 500.
+    levels : int, default 8
+        Halvings of m from ``m0``, 2 to 30 (``m0 / 2^levels >= 1e-10``).
+    m0 : float, default 0.05
+        Largest order parameter of the fit, in kernel units.
+    lam_range : tuple of float, default (0.5, 4.0)
+        ``(lo, hi)``: the first lambda window of the trace.
+    progress : bool, default False
+        Show the progress bar (on stderr).
+    traced : Trace, optional
+        An existing :func:`~linkernel.trace` of the same problem whose range contains
+        lambda_c (saves the trace).
+
+    Returns
+    -------
+    ExponentEstimate
+        ``beta``, its ``error``, ``lambda_c`` (and all its digits), the local slopes.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it).
+    ConvergenceError
+        If the symmetric branch never loses stability (no Z2 transition, e.g. the DNN) or the
+        trace cannot tell the transition ('unknown': nothing to fit).
+
+    Warns
+    -----
+    ContinuationWarning
+        When the fitted beta disagrees with the order's Landau value.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> est = lk.critical_exponent(lk.endpoint("rnn", T=3), digits=20, levels=4)
+    >>> est.transition, est.beta, est.beta_digits
+    ('second order', 0.5, '0.50000000000000000000')
+    >>> round(est.lambda_c, 8)
+    2.86378246
     """
     digits = integer("digits", digits, 15, 500)
     levels = integer("levels", levels, 2, 30)

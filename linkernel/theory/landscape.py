@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import brentq
 
-from linkernel.errors import ConvergenceError
+from linkernel.display import Display, axes
+from linkernel.errors import ConvergenceError, SaddleWarning
 from linkernel.problem import Problem, require_problem
 from linkernel.progress import progress_bar
 from linkernel.theory.action import from_vector, m_vector, to_vector
@@ -36,9 +38,12 @@ from linkernel.theory.special_points import constrained_minimum, constraint_basi
 from linkernel.threads import entry_point
 from linkernel.validation import finite_entries, integer, nonempty, positive, real_array
 
+if TYPE_CHECKING:       # only for annotations (strings under ``from __future__ import annotations``)
+    from numpy.typing import ArrayLike
+
 
 @dataclass(frozen=True, eq=False)
-class LandscapeCurve:
+class LandscapeCurve(Display):
     """S minimised at fixed m, at one lambda.
 
     ``m`` (K,), ``action`` (K,) the constrained minimum, ``kernels`` (K, TP, TP)
@@ -79,7 +84,26 @@ class LandscapeCurve:
 
 
 @dataclass(frozen=True, eq=False)
-class Landscape:
+class Landscape(Display):
+    """The Landau landscape of one problem: the action minimised at fixed m, at several lambdas.
+
+    Returned by :func:`~linkernel.landscape` (the paper's Fig. 4b).  Each curve is
+    ``S_m(lam) = min { S(H) : m(H) = m }`` with ``m = H^{T-1,T-2}`` (pattern-averaged).
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem (its ``lam`` is not used).
+    curves : tuple of LandscapeCurve
+        One per lambda, in the order given.  Each
+        :class:`~linkernel.theory.landscape.LandscapeCurve` has ``lam``, ``m`` (shape (K,)),
+        ``action`` (shape (K,)), ``delta_action`` (``S_m - S_0``, shape (K,)), ``kernels``
+        (the minimisers, shape (K, T*P, T*P)), ``residual``, ``curvature``, ``slope`` (each
+        shape (K,)), and ``m_min``, ``action_min`` (the lowest point, refined).
+    seconds : float
+        Wall time, in seconds.
+    """
+
     problem: Problem
     curves: tuple
     seconds: float
@@ -98,6 +122,35 @@ class Landscape:
                          + [f"  {c.summary()}" for c in self.curves])
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        c = self.curves
+        return [("problem", self.problem), ("lambdas", [x.lam for x in c]),
+                ("m at the minimum, per lambda", [x.m_min for x in c]),
+                ("S_min - S(m=0), per lambda", [x.action_min - x.action[np.argmin(np.abs(x.m))] for x in c]),
+                ("points per curve", len(c[0].m) if c else 0), ("largest residual", max(x.residual.max() for x in c)),
+                ("seconds", self.seconds)]
+
+    def plot(self, ax=None):
+        """S minimised at fixed m, minus its value at m = 0, against m, one curve per lambda; returns the Axes.
+
+        Each curve is ``(curve.m, curve.delta_action)`` (line ``gid`` ``"lambda k"``), its lowest point
+        ``(m_min, action_min - S_0)`` marked.  ``ax``: the axes to draw in (None: a new figure).  The
+        paper's two-panel figure is :func:`linkernel.plots.plot_landscape`.
+        """
+        from linkernel.formatting import task_name
+        ax = axes(ax)
+        for k, c in enumerate(self.curves):
+            line, = ax.plot(c.m, c.delta_action, color=f"C{k % 10}", gid=f"lambda {k}", label=f"lambda = {c.lam:.6g}")
+            ax.plot([c.m_min], [c.action_min - c.action[np.argmin(np.abs(c.m))]], "o", color=line.get_color(),
+                    mec="k", zorder=5, gid=f"minimum {k}")
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        pr = self.problem
+        ax.set_xlabel("order parameter m = H^(T-1,T-2)")
+        ax.set_ylabel("S_m - S_0,  S_m = min S(H) at fixed m")
+        ax.set_title(f"Landau landscape, {task_name(pr)} T={pr.T} P={pr.P} kappa={pr.kappa:g}", fontsize=9)
+        ax.legend(fontsize=7)
+        return ax
 
 
 @entry_point
@@ -149,12 +202,51 @@ def landscape_at(problem: Problem, m_max: float, points: int = 41, gtol: float =
 
 
 @entry_point
-def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 41,
+def landscape(problem: Problem, lams: ArrayLike, m_max: float | None = None, points: int = 41,
               progress: bool = False) -> Landscape:
     """The Landau landscape at every lambda in ``lams`` (``problem.lam`` is ignored).
 
-    ``m_max`` defaults to 1.5 times the largest |m| of the saddle points at
-    these lambdas (at least 1).
+    At each lambda, S is minimised at fixed ``m = H^{T-1,T-2}`` on a grid of m (module
+    docstring).  Where the problem has the Z2 symmetry only ``m >= 0`` is computed (S_m is
+    even); otherwise ``[-m_max, m_max]``.  Below lambda_c the curve has one minimum at m = 0,
+    above it a Z2 pair at ``+-m*``.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem; its ``lam`` is ignored.
+    lams : array_like of float, shape (L,)
+        One or more non-negative lambdas (signal strengths); a scalar counts as one.
+    m_max : float, optional
+        Largest ``|m|`` of the grid; default 1.5 times the largest ``|m|`` of the saddle points
+        at these lambdas (at least 1).
+    points : int, default 41
+        Grid points in ``[0, m_max]``, 3 to 1000.
+    progress : bool, default False
+        Show the progress bar (on stderr).
+
+    Returns
+    -------
+    Landscape
+        One curve per lambda, each with ``m`` and ``action`` of shape (points,) (Z2 problems;
+        ``2 points - 1`` otherwise).
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it).
+    ConvergenceError
+        If the constrained minimisation leaves the positive-definite cone (use a smaller
+        ``m_max``).
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> ls = lk.landscape(lk.endpoint("rnn", T=3), [2.0, 3.5], points=9)
+    >>> [c.m.shape for c in ls.curves]
+    [(9,), (9,)]
+    >>> [round(c.m_min, 3) for c in ls.curves]
+    [0.0, 3.251]
     """
     require_problem("problem", problem)
     vals = np.atleast_1d(real_array("lams", lams)).ravel()
@@ -163,8 +255,14 @@ def landscape(problem: Problem, lams, m_max: float | None = None, points: int = 
     m_max = None if m_max is None else positive("m_max", m_max)
     t0 = time.perf_counter()
     if m_max is None:
+        import warnings
         from linkernel.theory.saddle import saddle_point
-        m_star = max(abs(saddle_point(problem.with_(lam=x)).order_parameter) for x in lams)
+        # Only the scale of m* sets the plotted range: at lambda = lambda_c the minimum is degenerate by
+        # construction (flat to second order), and saddle_point's warning about it says nothing about the
+        # landscape, whose curves are computed and checked on their own.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SaddleWarning)
+            m_star = max(abs(saddle_point(problem.with_(lam=x)).order_parameter) for x in lams)
         m_max = max(1.0, 1.5 * m_star)
     curves = []
     for x in progress_bar(progress, iterable=lams, desc="landscape", unit="lambda"):

@@ -47,7 +47,8 @@ import numpy as np
 from linkernel import validation
 from linkernel.errors import KernelError
 from linkernel.problem import Problem, require_problem
-from linkernel.theory.action import Pieces, from_vector, to_vector
+from linkernel.theory.action import (Pieces, frobenius as frobenius_inner, frobenius_norm, from_vector,
+                                     lower_sandwich, one_thread, to_vector)
 from linkernel.theory.hessian import dense_hessian, whitened_dense
 from linkernel.theory.newton import damped_newton
 from linkernel.threads import entry_point
@@ -93,7 +94,7 @@ class Solve:
 
 # --- Steihaug's truncated CG ---------------------------------------------------------------
 def _inner(X, Y) -> float:
-    return float(np.vdot(X, Y))
+    return frobenius_inner(X, Y)
 
 
 def _boundary(zz, zd, dd, radius) -> float:
@@ -154,9 +155,10 @@ def _fraction_to_boundary(X) -> float:
     the cone's boundary; shortening it along its own direction keeps the model
     decrease positive (interior-point methods' fraction-to-the-boundary rule).
     """
-    if np.linalg.norm(X) < TO_BOUNDARY:      # |eigenvalues| <= |X|_F
+    if frobenius_norm(X) < TO_BOUNDARY:      # |eigenvalues| <= |X|_F
         return 1.0
-    low = float(np.linalg.eigvalsh(X)[0])
+    with one_thread(X.shape[0]):
+        low = float(np.linalg.eigvalsh(X)[0])
     return 1.0 if low >= -TO_BOUNDARY else TO_BOUNDARY / -low
 
 
@@ -176,7 +178,7 @@ class _Descent:
         self.pc = Pieces(problem, H0)
         self.H = self.pc.H
         self.S, self.G = self.pc.action(), self.pc.gradient()
-        self.res = float(np.linalg.norm(self.G))
+        self.res = frobenius_norm(self.G)
         self.radius = 0.25
         self.products = 0
         self.stall = 0          # consecutive steps at the rounding level that barely lowered |dS/dH|
@@ -184,14 +186,14 @@ class _Descent:
     def whitened_gradient(self) -> np.ndarray:
         """L^T (dS/dH) L at the iterate (H = L L^T)."""
         L = self.pc.LH
-        return L.T @ self.G @ L
+        return lower_sandwich(L, self.G, transpose=True)
 
     def near(self, mirrors, basin_radius: float):
         """The index of the known minimum (or mirror) within whitened distance ``basin_radius``, or None."""
-        hn = np.linalg.norm(self.H)     # >= the largest eigenvalue of H: |D|/|H| bounds the whitened distance below
+        hn = frobenius_norm(self.H)     # >= the largest eigenvalue of H: |D|/|H| bounds the whitened distance below
         for k, K in mirrors:
             D = self.H - K
-            if np.linalg.norm(D) < basin_radius * hn and np.linalg.norm(self.pc.whiten(D)) < basin_radius:
+            if frobenius_norm(D) < basin_radius * hn and frobenius_norm(self.pc.whiten(D)) < basin_radius:
                 return k
         return None
 
@@ -211,7 +213,7 @@ class _Descent:
         rounds like eps cond(H)^2, so only while |H|_F |H^-1|_F <= FROBENIUS_MAX_COND.
         """
         pc = self.pc
-        return float(np.linalg.norm(pc.H) * np.linalg.norm(pc.Hinv)) <= FROBENIUS_MAX_COND
+        return frobenius_norm(pc.H) * frobenius_norm(pc.Hinv) <= FROBENIUS_MAX_COND
 
     def step(self, g: np.ndarray, gn: float) -> str:
         """Take one accepted trust-region step from the iterate; returns "moved", or "failed" / "floor".
@@ -240,7 +242,7 @@ class _Descent:
             if frac < 1.0:
                 X, BX, xn = frac * X, frac * BX, frac * xn
             pred = -(_inner(g, X) + 0.5 * _inner(X, BX))
-            step = X if frobenius else L @ X @ L.T
+            step = X if frobenius else lower_sandwich(L, X)
             Hn = H + 0.5 * (step + step.T)
             try:
                 pcn = Pieces(self.problem, Hn, check=False)
@@ -251,7 +253,7 @@ class _Descent:
                     return "failed"
                 continue
             Gn = pcn.gradient()
-            resn = float(np.linalg.norm(Gn))
+            resn = frobenius_norm(Gn)
             ared = S - Sn
             # near convergence S changes at its rounding level: judge the step by the residual
             tiny = abs(pred) < 1e-12 * max(1.0, abs(S))
@@ -272,7 +274,7 @@ class _Descent:
             if rho > 1.1 and not hit and xn > 1e-2:
                 Hn, pcn, Sn = _extend(self.problem, H, 0.5 * (step + step.T), Hn, pcn, Sn)
                 Gn = pcn.gradient()
-                resn = float(np.linalg.norm(Gn))
+                resn = frobenius_norm(Gn)
             self.H, self.pc, self.S, self.G, self.res = Hn, pcn, Sn, Gn, resn
             return "moved"
 
@@ -346,7 +348,7 @@ def _descend(problem: Problem, H0, tol: float, maxiter: int, dense: bool, known,
 
     for it in range(maxiter + 1):
         g = d.whitened_gradient()
-        gn = float(np.linalg.norm(g))
+        gn = frobenius_norm(g)
         if gn <= tol:
             return done(True, it)
         k = d.near(mirrors, basin_radius) if mirrors else None
@@ -360,7 +362,7 @@ def _descend(problem: Problem, H0, tol: float, maxiter: int, dense: bool, known,
         if how == "floor":
             return done(gn <= 1e3 * tol, it, at_floor=True)
         if d.stall >= 3:
-            gn = float(np.linalg.norm(d.whitened_gradient()))
+            gn = frobenius_norm(d.whitened_gradient())
             return done(gn <= 1e3 * tol, it + 1, at_floor=True)
     return done(gn <= tol, maxiter)
 

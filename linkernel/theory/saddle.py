@@ -16,12 +16,19 @@ negative-curvature direction of each Z2 sector, (c) a lambda-probe for
 first-order regions (descend from the prior at 2, 4, .. lambda, follow what is
 found back to lambda).  ``n_starts - 1`` random starts can be added.
 
-``minima="all"`` is the catalogue: the default search, then the tree of every
-saddle left along each of its (up to :data:`NEG_DIRECTIONS`) lowest
-negative-curvature directions per sector, taken in a basis that does not
-depend on the eigensolver (:func:`_canonical_directions`: a pivoted QR of the
-span's projector), then ``n_starts - 1`` random starts (:func:`_starts`, drawn
-with ``seed``, abandoned inside a known basin).
+``minima="all"`` is the catalogue: the default search (leaving saddles along
+the canonical basis of each sector's lowest cluster), then the tree of every
+saddle met, left along each of its negative-curvature directions (up to
+:data:`NEG_DIRECTIONS` a sector) and along every pair ``(E_i +- E_j)/sqrt 2``
+of the :data:`PAIR_DIRECTIONS` lowest, then ``n_starts - 1`` random starts
+(:func:`_starts`, drawn with ``seed``, abandoned inside a known basin).  The
+directions do not depend on the eigensolver
+(:func:`linkernel.theory.search.escape_directions`): converged eigenpairs of
+the whitened Hessian, grouped into clusters of equal eigenvalues (never split),
+each cluster in a canonical basis of its span (a pivoted QR of its projector),
+pairs with both signs.  On the chain tasks (P = 4, T = 8 and 16) the tree alone
+finds every minimum that a long multi-start run finds
+(tests/theory/test_catalogue.py), whatever the seed or the eigensolver's start.
 
 A point is called a minimum only when certified
 (:mod:`linkernel.theory.certificate`): whitened residual ``|L^T (dS/dH) L|_F``
@@ -45,21 +52,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from linkernel import validation
+from linkernel.display import FULL_KERNEL_MAX, Display, axes, kernel_image, kernel_lines, pattern_entries
 from linkernel.errors import ConvergenceError, KernelError, SaddleWarning
 from linkernel.problem import Problem, fix_z2_sign, order_parameter, require_problem
 from linkernel.theory import minimize as _minimize
 from linkernel.theory.action import Pieces, prior_kernel
 from linkernel.theory.certificate import Certificate, certify
-from linkernel.theory.curvature import negative_directions, reported_spectrum
+from linkernel.theory.curvature import reported_spectrum
 # stationary_point is imported here too: users find it beside saddle_point
 from linkernel.theory.minimize import minimize_action, stationary_point  # noqa: F401
-from linkernel.theory.search import FLOOR_WHITENED, Found, GlobalSearch, is_new, kick as _kick
+from linkernel.theory.search import (CATALOGUE_DIRECTIONS, ESCAPE_DEPTH, FLOOR_WHITENED, Found, GlobalSearch,
+                                      escape_directions, is_new, kick as _kick)
 from linkernel.threads import entry_point
 
 __all__ = ["Minimum", "SaddlePoint", "local_minimum", "saddle_point", "stationary_point", "minimize_action"]
 
-#: a saddle of the catalogue's tree is left along each of its (up to) this many lowest directions per sector.
-NEG_DIRECTIONS = 4
+#: a saddle of the catalogue's tree is left along each of its (up to) this many lowest directions per sector
+#: (every negative one on the chain tasks up to T = 16; a cluster of equal eigenvalues is never split).
+NEG_DIRECTIONS = CATALOGUE_DIRECTIONS
+#: the tree leaves a saddle along every pair (E_i +- E_j) / sqrt 2 of its PAIR_DIRECTIONS lowest directions
+#: per sector too: the unstable manifold's basins lie between the eigen-directions (chain T = 16, P = 4:
+#: the minimum with m = 11.22 lies only between the 3rd and 4th odd directions, or the 4th and 5th)
+PAIR_DIRECTIONS = 8
 #: random starts of the catalogue (``minima="all"``) when n_starts is not given.
 CATALOGUE_STARTS = 6
 #: the most starts one call takes (the command line states the same limit)
@@ -67,7 +81,7 @@ MAX_STARTS = 1000
 
 
 @dataclass(frozen=True, eq=False)
-class Minimum:
+class Minimum(Display):
     """One certified local minimum of S: the kernel (TP, TP), its action and the evidence.
 
     ``hessian_min_eigenvalue``: the lowest eigenvalue of the pencil (Hessian,
@@ -110,6 +124,13 @@ class Minimum:
 
     __str__ = summary
 
+    def _display_rows(self) -> list:
+        return [("action S", self.action), ("order parameter m", self.order_parameter), ("status", self.status),
+                ("converged", self.converged), ("min curvature (pencil)", self.hessian_min_eigenvalue),
+                ("curvature error", self.curvature_error), ("residual |dS/dH|", self.grad_norm),
+                ("iterations", self.iterations), ("origin", self.origin), ("precision", self.precision),
+                ("kernel", self.kernel)]
+
 
 def _minimum(problem: Problem, f: Found) -> Minimum:
     c = f.certificate
@@ -120,34 +141,69 @@ def _minimum(problem: Problem, f: Found) -> Minimum:
 
 
 @dataclass(frozen=True, eq=False)
-class SaddlePoint:
+class SaddlePoint(Display):
     """The theory's kernel for one problem: the global minimum of S and the other minima found.
 
-    ``kernel`` is (TP, TP) in the ordering ``t * P + p``; ``predictions`` is
-    (T, P), the posterior-mean outputs f*; ``grad_norm`` is the Frobenius norm
-    of dS/dH (the residual of the saddle-point equations); ``minima`` lists the
-    distinct certified minima found, lowest action first (``minima[0]`` is this
-    one); ``degenerate`` the stationary points whose curvature is zero within
-    rounding (never called minima); ``certificate`` the global minimum's
-    (:class:`linkernel.theory.certificate.Certificate`: residual, lowest
-    eigenvalue of the pencil (Hessian, prior metric) and its error, verdict);
-    ``coverage`` what the search covered and what it cannot exclude;
-    ``search`` "global" (the default) or "all" (the catalogue).
+    Returned by :func:`~linkernel.saddle_point`.  The kernel is the minimiser of the large-N
+    action ``S(H)`` (THEORY.md section 2; derivations/rnn_T4_P1.tex, "The action"); its rows are
+    ordered ``t * P + p``.
 
-    ``hessian_eigenvalues`` are those of the Hessian in Frobenius-orthonormal
-    coordinates (:func:`linkernel.theory.curvature.reported_spectrum`): the whole
-    spectrum up to :data:`linkernel.theory.hessian.DENSE_EIG_MAX_DIM`
-    coordinates, above the few smallest followed by the largest.  They are
-    computed on first access (the certificate does not need them).
-    ``method`` names the solver, ``iterations`` the Newton steps and
-    ``hessian_products`` the Hessian-vector products over all descents and
-    certificates, ``converged`` whether the global minimum met ``tol`` and is
-    certified (if not, one :class:`SaddleWarning`), ``precision`` "float64" or
-    the digits of a high-precision polish, ``unconverged_runs`` how many
-    descents hit the step limit.
+    Attributes
+    ----------
+    problem : Problem
+        The problem solved.
+    kernel : numpy.ndarray, shape (T*P, T*P)
+        The saddle-point kernel ``H*`` (symmetric positive definite).
+    action : float
+        ``S(H*) = kl + likelihood``, per neuron (the posterior is ``exp(-N S)``).
+    kl, likelihood : float
+        The two terms of the action: ``KL(N(0, H) || N(0, Sigma(H)))`` and
+        ``1/2 y_S^T (v H_SS + kappa I)^{-1} y_S``.
+    grad_norm : float
+        Frobenius norm of ``dS/dH`` at ``kernel`` (the residual of the saddle-point equations).
+    hessian_eigenvalues : numpy.ndarray, shape (k,)
+        Eigenvalues of the Hessian of S in Frobenius-orthonormal coordinates
+        (:func:`linkernel.theory.curvature.reported_spectrum`), ascending: the whole spectrum up to
+        :data:`linkernel.theory.hessian.DENSE_EIG_MAX_DIM` coordinates, above it the few
+        smallest followed by the largest.  Computed on first access.
+    predictions : numpy.ndarray, shape (T, P)
+        Posterior-mean outputs ``f*(t, p) = v H_{*S} (v H_SS + kappa I)^{-1} y_S``.
+    order_parameter : float
+        ``m = H^{T-1,T-2}`` (pattern-averaged for ``P > 1``), with the sign convention ``m >= 0``.
+    minima : tuple of Minimum
+        The distinct certified minima found, lowest action first (``minima[0]`` is this one).
+    n_starts : int
+        Starts used (1 plus the random starts).
+    seconds : float
+        Wall time of the search, in seconds.
+    method : str
+        The solver's name.
+    iterations : int
+        Newton steps over all descents.
+    hessian_products : int
+        Hessian-vector products over all descents and certificates.
+    converged : bool
+        Whether the global minimum met ``tol`` and is certified (if not, one
+        :class:`~linkernel.SaddleWarning` was emitted).
+    precision : str
+        ``"float64"`` or the digits of a high-precision polish.
+    unconverged_runs : int
+        Descents that hit the step limit.
+    certificate : Certificate or None
+        The global minimum's :class:`linkernel.theory.certificate.Certificate`: residual, lowest
+        eigenvalue of the pencil (Hessian, prior metric) and its error, verdict.
+    coverage : tuple of str
+        What the search covered and what it cannot exclude.
+    degenerate : tuple of Minimum
+        Stationary points whose curvature is zero within rounding (never called minima).
+    search : str
+        ``"global"`` (the default) or ``"all"`` (the catalogue).
 
-    The finite-width theory about it is ``linkernel.finite_n.finite_width(saddle, N)``
-    (this layer does not reach into finite_n/).
+    Notes
+    -----
+    Also ``status`` (the certificate's verdict), ``order_parameters`` (each shared W group's
+    ``m_g``), ``to_dict()`` (strict JSON) and ``summary()`` (the text the CLI prints).  The
+    finite-width theory about it is :func:`linkernel.finite_width` ``(saddle, N)``.
     """
 
     problem: Problem
@@ -218,20 +274,20 @@ class SaddlePoint:
 
     def summary(self) -> str:
         """The problem, the kernel, m, the action, the certificate, the search's coverage and every minimum found."""
-        from linkernel.formatting import format_matrix, hyper_text, task_name
+        from linkernel.formatting import hyper_text, task_name
         pr = self.problem
         cert = self.certificate
         lines = [f"{task_name(pr)}: T={pr.T} P={pr.P} {hyper_text(pr, ('lam', 'kappa', 'w', 'v', 'u'))}",
                  f"kernel H (rows t*P+p, t = 0..{pr.T - 1}):",
-                 format_matrix(self.kernel),
-                 f"order parameter m = H^(T-1,T-2) = {self.order_parameter:.10g}",
+                 *kernel_lines(self.kernel, pr.P),
+                 f"order parameter m = H^(T-1,T-2) = {self.order_parameter:.10g}" + self._per_pattern(),
                  *self._group_lines(),
                  f"action S = {self.action:.12g}   (KL {self.kl:.8g} + likelihood {self.likelihood:.8g})",
                  f"residual |dS/dH| = {self.grad_norm:.2e}   smallest Hessian eigenvalue = "
                  f"{self.hessian_eigenvalues[0]:.4e} (Frobenius coordinates)"]
         if cert is not None:
             lines.append(f"certificate: {cert.evidence}")
-        lines += ["predictions f*(t, p): " + " ".join(f"{f:.6g}" for f in self.predictions.ravel()),
+        lines += [self._prediction_line(),
                   f"distinct minima found: {len(self.minima)} (from {self.n_starts} starts, {self.seconds:.2f} s; "
                   f"{self.method}, {self.iterations} Newton steps, {self.hessian_products} Hessian products"
                   + ("" if self.converged else "; NOT CONVERGED") + ")"]
@@ -246,6 +302,46 @@ class SaddlePoint:
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _prediction_line(self) -> str:
+        """f* at every (t, p) up to FULL_KERNEL_MAX of them, else at the last step only (all in to_dict())."""
+        f = self.predictions
+        if f.size <= FULL_KERNEL_MAX:
+            return "predictions f*(t, p): " + " ".join(f"{x:.6g}" for x in f.ravel())
+        return (f"predictions f*(t, p), {f.shape[0]} x {f.shape[1]} (all in to_dict() and --json); at the last step "
+                f"t = {f.shape[0] - 1}: " + " ".join(f"{x:.6g}" for x in f[-1]))
+
+    def _per_pattern(self) -> str:
+        """For P > 1, what m is: the mean over patterns of the blocks' diagonal entries, each listed."""
+        pr = self.problem
+        if pr.P == 1 or pr.T < 2:
+            return ""
+        each = ", ".join(f"{v:.10g}" for v in pattern_entries(self.kernel, pr.T - 1, pr.T - 2, pr.P))
+        return f"   (the mean over the {pr.P} patterns of H^(T-1,T-2)_(p,p) = {each})"
+
+    def _display_rows(self) -> list:
+        pr = self.problem
+        rows = [("problem", pr), ("order parameter m = H^(T-1,T-2)", self.order_parameter)]
+        if pr.P > 1 and pr.T > 1:
+            rows.append(("m per pattern, H^(T-1,T-2)_(p,p)", pattern_entries(self.kernel, pr.T - 1, pr.T - 2, pr.P)))
+        if not pr.arch.is_rnn and pr.arch.shared_groups():
+            rows.append(("m_g of the shared W groups", self.order_parameters))
+        return rows + [("action S", self.action), ("KL", self.kl), ("likelihood", self.likelihood),
+                       ("residual |dS/dH|", self.grad_norm), ("status", self.status), ("converged", self.converged),
+                       ("minima found", len(self.minima)), ("degenerate points", len(self.degenerate)),
+                       ("search", self.search), ("starts", self.n_starts), ("method", self.method),
+                       ("Newton steps", self.iterations), ("Hessian products", self.hessian_products),
+                       ("precision", self.precision), ("kernel H (rows t*P+p)", self.kernel),
+                       ("predictions f* (T, P)", self.predictions), ("seconds", self.seconds)]
+
+    def plot(self, ax=None):
+        """The kernel H (TP, TP) as a heat map with its colour bar; returns the matplotlib Axes.
+
+        ``ax``: the axes to draw in (None: a new figure).
+        """
+        ax = axes(ax)
+        kernel_image(ax, self.kernel, title=f"saddle-point kernel, m = {self.order_parameter:.6g}")
+        return ax
 
     def _group_lines(self) -> list:
         """One line per shared W group when the pattern is not the plain RNN (whose one m_g is m)."""
@@ -330,34 +426,6 @@ def _starts(problem: Problem, n: int, rng: np.random.Generator, near=()) -> list
     return out
 
 
-def _canonical_directions(dirs: list) -> list:
-    """An orthonormal basis of span(dirs) that does not depend on which basis the eigensolver returned.
-
-    The span's projector Pi = Q Q^T is basis independent; a QR factorisation
-    of Q^T with column pivoting picks coordinates by the norms of Pi's columns
-    (invariant under Q -> Q W), and ``Q U`` (Q^T[:, piv] = U R) is the same for
-    every orthonormal Q of the span.  Each direction's sign makes its pivot
-    coordinate positive.  In a degenerate cluster (T = 32, P = 4: eight
-    negative eigenvalues within 5e-5) the tree thus leaves a saddle along the
-    same directions whatever order Lanczos/LOBPCG converged in.
-    """
-    from scipy.linalg import qr
-    if len(dirs) <= 1:
-        return [d / np.linalg.norm(d) for d in dirs]
-    shape = dirs[0].shape
-    A = np.column_stack([d.ravel() for d in dirs])
-    Q, _ = np.linalg.qr(A)
-    U, R, piv = qr(Q.T, pivoting=True, mode="economic")
-    D = Q @ U
-    out = []
-    for j in range(D.shape[1]):
-        d = D[:, j]
-        if d[piv[j]] < 0:
-            d = -d
-        out.append(d.reshape(shape))
-    return out
-
-
 class _Catalogue:
     """The catalogue's tree and random starts on top of a :class:`GlobalSearch` (its minima and costs)."""
 
@@ -369,7 +437,7 @@ class _Catalogue:
         return [m.kernel for m in self.gs.minima] + self.gs.saddles
 
     def descend(self, H0, origin: str, depth: int = 0, stop_near=False):
-        """Minimise from H0; at a saddle, restart along each sector's negative directions (canonical basis).
+        """Minimise from H0; at a new saddle, restart along each of :meth:`kicks` (up to ESCAPE_DEPTH deep).
 
         ``stop_near``: abandon the run near a known minimum or saddle (True, random starts), near a
         known minimum only ("minima": a run leaving a saddle), or never (False).
@@ -394,10 +462,10 @@ class _Catalogue:
         H = sol.kernel
         if not is_new(pr, H, self.kernels() + [d.kernel for d in gs.degenerate]):
             return
-        neg = negative_directions(pr, H, k=NEG_DIRECTIONS)
-        if not neg:
-            cert = certify(pr, H, tol=1e3 * self.tol if sol.at_floor else self.tol)
-            gs.certificate_products += cert.products
+        pc = sol.pieces if sol.pieces is not None else Pieces(pr, H)
+        cert = certify(pr, H, tol=1e3 * self.tol if sol.at_floor else self.tol, pc=pc)
+        gs.certificate_products += cert.products
+        if cert.status != "saddle":
             f = gs._found(pr, sol, cert, origin, at_floor)
             if f is None:
                 return
@@ -408,14 +476,30 @@ class _Catalogue:
                 gs.degenerate.append(f)
             return
         gs.saddles.append(H)
-        if depth >= 4:
+        if depth >= ESCAPE_DEPTH:
             return
-        for sector in dict.fromkeys(s for _, _, s in neg):
-            for E in _canonical_directions([E for _, E, s in neg if s == sector]):
-                signs = (1.0,) if sector == "odd" else (1.0, -1.0)   # odd: the two signs are Z2 mirrors
-                for sgn in signs:
-                    self.descend(_kick(H, sgn * E), f"{origin}, left along {sector or 'negative'} curvature",
-                                 depth + 1, stop_near="minima")
+        for E, sector, what in self.kicks(H, pc):
+            for sgn in ((1.0,) if sector == "odd" else (1.0, -1.0)):     # odd: the two signs are Z2 mirrors
+                self.descend(_kick(H, sgn * E), f"{origin}, left along {what}", depth + 1, stop_near="minima")
+
+    def kicks(self, H, pc) -> list:
+        """[(direction, sector, description)] to leave the saddle H along, none depending on the eigensolver.
+
+        Every negative cluster of each sector (up to NEG_DIRECTIONS directions, :func:`escape_directions`:
+        an eigenvector, or the canonical basis of a degenerate cluster's span), then every pair
+        ``(E_i + E_j) / sqrt 2`` and ``(E_i - E_j) / sqrt 2`` of the PAIR_DIRECTIONS lowest of a sector:
+        both signs, so the set does not depend on the signs the solver gave the eigenvectors either.
+        """
+        dirs = escape_directions(self.problem, H, pc, most=NEG_DIRECTIONS)
+        out = [(E, sector, f"{sector or 'negative'} curvature {val:.3g}") for val, E, sector in dirs]
+        for sector in dict.fromkeys(s for _, _, s in dirs):
+            low = [(val, E / np.linalg.norm(E)) for val, E, s in dirs if s == sector][:PAIR_DIRECTIONS]
+            for i in range(len(low)):
+                for j in range(i + 1, len(low)):
+                    for sgn, name in ((1.0, "+"), (-1.0, "-")):
+                        out.append(((low[i][1] + sgn * low[j][1]) / np.sqrt(2.0), sector,
+                                    f"{sector or 'negative'} curvature {low[i][0]:.3g} {name} {low[j][0]:.3g}"))
+        return out
 
 
 def _failure(gs: GlobalSearch) -> ConvergenceError:
@@ -438,19 +522,64 @@ def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, t
                  minima: str = "global") -> SaddlePoint:
     """The kernel of the theory: the global minimum of S(H), certified, with the minima met on the way.
 
-    ``minima="global"`` (default): the systematic search of
-    :mod:`linkernel.theory.search` (the prior's certified descent, saddles left
-    along their lowest negative curvature, a lambda-probe for first-order
-    regions); its cost is a few descents.  ``minima="all"``: the catalogue, the
-    same plus the tree of every saddle left along up to NEG_DIRECTIONS
-    directions per sector (a basis independent of the eigensolver) and random
-    starts.  ``n_starts``: ``n_starts - 1`` random starts drawn with ``seed``
-    (abandoned inside a known basin) are added; default none in the global
-    search, CATALOGUE_STARTS - 1 in the catalogue.  Only certified points are
-    minima (module docstring); the others are saddles (dropped) or degenerate
+    Minimises the large-N action ``S(H) = KL(N(0, H) || N(0, Sigma(H))) + 1/2 y_S^T (v H_SS +
+    kappa I)^{-1} y_S`` over positive-definite ``(T*P, T*P)`` kernels (THEORY.md section 2).
+    Only certified points are minima: a stationary point whose lowest curvature is positive
+    beyond its error bound; the others are saddles (dropped) or degenerate
     (``SaddlePoint.degenerate``).  BLAS threads follow the package policy
-    (:func:`linkernel.threads.entry_point`).  Raises :class:`ConvergenceError`
-    if no start converged to a stationary point that is not a saddle.
+    (:func:`linkernel.threads.entry_point`).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem; its ``lam`` is the signal strength.
+    n_starts : int, optional
+        ``n_starts - 1`` random starts drawn with ``seed`` (abandoned inside a known basin) are
+        added to the search; default 1 (none) in the global search and
+        ``CATALOGUE_STARTS`` in the catalogue.
+    seed : int, default 0
+        Seed of the random starts.
+    tol : float, default 1e-13
+        Tolerance on the (whitened) residual of the saddle-point equations.
+    minima : {"global", "all"}, default "global"
+        ``"global"``: the systematic search of :mod:`linkernel.theory.search` (the prior's
+        certified descent, saddles left along their lowest negative curvature, a lambda-probe
+        for first-order regions), a few descents.  ``"all"``: the catalogue, the same plus the
+        tree of every saddle met, left along each negative direction (up to ``NEG_DIRECTIONS``
+        a sector) and each pair of the ``PAIR_DIRECTIONS`` lowest, in a basis that does not
+        depend on the eigensolver, and random starts.
+
+    Returns
+    -------
+    SaddlePoint
+        The kernel (shape (T*P, T*P)), predictions (shape (T, P)), order parameter, action,
+        certificate and every minimum found.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it).
+    ConvergenceError
+        If no start converged to a stationary point that is not a saddle.
+
+    Warns
+    -----
+    SaddleWarning
+        When the result is not fully converged (``SaddlePoint.converged`` is False).
+
+    See Also
+    --------
+    trace : the saddle point followed in lambda.
+    critical_lambda : where the symmetric saddle loses stability.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> sp = lk.saddle_point(lk.endpoint("rnn", T=4, lam=3.0))
+    >>> sp.kernel.shape, sp.predictions.shape, sp.status
+    ((4, 4), (4, 1), 'minimum')
+    >>> round(sp.order_parameter, 3)
+    7.613
     """
     require_problem("problem", problem)
     validation.choice("minima", minima, ("global", "all"))
@@ -460,7 +589,7 @@ def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, t
     seed = validation.seed("seed", seed)
     tol = validation.tolerance("tol", tol)
     t0 = time.perf_counter()
-    gs = GlobalSearch(problem, tol)
+    gs = GlobalSearch(problem, tol, canonical=minima == "all")
     gs.run()
     if minima == "all" or n_starts > 1:
         cat = _Catalogue(gs)
@@ -470,9 +599,11 @@ def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, t
             gs.saddles.clear()
             for H in saddles:             # the tree: every saddle of the default search, all its directions
                 cat.descend(H, "prior kernel, tree")
-            gs.coverage.append(f"tree: {len(saddles)} saddle(s) left along up to {NEG_DIRECTIONS} lowest directions "
-                               "per sector (canonical basis of each span; both signs outside the odd sector): "
-                               f"{len(gs.minima) - before} more minima")
+            gs.coverage.append(f"tree: from the search's {len(saddles)} saddle(s), {len(gs.saddles)} saddle(s) each left "
+                               f"along every negative direction (up to {NEG_DIRECTIONS} a sector; a cluster of equal "
+                               "eigenvalues whole, in a canonical basis of its span) and every pair E_i +- E_j of "
+                               f"the {PAIR_DIRECTIONS} lowest of a sector (both signs outside the odd sector), "
+                               f"{ESCAPE_DEPTH} saddles deep at most: {len(gs.minima) - before} more minima")
         before = len(gs.minima)
         rng = np.random.default_rng(seed)
         for H0 in _starts(problem, n_starts - 1, rng, near=[prior_kernel(problem)] + gs.saddles):

@@ -17,7 +17,11 @@ default.  Its coverage, in order (each step says what it found in
     each sector (at a Z2-symmetric kernel the odd and even sectors apart): one
     sign in the odd sector (the other is its Z2 mirror), both signs elsewhere;
     up to :data:`ESCAPE_DEPTH` saddles deep.  Deterministic: the Lanczos start
-    is a fixed pseudo-random matrix.
+    is a fixed pseudo-random matrix.  In the catalogue (``canonical=True``) the
+    lowest direction is replaced by a basis of the lowest *cluster* that does
+    not depend on the eigensolver at all (:func:`escape_directions`): where the
+    lowest eigenvalue is degenerate, the one vector Lanczos returns depends on
+    its start.
 
 (c) **A lambda-probe for first-order regions.**  Where the prior's descent
     ends at a certified minimum at lambda > 0, a lower minimum can still lie on
@@ -64,7 +68,7 @@ import numpy as np
 
 from linkernel.errors import ConvergenceError, KernelError
 from linkernel.problem import Problem, fix_z2_sign
-from linkernel.theory.action import Pieces, prior_kernel
+from linkernel.theory.action import Pieces, from_vector, prior_kernel
 from linkernel.theory.certificate import Certificate, certify
 from linkernel.theory.curvature import condition_estimate, is_symmetric_point
 from linkernel.theory.minimize import minimize_action
@@ -82,6 +86,11 @@ FLOOR_WHITENED = 1e-6
 #: minima that float64 cannot converge are polished in POLISH_DPS digits up to TP = POLISH_MAX_N.
 POLISH_DPS = 50
 POLISH_MAX_N = 40
+#: whitened-Hessian eigenvalues closer than this form one cluster (its spectrum is O(1): the KL part is 1/2;
+#: the eigensolvers resolve eigenvalues far below it, and a gap this wide keeps their eigenvectors to ~1e-2 rad)
+CLUSTER_GAP = 1e-4
+#: the most negative directions per sector the catalogue leaves a saddle along (a cluster is never split)
+CATALOGUE_DIRECTIONS = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +128,82 @@ def is_new(problem: Problem, H: np.ndarray, known, rtol: float = 1e-6) -> bool:
     return all(np.linalg.norm(H - M) > rtol * max(1.0, np.linalg.norm(K)) for K in known for M in mirrors(problem, K))
 
 
+def canonical_basis(vecs: list) -> list:
+    """An orthonormal basis of span(vecs) that does not depend on which basis the eigensolver returned.
+
+    The span's projector Pi = Q Q^T is basis independent; a QR factorisation
+    of Q^T with column pivoting picks coordinates by the norms of Pi's columns
+    (invariant under Q -> Q W), and ``Q U`` (Q^T[:, piv] = U R) is the same for
+    every orthonormal Q of the span.  Each vector's sign makes its pivot
+    coordinate positive.  One vector: itself, normalised.
+    """
+    from scipy.linalg import qr
+    if len(vecs) <= 1:
+        return [d / np.linalg.norm(d) for d in vecs]
+    shape = vecs[0].shape
+    Q, _ = np.linalg.qr(np.column_stack([d.ravel() for d in vecs]))
+    U, _, piv = qr(Q.T, pivoting=True, mode="economic")
+    D = Q @ U
+    return [(D[:, j] if D[piv[j], j] >= 0 else -D[:, j]).reshape(shape) for j in range(D.shape[1])]
+
+
+def clusters(vals) -> list:
+    """Index ranges [(start, stop)] of ascending ``vals`` whose neighbours lie within :data:`CLUSTER_GAP`."""
+    out, start = [], 0
+    for j in range(1, len(vals) + 1):
+        if j == len(vals) or vals[j] - vals[j - 1] > CLUSTER_GAP:
+            out.append((start, j))
+            start = j
+    return out
+
+
+def escape_directions(problem: Problem, H, pc: Pieces | None = None, most: int = CATALOGUE_DIRECTIONS,
+                      lowest_only: bool = False) -> list:
+    """Directions of negative curvature at H that do not depend on the eigensolver: [(eigenvalue, dH, sector)].
+
+    Per sector (odd and even apart at a Z2-symmetric kernel, else the whole
+    space, ``sector`` None) the lowest eigenpairs of the whitened Hessian
+    (:func:`linkernel.theory.hessian.lowest_whitened_eigenpairs`, converged, not
+    a sign test) are grouped into clusters (:func:`clusters`); every negative
+    cluster is kept whole, up to ``most`` directions (the lowest cluster even
+    if larger), or only the lowest with ``lowest_only``.  A simple eigenvalue
+    gives its eigenvector; a cluster the :func:`canonical_basis` of its span,
+    the same whatever basis or order the solver returned within it (its start
+    vector, a degenerate cluster).  The window of eigenpairs is doubled until
+    it reaches past the kept clusters, so that none is split.  ``dH = L X L^T``
+    (X whitened, unit norm); eigenvalue: the cluster's lowest.
+    """
+    from linkernel.theory.curvature import DENSE_SIGN_MAX_DIM, NEG_TOL
+    from linkernel.theory.hessian import lowest_whitened_eigenpairs, sector_coordinates
+    pc = Pieces(problem, H) if pc is None else pc
+    n = problem.n
+    out = []
+    for sector in (("odd", "even") if is_symmetric_point(problem, pc.H) else (None,)):
+        sel = sector_coordinates(problem, sector)
+        size = n * (n + 1) // 2 if sel is None else len(sel)
+        k = min(size, 4 if lowest_only else 8)
+        while True:
+            # dense (LAPACK, exact) up to the sign test's size, converged Lanczos/LOBPCG (1e-6) above
+            vals, vecs = lowest_whitened_eigenpairs(problem, pc, k, sector, dense_max=DENSE_SIGN_MAX_DIM)
+            keep, count = [], 0
+            for a, b in clusters(vals):
+                if vals[b - 1] >= -NEG_TOL or keep and (lowest_only or count + b - a > most):
+                    break
+                keep.append((a, b))
+                count += b - a
+            # complete: the window reaches past the kept clusters (or holds the whole sector, or is at the cap)
+            if not keep or keep[-1][1] < len(vals) or k >= size or k >= 2 * most:
+                break
+            k = min(size, 2 * k)
+        if keep and keep[-1][1] == len(vals) and k < size and len(keep) > 1:
+            keep.pop()            # the window ended inside the last cluster (the cap): it may be split
+        for a, b in keep:
+            for x in canonical_basis([vecs[:, j] for j in range(a, b)]):
+                X = from_vector(x, n)
+                out.append((float(vals[a]), pc.LH @ X @ pc.LH.T, sector))
+    return out
+
+
 def _odd_curvature(cert: Certificate | None):
     """(lowest eigenvalue, error) of the pencil in the odd sector of a symmetric point's certificate, or None."""
     if cert is None or "odd" not in cert.by_sector:
@@ -129,8 +214,11 @@ def _odd_curvature(cert: Certificate | None):
 class GlobalSearch:
     """One default search (module docstring): the minima, degenerate points and saddles met, and the cost."""
 
-    def __init__(self, problem: Problem, tol: float):
+    def __init__(self, problem: Problem, tol: float, canonical: bool = False):
         self.problem, self.tol = problem, tol
+        # canonical: leave a saddle along the canonical basis of each sector's lowest cluster
+        # (escape_directions, the catalogue's), not along the certificate's one lowest vector
+        self.canonical = canonical
         self.minima: list[Found] = []
         self.degenerate: list[Found] = []
         self.saddles: list[np.ndarray] = []
@@ -185,10 +273,14 @@ class GlobalSearch:
         if cert.status == "saddle":
             (self.saddles if saddles is None else saddles).append(H)
             if escapes and depth < ESCAPE_DEPTH:
-                lowest = {}
-                for val, E, sector in cert.directions:      # lowest first
-                    lowest.setdefault(sector, E)
-                for sector, E in lowest.items():
+                if self.canonical:
+                    lowest = [(sector, E) for _, E, sector in escape_directions(problem, H, pc, lowest_only=True)]
+                else:
+                    first_of = {}
+                    for val, E, sector in cert.directions:      # lowest first
+                        first_of.setdefault(sector, E)
+                    lowest = list(first_of.items())
+                for sector, E in lowest:
                     for sgn in ((1.0,) if sector == "odd" else (1.0, -1.0)):
                         self.settle(problem, kick(H, sgn * E),
                                     f"{origin}, left along the lowest {sector or 'negative'} curvature direction",

@@ -203,19 +203,48 @@ class _OddCurvature:
 
 
 @entry_point
-def critical_lambda(problem: Problem, bracket=None, xtol: float = 1e-13, lam_max: float = 20.0,
-                    lam_min: float = 0.1) -> float:
+def critical_lambda(problem: Problem, bracket: tuple[float, float] | None = None, xtol: float = 1e-13,
+                    lam_max: float = 20.0, lam_min: float = 0.1) -> float:
     """lambda_c: where the symmetric saddle loses stability to a Z2-odd mode, for any sharing pattern.
 
-    Root of :func:`odd_hessian_minimum` in lambda by Brent's method inside
-    ``bracket``.  Without one the bracket is found by walking up from
-    ``lam_min`` in steps of 0.1 (10% beyond lambda = 1) to ``lam_max`` (or
-    halving lambda where the saddle is already unstable at ``lam_min``), each
-    symmetric saddle warm-started from the nearest one solved.  For the T = 4 RNN
-    endpoint task the eigenvalue is computed to ~1e-16 and its slope in
-    lambda is ~4e-3, so lambda_c is good to ~1e-12.  Raises ConvergenceError
-    when the symmetric saddle stays stable up to ``lam_max`` (the DNN: no
-    transition), ValueError for a bad bracket.
+    The root in lambda of the lowest Hessian eigenvalue of S on the symmetric branch restricted
+    to the Z2-odd coordinates (:func:`odd_hessian_minimum`), by Brent's method.  Without a
+    bracket one is found by walking up from ``lam_min`` in steps of 0.1 (10% beyond lambda = 1)
+    to ``lam_max`` (or halving lambda where the saddle is already unstable at ``lam_min``), each
+    symmetric saddle warm-started from the nearest one solved.  For the T = 4 RNN endpoint task
+    the eigenvalue is computed to ~1e-16 and its slope in lambda is ~4e-3, so lambda_c is good to
+    ~1e-12.  The closed form is :func:`~linkernel.critical_point` (small T, P).
+
+    Parameters
+    ----------
+    problem : Problem
+        A problem with a Z2 symmetry ``W_g -> -W_g``; its ``lam`` is ignored.
+    bracket : tuple of float, optional
+        ``(lo, hi)`` with the odd eigenvalue positive at ``lo`` and negative at ``hi``.
+    xtol : float, default 1e-13
+        Absolute tolerance on lambda_c.
+    lam_max : float, default 20.0
+        Largest lambda the bracket search tries.
+    lam_min : float, default 0.1
+        Where the bracket search starts.
+
+    Returns
+    -------
+    float
+        lambda_c, in the units of ``lam`` (targets ``y = lam * yhat``).
+
+    Raises
+    ------
+    ValueError
+        If the problem has no Z2 symmetry, or ``bracket`` does not bracket a sign change.
+    ConvergenceError
+        If the symmetric saddle stays stable up to ``lam_max`` (the DNN: no transition).
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> round(lk.critical_lambda(lk.endpoint("rnn", T=4, kappa=0.1)), 8)
+    1.62241723
     """
     require_symmetry(problem)
     lam_max, lam_min, xtol = positive("lam_max", lam_max), positive("lam_min", lam_min), positive("xtol", xtol)

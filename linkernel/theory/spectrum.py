@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linkernel import validation
+from linkernel.display import Display
 from linkernel.problem import Problem, fix_z2_sign
 from linkernel.serialize import jsonable
 
@@ -98,7 +99,7 @@ def sort_by_modulus(z: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class WeightSpectrum:
+class WeightSpectrum(Display):
     """The N -> infinity spectrum of every W group's trained matrix.
 
     Per matrix (``names``: "W" for the RNN, "W{first step}" otherwise; ``steps``
@@ -147,6 +148,13 @@ class WeightSpectrum:
         return "\n".join(lines)
 
     __str__ = summary
+
+    def _display_rows(self) -> list:
+        rows = [("problem", self.problem), ("source", self.source)]
+        for n in self.names:
+            out = ", ".join(format_eigenvalue(z) for z in self.outliers[n]) or "none"
+            rows.append((f"{n}: bulk radius; outliers", f"{self.bulk_radius[n]:.6g}; {out}"))
+        return rows + [("kernel", self.kernel)]
 
 
 def format_eigenvalue(z: complex) -> str:

@@ -180,3 +180,38 @@ def test_digits_in_principal_components_exact_and_networks_at_N_1024():
     assert np.max(np.abs(ex.kernel - fw.kernel_N) / (ex.stderr + 1e-12)) < 4.5
     ee, ef = task.test_error(ex), task.test_error(fw)
     assert abs(ee["mse"] - ef["mse"]) < 4.5 * ee["mse_stderr"]
+
+
+# --- the reduction's gradient at full size (issue 29's exact target) against its definition ---------------
+@pytest.mark.parametrize("arch", ["rnn", "dnn", "hybrid"])
+def test_reduced_log_posterior_reads_the_supervised_block_only_and_its_gradient_is_exact(arch):
+    """log_posterior_and_grad forms H_SS = G_S^T G_S and the Krylov maps on their probed columns only (the
+    fast path of the exact target, K = 204); against the definition -- the log prior plus the likelihood
+    of the readout kernel v H_SS + kappa I taken from the whole kernel H = G^T G (red.kernel) -- to 1e-12,
+    and its gradient against central differences along random directions, for the finite-N density and
+    its N -> infinity limit, on a reduced P > D task with r = 4 (K = 4 T)."""
+    from linkernel.finite_n.reduction import Reduction
+    from linkernel.theory.action import readout_kernel
+    T = 4
+    a = (Architecture(T, W=[[1, 2], [3]], U=[[0, 1, 2, 3]]) if arch == "hybrid" else arch)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((60, 4))
+    y = np.sign(X @ rng.standard_normal(4))
+    pr = datasets.from_arrays(X, y, T=T, arch=a, kappa=0.5, lam=1.3).problem
+    red = Reduction(pr, 256)
+    theta = red.prior_mode + 0.1 * rng.standard_normal((3, red.dim))
+    H = red.kernel(theta)
+    Km = readout_kernel(pr, H)
+    alpha = np.linalg.solve(Km, np.broadcast_to(pr.y_S, Km.shape[:-1])[..., None])[..., 0]
+    lp_def = (red.log_prior(theta) - 0.5 * np.linalg.slogdet(Km)[1]
+              - 0.5 * red.N * np.sum(pr.y_S * alpha, axis=-1))
+    lp, g = red.log_posterior_and_grad(theta)
+    np.testing.assert_allclose(lp, lp_def, rtol=1e-12)
+    np.testing.assert_allclose(red.log_posterior(theta), lp_def, rtol=1e-12)
+    eps = 1e-6
+    for limit, f in ((False, red.log_posterior), (True, red.limit_log_density)):
+        _, g = red.log_posterior_and_grad(theta, limit=limit)
+        for _ in range(3):
+            e = rng.standard_normal(red.dim)
+            fd = (f(theta + eps * e) - f(theta - eps * e)) / (2 * eps)
+            np.testing.assert_allclose(g @ e, fd, rtol=1e-6, atol=1e-6 * np.abs(g @ e).max())

@@ -149,6 +149,22 @@ def test_blas_threads_limits_and_restores():
         assert all(i["num_threads"] == 1 for i in threadpool_info())
 
 
+def test_thread_policy_reaches_scipys_own_blas_whatever_is_called_first():
+    """The controller is made once per process: it must see SciPy's bundled OpenBLAS even when the first
+    numerical call comes before anything imported scipy.linalg (a critical_point in a fresh process)."""
+    import subprocess
+    import sys
+    code = ("import linkernel as lk, linkernel.threads as th\n"
+            "lk.critical_point(lk.endpoint('rnn', T=3))\n"
+            "import scipy.linalg\n"
+            "from threadpoolctl import threadpool_info\n"
+            "seen = {i['filepath'] for i in th._controller().info()}\n"
+            "print(sorted({i['filepath'] for i in threadpool_info() if i['user_api'] == 'blas'} - seen))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"BLAS libraries the thread policy cannot limit: {out.stdout}"
+
+
 @pytest.mark.parametrize("k", range(4))
 def test_prior_metric_inverse_inverts_the_gauss_newton_kl_curvature(k):
     """M^-1 undoes M(E) = (1 - shift)* [H^-1 (E - shift E) H^-1] / 2 (the shift's inverse by one pass)."""

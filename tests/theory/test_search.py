@@ -13,7 +13,8 @@ from linkernel.theory.certificate import _dense_pencil, certify, pencil_lowest
 from linkernel.theory.curvature import reported_spectrum
 from linkernel.theory.hessian import whitened_dense
 from linkernel.theory.minimize import minimize_action
-from linkernel.theory.saddle import _canonical_directions, saddle_point
+from linkernel.theory.saddle import saddle_point
+from linkernel.theory.search import canonical_basis, clusters, escape_directions, is_new
 
 
 def _lambda_c_T4(kappa):
@@ -128,10 +129,99 @@ def test_canonical_directions_do_not_depend_on_the_basis_returned():
     Q, _ = np.linalg.qr(np.column_stack([b.ravel() for b in basis]))
     W, _ = np.linalg.qr(rng.normal(size=(3, 3)))       # another orthonormal basis of the same span
     other = [(Q @ W[:, j]).reshape(n, n) for j in range(3)]
-    a = _canonical_directions(basis)
-    b = _canonical_directions(other[::-1])
+    a = canonical_basis(basis)
+    b = canonical_basis(other[::-1])
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, atol=1e-12)
+
+
+def other_eigensolver(monkeypatch, seed, merge=()):
+    """The eigensolvers as another run could have them: other start vectors (every seeded generator
+    shifted: Lanczos, LOBPCG, ARPACK's v0), and the whitened eigenvectors in another orthonormal basis of
+    every cluster of equal eigenvalues, with other signs.  ``merge``: index pairs (i, j) of a sector's
+    eigenvalues made equal (vals[j] = vals[i]), a degenerate cluster where the problem has none."""
+    from linkernel.theory import hessian
+    rng = np.random.default_rng(seed)
+    real_rng, real = np.random.default_rng, hessian.lowest_whitened_eigenpairs
+
+    def shifted(s=None):
+        return real_rng(s + 7919 * (seed + 1)) if isinstance(s, (int, np.integer)) else real_rng(s)
+    monkeypatch.setattr(np.random, "default_rng", shifted)
+
+    def rotated(problem, pc, k=1, sector=None, **kw):
+        vals, vecs = real(problem, pc, k, sector, **kw)
+        vals, vecs = vals.copy(), vecs.copy()
+        for i, j in merge:
+            if j < len(vals):
+                vals[j] = vals[i]
+        for a, b in clusters(vals):
+            vecs[:, a:b] = vecs[:, a:b] @ np.linalg.qr(rng.normal(size=(b - a, b - a)))[0]
+        return vals, vecs
+    monkeypatch.setattr(hessian, "lowest_whitened_eigenpairs", rotated)
+
+
+def test_escape_directions_do_not_depend_on_the_eigensolver(monkeypatch):
+    """At the symmetric saddle of the chain T = 8, P = 4 (3 odd, 2 even negative directions, all simple):
+    the same directions up to sign whatever the solver's start and signs; with the two lowest odd ones made
+    one cluster, the same basis of that 2-dimensional span whatever the basis the solver returns in it."""
+    p = tasks.endpoint("rnn", T=8, P=4, lam=2.5, kappa=0.1)
+    H = minimize_action(p, prior_kernel(p)).kernel
+    pc = Pieces(p, H)
+
+    def unit(dirs):
+        return [(s, E / np.linalg.norm(E)) for _, E, s in dirs]
+    ref = unit(escape_directions(p, H, pc))
+    assert [s for s, _ in ref] == ["odd"] * 3 + ["even"] * 2
+    merged = []
+    for seed in (1, 2):
+        with monkeypatch.context() as m:
+            other_eigensolver(m, seed)
+            got = unit(escape_directions(p, H, pc))
+            assert [s for s, _ in got] == [s for s, _ in ref]
+            for (_, a), (_, b) in zip(ref, got):
+                assert abs(np.vdot(a, b)) == pytest.approx(1.0, abs=1e-8)
+        with monkeypatch.context() as m:
+            other_eigensolver(m, seed, merge=[(0, 1)])
+            merged.append(unit(escape_directions(p, H, pc)))
+    for (sa, a), (sb, b) in zip(*merged):
+        assert sa == sb and np.vdot(a, b) == pytest.approx(1.0, abs=1e-8)      # signs fixed too
+    # the merged cluster's basis spans the two eigenvectors it replaced (and is not just them)
+    span = np.column_stack([ref[0][1].ravel(), ref[1][1].ravel()])
+    for _, E in merged[0][:2]:
+        assert np.linalg.norm(span @ np.linalg.lstsq(span, E.ravel(), rcond=None)[0] - E.ravel()) < 1e-8
+    lowest_only = escape_directions(p, H, pc, lowest_only=True)
+    assert [s for _, _, s in lowest_only] == ["odd", "even"]
+
+
+def catalogue_set(r):
+    return [round(m.action, 9) for m in r.minima], [m.kernel for m in r.minima]
+
+
+def same_minima(p, a, b):
+    """The same S (to 1e-9) and the same kernels up to the problem's mirrors, in both directions."""
+    Sa, Ka = catalogue_set(a)
+    Sb, Kb = catalogue_set(b)
+    return Sa == Sb and not any(is_new(p, K, Kb, rtol=1e-5) for K in Ka) and \
+        not any(is_new(p, K, Ka, rtol=1e-5) for K in Kb)
+
+
+def test_catalogue_of_the_chain_does_not_depend_on_the_seed_or_the_eigensolver(monkeypatch):
+    """Chain T = 8, P = 4: the catalogue's minima are the same from other random starts, other eigensolver
+    starts and eigenvector signs, and with a forced degenerate cluster in two different bases; and the
+    tree, not the random starts, finds them (none added by the random starts)."""
+    p = tasks.endpoint("rnn", T=8, P=4, lam=2.5, kappa=0.1)
+    ref = saddle_point(p, minima="all", seed=0)
+    assert any("0 more minima" in c for c in ref.coverage if c.startswith("random starts"))
+    with monkeypatch.context() as m:
+        other_eigensolver(m, 3)
+        assert same_minima(p, ref, saddle_point(p, minima="all", seed=11))
+    forced = []
+    for seed in (4, 5):
+        with monkeypatch.context() as m:
+            other_eigensolver(m, seed, merge=[(0, 1), (1, 2)])
+            forced.append(saddle_point(p, minima="all", seed=seed))
+    assert same_minima(p, forced[0], forced[1])
+    assert same_minima(p, ref, forced[0])
 
 
 def test_catalogue_is_deterministic_and_n_starts_counts():

@@ -280,3 +280,98 @@ def test_predictions_through_a_reduction_at_training_inputs_and_refusal(rng):
     out = redh.predict(random_span_kernel(rng, redh), np.einsum("ap,tpd->tad", c, xh))
     assert np.all(out.residual_norm < 1e-9)
 
+
+
+# --- the fast paths for real data at full size (issue 29's targets) against the computations they replace ----
+def _pencil_lowest_unpacked(problem, pc, sector=None, k=1, tol=1e-8, maxiter=120, frobenius=False):
+    """The M^-1-Lanczos of linkernel.theory.certificate as it was: full n x n Lanczos vectors, eigh of T_m."""
+    from linkernel.theory.certificate import _sector_mask
+    n = problem.n
+    mask = _sector_mask(problem, sector)
+    proj = (lambda X: X) if mask is None else (lambda X: X * mask)
+    hv, pm = ((pc.hessian_vector, pc.prior_metric_inverse) if frobenius else
+              (pc.whitened_hessian_vector, pc.whitened_preconditioner))
+    A = np.random.default_rng(12345).normal(size=(n, n))
+    y = proj(0.5 * (A + A.T))
+    dim = n * (n + 1) // 2 if mask is None else int((np.triu(mask) > 0).sum())
+    maxiter = min(maxiter, dim)
+    v = proj(pm(y))
+    b = np.sqrt(max(np.vdot(y, v), 1e-300))
+    V, Y = [(v / b).ravel()], [(y / b).ravel()]
+    alpha, beta = [], []
+    for j in range(maxiter):
+        w = proj(hv(V[j].reshape(n, n))).ravel()
+        a = float(V[j] @ w)
+        alpha.append(a)
+        w = w - a * Y[j] - (beta[-1] * Y[j - 1] if j else 0.0)
+        for _ in range(2):
+            w -= (np.array(V) @ w) @ np.array(Y)
+        s = proj(pm(w.reshape(n, n))).ravel()
+        b = np.sqrt(max(float(w @ s), 0.0))
+        thetas, S = np.linalg.eigh(np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1))
+        kk = min(k, len(thetas))
+        res = b * np.abs(S[-1, :kk])
+        if (j + 1 >= min(k + 2, maxiter) and np.all(res <= tol * np.maximum(1.0, np.abs(thetas[:kk])))) \
+                or b <= 1e-14 * max(1.0, abs(thetas[-1])):
+            break
+        beta.append(b)
+        V.append(s / b)
+        Y.append(w / b)
+    Xs = [(S[:, c] @ np.array(V)[:len(alpha)]).reshape(n, n) for c in range(kk)]
+    return thetas[:kk], Xs, res, float(thetas[-1]), len(alpha)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("frobenius", [False, True])
+def test_packed_lanczos_equals_the_full_matrix_lanczos(arch, frobenius, rng):
+    """pencil_lowest (packed sector coordinates, tridiagonal eigensolver) against the unpacked Lanczos it
+    replaced, at a symmetric point (odd and even sectors) and a generic kernel: the same steps, Ritz values
+    and residual bounds to 1e-10, the same Ritz vectors up to sign."""
+    from linkernel.theory.action import Pieces
+    from linkernel.theory.certificate import pencil_lowest
+    from linkernel.theory.curvature import is_symmetric_point
+    T, P, D = 4, 3, 5
+    x, yhat = data(rng, T, P, D)
+    p = Problem(arch=arch_of(arch, T), T=T, x=x, supervised=[(T - 1, q) for q in range(P)], yhat=yhat, **HYPER)
+    H0 = prior_kernel(p)
+    A = rng.standard_normal((p.n, p.n)) / p.n
+    for H in (H0, H0 + A @ A.T):
+        pc = Pieces(p, H)
+        sectors = ("odd", "even") if is_symmetric_point(p, H) else (None,)
+        for sector in sectors:
+            new = pencil_lowest(p, pc, sector, k=2, frobenius=frobenius)
+            old = _pencil_lowest_unpacked(p, pc, sector, k=2, frobenius=frobenius)
+            assert new[4] == old[4]
+            scale = max(1.0, abs(old[3]))
+            np.testing.assert_allclose(new[0], old[0], rtol=0, atol=1e-10 * scale)
+            np.testing.assert_allclose(new[3], old[3], rtol=1e-10)
+            np.testing.assert_allclose(new[2], old[2], rtol=1e-6, atol=1e-12 * scale)
+            for Xn, Xo in zip(new[1], old[1]):
+                sign = np.sign(np.vdot(Xn, Xo))
+                np.testing.assert_allclose(sign * Xn, Xo, atol=1e-8 * np.abs(Xo).max())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_triangular_sandwiches_equal_the_general_products(arch, rng):
+    """The whitened Hessian, its preconditioner and the whitened gradient by triangular products (trmm) equal
+    their definitions by general products -- L^T d2S[L X L^T] L, L^-1 M^-1[L^-T g L^-1] L^-T -- to 1e-12, at a
+    random kernel of a random problem (T P = 68: trmm is used from n = 64), for a symmetric and a general X."""
+    from linkernel.theory.action import Pieces, lower_sandwich
+    T, P, D = 4, 17, 20
+    x, yhat = data(rng, T, P, D)
+    p = Problem(arch=arch_of(arch, T), T=T, x=x, supervised=[(T - 1, q) for q in range(P)], yhat=yhat, **HYPER)
+    A = rng.standard_normal((p.n, p.n)) / p.n
+    pc = Pieces(p, prior_kernel(p) + A @ A.T)
+    L, Li = pc.LH, pc.LH_inv
+    B = rng.standard_normal((p.n, p.n))
+    X = B + B.T
+    for M in (X, B):
+        np.testing.assert_allclose(lower_sandwich(L, M), L @ M @ L.T, rtol=0, atol=1e-13 * np.abs(L @ M @ L.T).max())
+        np.testing.assert_allclose(lower_sandwich(L, M, transpose=True), L.T @ M @ L, rtol=0,
+                                   atol=1e-13 * np.abs(L.T @ M @ L).max())
+    want = L.T @ pc.hessian_vector(L @ X @ L.T) @ L
+    np.testing.assert_allclose(pc.whitened_hessian_vector(X), 0.5 * (want + want.T), rtol=0,
+                               atol=1e-12 * np.abs(want).max())
+    want = Li @ pc.prior_metric_inverse(Li.T @ X @ Li) @ Li.T
+    np.testing.assert_allclose(pc.whitened_preconditioner(X), 0.5 * (want + want.T), rtol=0,
+                               atol=1e-12 * np.abs(want).max())

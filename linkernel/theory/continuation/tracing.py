@@ -80,23 +80,21 @@ def _warn_incomplete(branches) -> None:
 
 # --- the whole picture ------------------------------------------------------------
 @entry_point
-def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: float | None = None,
-          tol: float = 1e-11, max_steps: int = 2000, progress: bool = False) -> Trace:
+def trace(problem: Problem, lam_range: tuple[float, float] = (0.5, 3.0), ds: float = 0.05,
+          ds_max: float | None = None, tol: float = 1e-11, max_steps: int = 2000,
+          progress: bool = False) -> Trace:
     """Trace the saddle points of ``problem`` for lambda in ``lam_range`` (``problem.lam`` is ignored).
 
-    Starts on the symmetric saddle at ``lam_range[0]`` (or the global minimum
-    when the problem has no Z2 symmetry), detects and refines folds and branch
-    points, switches onto the broken branch at every Z2 branch point (traced
-    in the representative with m >= 0) and locates coexistence points.
-    Branch 0 is the starting branch; broken branches follow.  ``ds`` and
-    ``ds_max`` are arclength steps in units of max(1, |X|_inf), X = (to_vector(H), lambda); ``ds_max=None``:
-    0.25, or 0.5 above :data:`LONG_STEP_DIM` unknowns (where each point is expensive); ``max_steps``
-    bounds the steps per branch.  A branch cut short by ``max_steps`` is
-    marked (``Branch.complete``, ``Trace.complete``) with one
-    :class:`ContinuationWarning`.
+    Pseudo-arclength continuation of the saddle-point equations ``dS/dH = 0`` in
+    ``X = (to_vector(H), lambda)``.  Starts on the symmetric saddle at ``lam_range[0]`` (or the
+    global minimum when the problem has no Z2 symmetry), detects and refines folds and branch
+    points, switches onto the broken branch at every Z2 branch point (traced in the
+    representative with m >= 0) and locates coexistence points.  Branch 0 is the starting
+    branch; broken branches follow.  A branch cut short by ``max_steps`` is marked
+    (``Branch.complete``, ``Trace.complete``) with one :class:`~linkernel.ContinuationWarning`.
 
     ``Trace.transition`` is one of second order, first order, tricritical, none or unknown
-    (defined in :class:`~linkernel.theory.branches.Trace`): 'none' only where the trace shows
+    (defined in :class:`~linkernel.Trace`): 'none' only where the trace shows
     there is no transition in the range (no Z2 symmetry; or the symmetric saddle stable throughout
     and symmetric global minimum at ``lam_range[1]``), 'unknown' where it cannot tell (cut short,
     the whole range on the broken side, ...), with ``Trace.transition_note`` saying which case and,
@@ -106,6 +104,52 @@ def trace(problem: Problem, lam_range=(0.5, 3.0), ds: float = 0.05, ds_max: floa
     each transcritical half of a cubic invariant and each two-mode mixture the quartic terms select;
     a cubic invariant makes the transition first order (``transition_note`` names the modes and
     the branches).  A branch along a mode that excites no shared group's m_g has ``group`` None.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem; its ``lam`` is ignored.
+    lam_range : tuple of float, default (0.5, 3.0)
+        ``(lo, hi)`` with ``0 < lo < hi``: the lambda interval (signal strength, targets
+        ``y = lam * yhat``).
+    ds : float, default 0.05
+        First arclength step, in units of ``max(1, |X|_inf)``.
+    ds_max : float, optional
+        Largest arclength step (same units); default 0.25, or 0.5 above ``LONG_STEP_DIM``
+        unknowns ``n(n+1)/2`` (where each point is expensive).
+    tol : float, default 1e-11
+        Newton tolerance on the residual of the saddle-point equations at each point.
+    max_steps : int, default 2000
+        Most continuation steps per branch.
+    progress : bool, default False
+        Show the progress bar (on stderr).
+
+    Returns
+    -------
+    Trace
+        The branches (each point's kernel of shape (T*P, T*P)), the special points, the
+        transition's order and ``critical_lambda``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (naming it).
+    ConvergenceError
+        If the continuation stalls or a branch switch fails (the message says what to change).
+
+    Warns
+    -----
+    ContinuationWarning
+        When a branch stopped before the end of the range.
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> tr = lk.trace(lk.endpoint("rnn", T=3, kappa=0.1), lam_range=(0.5, 3.0))
+    >>> tr.transition, [b.kind for b in tr.branches]
+    ('second order', ['symmetric', 'broken'])
+    >>> round(tr.critical_lambda, 6)
+    2.863782
     """
     _check_problem(problem)
     lo, hi = _check_range(lam_range)

@@ -190,21 +190,67 @@ def _codim_two_points(line: _Line, rows: list, cod2: list, grid, param_range) ->
 
 
 @entry_point
-def phase_diagram(problem: Problem, param: str = "kappa", param_range=(0.01, 30.0), lam_range=None,
-                  points: int = 41, progress: bool = False, tol: float = 1e-12, spot_checks: int = 0,
-                  first_order_lines: bool = True) -> PhaseDiagram:
+def phase_diagram(problem: Problem, param: str = "kappa", param_range: tuple[float, float] = (0.01, 30.0),
+                  lam_range: tuple[float, float] | None = None, points: int = 41, progress: bool = False,
+                  tol: float = 1e-12, spot_checks: int = 0, first_order_lines: bool = True) -> PhaseDiagram:
     """The phase diagram of ``problem`` in the (param, lambda) plane (module docstring for the method).
 
-    ``param``: one of kappa, w, v, u (the problem's own value is replaced);
-    ``param_range``: (lo, hi), ``points`` log-spaced values at which the lines
-    are continued (the codimension-two points are added and refined
-    exactly); ``lam_range``: (lo, hi) window for lambda (lines leaving it
-    stop there; default: no limit below lambda = 50); ``spot_checks``: how
-    many branch points to check by :func:`linkernel.theory.saddle.saddle_point`
-    just below and above the line (m = 0 vs m > 0);
-    ``first_order_lines``: also continue the spinodal and coexistence lines
-    where b < 0.  Raises ValueError for a problem without a Z2 symmetry and
-    ConvergenceError when no branch point exists at ``param_range[0]``.
+    The branch-point line lambda_c(param) is continued as the solution of augmented equations
+    (saddle point plus a null odd Hessian direction) across ``param_range``; the quartic Landau
+    coefficient b along it tells second order (b > 0) from first order (b < 0), and where
+    b < 0 the spinodal and coexistence lines are continued too.
+
+    Parameters
+    ----------
+    problem : Problem
+        A problem with a Z2 symmetry; its ``lam`` and its value of ``param`` are replaced.
+    param : {"kappa", "w", "v", "u"}, default "kappa"
+        The hyperparameter on the horizontal axis.
+    param_range : tuple of float, default (0.01, 30.0)
+        ``(lo, hi)``, positive.
+    lam_range : tuple of float, optional
+        ``(lo, hi)`` window for lambda; lines leaving it stop there.  Default: no limit below
+        lambda = 50.
+    points : int, default 41
+        Log-spaced values of ``param`` at which the lines are continued (at least 3); the
+        codimension-two points are added and refined exactly.
+    progress : bool, default False
+        Show the progress bar (on stderr).
+    tol : float, default 1e-12
+        Newton tolerance along the lines.
+    spot_checks : int, default 0
+        How many branch points to check by :func:`~linkernel.saddle_point` just below and
+        above the line (m = 0 vs m > 0).
+    first_order_lines : bool, default True
+        Also continue the spinodal and coexistence lines where b < 0.
+
+    Returns
+    -------
+    PhaseDiagram
+        The lines as arrays along increasing param (``branch_lam`` of shape (K,), K >= points)
+        and the codimension-two points.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid or the problem has no Z2 symmetry.
+    ConvergenceError
+        If no branch point exists at ``param_range[0]``.
+
+    Warns
+    -----
+    PhaseDiagramWarning
+        When a line stopped early (``PhaseDiagram.complete`` is False).
+
+    Examples
+    --------
+    >>> import linkernel as lk
+    >>> pd = lk.phase_diagram(lk.endpoint("rnn", T=3), param="kappa", param_range=(0.05, 1.0),
+    ...                       points=5, first_order_lines=False)
+    >>> pd.branch_param.shape, pd.complete
+    ((5,), True)
+    >>> pd.branch_lam.round(3)
+    array([2.846, 2.866, 2.907, 2.996, 3.182])
     """
     t0 = time.perf_counter()
     instance("problem", problem, Problem, "a linkernel Problem")

@@ -12,13 +12,28 @@ def plot_phase_diagram(d, path, title=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from linkernel.formatting import task_name
 
-    first = len(d.fold_param) > 0
-    if first:   # a second panel, lambda / lambda_c, resolves the narrow first-order band
+    if len(d.fold_param) > 0:   # a second panel, lambda / lambda_c, resolves the narrow first-order band
         fig, (ax, ax2) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True, height_ratios=(2, 1))
     else:
         fig, ax = plt.subplots(figsize=(6.4, 4.6))
+        ax2 = None
+    draw_phase_diagram(d, ax, ax2, title=title)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def draw_phase_diagram(d, ax, ax2=None, title=None):
+    """The diagram of :func:`plot_phase_diagram` drawn in ``ax``; returns ``ax``.
+
+    ``ax2``: where a first-order region exists, the second panel (lambda / lambda_c, resolving the
+    narrow band between spinodal, coexistence and branch point); None: not drawn.  Lines: the
+    branch-point line ``(branch_param, branch_lam)`` (gid ``"branch-point line"``), the spinodal
+    ``(fold_param, fold_lam)`` and the coexistence line ``(coexistence_param, coexistence_lam)``.
+    """
+    from linkernel.formatting import task_name
+
     x, lc = d.branch_param, d.branch_lam
     # the phase boundary: coexistence where it exists, else the branch point
     bound = lc.copy()
@@ -30,7 +45,7 @@ def plot_phase_diagram(d, path, title=None):
     bottom = 0.0 if d.lam_range is None else d.lam_range[0]
     ax.fill_between(x, bottom, bound, color="#cfe3f5", label="symmetric phase (m = 0)")
     ax.fill_between(x, bound, top, color="#f7d9c4", label="broken phase (m > 0)")
-    ax.plot(x, lc, color="k", lw=1.5, label=r"branch point $\lambda_c$")
+    ax.plot(x, lc, color="k", lw=1.5, label=r"branch point $\lambda_c$", gid="branch-point line")
     if len(d.fold_param):
         ax.plot(d.fold_param, d.fold_lam, color="tab:red", lw=1.2, ls="--", label="spinodal (fold)")
         lc_f = np.interp(np.log(d.fold_param), np.log(x), lc)
@@ -56,7 +71,7 @@ def plot_phase_diagram(d, path, title=None):
     pr = d.problem
     ax.set_title(title or f"{task_name(pr)}, T={pr.T}, P={pr.P}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
-    if first:
+    if ax2 is not None and len(d.fold_param):
         ax.set_xlabel("")
         lo_f = float(np.min(d.fold_lam / np.interp(np.log(d.fold_param), np.log(x), lc)))
         ax2.fill_between(x, 0, bound / lc, color="#cfe3f5")
@@ -72,6 +87,4 @@ def plot_phase_diagram(d, path, title=None):
         ax2.set_ylim(lo_f - 0.15 * (1 - lo_f), 1 + 0.15 * (1 - lo_f))
         ax2.set_ylabel(r"$\lambda / \lambda_c$")
         ax2.set_xlabel(d.param if d.param != "kappa" else r"$\kappa$")
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return ax

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linkernel.display import Display, axes
 from linkernel.problem import Problem
 
 PARAMS = ("kappa", "w", "v", "u")
 
 
 @dataclass(frozen=True)
-class CodimTwoPoint:
+class CodimTwoPoint(Display):
     """A codimension-two point of the diagram: ``kind`` "tricritical" (b = 0 on the branch-point line)
     or "symmetric_fold" (the symmetric saddle at lambda_c loses even-sector stability), at (param, lam)."""
 
@@ -28,7 +29,7 @@ class CodimTwoPoint:
 
 
 @dataclass(frozen=True, eq=False)
-class PhaseDiagram:
+class PhaseDiagram(Display):
     """The lines of one problem's phase diagram in the (param, lambda) plane.
 
     Arrays run along increasing param.  ``branch_*``: the branch-point line
@@ -51,6 +52,45 @@ class PhaseDiagram:
     under all at once) of the critical odd sector at ``param_range[0]``, then
     of any sector critical together with it (a double branch point, e.g.
     ``tied_blocks(5, 2)``: b then describes the followed mode alone).
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem (its value of ``param`` and its ``lam`` are replaced along the lines).
+    param : str
+        The parameter on the horizontal axis: "kappa", "w", "v" or "u".
+    param_range : tuple of float
+        ``(lo, hi)`` of ``param``.
+    lam_range : tuple of float or None
+        The lambda window the lines were confined to; None for none (lambda < 50).
+    branch_param, branch_lam : numpy.ndarray, shape (K,)
+        The branch-point line lambda_c(param) (log-spaced params plus the refined
+        codimension-two points).
+    branch_b : numpy.ndarray, shape (K,)
+        The quartic Landau coefficient b per m along it (b < 0: first order).
+    branch_even_min : numpy.ndarray, shape (K,)
+        The smallest even-sector Hessian eigenvalue of the symmetric saddle at lambda_c.
+    fold_param, fold_lam : numpy.ndarray, shape (F,)
+        The spinodal of the broken phase (first-order regions only; empty otherwise).
+    coexistence_param, coexistence_lam : numpy.ndarray, shape (C,)
+        The coexistence line, where the global minimum changes (first-order regions only).
+    points : tuple of CodimTwoPoint
+        The codimension-two points (``kind`` "tricritical" or "symmetric_fold", ``param``,
+        ``lam``).
+    complete : bool
+        False when a line stopped early.
+    notes : tuple of str
+        Why a line stopped early.
+    seconds : float
+        Wall time, in seconds.
+    checks : tuple
+        The spot checks by :func:`~linkernel.saddle_point`.
+    restarts : int
+        Params at which a first-order line was found again from the branch point.
+    sectors : tuple
+        The character of the critical odd sector(s) (above).
+    first_order_gaps : tuple of (float, float)
+        Param intervals of the first-order region without spinodal/coexistence points.
     """
 
     problem: Problem
@@ -138,15 +178,42 @@ class PhaseDiagram:
 
     __str__ = summary
 
-    def plot(self, path, title=None):
-        """Write the diagram (phases shaded) to ``path`` (PNG); returns the path."""
-        from linkernel.theory.phase_diagram.plot import plot_phase_diagram
-        return plot_phase_diagram(self, path, title=title)
+    def plot(self, path=None, title=None, ax=None):
+        """Draw the diagram (phases shaded); with ``path`` alone, write it there (PNG) and return the path.
+
+        Otherwise draw it in ``ax`` (None: a new figure) and return the matplotlib Axes (also written
+        to ``path`` when both are given); the branch-point line is ``(branch_param, branch_lam)``.
+        """
+        from linkernel.theory.phase_diagram.plot import draw_phase_diagram, plot_phase_diagram
+        if ax is None and path is not None:
+            return plot_phase_diagram(self, path, title=title)
+        ax = draw_phase_diagram(self, axes(ax), title=title)
+        if path is not None:
+            ax.figure.savefig(path, dpi=150, bbox_inches="tight")
+        return ax
+
+    def _display_rows(self) -> list:
+        lam = self.branch_lam
+        rows = [("problem", self.problem), ("plane", f"({self.param}, lambda)"),
+                (f"{self.param} range", self.param_range),
+                ("branch-point line", f"{len(lam)} points"
+                 + (f", lambda_c {lam.min():.10g}..{lam.max():.10g}" if len(lam) else ""))]
+        rows += [(f"{p.kind} point", f"{self.param}={p.param:.10g} lambda={p.lam:.10g}") for p in self.points]
+        rows += [("spinodal line", f"{len(self.fold_lam)} points"),
+                 ("coexistence line", f"{len(self.coexistence_lam)} points")]
+        if self.first_order_gaps:
+            gaps = "; ".join(f"{a:.6g}..{b:.6g}" for a, b in self.first_order_gaps)
+            rows.append(("first-order gaps (lines missing)", gaps))
+        if self.checks:
+            rows.append(("spot checks ok", f"{sum(bool(c['ok']) for c in self.checks)} of {len(self.checks)}"))
+        rows.append(("complete", self.complete))
+        rows += [("note", n) for n in self.notes]
+        return rows + [("seconds", self.seconds)]
 
 
 # --- the summary over T ---------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class PhaseSummary:
+class PhaseSummary(Display):
     """The transition for each T: lambda_c, b (numerical) and the order at the given hyperparameters,
     and, with a kappa range, the tricritical kappas found on the branch-point line."""
 

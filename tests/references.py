@@ -1,5 +1,7 @@
 """Test references computed another way than the package computes them: one home, imported by every test."""
 
+import contextlib
+import io
 import math
 
 import numpy as np
@@ -82,3 +84,17 @@ def moment_z(a, b, chunk=2000):
 
     (ma, va), (mb, vb) = moments(a), moments(b)
     return float(np.max(np.abs(ma - mb) / (np.sqrt(np.maximum(va, 0) + np.maximum(vb, 0)) + 1e-12)))
+
+
+# --- the command line, run in-process ---------------------------------------------------------------
+def run_cli(argv):
+    """(exit status, stdout, stderr) of ``linkernel argv`` run in-process (argparse's exit 2 and
+    --help/--version's 0 are returned as the status, not raised)."""
+    from linkernel.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()

@@ -10,8 +10,6 @@ Slow (``-m slow``): the issue's campaign cases that are CLI commands, each with 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 
@@ -22,20 +20,11 @@ from hypothesis import strategies as st
 
 from linkernel import saddle_point, tasks
 from linkernel.architecture import Architecture
-from linkernel.cli import main
 from linkernel.symbolic.patterns import pattern_critical_point
 from linkernel.theory.special_points import critical_lambda
+from tests.references import run_cli
 
 
-def run_cli(argv):
-    """(exit status, stdout, stderr) of ``linkernel argv`` run in-process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as e:
-            rc = e.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 @st.composite

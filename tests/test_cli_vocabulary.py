@@ -17,17 +17,9 @@ from linkernel.cli import build_parser, main
 from linkernel.cli.options import PROBLEM_DEFAULT_TEXT, PROBLEM_HELP, PROBLEM_OPTIONS
 from linkernel.cli.vocabulary import (DIGITS_DEFAULT, HELP, LAM_DEFAULT, LAM_RANGE_DEFAULT, LAMS_DEFAULT,
                                       SEED_DEFAULT, IntervalAction, fmt_default)
+from tests.references import run_cli
 
 
-def run_cli(argv):
-    """(exit status, stdout, stderr) of ``linkernel argv`` run in-process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as e:
-            rc = e.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 def subparsers():

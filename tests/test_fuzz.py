@@ -14,7 +14,6 @@ do real work.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -25,20 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkernel.cli import main
+from tests.references import run_cli
 
 # --- the CLI contract ---------------------------------------------------------------------------
 
 
-def run_cli(argv):
-    """(exit status, stdout, stderr) of ``linkernel argv`` run in-process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as e:  # argparse's exit 2 (and --help/--version's 0)
-            rc = e.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 def strict_json(text):

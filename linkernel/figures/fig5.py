@@ -138,7 +138,7 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0, lam: float =
                  "loss_all_networks": Ln[:, 0], "loss_t2_networks": Ln[:, 1]}
     ax.set_yscale("log")
     ax.set_xlabel("supervised steps $k$ (the first $k$)")
-    ax.set_ylabel(r"$\mathcal{L}=\frac{1}{2T}\sum_{t=2}^{T}(y^t-f^t)^2$")
+    ax.set_ylabel(r"$\mathcal{L} = \langle (y^t-f^t)^2 \rangle_{t=2..T}/2$")
     outside_legend(ax, title=f"networks: {src},\n$N={N}$")
     panel_letter(ax, "b")
     c_fig, d_fig = bottom.subfigures(1, 2)

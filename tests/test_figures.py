@@ -45,6 +45,27 @@ def test_losses_match_generalisation_error():
     assert np.isclose(L2, 0.5 * np.mean((y[1:] - f[1:]) ** 2))
 
 
+def test_estimate_pays_the_set_up_per_run_and_scales_the_sweeps_with_width(monkeypatch):
+    """The start-up estimate from a (faked) calibration run: set-up 3 s per run, 0.5 s per sweep at the
+    calibration width, the sweeps' cost O(N^2); Fig. 2 samples every architecture at several widths."""
+    from types import SimpleNamespace
+
+    from linkernel.figures import common
+    from linkernel.finite_n import network_sampler
+
+    def fake(problem, N, **kw):          # checkpoints (sweep, seconds, _): 3 s of set-up, then 0.5 s a sweep
+        return SimpleNamespace(checkpoints=[(2, 3.0 + 2 * 0.5, None), (8, 3.0 + 8 * 0.5, None)])
+
+    monkeypatch.setattr(network_sampler, "sample_networks", fake)
+    ps = [tasks.sinusoid(a, T=10, lam=2.0) for a in ("rnn", "dnn")]
+    sweeps = 100
+    one = common.estimate_minutes(ps, 256, sweeps=sweeps)
+    assert one == pytest.approx(2 * (3.0 + 0.5 * sweeps) / 60)
+    widths = (64, 128, 256)
+    many = common.estimate_minutes(ps, 256, sweeps=sweeps, widths=widths)
+    assert many == pytest.approx(sum(2 * (3.0 + 0.5 * sweeps * (w / 256) ** 2) for w in widths) / 60)
+
+
 def test_result_summary_and_json(tmp_path):
     r = FigureResult(number=2, paths=("a.png",), data={"panels": {"a": {"x": [1.0, float("nan")]}, "b": {}},
                                                         "notes": ["n"]}, seconds=1.0, quick=True, N=16)

@@ -159,11 +159,13 @@ def expected_sweeps(problem) -> int:
     return FIRST + (200 if problem.n * (problem.n + 1) // 2 > 100 else 50)
 
 
-def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None) -> float:
+def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None, widths=None) -> float:
     """Estimated minutes of the figure's network sampling, from a short calibration run at width N of the
     largest problem of each architecture: its set-up (the collapsed move's adaptation, per run) and its
     seconds per sweep (between the first and last recorded sweep, so without the set-up), scaled to
-    ``sweeps`` (default :func:`expected_sweeps`) for each of ``problems`` (the O(T P N^2) sweep cost)."""
+    ``sweeps`` (default :func:`expected_sweeps`) for each of ``problems`` (the O(T P N^2) sweep cost).
+    ``widths``: every problem is sampled at each of these widths (default N alone); the set-up is paid
+    once per run whatever its width, the sweeps scale as (width / N)^2."""
     import warnings
     from linkernel.finite_n.network_sampler import sample_networks
     per = {}
@@ -176,8 +178,9 @@ def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None)
         (s0, t0, _), (s1, t1, _) = r.checkpoints[0], r.checkpoints[-1]
         per_sweep = (t1 - t0) / max(s1 - s0, 1)
         per[arch] = (per_sweep, max(t0 - per_sweep * s0, 0.0), big.n)
+    widths = (N,) if widths is None else tuple(widths)
     return sum(per[p.arch][1] + per[p.arch][0] * (sweeps or expected_sweeps(p)) * p.n / per[p.arch][2]
-               for p in problems) / 60
+               * (w / N) ** 2 for p in problems for w in widths) / 60
 
 
 EXACT = "exact finite-N posterior draws"

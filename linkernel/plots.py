@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from linkernel.figures.style import COLUMN, TEXTWIDTH, styled  # noqa: E402  (the package's one figure style)
 from linkernel.problem import time_slice  # noqa: E402
+from linkernel.display import segments  # noqa: E402  (one home of the stable/unstable split)
 
 
 def save(fig, path):
@@ -27,16 +28,6 @@ def save(fig, path):
 def _last_diagonal(branch, T, P):
     """Pattern-averaged H^{T-1,T-1} along a branch."""
     return branch.diagonal()[:, time_slice(T - 1, P)].mean(axis=1)
-
-
-def _runs(stable):
-    """Consecutive runs of equal stability, overlapping by one point so the curve stays joined."""
-    runs, start = [], 0
-    for k in range(1, len(stable) + 1):
-        if k == len(stable) or stable[k] != stable[start]:
-            runs.append((start, min(k + 1, len(stable)), bool(stable[start])))
-            start = k
-    return runs
 
 
 def _smooth(x, y, per: int = 8):
@@ -56,21 +47,6 @@ def _smooth(x, y, per: int = 8):
     return CubicSpline(s, x)(fine), CubicSpline(s, y)(fine)
 
 
-def _with_boundaries(lam, y, stable, points):
-    """Insert the branch's stability-changing special points (branch points, folds) where the stability
-    flips, so a solid (stable) run ends exactly there and the dashed run starts there."""
-    import numpy as np
-    lam, y, stable = list(lam), list(y), list(stable)
-    for lp, yp in sorted(points):
-        for k in range(1, len(lam)):
-            if stable[k] != stable[k - 1] and min(lam[k - 1], lam[k]) - 1e-12 <= lp <= max(lam[k - 1], lam[k]) + 1e-12:
-                lam.insert(k, lp)
-                y.insert(k, yp)
-                stable.insert(k, stable[k])
-                break
-    return np.array(lam), np.array(y), np.array(stable, bool)
-
-
 def _draw_traces(ax, traces, colours, quantity):
     """Branches and special points of ``traces`` on ``ax``: quantity 'm' or 'diag' (H^{T-1,T-1})."""
     for tr in traces:
@@ -88,9 +64,8 @@ def _draw_traces(ax, traces, colours, quantity):
                 continue
             bounds = [(sp.lam, value(sp)) for sp in tr.special_points
                       if sp.branch == bi and sp.kind in ("branch_point", "fold")]
-            lam, yy, st = _with_boundaries(b.lam, y, b.stable, bounds)
-            for i, j, s_ in _runs(st):
-                ax.plot(*_smooth(lam[i:j], yy[i:j]), ls="-" if s_ else "--", lw=1.8 if s_ else 1.2, color=c)
+            for lam, yy, s_ in segments(b.lam, y, b.stable, bounds):
+                ax.plot(*_smooth(lam, yy), ls="-" if s_ else "--", lw=1.8 if s_ else 1.2, color=c)
         for sp in tr.special_points:
             y = value(sp)
             if sp.kind == "branch_point" and sp.z2 and sp.branch == 0:

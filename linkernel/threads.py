@@ -63,6 +63,21 @@ def blas_threads(n: int | None):
         yield
 
 
+def one_thread(size: int):
+    """``blas_threads(1)`` for work on ``size x size`` kernels where the policy would use more threads.
+
+    From n = 512 the policy (:func:`threads_for`) lets BLAS use both cores, which helps
+    the matrix products; but LAPACK's blocked factorisations and OpenBLAS's threaded dot product
+    synchronise their threads many times per call, and where the other core is busy each
+    synchronisation waits for a time slice.  Measured at n = 610 (all 1797 digits, T = 10; load 7 on
+    the 2 cores): a Cholesky factorisation 0.63 s on two threads against ~0.02 s on one, dpotri 0.6 s,
+    eigvalsh 1.9 s, one Frobenius product 14 ms against 0.4 ms -- 40% of a saddle-point search.
+    Below the policy's threshold BLAS runs on one thread already and nothing is changed (switching
+    costs ~25 us, 60% of a saddle point at T P = 4).
+    """
+    return blas_threads(1) if threads_for(size) > 1 else contextlib.nullcontext()
+
+
 _CTL = []
 
 

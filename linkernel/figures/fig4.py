@@ -28,6 +28,7 @@ from linkernel import tasks
 from linkernel.progress import progress_bar
 from linkernel.figures.common import (CHAINS, EXACT, Sampling, elapsed, estimate_minutes, network_kernels, say,
                                       write)
+from linkernel.display import segments
 from linkernel.figures.style import TEXTWIDTH, new_figure, outside_legend, panel_letter
 from linkernel.plots import plot_landscape, plot_sgld_order_parameter
 from linkernel.problem import order_parameter
@@ -47,22 +48,10 @@ def theory_curves(T: int, quick: bool = False) -> dict:
                                 "branch": s.branch} for s in tr.special_points]}
 
 
-def _runs(stable):
-    """Index runs of equal stability, overlapping by one point (the curve stays joined)."""
-    out, start = [], 0
-    for k in range(1, len(stable) + 1):
-        if k == len(stable) or stable[k] != stable[start]:
-            out.append((start, min(k + 1, len(stable)), bool(stable[start])))
-            start = k
-    return out
-
-
 def _draw_theory(ax, th, color) -> None:
     for b in th["branches"]:
-        lam, m, st = np.asarray(b["lam"]), np.asarray(b["m"]), np.asarray(b["stable"], bool)
-        order = np.arange(len(lam))
-        for i, j, s in _runs(st[order]):
-            ax.plot(lam[i:j], m[i:j], "-" if s else "--", color=color, lw=1.3 if s else 0.8)
+        for lam, m, s in segments(b["lam"], b["m"], b["stable"]):
+            ax.plot(lam, m, "-" if s else "--", color=color, lw=1.3 if s else 0.8)
     for s in th["special_points"]:
         if s["kind"] == "fold":
             ax.plot(s["lam"], s["m"], "x", color=color, ms=5, mew=1.2, zorder=5)

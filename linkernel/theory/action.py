@@ -30,7 +30,6 @@ two against each other.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from functools import cached_property, lru_cache
 
@@ -39,7 +38,7 @@ from scipy.linalg import solve_triangular
 
 from linkernel.errors import KernelError
 from linkernel.problem import Problem
-from linkernel.threads import blas_threads
+from linkernel.threads import one_thread
 
 
 # --- the problem's constant arrays, computed once per Problem -----------------
@@ -215,23 +214,7 @@ def prior_kernel(problem: Problem) -> np.ndarray:
     return H
 
 
-# --- one BLAS thread for factorisations and Frobenius products ------------------------------------
-def one_thread(size: int):
-    """``blas_threads(1)`` for work on ``size x size`` kernels where the policy would use more threads.
-
-    From n = 512 the package's policy (:mod:`linkernel.threads`) lets BLAS use both cores, which helps
-    the matrix products; but LAPACK's blocked factorisations and OpenBLAS's threaded dot product
-    synchronise their threads many times per call, and where the other core is busy each
-    synchronisation waits for a time slice.  Measured at n = 610 (all 1797 digits, T = 10; load 7 on
-    the 2 cores): a Cholesky factorisation 0.63 s on two threads against ~0.02 s on one, dpotri 0.6 s,
-    eigvalsh 1.9 s, one Frobenius product 14 ms against 0.4 ms -- 40% of a saddle-point search.
-    Below the policy's threshold BLAS runs on one thread already and nothing is changed (switching
-    costs ~25 us, 60% of a saddle point at T P = 4).
-    """
-    from linkernel.threads import threads_for
-    return blas_threads(1) if threads_for(size) > 1 else contextlib.nullcontext()
-
-
+# --- Frobenius products on one BLAS thread (threads.one_thread says why) ------------------------------
 def frobenius(X: np.ndarray, Y: np.ndarray) -> float:
     """<X, Y>_F = sum_ij X_ij Y_ij (one thread, :func:`one_thread`)."""
     with one_thread(X.shape[0]):

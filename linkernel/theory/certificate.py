@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linkernel.problem import Problem
-from linkernel.theory.action import (Pieces, frobenius as frobenius_inner, frobenius_norm, from_vector, one_thread,
+from linkernel.theory.action import (Pieces, frobenius as frobenius_inner, frobenius_norm, from_vector,
                                      static, to_vector, upper_triangle)
+from linkernel.threads import one_thread
 
 #: per sector, assemble the whitened Hessian and preconditioner and take the pencil's eigenvalues by
 #: LAPACK up to this many coordinates (dim = n(n+1)/2); Lanczos above.

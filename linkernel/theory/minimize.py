@@ -48,10 +48,10 @@ from linkernel import validation
 from linkernel.errors import KernelError
 from linkernel.problem import Problem, require_problem
 from linkernel.theory.action import (Pieces, frobenius as frobenius_inner, frobenius_norm, from_vector,
-                                     lower_sandwich, one_thread, to_vector)
+                                     lower_sandwich, to_vector)
 from linkernel.theory.hessian import dense_hessian, whitened_dense
 from linkernel.theory.newton import damped_newton
-from linkernel.threads import entry_point
+from linkernel.threads import entry_point, one_thread
 
 #: dense whitened Hessian (CG on a matrix) up to this many coordinates, matrix-free above.
 #: Assembling it costs two dim^3 products (~1 ms at dim = 120, n = 15), about as

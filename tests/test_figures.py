@@ -45,25 +45,59 @@ def test_losses_match_generalisation_error():
     assert np.isclose(L2, 0.5 * np.mean((y[1:] - f[1:]) ** 2))
 
 
-def test_estimate_pays_the_set_up_per_run_and_scales_the_sweeps_with_width(monkeypatch):
-    """The start-up estimate from a (faked) calibration run: set-up 3 s per run, 0.5 s per sweep at the
-    calibration width, the sweeps' cost O(N^2); Fig. 2 samples every architecture at several widths."""
+def test_estimate_pays_the_set_up_per_run_and_models_the_width(monkeypatch):
+    """The start-up estimate from (faked) calibration runs whose costs have the model's form: set-up
+    2 + 1e-5 N^2 s per run, 0.1 + 0.5 (N / 256)^2 s a sweep; Fig. 2 samples every architecture at several
+    widths, so the calibrations at the smallest and largest width give every width between exactly.
+    Snapshots of the weight spectra add chains x snapshots x (W groups) eigenproblems per run."""
     from types import SimpleNamespace
 
     from linkernel.figures import common
     from linkernel.finite_n import network_sampler
 
-    def fake(problem, N, **kw):          # checkpoints (sweep, seconds, _): 3 s of set-up, then 0.5 s a sweep
-        return SimpleNamespace(checkpoints=[(2, 3.0 + 2 * 0.5, None), (8, 3.0 + 8 * 0.5, None)])
+    def setup(N):
+        return 2.0 + 1e-5 * N ** 2
+
+    def per_sweep(N):
+        return 0.1 + 0.5 * (N / 256) ** 2
+
+    def fake(problem, N, **kw):          # checkpoints (sweep, seconds, _) after the set-up
+        return SimpleNamespace(checkpoints=[(s, setup(N) + s * per_sweep(N), None) for s in (2, 8)])
 
     monkeypatch.setattr(network_sampler, "sample_networks", fake)
     ps = [tasks.sinusoid(a, T=10, lam=2.0) for a in ("rnn", "dnn")]
     sweeps = 100
     one = common.estimate_minutes(ps, 256, sweeps=sweeps)
-    assert one == pytest.approx(2 * (3.0 + 0.5 * sweeps) / 60)
+    assert one == pytest.approx(2 * (setup(256) + per_sweep(256) * sweeps) / 60)
     widths = (64, 128, 256)
     many = common.estimate_minutes(ps, 256, sweeps=sweeps, widths=widths)
-    assert many == pytest.approx(sum(2 * (3.0 + 0.5 * sweeps * (w / 256) ** 2) for w in widths) / 60)
+    assert many == pytest.approx(sum(2 * (setup(w) + per_sweep(w) * sweeps) for w in widths) / 60)
+    # the default length: expected_sweeps, the same for both (same kernel size)
+    auto = common.estimate_minutes(ps, 256)
+    assert auto == pytest.approx(2 * (setup(256) + per_sweep(256) * common.expected_sweeps(ps[0])) / 60)
+
+    monkeypatch.setattr(common, "eigenvalue_seconds", lambda N, seed=0: 0.01 * (N / 256) ** 3)
+    fig3 = [tasks.endpoint(a, T=8, P=4, D=4) for a in ("rnn", "dnn")]
+    with_spectra = common.estimate_minutes(fig3, 256, sweeps=sweeps, spectra=2)
+    groups = 1 + 7                                   # the RNN's shared W, the DNN's T - 1 layers
+    assert with_spectra - common.estimate_minutes(fig3, 256, sweeps=sweeps) == pytest.approx(
+        common.CHAINS * 2 * groups * 0.01 / 60)
+
+
+def test_expected_sweeps_match_the_gallery_runs():
+    """The model of a converged run's length against the committed full-size runs (every figure's
+    ``sampling.runs``): per figure, the mean predicted sweeps within 15% of the mean taken."""
+    from types import SimpleNamespace
+
+    from linkernel.figures.common import expected_sweeps
+    root = os.path.join(os.path.dirname(__file__), "..", "examples", "figures")
+    for k in (2, 3, 4, 5):
+        path = os.path.join(root, f"fig{k}.json")
+        with open(path) as f:
+            runs = json.load(f)["sampling"]["runs"]
+        sizes = [SimpleNamespace(n=r["T"] * r["P"]) for r in runs]
+        predicted = np.mean([expected_sweeps(s) for s in sizes])
+        assert predicted == pytest.approx(np.mean([r["sweeps"] for r in runs]), rel=0.15), k
 
 
 def test_result_summary_and_json(tmp_path):

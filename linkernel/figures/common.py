@@ -152,35 +152,76 @@ class Sampling:
                           SamplerWarning, stacklevel=3)
 
 
-def expected_sweeps(problem) -> int:
-    """Sweeps a converged run typically takes (4 chains, R-hat the last check to pass; the more kernel
-    entries, the longer): measured 400 at T = 8, P = 4 (528 entries, Fig. 3), 200-300 at T <= 5, P = 1
-    (Fig. 4).  The estimate's model, calibrated on those two figures only."""
-    return FIRST + (200 if problem.n * (problem.n + 1) // 2 > 100 else 50)
+def expected_sweeps(problem) -> float:
+    """Sweeps a converged run typically takes (4 chains; R-hat on every kernel entry is the last check to
+    pass, so the more entries, the longer): ``155 + 35 ln(n (n + 1) / 2)``, a least-squares line through
+    the full-size gallery's 50 runs (examples/figures/*.json, ``sampling.runs``): 217 sweeps on average at
+    T = 3 (6 entries), 233 at T = 4, 267 at T = 5, 283-325 at T = 10 (55 entries), 375 at T = 8, P = 4
+    (528).  Runs stop at the first batch boundary (200, 300, 400, ...) that passes, so a single run
+    lands on one of those; the estimate is their mean."""
+    return 155.0 + 35.0 * float(np.log(problem.n * (problem.n + 1) / 2))
 
 
-def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None, widths=None) -> float:
-    """Estimated minutes of the figure's network sampling, from a short calibration run at width N of the
-    largest problem of each architecture: its set-up (the collapsed move's adaptation, per run) and its
-    seconds per sweep (between the first and last recorded sweep, so without the set-up), scaled to
-    ``sweeps`` (default :func:`expected_sweeps`) for each of ``problems`` (the O(T P N^2) sweep cost).
-    ``widths``: every problem is sampled at each of these widths (default N alone); the set-up is paid
-    once per run whatever its width, the sweeps scale as (width / N)^2."""
+def _calibrate(problem, N: int, seed: int) -> tuple[float, float]:
+    """(seconds per sweep, set-up seconds) of a short network run of ``problem`` at width N: 8 sweeps
+    after the collapsed move's set-up, the sweeps timed between the first and last checkpoint."""
     import warnings
     from linkernel.finite_n.network_sampler import sample_networks
-    per = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = sample_networks(problem, N, sweeps=8, burn=2, chains=CHAINS, seed=seed, progress=False, warn=False,
+                            spectra=0, n_checkpoints=6)
+    (s0, t0, _), (s1, t1, _) = r.checkpoints[0], r.checkpoints[-1]
+    per_sweep = (t1 - t0) / max(s1 - s0, 1)
+    return per_sweep, max(t0 - per_sweep * s0, 0.0)
+
+
+def eigenvalue_seconds(N: int, seed: int = 0) -> float:
+    """Seconds of one weight-spectrum snapshot of one N x N matrix here (the nonsymmetric eigenproblem of
+    :func:`linkernel.finite_n.spectra.eigenvalues`, O(N^3)), timed on a Gaussian matrix."""
+    from linkernel.finite_n.spectra import eigenvalues
+    W = np.random.default_rng(seed).normal(size=(N, N)) / np.sqrt(N)
+    t = time.perf_counter()
+    eigenvalues(W)
+    return time.perf_counter() - t
+
+
+def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None, widths=None,
+                     spectra: int = 0) -> float:
+    """Estimated minutes of the figure's network sampling, from short calibration runs.
+
+    Per architecture, the largest of its ``problems`` is run briefly at width N (and, when ``widths``
+    reach below N, at the smallest width too): its set-up (the collapsed move's adaptation, paid per
+    run) and its seconds per sweep.  Both are modelled as ``a + b w^2`` in the width w, through the two
+    calibrations (one calibration: proportional to w^2), since a sweep has an O(T P N^2) part and a
+    part that does not grow with N (the DNN's collapsed layer move is nearly all the latter at these
+    sizes).  The sweeps scale with each problem's kernel size and number :func:`expected_sweeps`
+    (or ``sweeps``).  ``widths``: every problem is sampled at each of these widths (default N alone).
+    ``spectra``: weight-spectrum snapshots per chain; each diagonalises every W group's N x N matrix
+    (one for the RNN, T - 1 for the DNN), timed by :func:`eigenvalue_seconds`.
+    """
+    widths = (N,) if widths is None else tuple(widths)
+    low = min(widths)
+    model = {}
     for arch in dict.fromkeys(p.arch for p in problems):
         big = max((p for p in problems if p.arch == arch), key=lambda p: p.n)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r = sample_networks(big, N, sweeps=8, burn=2, chains=CHAINS, seed=seed, progress=False, warn=False,
-                                spectra=0, n_checkpoints=6)
-        (s0, t0, _), (s1, t1, _) = r.checkpoints[0], r.checkpoints[-1]
-        per_sweep = (t1 - t0) / max(s1 - s0, 1)
-        per[arch] = (per_sweep, max(t0 - per_sweep * s0, 0.0), big.n)
-    widths = (N,) if widths is None else tuple(widths)
-    return sum(per[p.arch][1] + per[p.arch][0] * (sweeps or expected_sweeps(p)) * p.n / per[p.arch][2]
-               * (w / N) ** 2 for p in problems for w in widths) / 60
+        hi = _calibrate(big, N, seed)
+        if low < N:
+            lo = _calibrate(big, low, seed)
+            per = tuple(np.polyfit([low ** 2, N ** 2], [lo[k], hi[k]], 1) for k in range(2))
+        else:
+            per = tuple(np.array([hi[k] / N ** 2, 0.0]) for k in range(2))
+        model[arch] = (per, big.n)
+    eig = {w: eigenvalue_seconds(w, seed) for w in widths} if spectra else {}
+    total = 0.0
+    for p in problems:
+        (sweep_fit, setup_fit), n_big = model[p.arch]
+        for w in widths:
+            per_sweep = max(float(np.polyval(sweep_fit, w ** 2)), 0.0) * p.n / n_big
+            total += max(float(np.polyval(setup_fit, w ** 2)), 0.0) + per_sweep * (sweeps or expected_sweeps(p))
+            if spectra:
+                total += CHAINS * spectra * len(p.arch.W) * eig[w]
+    return total / 60
 
 
 EXACT = "exact finite-N posterior draws"

@@ -68,7 +68,8 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0, sweeps=None,
     base = tasks.endpoint("rnn", T=T, P=P, D=P)
     sampling = Sampling(n_runs=4, sweeps=sweeps, max_minutes=max_minutes)
     if not quick:
-        est = 2 * estimate_minutes([tasks.endpoint(a, T=T, P=P, D=P) for a in ("rnn", "dnn")], N, seed, sweeps)
+        est = 2 * estimate_minutes([tasks.endpoint(a, T=T, P=P, D=P) for a in ("rnn", "dnn")], N, seed, sweeps,
+                                   spectra=1)
         sampling.estimated_minutes = est
         say(f"Fig. 3: T = {T}, P = {P}, N = {N}: 4 network posteriors ({CHAINS} chains, "
             f"{sweeps or 'until R-hat < 1.01 and ESS >= 400'} sweeps) and their weight spectra; estimated "

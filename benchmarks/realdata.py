@@ -223,9 +223,11 @@ def main(argv=None):
         line(f"digits 0v1 P={task.reduction.P} T=4 saddle point at lambda = {lam:.4g} (Tr={pr.n})", s, 5, extra)
     if "trace" in only and lc is not None:
         tr, s = timed(trace, pr, (0.8 * lc, 1.3 * lc))
-        bps = [f"{p.lam:.8g}" for p in tr.special_points if p.kind == "branch_point"]
+        # 13 digits: the branch point is located to ~1e-14 (what a faster trace must reproduce, to 1e-8)
+        bps = [f"{p.lam:.13g}" for p in tr.special_points if p.kind == "branch_point"]
+        labels = " | ".join(f"{b.kind} {''.join('s' if q.stable else 'u' for q in b.points)}" for b in tr.branches)
         line(f"digits 0v1 T=4 trace lambda {0.8 * lc:.3g}..{1.3 * lc:.3g}", s, 120,
-             f"transition {tr.transition}, branch points {bps}, {tr.steps} steps")
+             f"transition {tr.transition}, branch points {bps}, {tr.steps} steps, stability {labels}")
     if "all-digits" in only and not args.quick:
         for T, target in ((4, 30), (10, 120)):
             if T == 10 and "T10" not in only:

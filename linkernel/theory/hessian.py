@@ -262,7 +262,7 @@ def _sector_size(problem: Problem, sector) -> tuple:
 
 
 def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Pieces | None = None,
-                      method: str = "auto", tol: float = 1e-9):
+                      method: str = "auto", tol: float = 1e-9, start=None):
     """The k smallest eigenvalues (ascending, shape (k,)) and eigenvectors (dim, k) of the Hessian at H.
 
     ``sector``: None (the whole Hessian), "odd" or "even": the principal block on
@@ -273,6 +273,10 @@ def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Piec
     ``tol`` its residual tolerance) or "auto": dense when the sector has at most
     :data:`DENSE_EIG_MAX_DIM` coordinates.
     A sector with fewer than k coordinates returns what it has.
+    ``start``: (dim, j) vectors in full coordinates that LOBPCG starts from (e.g. the eigenvectors
+    of a nearby kernel: a continuation step moves them little, so it converges in a fraction of the
+    iterations a random start needs); columns past j are random, as without it.  Ignored by the
+    dense path.
     """
     k = validation.count("k", k)
     validation.choice("method", method, ("auto", "dense", "lanczos"))
@@ -288,7 +292,12 @@ def lowest_eigenpairs(problem: Problem, H, k: int = 1, sector=None, pieces: Piec
         vals, vecs = np.linalg.eigh(Hd)
         vals, vecs = vals[:k], vecs[:, :k]
     else:
-        vals, vecs = _lanczos_lowest(pc, n, dim, sel, k, tol=tol)
+        X0 = None
+        if start is not None:
+            start = np.asarray(start, dtype=float).reshape(dim, -1)[:, :k]
+            X0 = np.random.default_rng(0).normal(size=(m, k))
+            X0[:, :start.shape[1]] = start if sel is None else start[sel]
+        vals, vecs = _lanczos_lowest(pc, n, dim, sel, k, tol=tol, X0=X0)
     if sel is None:
         return vals, vecs
     full = np.zeros((dim, len(vals)))
@@ -330,19 +339,21 @@ def _lobpcg_or_none(op, X0, M, tol: float, maxiter: int, Y=None):
             return None
 
 
-def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9):
+def _lanczos_lowest(pc: Pieces, n: int, dim: int, sel, k: int, tol: float = 1e-9, X0=None):
     """Smallest eigenpairs of the (sector) Hessian by LOBPCG preconditioned with the prior metric's inverse.
 
     :meth:`Pieces.prior_metric_inverse` undoes both the KL term's H^-1 (x) H^-1
     and the temporal coupling (1 - shift), so the preconditioned operator is
     close to the identity and LOBPCG converges in tens of iterations where plain
     Lanczos ('SA') needs hundreds.  eigsh('SA') is the fallback if LOBPCG fails.
-    ``tol`` is LOBPCG's residual tolerance (absolute, Frobenius coordinates).
+    ``tol`` is LOBPCG's residual tolerance (absolute, Frobenius coordinates); ``X0`` (m, k) its start
+    (None: a fixed random block).
     """
     m = dim if sel is None else len(sel)
     op = _sector_operator(pc.hessian_vector, n, dim, sel)
     M = _sector_operator(pc.prior_metric_inverse, n, dim, sel)
-    X0 = np.random.default_rng(0).normal(size=(m, k))
+    if X0 is None:
+        X0 = np.random.default_rng(0).normal(size=(m, k))
     got = _lobpcg_or_none(op, X0, M, tol=tol, maxiter=500 if tol < 1e-6 else 40)
     if got is not None:
         vals, vecs = got

@@ -36,6 +36,7 @@ class Jacobian(equations.Jacobian, Spectra):
         super().__init__(eq, X, sym)
         self.border = None
         self._odd = None
+        self._pairs = {}
         self._norm = self._lu = self._rows = None
 
     def row_norm(self) -> float:

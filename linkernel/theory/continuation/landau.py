@@ -36,13 +36,15 @@ from linkernel.theory.action import from_vector
 from linkernel.theory.equations import Equations
 
 
-def quartic_terms(eq: Equations, x, lam, phi, Hd, levels: int = 4) -> tuple:
+def quartic_terms(eq: Equations, x, lam, phi, Hd, levels: int = 4, solve=None) -> tuple:
     """(b_s, D^4S[phi^4]/24, c^T A_ee^-1 c / 8) at the branch point (x, lam); NaNs where A_ee is singular.
 
     Both derivatives from Hessian-vector products at ``x + h phi`` (h = h0 / 2^k, k < levels,
     h0 a fifth of the kernel's smallest eigenvalue, so every point stays in the positive-definite
     cone), Richardson-extrapolated; ``Hd`` is the dense Hessian at (x, lam).  The two terms
-    are the scale against which b_s = 0 (a tricritical point) is judged.
+    are the scale against which b_s = 0 (a tricritical point) is judged.  ``solve``: c -> A_ee^-1 c
+    on the even coordinates (None where it fails) in place of ``Hd`` (then None), for problems too
+    large for a dense Hessian (:meth:`linkernel.theory.equations.Jacobian.solve_refined`).
     """
     ev = eq.i_even
     X = np.append(x, lam)
@@ -55,11 +57,13 @@ def quartic_terms(eq: Equations, x, lam, phi, Hd, levels: int = 4) -> tuple:
         cs.append(r[ev] / h)               # odd in h: c + O(h^2)
         fs.append(2 * (phi @ r - mu) / h ** 2)   # even in h: D4 + O(h^2)
     c, D4 = richardson(cs, 4)[-1], float(richardson(fs, 4)[-1])
-    A = Hd[np.ix_(ev, ev)]
     try:
-        cAc = float(c @ np.linalg.solve(A, c))
+        y = np.linalg.solve(Hd[np.ix_(ev, ev)], c) if solve is None else solve(c)
     except np.linalg.LinAlgError:
+        y = None
+    if y is None:
         return math.nan, math.nan, math.nan   # the even block is singular: a fold of the symmetric branch
+    cAc = float(c @ y)
     return D4 / 24 - cAc / 8, D4 / 24, cAc / 8
 
 

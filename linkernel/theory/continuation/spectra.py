@@ -4,8 +4,10 @@ A mixin of :class:`linkernel.theory.continuation.bordered.Jacobian`.  On the den
 counts are exact (Sylvester's law of inertia on the LDL^T of each block); the smallest
 eigenvalue comes from shift-invert Lanczos on that factorisation (far cheaper than
 ``eigvalsh`` or Lanczos for the smallest algebraic eigenvalue, which the wide KL spectrum
-makes slow).  Matrix-free: the few lowest eigenpairs per sector
-(:func:`linkernel.theory.hessian.lowest_eigenpairs`).
+makes slow).  Matrix-free: the 4 lowest eigenpairs per sector
+(:func:`linkernel.theory.hessian.lowest_eigenpairs`), computed once per point and shared by the
+counts, the eigenvalue nearest zero and the smallest eigenvalue, LOBPCG started from the previous
+point's eigenvectors (:meth:`Spectra.sector_pairs`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from linkernel.theory.equations import ldl as _ldl
 from linkernel.theory.hessian import dense_hessian_block, lowest_eigenpairs
 
+#: LOBPCG's residual tolerance for the matrix-free sector eigenpairs (absolute, Frobenius coordinates)
+PAIRS_TOL = 1e-9
+
 #: blocks up to this size get their smallest eigenvalue from a full ``eigvalsh``.
 _EIGH_MAX = 600
 
 
 class Spectra:
     """Eigenvalue queries on a Jacobian (needs ``eq``, ``X``, ``sym``, ``pc``, ``k``, ``dense``, ``A``, ``ldl``,
-    ``neg`` and ``_odd``, the cached odd block)."""
+    ``neg``, ``_odd``, the cached odd block, and ``_pairs``, a dict of the cached sector eigenpairs;
+    ``pairs_tol``, if set, overrides :data:`PAIRS_TOL` for this Jacobian)."""
 
     def odd_block(self):
         """(odd block, its LDL^T) of the full Hessian (dense path, symmetric branch)."""
@@ -46,14 +52,45 @@ class Spectra:
                 return neg, None
             B, f = self.odd_block()
             return neg, (f[2] if f is not None else int(np.sum(np.linalg.eigvalsh(B) < 0)))
-        p, H = self.eq.at(self.X[-1]), self.pc.H
-        sec = "even" if self.sym else None
-        w, _ = lowest_eigenpairs(p, H, k=4, sector=sec, pieces=self.pc)
+        w, _ = self.sector_pairs("even" if self.sym else None)
         neg = int(np.sum(w < 0))
         if not sym_odd:
             return neg, None
-        wo, _ = lowest_eigenpairs(p, H, k=4, sector="odd", pieces=self.pc)
+        wo, _ = self.sector_pairs("odd")
         return neg, int(np.sum(wo < 0))
+
+    def sector_pairs(self, sector):
+        """The 4 lowest eigenpairs of a sector's Hessian block at this point (matrix-free path).
+
+        Computed once per Jacobian (the counts, the eigenvalue nearest zero and the smallest one all
+        read them), by LOBPCG started from the last eigenvectors of the same sector that this
+        :class:`~linkernel.theory.equations.Equations` computed (``eq.eigenvectors``): the previous
+        continuation point's, a step away, so it converges in a fraction of a random start's
+        iterations (``tests/theory/test_trace_speed.py`` checks the values against dense ``eigh``).
+
+        Parameters
+        ----------
+        sector : {"even", "odd", None}
+            The Z2 block (None: the whole Hessian, off the symmetric branch).
+
+        Returns
+        -------
+        vals : ndarray, shape (4,)
+            Ascending eigenvalues (units of S per unit squared Frobenius norm of dH), to LOBPCG's
+            residual ``pairs_tol`` (default :data:`PAIRS_TOL`).
+        vecs : ndarray, shape (dim, 4)
+            Unit eigenvectors in :func:`~linkernel.theory.action.to_vector` coordinates, zero
+            outside the sector.
+        """
+        got = self._pairs.get(sector)
+        if got is None:
+            eq = self.eq
+            start = eq.eigenvectors.get(sector)
+            got = lowest_eigenpairs(eq.at(self.X[-1]), self.pc.H, k=4, sector=sector, pieces=self.pc,
+                                    start=start, tol=getattr(self, "pairs_tol", PAIRS_TOL))
+            self._pairs[sector] = got
+            eq.eigenvectors[sector] = got[1]
+        return got
 
     def nearest_zero(self, odd: bool):
         """(eigenvalue of the kept (or odd) block nearest zero, its eigenvector in full coordinates)."""
@@ -69,9 +106,7 @@ class Spectra:
                 w, V = eigsh(B, k=1, sigma=0.0, OPinv=_ldl_operator(f, len(B)), which="LM", tol=1e-14)
                 val, v = w[0], V[:, 0]
         else:
-            p, H = eq.at(self.X[-1]), self.pc.H
-            w, V = lowest_eigenpairs(p, H, k=4, sector="odd" if odd else ("even" if self.sym else None),
-                                     pieces=self.pc)
+            w, V = self.sector_pairs("odd" if odd else ("even" if self.sym else None))
             j = int(np.argmin(np.abs(w)))
             return float(w[j]), V[:, j]
         full = np.zeros(eq.dim)
@@ -92,7 +127,10 @@ class Spectra:
         algebraic eigenvalue, which the wide KL spectrum makes slow.
         """
         if not self.dense:
-            return float(lowest_eigenpairs(self.eq.at(self.X[-1]), self.pc.H, k=1, pieces=self.pc)[0][0])
+            # on the symmetric branch the Hessian is block diagonal in the Z2 sectors: its smallest
+            # eigenvalue is the smaller of the two blocks' (the counts computed both already)
+            secs = ("even", "odd") if self.sym and len(self.eq.i_odd) else (None,)
+            return float(min(self.sector_pairs(s)[0][0] for s in secs))
         blocks = [(self.A, self.ldl, neg, False)]
         if self.sym and len(self.eq.i_odd):
             blocks.append((*self.odd_block(), neg_odd, True))

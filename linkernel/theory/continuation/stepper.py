@@ -40,6 +40,11 @@ from linkernel.theory.saddle import saddle_point
 from linkernel.theory.special_points import symmetric_saddle
 
 _LINALG = (KernelError, np.linalg.LinAlgError)
+#: the matrix-free eigenpairs' LOBPCG tolerance at the points that refine a zero crossing
+#: (:func:`_locate`): there the eigenvalue nearest zero is what locates the special point, and its
+#: error (~ residual^2 / gap) moves it.  Digits 0 vs 1 on 9 components, T = 4: the branch point
+#: 4e-9 (relative) from the dense trace's at 1e-9 with warm starts, 6e-16 at 1e-12.
+LOCATE_PAIRS_TOL = 1e-12
 #: above this many coordinates the corrector reuses one factorisation (chord Newton)
 _CHORD_MIN_DIM = 150
 
@@ -51,12 +56,16 @@ class _State:
     ``neg``: negative eigenvalues of the kept Hessian block (the even block on
     the symmetric branch), ``neg_odd``: of the odd block (symmetric branch
     only, else None).  The Jacobian's border is the tangent, ready for the
-    chord corrector of the next step.
+    chord corrector of the next step.  ``pairs_tol``: the matrix-free eigenpairs' LOBPCG tolerance
+    (None: :data:`~linkernel.theory.continuation.spectra.PAIRS_TOL`; tighter where a zero crossing
+    is refined, :data:`LOCATE_PAIRS_TOL`).
     """
 
-    def __init__(self, eq: Equations, X, ref, sym: bool, jac: Jacobian | None = None):
+    def __init__(self, eq: Equations, X, ref, sym: bool, jac: Jacobian | None = None, pairs_tol=None):
         self.X, self.sym = X, sym
         self.jac = Jacobian(eq, X, sym) if jac is None or jac.X is not X else jac
+        if pairs_tol is not None:
+            self.jac.pairs_tol = pairs_tol
         self.tau = self.jac.tangent(ref)
         self.jac.set_border(self.tau)
         self.neg, self.neg_odd = self.jac.counts()
@@ -227,7 +236,7 @@ def _locate(eq, Sa: _State, Sb: _State, sym, tol, side, value):
             if res is None:
                 break
         try:
-            st = _State(eq, res[0], tau, sym)
+            st = _State(eq, res[0], tau, sym, pairs_tol=LOCATE_PAIRS_TOL)
         except (*_LINALG, ConvergenceError):
             break
         gs = g(st)

@@ -98,3 +98,11 @@ def run_cli(argv):
         except SystemExit as e:
             rc = e.code
     return rc, out.getvalue(), err.getvalue()
+
+
+def refused(rc, out: str, err: str, names=()) -> bool:
+    """The CLI's refusal contract: exit status 2, nothing on stdout, one line on stderr without a
+    traceback, naming one of ``names`` (the option or value refused) when given."""
+    lines = err.strip().splitlines()
+    return (rc == 2 and not out and len(lines) == 1 and err.count("\n") == 1 and "Traceback" not in err
+            and (not names or any(n in lines[0] for n in names)))

@@ -82,6 +82,9 @@ def test_estimate_pays_the_set_up_per_run_and_models_the_width(monkeypatch):
     groups = 1 + 7                                   # the RNN's shared W, the DNN's T - 1 layers
     assert with_spectra - common.estimate_minutes(fig3, 256, sweeps=sweeps) == pytest.approx(
         common.CHAINS * 2 * groups * 0.01 / 60)
+    # eigenproblems outside the runs (Fig. 5's spectra of exact weight draws) at the figure's width
+    assert common.estimate_minutes(fig3, 256, sweeps=sweeps, eigenproblems=5) - common.estimate_minutes(
+        fig3, 256, sweeps=sweeps) == pytest.approx(5 * 0.01 / 60)
 
 
 def test_expected_sweeps_match_the_gallery_runs():

@@ -187,7 +187,7 @@ def eigenvalue_seconds(N: int, seed: int = 0) -> float:
 
 
 def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None, widths=None,
-                     spectra: int = 0) -> float:
+                     spectra: int = 0, eigenproblems: int = 0) -> float:
     """Estimated minutes of the figure's network sampling, from short calibration runs.
 
     Per architecture, the largest of its ``problems`` is run briefly at width N (and, when ``widths``
@@ -198,7 +198,9 @@ def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None,
     sizes).  The sweeps scale with each problem's kernel size and number :func:`expected_sweeps`
     (or ``sweeps``).  ``widths``: every problem is sampled at each of these widths (default N alone).
     ``spectra``: weight-spectrum snapshots per chain; each diagonalises every W group's N x N matrix
-    (one for the RNN, T - 1 for the DNN), timed by :func:`eigenvalue_seconds`.
+    (one for the RNN, T - 1 for the DNN), timed by :func:`eigenvalue_seconds`; ``eigenproblems``: N x N
+    eigenproblems the figure solves besides its runs (the weight spectra of exact draws,
+    :func:`spectra_from_draws`).
     """
     widths = (N,) if widths is None else tuple(widths)
     low = min(widths)
@@ -212,8 +214,8 @@ def estimate_minutes(problems, N: int, seed: int = 0, sweeps: int | None = None,
         else:
             per = tuple(np.array([hi[k] / N ** 2, 0.0]) for k in range(2))
         model[arch] = (per, big.n)
-    eig = {w: eigenvalue_seconds(w, seed) for w in widths} if spectra else {}
-    total = 0.0
+    eig = {w: eigenvalue_seconds(w, seed) for w in widths} if spectra or eigenproblems else {}
+    total = eigenproblems * eig[N] if eigenproblems else 0.0
     for p in problems:
         (sweep_fit, setup_fit), n_big = model[p.arch]
         for w in widths:
@@ -303,13 +305,13 @@ def spectrum_panel(ax, eigenvalues, theory, name: str, title: str | None = None,
 
 def spectra_from_draws(problem, kernels, N: int, seed: int, n_draws: int = 1) -> dict:
     """Eigenvalues of every W group for ``n_draws`` exact posterior weight draws completed from kernel draws."""
-    from linkernel.finite_n.spectra import network_weights
+    from linkernel.finite_n.spectra import eigenvalues, network_weights
     rng = np.random.default_rng(seed)
     idx = np.linspace(0, len(kernels) - 1, n_draws).round().astype(int)
     ev = {}
     for i in idx:
         for name, W in network_weights(problem, kernels[i], N, rng).items():
-            ev.setdefault(name, []).append(np.linalg.eigvals(W))
+            ev.setdefault(name, []).append(eigenvalues(W))
     return {k: np.array(v) for k, v in ev.items()}
 
 

@@ -58,7 +58,8 @@ DENSE_CERTIFICATE_MAX_DIM = 66
 #: Lanczos steps at most per sector (the pencil is close to the identity: 10-30 are typical).
 LANCZOS_MAXITER = 120
 #: Lanczos runs on dH (Frobenius coordinates, 9 n x n products a step against 15) while
-#: |H|_F |H^-1|_F <= this (its products round like eps cond(H)^2 ~ 2e-8), then the Ritz vectors are
+#: cond_2(H) <= this (:attr:`Pieces.condition_bound`, an upper bound; its products round like
+#: eps cond(H)^2 ~ 2e-8), then the Ritz vectors are
 #: re-evaluated in whitened coordinates (:func:`_whitened_ritz`), which the verdict rests on.
 FROBENIUS_MAX_COND = 1e4
 #: the rounding error of the pencil's eigenvalue is estimated as ROUNDING_FACTOR * n * eps * max(1, |mu_max|).
@@ -280,7 +281,7 @@ def certify(problem: Problem, H, tol: float = 1e-13, pc: Pieces | None = None, k
         sectors = ("odd", "even") if is_symmetric_point(problem, pc.H) else (None,)
     by_sector, dirs = {}, []
     products = 0
-    frobenius_coordinates = frobenius_norm(pc.H) * frobenius_norm(pc.Hinv) <= FROBENIUS_MAX_COND
+    frobenius_coordinates = pc.condition_bound <= FROBENIUS_MAX_COND
     methods = set()
     for sector in sectors:
         from linkernel.theory.hessian import sector_coordinates

@@ -41,7 +41,8 @@ default.  Its coverage, in order (each step says what it found in
     is 1 at every lambda: a symmetric point that is not losing stability
     gives birth to no broken branch ahead -- a heuristic for curvatures that
     are monotone in lambda, said in the coverage); without a symmetry after
-    f = 2), leaving saddles as in (b), and follows each minimum found there
+    f = 2, its descent converged to :data:`FOLLOW_TOL` only: what it finds is a
+    starting point), leaving saddles as in (b), and follows each minimum found there
     back to the target lambda by warm-started descents (:data:`FOLLOW_STEPS`
     geometric steps per doubling, a secant predictor); what arrives is
     certified at lambda and is a candidate, unless it enters the basin of a
@@ -386,7 +387,10 @@ class GlobalSearch:
             pl = pr.with_(lam=f * lam)
             sink: list = []
             saddles: list = []
-            first = self.settle(pl, prior_kernel(pl), f"lambda-probe at {f:g} lambda", sink, saddles=saddles)
+            # the probe's minima are starting points, followed back and certified at lambda: without a Z2 they
+            # are converged to FOLLOW_TOL only (with one, the odd curvatures compared below need tol)
+            tol = self.tol if pr.has_z2 else max(self.tol, FOLLOW_TOL)
+            first = self.settle(pl, prior_kernel(pl), f"lambda-probe at {f:g} lambda", sink, saddles=saddles, tol=tol)
             self.coverage.append(f"(c) lambda-probe at {f:g} lambda = {f * lam:.6g}: the prior's descent ends at a "
                                  f"{first}; {len(sink)} minim{'um' if len(sink) == 1 else 'a'} there")
             for m in sink:

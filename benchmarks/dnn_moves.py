@@ -133,11 +133,11 @@ def main(argv=None) -> int:
                     line += (f"; before: DNN / RNN {b['per_sweep'] / r['per_sweep']:.2f}x per sweep, "
                              f"{b['sweeps_only'] / r['sweeps_only']:.2f}x the sweeps alone")
                 print(line)
+        from scipy.stats import norm
         for rep, res in enumerate(rows):
             for name in ("rnn", "dnn"):
                 t = res.get(name)
                 if isinstance(t, dict) and "z" in t:
-                    from scipy.stats import norm
                     q = float(norm.isf(0.5 * (1 - 0.999 ** (1 / t["entries"]))))   # 99.9% point of the max |z|
                     print(f"rep {rep}: {name.upper()} vs the exact reduction at N = {a.N}: max |z| {t['z']:.2f} over "
                           f"{t['entries']} entries (R-hat <= {t['max_rhat']:.4f}): "

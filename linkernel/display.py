@@ -215,6 +215,15 @@ def kernel_image(ax, K, title: str | None = None, label: str = "H"):
 FULL_KERNEL_MAX = 12
 #: how many of its largest entries a summarised kernel lists
 LARGEST_ENTRIES = 8
+#: a summary line lists at most this many per-pattern values (m's entries, the last step's predictions)
+SUMMARY_VALUES = 8
+
+
+def first_values(items: list, sep: str) -> str:
+    """``items`` joined by ``sep``: the first :data:`SUMMARY_VALUES` of them and a count where there are more."""
+    if len(items) <= SUMMARY_VALUES:
+        return sep.join(items)
+    return sep.join(items[:SUMMARY_VALUES]) + f"{sep}... ({len(items)} in all; to_dict()/--json has them)"
 
 
 def entry_name(i: int, j: int, P: int, name: str = "H") -> str:

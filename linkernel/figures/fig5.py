@@ -91,10 +91,10 @@ def make(N=None, quick=False, out="figures", progress=True, seed=0, lam: float =
     archs = ("rnn", "dnn")
     sampling = Sampling(n_runs=len(archs) * len(net_ks), sweeps=sweeps, max_minutes=max_minutes)
     if not quick:
-        probs = {a: sequence_problem(a, T=T, period=period, supervised="first:1", lam=lam) for a in archs}
-        est = estimate_minutes([sequence_problem(a, T=T, period=period, supervised=f"first:{k}", lam=lam)
-                                for a in archs for k in net_ks], N, seed, sweeps,
-                               eigenproblems=len(show_ks) * sum(len(p.arch.W) for p in probs.values()))
+        runs = [sequence_problem(a, T=T, period=period, supervised=f"first:{k}", lam=lam)
+                for a in archs for k in net_ks]
+        groups = sum(len(arch.W) for arch in dict.fromkeys(p.arch for p in runs))     # W groups: RNN 1, DNN T - 1
+        est = estimate_minutes(runs, N, seed, sweeps, eigenproblems=len(show_ks) * groups)
         sampling.estimated_minutes = est
         say(f"Fig. 5: theory at k = 1..{T}; {2 * len(net_ks)} network posteriors at N = {N} (T = {T}, {CHAINS} "
             f"chains, {sweeps or 'until R-hat < 1.01 and ESS >= 400'} sweeps); estimated {est + 0.3:.1f} min here "

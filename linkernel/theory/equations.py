@@ -157,30 +157,15 @@ def ldl(A: np.ndarray):
     return ldu, ipiv, int(neg)
 
 
-def fisher_preconditioner(pc: Pieces, idx: np.ndarray, n: int, dim: int) -> LinearOperator:
-    """E -> 2 H E H on the coordinates idx: the inverse of the KL term's curvature 1/2 H^-1 E H^-1.
-
-    It maps each Z2 sector to itself (H is even on the symmetric branch) and
-    is positive definite, as MINRES needs.
-    """
-    H = pc.H
-
-    def mv(y):
-        x = np.zeros(dim)
-        x[idx] = np.ravel(y)
-        return to_vector(2.0 * H @ from_vector(x, n) @ H)[idx]
-
-    return LinearOperator((len(idx), len(idx)), matvec=mv, dtype=float)
-
-
 def prior_metric_preconditioner(pc: Pieces, idx: np.ndarray, n: int, dim: int) -> LinearOperator:
     """E -> M^-1 E on the coordinates idx, M the prior metric (:meth:`Pieces.prior_metric_inverse`).
 
     The inverse of the KL term's Gauss-Newton curvature with the temporal coupling (1 - shift)
     taken out as well as H^-1 (x) H^-1: MINRES on the continuation's Hessian blocks needs about
-    half the products it needs with :func:`fisher_preconditioner` (digits 0 vs 1, T = 4, Tr = 204:
-    13 against 29 for A^-1 dF/dlam), and reaches a smaller residual.  Symmetric positive definite
-    (so is its restriction to a sector), as MINRES needs.
+    half the products it needs with the Fisher metric's inverse E -> 2 H E H, which it replaced
+    (digits 0 vs 1, T = 4, Tr = 204: 13 against 29 for A^-1 dF/dlam; tests/theory/test_trace_speed.py
+    compares the two), and reaches a smaller residual.  Symmetric positive definite (so is its
+    restriction to a sector), as MINRES needs.
     """
 
     def mv(y):

@@ -52,7 +52,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from linkernel import validation
-from linkernel.display import FULL_KERNEL_MAX, Display, axes, kernel_image, kernel_lines, pattern_entries
+from linkernel.display import (FULL_KERNEL_MAX, Display, axes, first_values, kernel_image, kernel_lines,
+                               pattern_entries)
 from linkernel.errors import ConvergenceError, KernelError, SaddleWarning
 from linkernel.problem import Problem, fix_z2_sign, order_parameter, require_problem
 from linkernel.theory import minimize as _minimize
@@ -309,14 +310,14 @@ class SaddlePoint(Display):
         if f.size <= FULL_KERNEL_MAX:
             return "predictions f*(t, p): " + " ".join(f"{x:.6g}" for x in f.ravel())
         return (f"predictions f*(t, p), {f.shape[0]} x {f.shape[1]} (all in to_dict() and --json); at the last step "
-                f"t = {f.shape[0] - 1}: " + _first_values([f"{x:.6g}" for x in f[-1]], " "))
+                f"t = {f.shape[0] - 1}: " + first_values([f"{x:.6g}" for x in f[-1]], " "))
 
     def _per_pattern(self) -> str:
         """For P > 1, what m is: the mean over patterns of the blocks' diagonal entries, each listed (up to 8)."""
         pr = self.problem
         if pr.P == 1 or pr.T < 2:
             return ""
-        each = _first_values([f"{v:.10g}" for v in pattern_entries(self.kernel, pr.T - 1, pr.T - 2, pr.P)], ", ")
+        each = first_values([f"{v:.10g}" for v in pattern_entries(self.kernel, pr.T - 1, pr.T - 2, pr.P)], ", ")
         return f"   (the mean over the {pr.P} patterns of H^(T-1,T-2)_(p,p) = {each})"
 
     def _display_rows(self) -> list:
@@ -356,17 +357,6 @@ class SaddlePoint(Display):
     def order_parameters(self) -> dict:
         """Each shared W group's m_g = H^{t_g, t_g-1} (:meth:`Problem.order_parameters`), by group index."""
         return self.problem.order_parameters(self.kernel)
-
-
-#: a summary line lists at most this many per-pattern values (m's entries, the last step's predictions)
-SUMMARY_VALUES = 8
-
-
-def _first_values(items: list, sep: str) -> str:
-    """``items`` joined by ``sep``, the first SUMMARY_VALUES of them and a count where there are more."""
-    if len(items) <= SUMMARY_VALUES:
-        return sep.join(items)
-    return sep.join(items[:SUMMARY_VALUES]) + f"{sep}... ({len(items)} in all; to_dict()/--json has them)"
 
 
 # --- one minimum from one start -----------------------------------------------------------

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from linkernel import tasks
-from linkernel.display import pattern_entries
+from linkernel.display import SUMMARY_VALUES, pattern_entries
 from linkernel.theory import certificate, minimize
 from linkernel.theory.action import Pieces, lower_sandwich, prior_kernel
-from linkernel.theory.saddle import SUMMARY_VALUES, saddle_point
+from linkernel.theory.saddle import saddle_point
 
 
 # --- the products -------------------------------------------------------------------------------------

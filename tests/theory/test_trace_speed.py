@@ -19,8 +19,8 @@ from linkernel.theory.continuation import trace
 from linkernel.theory.continuation.bordered import Jacobian
 from linkernel.theory.continuation.landau import quartic_terms
 from linkernel.theory.continuation.stepper import _start
-from linkernel.theory.action import to_vector
-from linkernel.theory.equations import Equations, fisher_preconditioner, prior_metric_preconditioner
+from linkernel.theory.action import from_vector, to_vector
+from linkernel.theory.equations import Equations, prior_metric_preconditioner
 from linkernel.theory.hessian import DENSE_EIG_MAX_DIM, dense_hessian, lowest_eigenpairs, sector_coordinates
 
 
@@ -41,6 +41,17 @@ def _symmetric_point(problem, lam, dense=None):
     return eq, X
 
 
+def _fisher_preconditioner(pc, idx, n, dim):
+    """The preconditioner the prior metric replaced: E -> 2 H E H on the coordinates idx, the inverse of
+    the KL term's curvature 1/2 H^-1 E H^-1 (the baseline of the product count below)."""
+    def mv(y):
+        x = np.zeros(dim)
+        x[idx] = np.ravel(y)
+        return to_vector(2.0 * pc.H @ from_vector(x, n) @ pc.H)[idx]
+
+    return LinearOperator((len(idx), len(idx)), matvec=mv, dtype=float)
+
+
 def _dense_matrix(op, m):
     return np.column_stack([op.matvec(e) for e in np.eye(m)])
 
@@ -59,7 +70,7 @@ def test_prior_metric_preconditioner_is_spd_and_cuts_minres_products(problem):
     assert np.abs(Mp - Mp.T).max() <= 1e-10 * np.abs(Mp).max()
     assert np.linalg.eigvalsh(0.5 * (Mp + Mp.T))[0] > 0
     products = {}
-    for name, M in (("prior", jac.M), ("fisher", fisher_preconditioner(jac.pc, k, eq.n, eq.dim))):
+    for name, M in (("prior", jac.M), ("fisher", _fisher_preconditioner(jac.pc, k, eq.n, eq.dim))):
         count = [0]
 
         def mv(y, count=count):

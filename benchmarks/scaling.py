@@ -31,7 +31,10 @@ action+gradient, one Hessian-vector product), the ratios default / descent and d
 log-log slopes, and the default call of the previous version (a git revision, default 57e266b, before the
 new search; --before HEAD for the last commit; checked out by git archive into a temporary folder, or a folder)
 side by side in the same run; each cell best of --repeats runs in a fresh subprocess.  --sizes picks TP per
-task, --columns the cells, --catalogue-max-tp where the catalogue column stops.
+task, --columns the cells, --catalogue-max-tp where the catalogue column stops.  On the endpoint task
+from P = 16 (TP = 64) on, the default call searches three patterns and lifts what it finds
+(linkernel.theory.pattern_symmetry); "descent" stays one descent in the full TP x TP space, so there
+default / descent falls below 1.
 
 Run:  python benchmarks/scaling.py --issue26 --max-tp 64 --tasks endpoint,chain
 Run:  python benchmarks/scaling.py --issue26 --before HEAD --limit 150 --sizes endpoint=32-1024,chain=32-128,sequence=64-256

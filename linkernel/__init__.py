@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.3.1"
+__version__ = "0.3.2"
 
 #: public name -> the module that defines it (imported on first access)
 _PUBLIC = {

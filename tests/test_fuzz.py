@@ -307,7 +307,7 @@ REGRESSIONS = [
     (["exponent", "--kappa", "1e4", "--json"], "ok-or-refuse"),
     (["report", "--T", "2"], "refuse:T"),
     (["solve", "--T", "600"], "refuse:T*P"),
-    (["solve", "--P", "200", "--json"], "refuse:T*P"),
+    (["solve", "--P", "300", "--json"], "refuse:T*P"),
     (["trace", "--P", "100"], "refuse:T*P"),
     (["exact", "--T", "8", "--P", "20"], "refuse:T*P"),
     (["solve", "--w", "1e300"], "refuse:w"),

@@ -49,7 +49,7 @@ def test_version():
     from pathlib import Path
     root = Path(linkernel.__file__).parents[1]
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
-    assert linkernel.__version__ == pyproject["project"]["version"] == "0.3.1"
+    assert linkernel.__version__ == pyproject["project"]["version"] == "0.3.2"
     # the citation, the changelog's newest release and the package agree on the version
     cff = (root / "CITATION.cff").read_text()
     assert f"\nversion: {linkernel.__version__}\n" in cff

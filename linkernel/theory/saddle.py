@@ -14,7 +14,11 @@ minimum by a search whose coverage is systematic and stated in
 descent from the prior kernel, (b) saddles left along the lowest
 negative-curvature direction of each Z2 sector, (c) a lambda-probe for
 first-order regions (descend from the prior at 2, 4, .. lambda, follow what is
-found back to lambda).  ``n_starts - 1`` random starts can be added.
+found back to lambda).  ``n_starts - 1`` random starts can be added.  Where the
+patterns' inputs are orthogonal and the targets of rank one (the endpoint task,
+P >= 16) S is invariant under the orthogonal maps of the patterns that fix the
+labels' direction, and this search runs on three patterns, its minima lifted
+to P and re-evaluated there (:mod:`linkernel.theory.pattern_symmetry`).
 
 ``minima="all"`` is the catalogue: the default search (leaving saddles along
 the canonical basis of each sector's lowest cluster), then the tree of every
@@ -59,9 +63,10 @@ from linkernel.problem import Problem, fix_z2_sign, order_parameter, require_pro
 from linkernel.theory import minimize as _minimize
 from linkernel.theory.action import Pieces, prior_kernel
 from linkernel.theory.certificate import Certificate, certify
-from linkernel.theory.curvature import reported_spectrum
+from linkernel.theory.curvature import GRADED_COND, reported_spectrum
 # stationary_point is imported here too: users find it beside saddle_point
 from linkernel.theory.minimize import minimize_action, stationary_point  # noqa: F401
+from linkernel.theory.pattern_symmetry import pattern_reduction, reduced_search
 from linkernel.theory.search import (CATALOGUE_DIRECTIONS, ESCAPE_DEPTH, FLOOR_WHITENED, Found, GlobalSearch,
                                       escape_directions, is_new, kick as _kick)
 from linkernel.threads import entry_point
@@ -237,7 +242,9 @@ class SaddlePoint(Display):
     def __getattr__(self, name):
         if name != "hessian_eigenvalues":
             raise AttributeError(name)
-        eigs = reported_spectrum(self.problem, self.kernel, tol=1e-6)[0]
+        eigs = _pattern_spectrum(self.problem, self.kernel)
+        if eigs is None:
+            eigs = reported_spectrum(self.problem, self.kernel, tol=1e-6)[0]
         object.__setattr__(self, "hessian_eigenvalues", eigs)
         return eigs
 
@@ -357,6 +364,18 @@ class SaddlePoint(Display):
     def order_parameters(self) -> dict:
         """Each shared W group's m_g = H^{t_g, t_g-1} (:meth:`Problem.order_parameters`), by group index."""
         return self.problem.order_parameters(self.kernel)
+
+
+def _pattern_spectrum(problem: Problem, H) -> np.ndarray | None:
+    """The reported Hessian spectrum from the three-pattern reduction (exact, with multiplicities), or None.
+
+    None where the problem has no pattern reduction, H is not invariant, or H is graded (there the
+    full-space route computes the low end from the inverse, to relative accuracy).
+    """
+    red = pattern_reduction(problem)
+    if red is None or not red.is_invariant(H) or np.linalg.cond(red.reduce(H)) * problem.n > GRADED_COND:
+        return None
+    return red.reported_spectrum(H)
 
 
 # --- one minimum from one start -----------------------------------------------------------
@@ -545,10 +564,11 @@ def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, t
     minima : {"global", "all"}, default "global"
         ``"global"``: the systematic search of :mod:`linkernel.theory.search` (the prior's
         certified descent, saddles left along their lowest negative curvature, a lambda-probe
-        for first-order regions), a few descents.  ``"all"``: the catalogue, the same plus the
-        tree of every saddle met, left along each negative direction (up to ``NEG_DIRECTIONS``
-        a sector) and each pair of the ``PAIR_DIRECTIONS`` lowest, in a basis that does not
-        depend on the eigensolver, and random starts.
+        for first-order regions), a few descents; on three patterns where the problem has the
+        orthogonal-pattern symmetry (:mod:`linkernel.theory.pattern_symmetry`).  ``"all"``: the
+        catalogue, the same plus the tree of every saddle met, left along each negative
+        direction (up to ``NEG_DIRECTIONS`` a sector) and each pair of the ``PAIR_DIRECTIONS``
+        lowest, in a basis that does not depend on the eigensolver, and random starts.
 
     Returns
     -------
@@ -590,8 +610,11 @@ def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, t
     seed = validation.seed("seed", seed)
     tol = validation.tolerance("tol", tol)
     t0 = time.perf_counter()
-    gs = GlobalSearch(problem, tol, canonical=minima == "all")
-    gs.run()
+    # orthogonal patterns (the endpoint task): the default search runs on three, lifted (theory.pattern_symmetry)
+    gs = reduced_search(problem, tol) if minima == "global" else None
+    if gs is None:
+        gs = GlobalSearch(problem, tol, canonical=minima == "all")
+        gs.run()
     if minima == "all" or n_starts > 1:
         cat = _Catalogue(gs)
         before = len(gs.minima)

@@ -53,6 +53,12 @@ default.  Its coverage, in order (each step says what it found in
 (d) The even-sector metastable minima (correlations at even lags only, P >= 2)
     are reached in (b), along the even sector's lowest direction.
 
+Where the problem has the orthogonal-pattern symmetry (the endpoint task with
+P >= 16), :func:`linkernel.theory.saddle.saddle_point` runs this search on its
+three-pattern stand-in and lifts what it finds
+(:mod:`linkernel.theory.pattern_symmetry`): the same points, verdicts and
+coverage at the cost of TP = 3T.
+
 What it cannot exclude (said in the result): minima on branches that are
 connected neither to the prior's descent at lambda nor to the probe's
 (isolated branches), minima reached only along non-lowest negative

@@ -83,9 +83,11 @@ class _Lines(_Silent):
         self.postfix = ""
         self.t0 = self.last = time.monotonic()
         self._stop = threading.Event()
+        self._thread = None
         if HEARTBEAT:
             _LIVE.add(self)
-            threading.Thread(target=self._beat, daemon=True, name="linkernel-progress").start()
+            self._thread = threading.Thread(target=self._beat, daemon=True, name="linkernel-progress")
+            self._thread.start()
 
     def _beat(self) -> None:
         """A line every INTERVAL while no update comes (the step under way is long)."""
@@ -98,6 +100,10 @@ class _Lines(_Silent):
     def close(self) -> None:
         self._stop.set()
         _LIVE.discard(self)
+        # wait for a heartbeat line under way: written after close, it would land in whatever stderr
+        # is current by then (the next command's, under load)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
 
     def __iter__(self):
         try:

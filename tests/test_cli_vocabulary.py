@@ -9,6 +9,9 @@ import contextlib
 import io
 import json
 import re
+import sys
+import threading
+import time
 
 import pytest
 
@@ -218,6 +221,27 @@ def test_progress_lines_on_a_non_terminal_stderr(monkeypatch):
                     "--no-progress"])[2] == ""
     monkeypatch.setattr(progress, "INTERVAL", 3600.0)
     assert run_cli(["landscape", "--T", "3", "--lams", "1.4", "--points", "3", "--m-max", "1"])[2] == ""
+
+
+def test_no_heartbeat_line_is_written_after_close(monkeypatch):
+    """close() waits for a heartbeat line under way: written later it would land in the next command's stderr."""
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    monkeypatch.setattr(progress, "HEARTBEAT", True)
+    writes, closed = [], threading.Event()
+
+    class Slow(io.StringIO):
+        def write(self, text):
+            time.sleep(0.2)                 # the heartbeat thread descheduled in the middle of its write
+            writes.append(closed.is_set())
+            return len(text)
+
+    monkeypatch.setattr(sys, "stderr", Slow())
+    bar = progress.progress_bar(True, total=3, desc="x", unit="step")
+    time.sleep(0.1)                         # the first heartbeat (after 0.05 s) is inside write now
+    bar.close()
+    closed.set()
+    time.sleep(0.4)
+    assert writes and not any(writes)
 
 
 def test_plain_progress_estimates_the_time_left(monkeypatch):

@@ -276,14 +276,15 @@ def _lift_found(red: PatternReduction, f, tol: float):
 
 
 def reduced_search(problem: Problem, tol: float):
-    """The default search of ``problem`` run on its three-pattern stand-in and lifted; None where not possible.
+    """The default search of ``problem`` run on its three-pattern stand-in and lifted; None without a reduction.
 
-    None when the problem has no pattern reduction (:func:`pattern_reduction`), or when a point the
-    reduced search met breaks the pattern symmetry or does not survive the lift: the caller then
-    searches the P-pattern space.  Returns a :class:`linkernel.theory.search.GlobalSearch` of
-    ``problem`` whose minima, degenerate points and saddles are the lifted ones, its counters the
-    reduced search's (plus the Hessian products of any polish), and its coverage the reduced
-    search's, after a line saying what the reduction is.
+    None when the problem has no pattern reduction (:func:`pattern_reduction`): the caller runs
+    :class:`linkernel.theory.search.GlobalSearch` itself.  Otherwise a ``GlobalSearch`` of
+    ``problem``: where every point the reduced search met is invariant and every minimum survives
+    the lift, its minima, degenerate points and saddles are the lifted ones, its counters the
+    reduced search's (plus the Hessian products of any polish), its coverage the reduced search's
+    after a line saying what the reduction is; else the search run again with all P patterns, its
+    first coverage line saying why.
     """
     from linkernel.theory.search import GlobalSearch
     red = pattern_reduction(problem)
@@ -291,23 +292,12 @@ def reduced_search(problem: Problem, tol: float):
         return None
     small = GlobalSearch(red.small, tol)
     small.run()
-    gs = GlobalSearch(problem, tol)
-    lifted = {}
-    for name in ("minima", "degenerate"):
-        for f in getattr(small, name):
-            got, products = _lift_found(red, f, tol)
-            gs.products += products
-            if got is None:
-                return None
-            lifted.setdefault(name, []).append(got)
-    saddles = [red.lift(H) for H in small.saddles]
-    if any(H is None for H in saddles):
-        return None
-    gs.minima, gs.degenerate, gs.saddles = lifted.get("minima", []), lifted.get("degenerate", []), saddles
-    for name in ("iterations", "certificate_products", "descents", "method", "worst", "unconverged",
-                 "floor_failures", "last_certificate"):
-        setattr(gs, name, getattr(small, name))
-    gs.products += small.products
+    gs, why = _lifted_search(red, small, tol)
+    if gs is None:
+        gs = GlobalSearch(problem, tol)
+        gs.run()
+        gs.coverage.insert(0, f"(r) pattern reduction abandoned: {why}; searched with all {problem.P} patterns")
+        return gs
     gs.coverage = [f"(r) pattern reduction: the inputs are orthogonal (C = C_T (x) I_{problem.P}) and the targets of "
                    f"rank one, so S is invariant under the orthogonal maps of the {problem.P} patterns that fix the "
                    f"labels' direction; the search ran on {REDUCED_P} patterns (TP = {red.small.n}), whose invariant "
@@ -315,3 +305,27 @@ def reduced_search(problem: Problem, tol: float):
                    f"was invariant, and each minimum was re-evaluated with {problem.P} patterns "
                    "(linkernel.theory.pattern_symmetry)"] + list(small.coverage)
     return gs
+
+
+def _lifted_search(red: PatternReduction, small, tol: float):
+    """(the reduced search ``small`` lifted to P patterns, None) or (None, why it cannot be)."""
+    from linkernel.theory.search import GlobalSearch
+    gs = GlobalSearch(red.problem, tol)
+    lifted = {"minima": [], "degenerate": []}
+    for name in lifted:
+        for f in getattr(small, name):
+            got, products = _lift_found(red, f, tol)
+            gs.products += products
+            if got is None:
+                return None, (f"the three-pattern point at S = {f.action:.12g} breaks the pattern symmetry or "
+                              f"is not stationary with {red.problem.P} patterns")
+            lifted[name].append(got)
+    saddles = [red.lift(H) for H in small.saddles]
+    if any(H is None for H in saddles):
+        return None, "a saddle of the three-pattern search breaks the pattern symmetry"
+    gs.minima, gs.degenerate, gs.saddles = lifted["minima"], lifted["degenerate"], saddles
+    for name in ("iterations", "certificate_products", "descents", "method", "worst", "unconverged",
+                 "floor_failures", "last_certificate"):
+        setattr(gs, name, getattr(small, name))
+    gs.products += small.products
+    return gs, None

@@ -610,7 +610,7 @@ def saddle_point(problem: Problem, n_starts: int | None = None, seed: int = 0, t
     seed = validation.seed("seed", seed)
     tol = validation.tolerance("tol", tol)
     t0 = time.perf_counter()
-    # orthogonal patterns (the endpoint task): the default search runs on three, lifted (theory.pattern_symmetry)
+    # orthogonal patterns (the endpoint task): the default search on three, lifted (theory.pattern_symmetry)
     gs = reduced_search(problem, tol) if minima == "global" else None
     if gs is None:
         gs = GlobalSearch(problem, tol, canonical=minima == "all")

@@ -197,8 +197,11 @@ def test_a_kernel_that_breaks_the_pattern_symmetry_is_not_lifted():
 
 def test_where_the_reduced_search_meets_a_broken_point_the_full_space_is_searched(monkeypatch):
     pr = lk.endpoint("rnn", T=4, P=16, lam=2.5, kappa=0.1)
+    want = lk.saddle_point(pr)
     monkeypatch.setattr(symmetry.PatternReduction, "lift", lambda self, H: None)
-    assert symmetry.reduced_search(pr, 1e-13) is None
     sp = lk.saddle_point(pr)
-    assert not any(c.startswith("(r)") for c in sp.coverage)
-    assert sp.minima and sp.minima[0].status == "minimum"
+    assert sp.coverage[0].startswith("(r) pattern reduction abandoned: the three-pattern point at S = ")
+    assert sp.coverage[0].endswith("searched with all 16 patterns")
+    assert sp.coverage[1].startswith("(a) one certified descent")
+    assert [m.action for m in sp.minima] == pytest.approx([m.action for m in want.minima], rel=1e-11)
+    assert not any("pattern reduction" in m.origin for m in sp.minima)

@@ -83,7 +83,7 @@ def _join(par: np.ndarray, perp: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 0.5 * (H + H.T)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PatternReduction:
     """The P-pattern problem, its three-pattern stand-in, and the labels' directions in both.
 

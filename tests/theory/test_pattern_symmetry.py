@@ -168,6 +168,18 @@ def test_the_default_search_reduced_finds_the_full_space_search_minima(kw):
     assert np.linalg.norm(pc.LH.T @ pc.gradient() @ pc.LH) < 1e-10
 
 
+@pytest.mark.parametrize("arch", ["shared_w_untied_u", "dnn_with_tied_pair"])
+def test_weight_sharing_patterns_are_reduced_too(arch):
+    """The masks act on the time indices alone, whatever the sharing pattern: same minima as the full space."""
+    a = lk.shared_w_untied_u(4) if arch == "shared_w_untied_u" else lk.dnn_with_tied_pair(4, 1, 3)
+    pr = lk.endpoint(a, T=4, P=16, lam=2.5)
+    sp = lk.saddle_point(pr)
+    assert sp.coverage[0].startswith("(r) pattern reduction:")
+    full = GlobalSearch(pr, 1e-13)
+    full.run()
+    assert [m.action for m in sp.minima] == pytest.approx(sorted(f.action for f in full.minima), rel=1e-11)
+
+
 def test_a_first_order_region_is_probed_on_three_patterns_as_on_sixteen():
     """T = 4, kappa = 50 at 0.95 lambda_c: the lambda-probe's far minimum, reduced and in the full space."""
     pr = lk.endpoint("rnn", T=4, P=16, kappa=50.0)

@@ -55,7 +55,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from linkernel.errors import KernelError
 from linkernel.problem import Problem, fix_z2_sign
+from linkernel.theory.action import Pieces, frobenius_norm, to_vector
+from linkernel.theory.hessian import DENSE_EIG_MAX_DIM, dense_hessian
+from linkernel.theory.minimize import minimize_action
+from linkernel.theory.search import Found, GlobalSearch
 
 #: the patterns of the reduced problem: the smallest number for which every isotypic component exists.
 REDUCED_P = 3
@@ -125,7 +130,6 @@ class PatternReduction:
         T(T-1)/2, (P-1)(P-2)/2 times).  The reduced problem holds "cross" and "traceless" twice, the
         others once.
         """
-        from linkernel.theory.action import to_vector
         T, P = self.small.T, self.problem.P
         O, _ = np.linalg.qr(np.column_stack([self.b_small, np.eye(REDUCED_P)[:, :REDUCED_P - 1]]))
         f, w1, w2 = self.b_small, O[:, 1], O[:, 2]
@@ -158,7 +162,6 @@ class PatternReduction:
         the eigenvalues of the reduced problem's dense Hessian on each component of
         :meth:`components`, each counted as often as that component occurs with P patterns.
         """
-        from linkernel.theory.hessian import dense_hessian
         Hd = dense_hessian(self.small, self.reduce(H))
         vals, mult = [], []
         for Q, m in self.components().values():
@@ -169,13 +172,24 @@ class PatternReduction:
         order = np.argsort(vals, kind="stable")
         return vals[order], mult[order]
 
+    def frobenius_condition(self, H: np.ndarray) -> float:
+        """|H|_F |H^-1|_F of the invariant P-pattern kernel H, from its blocks (H_par once, H_perp P - 1 times).
+
+        The quantity :func:`linkernel.theory.curvature.reported_spectrum` compares with GRADED_COND,
+        without the (TP x TP) inverse.
+        """
+        par, perp, _ = _split(H, self.problem.T, self.b)
+        m = self.problem.P - 1
+        size = np.sqrt(np.linalg.norm(par) ** 2 + m * np.linalg.norm(perp) ** 2)
+        inverse = np.sqrt(np.linalg.norm(np.linalg.inv(par)) ** 2 + m * np.linalg.norm(np.linalg.inv(perp)) ** 2)
+        return float(size * inverse)
+
     def reported_spectrum(self, H: np.ndarray, k: int = 4) -> np.ndarray:
         """What :func:`linkernel.theory.curvature.reported_spectrum` reports at H, from :meth:`hessian_spectrum`.
 
         The whole spectrum (with multiplicities) up to DENSE_EIG_MAX_DIM coordinates, above it the
         k smallest followed by the largest.
         """
-        from linkernel.theory.hessian import DENSE_EIG_MAX_DIM
         vals, mult = self.hessian_spectrum(H)
         n = self.problem.n
         if n * (n + 1) // 2 <= DENSE_EIG_MAX_DIM:
@@ -229,10 +243,6 @@ def pattern_reduction(problem: Problem, min_patterns: int = REDUCE_FROM_P) -> Pa
 
 def _lift_found(red: PatternReduction, f, tol: float):
     """A minimum (or degenerate point) of the reduced search re-evaluated with P patterns: (Found or None, products)."""
-    from linkernel.errors import KernelError
-    from linkernel.theory.action import Pieces, frobenius_norm
-    from linkernel.theory.minimize import minimize_action
-    from linkernel.theory.search import Found
     pr = red.problem
     H = red.lift(f.kernel)
     if H is None:
@@ -286,7 +296,6 @@ def reduced_search(problem: Problem, tol: float):
     after a line saying what the reduction is; else the search run again with all P patterns, its
     first coverage line saying why.
     """
-    from linkernel.theory.search import GlobalSearch
     red = pattern_reduction(problem)
     if red is None:
         return None
@@ -309,7 +318,6 @@ def reduced_search(problem: Problem, tol: float):
 
 def _lifted_search(red: PatternReduction, small, tol: float):
     """(the reduced search ``small`` lifted to P patterns, None) or (None, why it cannot be)."""
-    from linkernel.theory.search import GlobalSearch
     gs = GlobalSearch(red.problem, tol)
     lifted = {"minima": [], "degenerate": []}
     for name in lifted:

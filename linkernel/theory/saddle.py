@@ -373,7 +373,7 @@ def _pattern_spectrum(problem: Problem, H) -> np.ndarray | None:
     full-space route computes the low end from the inverse, to relative accuracy).
     """
     red = pattern_reduction(problem)
-    if red is None or not red.is_invariant(H) or np.linalg.cond(red.reduce(H)) * problem.n > GRADED_COND:
+    if red is None or not red.is_invariant(H) or red.frobenius_condition(H) > GRADED_COND:
         return None
     return red.reported_spectrum(H)
 

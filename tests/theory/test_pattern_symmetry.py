@@ -113,6 +113,8 @@ def test_the_spectrum_with_multiplicities_is_the_dense_full_space_spectrum(arch)
             if a != b:
                 assert np.abs(qa.T @ Hd @ qb).max() < 1e-12 * np.abs(Hd).max()
     H = red.lift(Hs)
+    assert red.frobenius_condition(H) == pytest.approx(np.linalg.norm(H) * np.linalg.norm(np.linalg.inv(H)),
+                                                       rel=1e-12)
     want = np.linalg.eigvalsh(dense_hessian(red.problem, H))
     vals, mult = red.hessian_spectrum(H)
     assert mult.sum() == len(want)
